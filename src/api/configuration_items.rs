@@ -1,0 +1,394 @@
+//! `/api/v1/configuration-items`: configuration items (配置项) with their change history.
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get, patch, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::{Validate, ValidationError};
+
+use super::AppState;
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, rule};
+use super::pagination::{Page, page, page_request};
+use crate::domain::changes::FieldChange;
+use crate::domain::validation::check_text;
+use crate::error::AppError;
+use crate::store;
+use crate::store::configuration_items::{
+    ConfigurationItemFilter, ConfigurationItemPatch, ConfigurationItemRow, HistoryRow,
+    NewConfigurationItem,
+};
+
+/// A configuration item.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigurationItemResponse {
+    /// Id.
+    #[schema(example = 10)]
+    pub id: i64,
+    /// Name, unique within its customer; monitoring events name the CI by it.
+    #[schema(example = "his-db-01")]
+    pub name: String,
+    /// Kind of item.
+    #[schema(example = "database_server")]
+    pub ci_type: String,
+    /// Owning customer organisation.
+    #[schema(example = 1)]
+    pub customer_id: i64,
+    /// IT / application system the item belongs to.
+    #[schema(example = "HIS")]
+    pub system: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Version for `If-Match`.
+    pub version: i32,
+}
+
+impl From<ConfigurationItemRow> for ConfigurationItemResponse {
+    fn from(row: ConfigurationItemRow) -> Self {
+        ConfigurationItemResponse {
+            id: row.id,
+            name: row.name,
+            ci_type: row.ci_type,
+            customer_id: row.customer_id,
+            system: row.system,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+/// One change of a configuration item.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigurationItemHistoryEntry {
+    /// Id.
+    pub id: i64,
+    /// Who made the change.
+    pub actor_id: Option<i64>,
+    /// `created` or `updated`.
+    #[schema(example = "updated")]
+    pub action: String,
+    /// Fields that changed, old → new.
+    pub changes: Vec<FieldChange>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<HistoryRow> for ConfigurationItemHistoryEntry {
+    fn from(row: HistoryRow) -> Self {
+        ConfigurationItemHistoryEntry {
+            changes: row.field_changes(),
+            id: row.id,
+            actor_id: row.actor_id,
+            action: row.action,
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn name_rule(value: &str) -> Result<(), ValidationError> {
+    rule(check_text("name", value, 200))
+}
+
+fn ci_type_rule(value: &str) -> Result<(), ValidationError> {
+    rule(check_text("ci_type", value, 64))
+}
+
+fn system_rule(value: &str) -> Result<(), ValidationError> {
+    rule(check_text("system", value, 200))
+}
+
+/// A new configuration item.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConfigurationItemRequest {
+    /// 1–200 characters, unique within the customer.
+    #[validate(custom(function = "name_rule"))]
+    #[schema(example = "his-db-01")]
+    pub name: String,
+    /// 1–64 characters.
+    #[validate(custom(function = "ci_type_rule"))]
+    #[schema(example = "database_server")]
+    pub ci_type: String,
+    /// Owning customer organisation.
+    #[schema(example = 1)]
+    pub customer_id: i64,
+    /// 1–200 characters.
+    #[validate(custom(function = "system_rule"))]
+    #[schema(example = "HIS")]
+    pub system: String,
+}
+
+/// Changes to a configuration item; absent fields stay as they are.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfigurationItemRequest {
+    /// New name.
+    #[validate(custom(function = "name_rule"))]
+    pub name: Option<String>,
+    /// New kind.
+    #[validate(custom(function = "ci_type_rule"))]
+    pub ci_type: Option<String>,
+    /// New owning customer.
+    pub customer_id: Option<i64>,
+    /// New system.
+    #[validate(custom(function = "system_rule"))]
+    pub system: Option<String>,
+}
+
+/// Filters of `GET /configuration-items`.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListConfigurationItemsQuery {
+    /// Items of this customer.
+    pub customer_id: Option<i64>,
+    /// Items of this kind.
+    #[validate(length(min = 1, max = 64))]
+    pub ci_type: Option<String>,
+    /// Items of this system.
+    #[validate(length(min = 1, max = 200))]
+    pub system: Option<String>,
+    /// Text in the name.
+    #[validate(length(min = 1, max = 200))]
+    pub q: Option<String>,
+    /// Rows per page, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Create a configuration item (admin or staff).
+#[utoipa::path(
+    tag = "configuration-items",
+    security(("bearer" = [])),
+    request_body = CreateConfigurationItemRequest,
+    responses(
+        (status = 201, description = "Configuration item created", body = ConfigurationItemResponse,
+            headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the item"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[post("/configuration-items")]
+pub async fn create_configuration_item(
+    state: Data<AppState>,
+    caller: AuthUser,
+    body: JsonBody<CreateConfigurationItemRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin_or_staff()?;
+    let request = body.parse()?;
+    let new = NewConfigurationItem {
+        name: request.name.trim().to_owned(),
+        ci_type: request.ci_type.trim().to_owned(),
+        customer_id: request.customer_id,
+        system: request.system.trim().to_owned(),
+    };
+    let now = state.clock.now();
+    let row = store::run(&state.pool, move |conn| {
+        store::configuration_items::insert(conn, new, caller.id, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(row.version))
+        .insert_header((
+            "Location",
+            format!("/api/v1/configuration-items/{}", row.id),
+        ))
+        .json(ConfigurationItemResponse::from(row)))
+}
+
+/// List configuration items. Admins and staff see all; a customer user sees its own
+/// organisation's items.
+#[utoipa::path(
+    tag = "configuration-items",
+    security(("bearer" = [])),
+    params(ListConfigurationItemsQuery),
+    responses(
+        (status = 200, description = "A page of configuration items, in id order", body = Page<ConfigurationItemResponse>),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/configuration-items")]
+pub async fn list_configuration_items(
+    state: Data<AppState>,
+    caller: AuthUser,
+    query: ValidQuery<ListConfigurationItemsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.0;
+    let customer_id = match caller.confined_to_customer() {
+        Some(own) => {
+            if query.customer_id.is_some_and(|asked| asked != own) {
+                // Another organisation's items: an empty list, as if there were none.
+                return Ok(HttpResponse::Ok().json(Page::<ConfigurationItemResponse> {
+                    items: vec![],
+                    next_cursor: None,
+                }));
+            }
+            Some(own)
+        }
+        None => {
+            caller.require_admin_or_staff()?;
+            query.customer_id
+        }
+    };
+    let page_req = page_request(query.limit, query.cursor.as_deref())?;
+    let filter = ConfigurationItemFilter {
+        customer_id,
+        ci_type: query.ci_type,
+        system: query.system,
+        q: query.q,
+    };
+    let rows = store::run(&state.pool, move |conn| {
+        store::configuration_items::list(conn, &filter, page_req)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page(rows, ConfigurationItemResponse::from)))
+}
+
+async fn load_visible(
+    state: &AppState,
+    caller: &AuthUser,
+    id: i64,
+) -> Result<ConfigurationItemRow, AppError> {
+    let own = match caller.confined_to_customer() {
+        Some(own) => Some(own),
+        None => {
+            caller.require_admin_or_staff()?;
+            None
+        }
+    };
+    let row = store::run(&state.pool, move |conn| {
+        store::configuration_items::find(conn, id)
+    })
+    .await?;
+    if own.is_some_and(|own| own != row.customer_id) {
+        return Err(AppError::not_found("configuration item", id));
+    }
+    Ok(row)
+}
+
+/// One configuration item.
+#[utoipa::path(
+    tag = "configuration-items",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Configuration item id")),
+    responses(
+        (status = 200, description = "The configuration item", body = ConfigurationItemResponse,
+            headers(("ETag" = String, description = "Version"))),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/configuration-items/{id}")]
+pub async fn get_configuration_item(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let row = load_visible(&state, &caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(ConfigurationItemResponse::from(row)))
+}
+
+/// Change a configuration item (admin or staff); the change is recorded in its history.
+#[utoipa::path(
+    tag = "configuration-items",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Configuration item id"),
+        ("If-Match" = Option<String>, Header, description = "ETag of the version this change is based on")
+    ),
+    request_body = UpdateConfigurationItemRequest,
+    responses(
+        (status = 200, description = "The changed item", body = ConfigurationItemResponse,
+            headers(("ETag" = String, description = "New version"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 412, response = crate::openapi::VersionMismatch),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[patch("/configuration-items/{id}")]
+pub async fn update_configuration_item(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateConfigurationItemRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin_or_staff()?;
+    let request = body.parse()?;
+    let id = id.into_inner();
+    let patch = ConfigurationItemPatch {
+        name: request.name.map(|v| v.trim().to_owned()),
+        ci_type: request.ci_type.map(|v| v.trim().to_owned()),
+        customer_id: request.customer_id,
+        system: request.system.map(|v| v.trim().to_owned()),
+    };
+    let now = state.clock.now();
+    let row = store::run(&state.pool, move |conn| {
+        store::configuration_items::update(conn, id, patch, if_match.0, caller.id, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(ConfigurationItemResponse::from(row)))
+}
+
+/// The change history of a configuration item, oldest first (admin or staff).
+#[utoipa::path(
+    tag = "configuration-items",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Configuration item id")),
+    responses(
+        (status = 200, description = "History entries, oldest first", body = Vec<ConfigurationItemHistoryEntry>),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/configuration-items/{id}/history")]
+pub async fn get_configuration_item_history(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin_or_staff()?;
+    let id = id.into_inner();
+    let rows = store::run(&state.pool, move |conn| {
+        store::configuration_items::find(conn, id)?;
+        store::configuration_items::history(conn, id)
+    })
+    .await?;
+    let entries: Vec<ConfigurationItemHistoryEntry> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(entries))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_configuration_item)
+        .service(list_configuration_items)
+        .service(get_configuration_item)
+        .service(update_configuration_item)
+        .service(get_configuration_item_history);
+}

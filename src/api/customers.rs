@@ -1,0 +1,271 @@
+//! `/api/v1/customers`: customer organisations (单位).
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get, patch, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::{Validate, ValidationError};
+
+use super::AppState;
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, rule};
+use super::pagination::{Page, page, page_request};
+use crate::domain::customer::check_code;
+use crate::domain::validation::check_text;
+use crate::error::AppError;
+use crate::store;
+use crate::store::customers::{CustomerFilter, CustomerPatch, CustomerRow};
+
+/// A customer organisation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CustomerResponse {
+    /// Id.
+    #[schema(example = 1)]
+    pub id: i64,
+    /// Short unique code; monitoring events name the customer by it.
+    #[schema(example = "QD-HOSP-1")]
+    pub code: String,
+    /// Name.
+    #[schema(example = "青岛市第一人民医院")]
+    pub name: String,
+    /// False once the organisation is no longer served.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Version for `If-Match`.
+    pub version: i32,
+}
+
+impl From<CustomerRow> for CustomerResponse {
+    fn from(row: CustomerRow) -> Self {
+        CustomerResponse {
+            id: row.id,
+            code: row.code,
+            name: row.name,
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+fn code_rule(value: &str) -> Result<(), ValidationError> {
+    rule(check_code(value))
+}
+
+fn name_rule(value: &str) -> Result<(), ValidationError> {
+    rule(check_text("name", value, 200))
+}
+
+/// A new customer organisation.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomerRequest {
+    /// 1–64 letters, digits, `_ . -`; unique.
+    #[validate(custom(function = "code_rule"))]
+    #[schema(example = "QD-HOSP-1")]
+    pub code: String,
+    /// 1–200 characters.
+    #[validate(custom(function = "name_rule"))]
+    #[schema(example = "青岛市第一人民医院")]
+    pub name: String,
+}
+
+/// Changes to a customer; absent fields stay as they are.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomerRequest {
+    /// New code.
+    #[validate(custom(function = "code_rule"))]
+    pub code: Option<String>,
+    /// New name.
+    #[validate(custom(function = "name_rule"))]
+    pub name: Option<String>,
+    /// `false` marks the organisation as no longer served.
+    pub active: Option<bool>,
+}
+
+/// Filters of `GET /customers`.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListCustomersQuery {
+    /// Active or inactive organisations only.
+    pub active: Option<bool>,
+    /// Text in code or name.
+    #[validate(length(min = 1, max = 200))]
+    pub q: Option<String>,
+    /// Rows per page, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Create a customer organisation (admin).
+#[utoipa::path(
+    tag = "customers",
+    security(("bearer" = [])),
+    request_body = CreateCustomerRequest,
+    responses(
+        (status = 201, description = "Customer created", body = CustomerResponse,
+            headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the customer"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[post("/customers")]
+pub async fn create_customer(
+    state: Data<AppState>,
+    caller: AuthUser,
+    body: JsonBody<CreateCustomerRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let request = body.parse()?;
+    let row = store::run(&state.pool, move |conn| {
+        store::customers::insert(conn, &request.code, request.name.trim())
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(row.version))
+        .insert_header(("Location", format!("/api/v1/customers/{}", row.id)))
+        .json(CustomerResponse::from(row)))
+}
+
+/// List customer organisations. Admins and staff see all; a customer user sees its own.
+#[utoipa::path(
+    tag = "customers",
+    security(("bearer" = [])),
+    params(ListCustomersQuery),
+    responses(
+        (status = 200, description = "A page of customers, in id order", body = Page<CustomerResponse>),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/customers")]
+pub async fn list_customers(
+    state: Data<AppState>,
+    caller: AuthUser,
+    query: ValidQuery<ListCustomersQuery>,
+) -> Result<HttpResponse, AppError> {
+    let only_id = visible_scope(&caller)?;
+    let query = query.0;
+    let page_req = page_request(query.limit, query.cursor.as_deref())?;
+    let filter = CustomerFilter {
+        only_id,
+        active: query.active,
+        q: query.q,
+    };
+    let rows = store::run(&state.pool, move |conn| {
+        store::customers::list(conn, &filter, page_req)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page(rows, CustomerResponse::from)))
+}
+
+/// `None` for callers who see every customer, the own id for customer users; 403 for others.
+fn visible_scope(caller: &AuthUser) -> Result<Option<i64>, AppError> {
+    if let Some(own) = caller.confined_to_customer() {
+        return Ok(Some(own));
+    }
+    caller.require_admin_or_staff()?;
+    Ok(None)
+}
+
+/// One customer organisation.
+#[utoipa::path(
+    tag = "customers",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The customer", body = CustomerResponse,
+            headers(("ETag" = String, description = "Version"))),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/customers/{id}")]
+pub async fn get_customer(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    // A customer user learns nothing about other organisations, not even that they exist.
+    if visible_scope(&caller)?.is_some_and(|own| own != id) {
+        return Err(AppError::not_found("customer", id));
+    }
+    let row = store::run(&state.pool, move |conn| store::customers::find(conn, id)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(CustomerResponse::from(row)))
+}
+
+/// Change a customer organisation (admin).
+#[utoipa::path(
+    tag = "customers",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "ETag of the version this change is based on")
+    ),
+    request_body = UpdateCustomerRequest,
+    responses(
+        (status = 200, description = "The changed customer", body = CustomerResponse,
+            headers(("ETag" = String, description = "New version"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 412, response = crate::openapi::VersionMismatch),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[patch("/customers/{id}")]
+pub async fn update_customer(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateCustomerRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let request = body.parse()?;
+    let id = id.into_inner();
+    let patch = CustomerPatch {
+        code: request.code,
+        name: request.name.map(|name| name.trim().to_owned()),
+        active: request.active,
+    };
+    let now = state.clock.now();
+    let row = store::run(&state.pool, move |conn| {
+        store::customers::update(conn, id, patch, if_match.0, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(CustomerResponse::from(row)))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_customer)
+        .service(list_customers)
+        .service(get_customer)
+        .service(update_customer);
+}

@@ -1,0 +1,518 @@
+//! Request extractors that turn every kind of bad input into problem+json.
+//!
+//! actix's own `Json` and `Query` answer plain text and cannot name the failing field, so the
+//! handlers use [`JsonBody`] and [`ValidQuery`] instead: malformed JSON is 400 `bad_request`,
+//! a missing, mistyped or invalid field is 422 `validation_failed` with the field's path.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::web::{Bytes, Data};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
+
+use super::AppState;
+use crate::domain::role::{Role, Roles};
+use crate::domain::validation::FieldError;
+use crate::error::AppError;
+use crate::store;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON body, read but not yet parsed.
+///
+/// Reading happens during extraction (so an oversized body is 413 at once); parsing and
+/// validation happen when the handler calls [`JsonBody::parse`], after it has checked who the
+/// caller is, so that a caller without the right role learns 403, not the body's schema.
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    body: Bytes,
+    target: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned + Validate> JsonBody<T> {
+    /// Parses and validates the body.
+    pub fn parse(self) -> Result<T, AppError> {
+        parse_json(&self.body)
+    }
+}
+
+impl<T: 'static> FromRequest for JsonBody<T> {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|err| match err.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
+                    _ => AppError::BadRequest("The request body could not be read.".into()),
+                })?;
+            Ok(JsonBody {
+                body,
+                target: PhantomData,
+            })
+        })
+    }
+}
+
+/// Parses and validates a JSON document.
+pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, AppError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::BadRequest(
+            "The request body is empty; a JSON object is expected.".into(),
+        ));
+    }
+    let document: Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("The request body is not valid JSON: {e}.")))?;
+    // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+    if let Some(field) = find_nul(&document, String::new()) {
+        return Err(AppError::invalid_field(
+            &field,
+            "invalid",
+            "must not contain the NUL character",
+        ));
+    }
+    let value: T = serde_path_to_error::deserialize(document).map_err(|err| {
+        let path = err.path().to_string();
+        AppError::Validation(vec![deserialize_error(
+            &path,
+            &err.into_inner().to_string(),
+        )])
+    })?;
+    validate(&value)?;
+    Ok(value)
+}
+
+/// Runs the `validator` rules of `value`.
+pub fn validate<T: Validate>(value: &T) -> Result<(), AppError> {
+    value
+        .validate()
+        .map_err(|errors| AppError::Validation(flatten(&errors, "")))
+}
+
+fn find_nul(value: &Value, path: String) -> Option<String> {
+    let name = |path: &str| {
+        if path.is_empty() {
+            ".".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(name(&path)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| find_nul(item, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(name(&path))
+            } else {
+                find_nul(item, child)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Turns a serde message into a field error, naming the missing field where serde names it
+/// only in the message.
+fn deserialize_error(path: &str, message: &str) -> FieldError {
+    let join = |field: &str| {
+        if path.is_empty() || path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    let quoted = |message: &str, prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(field) = quoted(message, "missing field `") {
+        return FieldError::new(join(&field), "required", "is required");
+    }
+    if let Some(field) = quoted(message, "unknown field `") {
+        return FieldError::new(join(&field), "unknown_field", message);
+    }
+    let field = if path.is_empty() {
+        ".".to_owned()
+    } else {
+        path.to_owned()
+    };
+    FieldError::new(field, "invalid_type", message)
+}
+
+fn flatten(errors: &ValidationErrors, prefix: &str) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    out.push(FieldError::new(
+                        path.clone(),
+                        error.code.clone(),
+                        describe(error),
+                    ));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => out.extend(flatten(inner, &path)),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    out.extend(flatten(inner, &format!("{path}[{index}]")));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+fn describe(error: &ValidationError) -> String {
+    if let Some(message) = &error.message {
+        return message.to_string();
+    }
+    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
+    match error.code.as_ref() {
+        "length" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
+            (Some(min), None) => format!("length must be at least {min}"),
+            (None, Some(max)) => format!("length must be at most {max}"),
+            _ => "has an invalid length".into(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            _ => "is out of range".into(),
+        },
+        "email" => "must be an email address".into(),
+        other => format!("is invalid ({other})"),
+    }
+}
+
+/// Adapts a domain rule to a `validator` custom function.
+pub fn rule(result: Result<(), FieldError>) -> Result<(), ValidationError> {
+    result.map_err(|error| {
+        let mut out = ValidationError::new("invalid");
+        out.code = Cow::Owned(error.code);
+        out.message = Some(Cow::Owned(error.message));
+        out
+    })
+}
+
+/// A query string, parsed and validated. Repeated keys fill `Vec` fields.
+#[derive(Debug)]
+pub struct ValidQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Validate> FromRequest for ValidQuery<T> {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(parse_query(req.query_string()).map(ValidQuery))
+    }
+}
+
+/// Parses and validates a query string.
+pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, AppError> {
+    if let Some((key, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0'))
+    {
+        return Err(AppError::invalid_field(
+            &key,
+            "invalid",
+            "must not contain the NUL character",
+        ));
+    }
+    let deserializer = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        AppError::Validation(vec![deserialize_error(
+            &path,
+            &err.into_inner().to_string(),
+        )])
+    })?;
+    validate(&value)?;
+    Ok(value)
+}
+
+/// The version named by `If-Match` (`"3"` or `W/"3"`); `None` when absent or `*`.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<i32>);
+
+impl FromRequest for IfMatch {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(parse_if_match(req.headers().get(header::IF_MATCH)).map(IfMatch))
+    }
+}
+
+fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Option<i32>, AppError> {
+    let Some(value) = value else { return Ok(None) };
+    let text = value
+        .to_str()
+        .map_err(|_| AppError::BadRequest("If-Match is not readable.".into()))?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i32>()
+        .map(Some)
+        .map_err(|_| {
+            AppError::BadRequest(format!(
+                "If-Match must be an ETag this API issued, such as \"3\"; got {text}."
+            ))
+        })
+}
+
+/// The ETag header value of a resource version.
+pub fn etag(version: i32) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+/// The authenticated caller.
+///
+/// The bearer token is checked, then the user is read from the database on every request, so
+/// a deactivated user or a revoked token stops working at once and role changes apply at once.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// User id.
+    pub id: i64,
+    /// Username.
+    pub username: String,
+    /// Current roles.
+    pub roles: Roles,
+    /// Organisation of a customer user.
+    pub customer_id: Option<i64>,
+}
+
+impl AuthUser {
+    /// 403 unless the caller holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), AppError> {
+        if self.roles.has_any(roles) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(AppError::forbidden(format!(
+                "This needs one of the roles: {}.",
+                names.join(", ")
+            )))
+        }
+    }
+
+    /// 403 unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        self.require_any(&[Role::Admin])
+    }
+
+    /// 403 unless the caller is an admin or staff.
+    pub fn require_admin_or_staff(&self) -> Result<(), AppError> {
+        self.require_any(&[
+            Role::Admin,
+            Role::ServiceDesk,
+            Role::L2Engineer,
+            Role::OpsStaff,
+            Role::IncidentManager,
+        ])
+    }
+
+    /// The organisation a customer user is confined to; `None` for everyone else.
+    pub fn confined_to_customer(&self) -> Option<i64> {
+        if self.roles.has(Role::Customer) {
+            self.customer_id
+        } else {
+            None
+        }
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, AppError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        AppError::Unauthorized("An Authorization: Bearer token is required.".into())
+    })?;
+    let text = value
+        .to_str()
+        .map_err(|_| AppError::Unauthorized("The Authorization header is not readable.".into()))?;
+    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AppError::Unauthorized(
+            "The Authorization header must be `Bearer <token>`.".into(),
+        ));
+    }
+    Ok(token.trim().to_owned())
+}
+
+impl FromRequest for AuthUser {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+            let invalid = || AppError::Unauthorized("The token is invalid or has expired.".into());
+            let claims = state.tokens.verify(&token?).map_err(|err| {
+                log::debug!("refused token: {err}");
+                invalid()
+            })?;
+            let user_id = claims.user_id().ok_or_else(invalid)?;
+            let user = store::run(&state.pool, move |conn| {
+                store::users::find(conn, user_id)
+                    .map(Some)
+                    .or_else(|err| match err {
+                        AppError::NotFound(_) => Ok(None),
+                        other => Err(other),
+                    })
+            })
+            .await?
+            .ok_or_else(invalid)?;
+            let revoked = user
+                .tokens_revoked_at
+                .is_some_and(|at| claims.iat < at.timestamp());
+            if !user.active || revoked {
+                return Err(invalid());
+            }
+            Ok(AuthUser {
+                id: user.id,
+                roles: user.roles(),
+                username: user.username,
+                customer_id: user.customer_id,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        #[validate(length(min = 2, max = 5))]
+        name: String,
+        #[allow(dead_code)]
+        count: Option<u8>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        tags: Vec<String>,
+    }
+
+    fn codes(err: AppError) -> Vec<(String, String)> {
+        match err {
+            AppError::Validation(errors) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            other => panic!("expected validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        assert!(matches!(
+            parse_json::<Sample>(b"{\"name\": "),
+            Err(AppError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(b"  "),
+            Err(AppError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(b"{} x"),
+            Err(AppError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_named() {
+        let err = parse_json::<Sample>(b"{}").unwrap_err();
+        assert_eq!(codes(err), [("name".into(), "required".into())]);
+        let err = parse_json::<Sample>(br#"{"name": "ab", "count": "x"}"#).unwrap_err();
+        assert_eq!(codes(err), [("count".into(), "invalid_type".into())]);
+        let err = parse_json::<Sample>(br#"{"name": "ab", "tags": ["a", 3]}"#).unwrap_err();
+        assert_eq!(codes(err), [("tags[1]".into(), "invalid_type".into())]);
+        let err = parse_json::<Sample>(br#"{"name": "ab", "colour": 1}"#).unwrap_err();
+        assert_eq!(codes(err), [("colour".into(), "unknown_field".into())]);
+        let err = parse_json::<Sample>(b"[1]").unwrap_err();
+        assert_eq!(codes(err), [(".".into(), "invalid_type".into())]);
+    }
+
+    #[test]
+    fn rules_are_checked_after_parsing() {
+        let err = parse_json::<Sample>(br#"{"name": "abcdefgh"}"#).unwrap_err();
+        assert_eq!(codes(err), [("name".into(), "length".into())]);
+        assert!(parse_json::<Sample>(br#"{"name": "abc", "count": 3}"#).is_ok());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_their_field() {
+        let err = parse_json::<Sample>(br#"{"name": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(codes(err), [("name".into(), "invalid".into())]);
+        let err = parse_json::<Sample>(br#"{"name": "ab", "tags": ["\u0000"]}"#).unwrap_err();
+        assert_eq!(codes(err), [("tags[0]".into(), "invalid".into())]);
+    }
+
+    #[derive(Debug, Deserialize, Validate)]
+    struct Listing {
+        #[validate(range(min = 1, max = 200))]
+        limit: Option<i64>,
+        #[serde(default)]
+        status: Vec<String>,
+    }
+
+    #[test]
+    fn query_strings_are_parsed_with_repeated_keys() {
+        let listing: Listing = parse_query("limit=5&status=new&status=closed").unwrap();
+        assert_eq!(listing.limit, Some(5));
+        assert_eq!(listing.status, ["new", "closed"]);
+        assert_eq!(
+            codes(parse_query::<Listing>("limit=abc").unwrap_err())[0].0,
+            "limit"
+        );
+        assert_eq!(
+            codes(parse_query::<Listing>("limit=0").unwrap_err())[0].1,
+            "range"
+        );
+        assert_eq!(
+            codes(parse_query::<Listing>("status=%00").unwrap_err())[0].0,
+            "status"
+        );
+    }
+
+    #[test]
+    fn if_match_accepts_strong_and_weak_tags() {
+        let parse = |s: &'static str| parse_if_match(Some(&header::HeaderValue::from_static(s)));
+        assert_eq!(parse("\"4\"").unwrap(), Some(4));
+        assert_eq!(parse("W/\"4\"").unwrap(), Some(4));
+        assert_eq!(parse("*").unwrap(), None);
+        assert!(parse("\"abc\"").is_err());
+        assert_eq!(parse_if_match(None).unwrap(), None);
+    }
+}

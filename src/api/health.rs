@@ -1,0 +1,69 @@
+//! `/healthz`, `/readyz` and `/metrics` (SPEC §11).
+
+use actix_web::web::Data;
+use actix_web::{HttpResponse, get};
+use diesel::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::AppState;
+use crate::error::AppError;
+use crate::store;
+
+/// A health answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok` or `ready`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// The process is alive (no dependency is checked).
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = HealthResponse))
+)]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(HealthResponse {
+        status: "ok".into(),
+    })
+}
+
+/// The service can serve requests: the database answers.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = HealthResponse),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
+    store::run(&state.pool, |conn| {
+        diesel::sql_query("SELECT 1").execute(conn)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(HealthResponse {
+        status: "ready".into(),
+    }))
+}
+
+/// Prometheus metrics: requests and latency by route and status, database pool usage.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
+)]
+#[get("/metrics")]
+pub async fn metrics(state: Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.pool))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
+}

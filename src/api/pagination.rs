@@ -1,0 +1,95 @@
+//! Cursor pagination of SPEC §10: `limit` (1–200, default 50) and an opaque `cursor`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::AppError;
+use crate::store::PageRequest;
+
+/// Rows per page when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 50;
+
+/// A page of a list, and the cursor of the next page (absent on the last page).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The rows of this page.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(example = "eyJhZnRlciI6NTB9")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdCursor {
+    after: i64,
+}
+
+/// Builds the page request from `limit` and `cursor`.
+pub fn page_request(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, AppError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::invalid_field(
+            "limit",
+            "range",
+            "must be between 1 and 200",
+        ));
+    }
+    let after = cursor
+        .map(|cursor| {
+            URL_SAFE_NO_PAD
+                .decode(cursor)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<IdCursor>(&bytes).ok())
+                .map(|c| c.after)
+                .ok_or_else(|| {
+                    AppError::invalid_field(
+                        "cursor",
+                        "invalid",
+                        "is not a cursor returned by this list",
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(PageRequest { limit, after })
+}
+
+/// Wraps rows and the last id (when more follow) into a page.
+pub fn page<R, T>(rows: (Vec<R>, Option<i64>), map: impl FnMut(R) -> T) -> Page<T> {
+    let (rows, next) = rows;
+    Page {
+        items: rows.into_iter().map(map).collect(),
+        next_cursor: next.map(|after| {
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&IdCursor { after }).unwrap_or_default())
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let page = page((vec![1, 2], Some(2)), |x: i64| x);
+        let cursor = page.next_cursor.unwrap();
+        let request = page_request(Some(2), Some(&cursor)).unwrap();
+        assert_eq!(request.after, Some(2));
+        assert_eq!(request.limit, 2);
+    }
+
+    #[test]
+    fn limits_and_cursors_are_checked() {
+        assert_eq!(page_request(None, None).unwrap().limit, DEFAULT_LIMIT);
+        assert!(page_request(Some(0), None).is_err());
+        assert!(page_request(Some(201), None).is_err());
+        assert!(page_request(None, Some("garbage!")).is_err());
+        assert!(page_request(None, Some("eyJ4IjoxfQ")).is_err());
+    }
+
+    #[test]
+    fn the_last_page_has_no_cursor() {
+        assert!(page((vec![1], None), |x: i32| x).next_cursor.is_none());
+    }
+}

@@ -1,0 +1,36 @@
+//! `GET /api/v1/taxonomy`.
+
+use actix_web::web::Data;
+use actix_web::{HttpResponse, get};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::AppState;
+use super::extract::AuthUser;
+use crate::domain::taxonomy::Taxonomy;
+use crate::error::AppError;
+
+/// The incident taxonomy: categories with subcategories and their default levels, causes with
+/// sub-causes, each with Chinese and English names (any authenticated user).
+#[utoipa::path(
+    tag = "reference-data",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The taxonomy", body = Taxonomy),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/taxonomy")]
+pub async fn get_taxonomy(
+    state: Data<AppState>,
+    _caller: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "private, max-age=300"))
+        .json(state.taxonomy.as_ref()))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_taxonomy);
+}

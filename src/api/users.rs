@@ -1,0 +1,359 @@
+//! `/api/v1/users`: user accounts, managed by admins.
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get, patch, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::{Validate, ValidationError};
+
+use super::AppState;
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, rule};
+use super::pagination::{Page, page, page_request};
+use crate::auth::password;
+use crate::domain::role::{Role, Roles};
+use crate::domain::user;
+use crate::error::AppError;
+use crate::store;
+use crate::store::users::{NewUser, UserFilter, UserPatch, UserRow};
+
+/// A user account as clients see it (never the password hash).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserResponse {
+    /// Id.
+    #[schema(example = 2)]
+    pub id: i64,
+    /// Lower-case login name.
+    #[schema(example = "li.lei")]
+    pub username: String,
+    /// Name shown to people.
+    #[schema(example = "李雷")]
+    pub display_name: String,
+    /// Roles, sorted.
+    pub roles: Vec<Role>,
+    /// Organisation of a customer user; `null` for staff.
+    pub customer_id: Option<i64>,
+    /// False once deactivated; a deactivated user cannot log in and its tokens are refused.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Version for `If-Match`.
+    #[schema(example = 1)]
+    pub version: i32,
+}
+
+impl From<UserRow> for UserResponse {
+    fn from(row: UserRow) -> Self {
+        UserResponse {
+            id: row.id,
+            roles: row.roles().as_slice().to_vec(),
+            username: row.username,
+            display_name: row.display_name,
+            customer_id: row.customer_id,
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+fn username_rule(value: &str) -> Result<(), ValidationError> {
+    rule(user::parse_username(value).map(|_| ()))
+}
+
+fn password_rule(value: &str) -> Result<(), ValidationError> {
+    rule(user::check_password(value))
+}
+
+fn display_name_rule(value: &str) -> Result<(), ValidationError> {
+    rule(user::check_display_name(value))
+}
+
+fn roles_rule(roles: &[Role]) -> Result<(), ValidationError> {
+    if roles.is_empty() {
+        let mut error = ValidationError::new("required");
+        error.message = Some("at least one role is required".into());
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// A new user account.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// 2–64 characters of `a-z 0-9 _ . @ -`; stored lower-case.
+    #[validate(custom(function = "username_rule"))]
+    #[schema(example = "li.lei")]
+    pub username: String,
+    /// 8–256 characters.
+    #[validate(custom(function = "password_rule"))]
+    #[schema(example = "a long passphrase", format = Password)]
+    pub password: String,
+    /// 1–200 characters.
+    #[validate(custom(function = "display_name_rule"))]
+    #[schema(example = "李雷")]
+    pub display_name: String,
+    /// One or more roles. `customer` cannot be combined with others.
+    #[validate(custom(function = "roles_rule"))]
+    #[schema(example = json!(["service_desk"]))]
+    pub roles: Vec<Role>,
+    /// Required for, and only for, `customer` users.
+    pub customer_id: Option<i64>,
+}
+
+fn clearable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Changes to a user; absent fields stay as they are.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// New display name.
+    #[validate(custom(function = "display_name_rule"))]
+    pub display_name: Option<String>,
+    /// New password; revokes the user's existing tokens.
+    #[validate(custom(function = "password_rule"))]
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// New roles (replace the old ones).
+    #[validate(custom(function = "roles_rule"))]
+    pub roles: Option<Vec<Role>>,
+    /// New organisation; `null` removes it (when the user stops being a customer user).
+    #[serde(default, deserialize_with = "clearable")]
+    #[schema(value_type = Option<i64>)]
+    pub customer_id: Option<Option<i64>>,
+    /// `false` deactivates the user and revokes its tokens at once; `true` reactivates.
+    pub active: Option<bool>,
+}
+
+/// Filters of `GET /users`.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// Users holding this role.
+    pub role: Option<Role>,
+    /// Active (`true`) or deactivated (`false`) users only.
+    pub active: Option<bool>,
+    /// Users of this customer organisation.
+    pub customer_id: Option<i64>,
+    /// Text in username or display name.
+    #[validate(length(min = 1, max = 200))]
+    pub q: Option<String>,
+    /// Rows per page, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Create a user account (admin).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "User created", body = UserResponse,
+            headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the user"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: Data<AppState>,
+    caller: AuthUser,
+    body: JsonBody<CreateUserRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let request = body.parse()?;
+    let username =
+        user::parse_username(&request.username).map_err(|e| AppError::Validation(vec![e]))?;
+    let roles = Roles::new(request.roles);
+    let binding = user::check_role_binding(&roles, request.customer_id);
+    if !binding.is_empty() {
+        return Err(AppError::Validation(binding));
+    }
+    let password_hash = actix_web::web::block(move || password::hash(&request.password))
+        .await?
+        .map_err(AppError::internal)?;
+    let new = NewUser {
+        username,
+        password_hash,
+        display_name: request.display_name.trim().to_owned(),
+        roles,
+        customer_id: request.customer_id,
+    };
+    let row = store::run(&state.pool, move |conn| store::users::insert(conn, new)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(row.version))
+        .insert_header(("Location", format!("/api/v1/users/{}", row.id)))
+        .json(UserResponse::from(row)))
+}
+
+/// List user accounts (admin).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(ListUsersQuery),
+    responses(
+        (status = 200, description = "A page of users, in id order", body = Page<UserResponse>),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: Data<AppState>,
+    caller: AuthUser,
+    query: ValidQuery<ListUsersQuery>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let query = query.0;
+    let page_req = page_request(query.limit, query.cursor.as_deref())?;
+    let filter = UserFilter {
+        role: query.role,
+        active: query.active,
+        customer_id: query.customer_id,
+        q: query.q,
+    };
+    let rows = store::run(&state.pool, move |conn| {
+        store::users::list(conn, &filter, page_req)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page(rows, UserResponse::from)))
+}
+
+/// The calling user's own account.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserResponse),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/users/me")]
+pub async fn get_current_user(
+    state: Data<AppState>,
+    caller: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    let row = store::run(&state.pool, move |conn| store::users::find(conn, caller.id)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(UserResponse::from(row)))
+}
+
+/// One user account (admin).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse,
+            headers(("ETag" = String, description = "Version"))),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    let row = store::run(&state.pool, move |conn| store::users::find(conn, id)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(UserResponse::from(row)))
+}
+
+/// Change a user account (admin). `{"active": false}` deactivates it and its tokens stop
+/// working at once. The last active admin cannot be deactivated or lose the admin role.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "ETag of the version this change is based on")
+    ),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The changed user", body = UserResponse,
+            headers(("ETag" = String, description = "New version"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 412, response = crate::openapi::VersionMismatch),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateUserRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let request = body.parse()?;
+    let id = id.into_inner();
+    let password_hash = match request.password {
+        Some(new_password) => Some(
+            actix_web::web::block(move || password::hash(&new_password))
+                .await?
+                .map_err(AppError::internal)?,
+        ),
+        None => None,
+    };
+    let patch = UserPatch {
+        display_name: request.display_name.map(|name| name.trim().to_owned()),
+        password_hash,
+        roles: request.roles.map(Roles::new),
+        customer_id: request.customer_id,
+        active: request.active,
+    };
+    // Revocation compares with token issue times, which are real time.
+    let now = Utc::now();
+    let row = store::run(&state.pool, move |conn| {
+        store::users::update(conn, id, patch, if_match.0, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(UserResponse::from(row)))
+}
+
+/// Registers the routes; `/users/me` comes before `/users/{id}`.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_current_user)
+        .service(create_user)
+        .service(list_users)
+        .service(get_user)
+        .service(update_user);
+}

@@ -1,0 +1,5 @@
+//! Credentials: password hashing and access tokens. No HTTP here; the extractor that uses
+//! these lives in `api::extract`.
+
+pub mod password;
+pub mod token;

@@ -1,0 +1,294 @@
+//! Typed settings read from the environment (SPEC §11).
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+
+/// Default `DATABASE_URL`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/incident_desk";
+/// Default `BIND_ADDR`.
+pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// PostgreSQL connection URL; the database is created when missing.
+    pub database_url: String,
+    /// Connections kept by the pool (`DATABASE_POOL_SIZE`, default 10).
+    pub database_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub database_timeout: Duration,
+    /// Address and port to listen on; port 0 picks a free one.
+    pub bind_addr: String,
+    /// HTTP worker threads (`HTTP_WORKERS`, default: one per core).
+    pub http_workers: Option<usize>,
+    /// HMAC key for access tokens; when unset a random one is generated at start-up.
+    pub jwt_secret: Option<Secret>,
+    /// Lifetime of an access token (`JWT_TTL`, default 1 h).
+    pub jwt_ttl: Duration,
+    /// Password of the `admin` user created when no user exists.
+    pub admin_password: Option<Secret>,
+    /// Time zone of local times: the upload cut-off and report periods (default Asia/Shanghai).
+    pub timezone: Tz,
+    /// Local time by which the day's data upload must not be held up (SPEC §4.1).
+    pub upload_cutoff: Option<NaiveTime>,
+    /// Time after closure within which the follow-up call is due (default 72 h).
+    pub follow_up_window: Duration,
+    /// Origins allowed by CORS; `*` allows any.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// One environment variable that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The variable's name.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Settings could not be read; lists every bad variable at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}", .0.iter().map(|i| format!("{}: {}", i.var, i.problem)).collect::<Vec<_>>().join("; "))]
+pub struct ConfigError(pub Vec<ConfigIssue>);
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut issues = Vec::new();
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut parse =
+            |var: &'static str, default, f: &dyn Fn(&str) -> Result<_, String>| match get(var) {
+                None => default,
+                Some(raw) => f(&raw).unwrap_or_else(|problem| {
+                    issues.push(ConfigIssue { var, problem });
+                    default
+                }),
+            };
+
+        let pool_size = parse("DATABASE_POOL_SIZE", 10, &|raw| parse_count(raw, 1, 1000));
+        let db_timeout = parse("DATABASE_TIMEOUT_SECS", 3, &|raw| parse_count(raw, 1, 60));
+        let workers = parse("HTTP_WORKERS", 0, &|raw| parse_count(raw, 1, 512));
+        let jwt_ttl_secs = parse("JWT_TTL", 3600, &|raw| {
+            parse_duration_secs(raw, 60, 7 * 86_400)
+        });
+        let follow_up_secs = parse("FOLLOW_UP_WINDOW", 72 * 3600, &|raw| {
+            parse_duration_secs(raw, 60, 366 * 86_400)
+        });
+
+        let timezone = match get("TIMEZONE") {
+            None => chrono_tz::Asia::Shanghai,
+            Some(raw) => raw.parse::<Tz>().unwrap_or_else(|_| {
+                issues.push(ConfigIssue {
+                    var: "TIMEZONE",
+                    problem: format!("`{raw}` is not an IANA time zone name (e.g. Asia/Shanghai)"),
+                });
+                chrono_tz::Asia::Shanghai
+            }),
+        };
+        let upload_cutoff = get("UPLOAD_CUTOFF").and_then(|raw| {
+            NaiveTime::parse_from_str(&raw, "%H:%M")
+                .map_err(|_| {
+                    issues.push(ConfigIssue {
+                        var: "UPLOAD_CUTOFF",
+                        problem: format!("`{raw}` is not a local time HH:MM (e.g. 17:00)"),
+                    })
+                })
+                .ok()
+        });
+        let jwt_secret = get("JWT_SECRET").and_then(|raw| {
+            if raw.len() < 32 {
+                issues.push(ConfigIssue {
+                    var: "JWT_SECRET",
+                    problem: "must be at least 32 characters long".into(),
+                });
+                None
+            } else {
+                Some(Secret::new(raw))
+            }
+        });
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if let Err(problem) = crate::store::bootstrap::database_name(&database_url) {
+            issues.push(ConfigIssue {
+                var: "DATABASE_URL",
+                problem,
+            });
+        }
+        let bind_addr = get("BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.to_owned());
+        if bind_addr.parse::<std::net::SocketAddr>().is_err() {
+            issues.push(ConfigIssue {
+                var: "BIND_ADDR",
+                problem: format!("`{bind_addr}` is not an address:port such as 127.0.0.1:8080"),
+            });
+        }
+
+        if !issues.is_empty() {
+            return Err(ConfigError(issues));
+        }
+        Ok(Settings {
+            database_url,
+            database_pool_size: pool_size as u32,
+            database_timeout: Duration::from_secs(db_timeout),
+            bind_addr,
+            http_workers: (workers > 0).then_some(workers as usize),
+            jwt_secret,
+            jwt_ttl: Duration::from_secs(jwt_ttl_secs),
+            admin_password: get("ADMIN_PASSWORD").map(Secret::new),
+            timezone,
+            upload_cutoff,
+            follow_up_window: Duration::from_secs(follow_up_secs),
+            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
+                .map(|raw| {
+                    raw.split(',')
+                        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                        .filter(|origin| !origin.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{raw}` is not a whole number between {min} and {max}"
+        )),
+    }
+}
+
+/// Accepts `3600`, `90m`, `72h`, `3d` or `1h 30m`; returns seconds.
+fn parse_duration_secs(raw: &str, min: u64, max: u64) -> Result<u64, String> {
+    let secs = match raw.parse::<u64>() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(raw)
+            .map_err(|_| format!("`{raw}` is not a duration such as 3600, 90m, 72h or 3d"))?
+            .as_secs(),
+    };
+    if (min..=max).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("`{raw}` must lie between {min} s and {max} s"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.bind_addr, DEFAULT_BIND_ADDR);
+        assert_eq!(s.jwt_ttl, Duration::from_secs(3600));
+        assert_eq!(s.follow_up_window, Duration::from_secs(72 * 3600));
+        assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
+        assert!(s.upload_cutoff.is_none());
+        assert!(s.jwt_secret.is_none());
+        assert!(s.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn values_are_parsed() {
+        let s = settings(&[
+            ("TIMEZONE", "Europe/Berlin"),
+            ("UPLOAD_CUTOFF", "17:00"),
+            ("FOLLOW_UP_WINDOW", "48h"),
+            ("JWT_TTL", "900"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://desk.example.com/, http://localhost:3000",
+            ),
+            ("HTTP_WORKERS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(s.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(s.upload_cutoff, NaiveTime::from_hms_opt(17, 0, 0));
+        assert_eq!(s.follow_up_window, Duration::from_secs(48 * 3600));
+        assert_eq!(s.jwt_ttl, Duration::from_secs(900));
+        assert_eq!(
+            s.cors_allowed_origins,
+            vec!["https://desk.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(s.http_workers, Some(1));
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported() {
+        let err = settings(&[
+            ("TIMEZONE", "Mars/Olympus"),
+            ("UPLOAD_CUTOFF", "5pm"),
+            ("JWT_SECRET", "short"),
+            ("BIND_ADDR", "localhost"),
+            ("DATABASE_POOL_SIZE", "0"),
+        ])
+        .unwrap_err();
+        let vars: Vec<_> = err.0.iter().map(|i| i.var).collect();
+        assert_eq!(
+            vars,
+            [
+                "DATABASE_POOL_SIZE",
+                "TIMEZONE",
+                "UPLOAD_CUTOFF",
+                "JWT_SECRET",
+                "BIND_ADDR"
+            ]
+        );
+        assert!(err.to_string().contains("Mars/Olympus"));
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = settings(&[
+            ("JWT_SECRET", &"k".repeat(40)),
+            ("ADMIN_PASSWORD", "hunter2hunter2"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("kkkk"));
+    }
+}

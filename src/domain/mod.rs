@@ -1,0 +1,13 @@
+//! Pure rules of the incident procedure: no HTTP, no database.
+//!
+//! Everything here is plain data and functions, unit-tested beside the code, so that the
+//! API and the store can only apply these rules, never restate them.
+
+pub mod changes;
+pub mod clock;
+pub mod customer;
+pub mod level;
+pub mod role;
+pub mod taxonomy;
+pub mod user;
+pub mod validation;

@@ -1,0 +1,167 @@
+//! The incident taxonomy of SPEC §3: categories with subcategories, causes with sub-causes.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::level::Level;
+
+/// 事件类别 with its subcategories (适用条件).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Category {
+    /// Stable code.
+    #[schema(example = "upgrade_issue")]
+    pub code: String,
+    /// Chinese name.
+    #[schema(example = "升级时出现问题")]
+    pub name_zh: String,
+    /// English name.
+    #[schema(example = "Problem during upgrade")]
+    pub name_en: String,
+    /// Subcategories, in the procedure's order.
+    pub subcategories: Vec<Subcategory>,
+}
+
+/// A subcategory and the level an incident of it gets by default.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Subcategory {
+    /// Stable code.
+    #[schema(example = "upgrade_error")]
+    pub code: String,
+    /// Chinese name.
+    #[schema(example = "升级出错")]
+    pub name_zh: String,
+    /// English name.
+    #[schema(example = "Upgrade error")]
+    pub name_en: String,
+    /// Level given to a new incident of this subcategory when none is given.
+    pub default_level: Level,
+}
+
+/// 产生原因 with its sub-causes.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Cause {
+    /// Stable code.
+    #[schema(example = "system_defect")]
+    pub code: String,
+    /// Chinese name.
+    #[schema(example = "系统问题")]
+    pub name_zh: String,
+    /// English name.
+    #[schema(example = "System defect")]
+    pub name_en: String,
+    /// Sub-causes, in the procedure's order.
+    pub subcauses: Vec<Subcause>,
+}
+
+/// A sub-cause.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Subcause {
+    /// Stable code.
+    #[schema(example = "module_unusable")]
+    pub code: String,
+    /// Chinese name.
+    #[schema(example = "某个模块功能不能使用")]
+    pub name_zh: String,
+    /// English name.
+    #[schema(example = "A module does not work")]
+    pub name_en: String,
+}
+
+/// The whole taxonomy; it changes only with a migration, so it is loaded once at start-up.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, ToSchema)]
+pub struct Taxonomy {
+    /// Incident categories.
+    pub categories: Vec<Category>,
+    /// Causes recorded when an incident is resolved.
+    pub causes: Vec<Cause>,
+}
+
+impl Taxonomy {
+    /// The subcategory `subcategory` when it belongs to `category`.
+    pub fn subcategory(&self, category: &str, subcategory: &str) -> Option<&Subcategory> {
+        self.categories
+            .iter()
+            .find(|c| c.code == category)?
+            .subcategories
+            .iter()
+            .find(|s| s.code == subcategory)
+    }
+
+    /// True when `category` is a known category code.
+    pub fn has_category(&self, category: &str) -> bool {
+        self.categories.iter().any(|c| c.code == category)
+    }
+
+    /// The sub-cause `subcause` when it belongs to `cause`.
+    pub fn subcause(&self, cause: &str, subcause: &str) -> Option<&Subcause> {
+        self.causes
+            .iter()
+            .find(|c| c.code == cause)?
+            .subcauses
+            .iter()
+            .find(|s| s.code == subcause)
+    }
+
+    /// True when `cause` is a known cause code.
+    pub fn has_cause(&self, cause: &str) -> bool {
+        self.causes.iter().any(|c| c.code == cause)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Taxonomy {
+        let named = |code: &str| (code.to_owned(), code.to_uppercase(), code.to_owned());
+        let (code, name_zh, name_en) = named("upgrade_issue");
+        let (sub, sub_zh, sub_en) = named("unusable_after_upgrade");
+        let (cause, cause_zh, cause_en) = named("hardware");
+        let (subcause, subcause_zh, subcause_en) = named("equipment_failure");
+        Taxonomy {
+            categories: vec![Category {
+                code,
+                name_zh,
+                name_en,
+                subcategories: vec![Subcategory {
+                    code: sub,
+                    name_zh: sub_zh,
+                    name_en: sub_en,
+                    default_level: Level::High,
+                }],
+            }],
+            causes: vec![Cause {
+                code: cause,
+                name_zh: cause_zh,
+                name_en: cause_en,
+                subcauses: vec![Subcause {
+                    code: subcause,
+                    name_zh: subcause_zh,
+                    name_en: subcause_en,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn subcategories_are_found_only_under_their_category() {
+        let taxonomy = sample();
+        let found = taxonomy.subcategory("upgrade_issue", "unusable_after_upgrade");
+        assert_eq!(found.map(|s| s.default_level), Some(Level::High));
+        assert!(
+            taxonomy
+                .subcategory("usage_issue", "unusable_after_upgrade")
+                .is_none()
+        );
+        assert!(taxonomy.has_category("upgrade_issue"));
+        assert!(!taxonomy.has_category("nope"));
+    }
+
+    #[test]
+    fn subcauses_are_found_only_under_their_cause() {
+        let taxonomy = sample();
+        assert!(taxonomy.subcause("hardware", "equipment_failure").is_some());
+        assert!(taxonomy.subcause("database", "equipment_failure").is_none());
+        assert!(taxonomy.has_cause("hardware"));
+    }
+}

@@ -1,0 +1,353 @@
+//! The one error type of the service, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Every failure a client can see has a stable `code` (SPEC §10). Causes of server-side
+//! failures are logged here and never sent to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use crate::domain::validation::FieldError;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A failure answered to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request could not be read (malformed JSON, bad header).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Well-formed input that breaks the rules, field by field.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// Missing or invalid credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Valid credentials, but the caller's roles do not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No such resource, or one the caller may not know about.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The path exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// Methods the path accepts, for the `Allow` header.
+        allow: String,
+    },
+    /// The request conflicts with the resource's current state.
+    #[error("conflict ({code}): {detail}")]
+    Conflict {
+        /// Stable code, e.g. `already_exists`.
+        code: &'static str,
+        /// Explanation for people.
+        detail: String,
+    },
+    /// `If-Match` named a version that is no longer current.
+    #[error("version mismatch: current version is {current}")]
+    VersionMismatch {
+        /// The resource's current version.
+        current: i32,
+    },
+    /// The body exceeds the size limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A dependency (the database) is unreachable; retrying later can help.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the cause is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// RFC 9457 problem details, as every error response carries them.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:incident-desk:problem:validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "The request has invalid fields.",
+    "code": "validation_failed",
+    "errors": [{"field": "username", "code": "length", "message": "must be between 2 and 64 characters"}]
+}))]
+pub struct Problem {
+    /// URI naming the problem type: `urn:incident-desk:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    pub detail: String,
+    /// Stable machine-readable code (SPEC §10).
+    pub code: String,
+    /// Per-field errors (`validation_failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl AppError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Validation(_) => "validation_failed",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
+            AppError::Conflict { code, .. } => code,
+            AppError::VersionMismatch { .. } => "version_mismatch",
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::Unavailable(_) => "service_unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// A single-field validation error.
+    pub fn invalid_field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        AppError::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    /// `not_found` for a resource kind and id.
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        AppError::NotFound(format!("{what} {id} does not exist"))
+    }
+
+    /// `forbidden` with a reason.
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        AppError::Forbidden(reason.into())
+    }
+
+    /// An internal failure with a cause that is logged, never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        AppError::Internal(cause.to_string())
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "Bad request",
+            AppError::Validation(_) => "Validation failed",
+            AppError::Unauthorized(_) => "Unauthorized",
+            AppError::Forbidden(_) => "Forbidden",
+            AppError::NotFound(_) => "Not found",
+            AppError::MethodNotAllowed { .. } => "Method not allowed",
+            AppError::Conflict { .. } => "Conflict",
+            AppError::VersionMismatch { .. } => "Version mismatch",
+            AppError::PayloadTooLarge => "Payload too large",
+            AppError::Unavailable(_) => "Service unavailable",
+            AppError::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            AppError::BadRequest(d)
+            | AppError::Unauthorized(d)
+            | AppError::Forbidden(d)
+            | AppError::NotFound(d) => d.clone(),
+            AppError::Conflict { detail, .. } => detail.clone(),
+            AppError::Validation(_) => "The request has invalid fields.".into(),
+            AppError::MethodNotAllowed { allow } => {
+                format!("This path accepts only: {allow}.")
+            }
+            AppError::VersionMismatch { current } => format!(
+                "The resource has changed; its current version is {current}. Fetch it again and retry."
+            ),
+            AppError::PayloadTooLarge => "The request body exceeds the limit of 1 MiB.".into(),
+            AppError::Unavailable(_) => {
+                "The service cannot reach its database right now; retry shortly.".into()
+            }
+            AppError::Internal(_) => "An unexpected error occurred.".into(),
+        }
+    }
+
+    /// The problem details body of this error.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: format!("urn:incident-desk:problem:{}", self.code()),
+            title: self.title().into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            code: self.code().into(),
+            errors: match self {
+                AppError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AppError::Internal(cause) => log::error!("internal error: {cause}"),
+            AppError::Unavailable(cause) => log::warn!("service unavailable: {cause}"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        match self {
+            AppError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            AppError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            AppError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_vec(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            Error::NotFound => AppError::NotFound("The resource does not exist.".into()),
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                AppError::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
+                code: "already_exists",
+                detail: match info.constraint_name() {
+                    Some(constraint) => {
+                        format!("A resource with the same key already exists ({constraint}).")
+                    }
+                    None => "A resource with the same key already exists.".into(),
+                },
+            },
+            Error::DatabaseError(_, ref info)
+                if info.message().contains("terminating connection")
+                    || info.message().contains("server closed the connection")
+                    || info.message().contains("no connection to the server") =>
+            {
+                AppError::Unavailable(err.to_string())
+            }
+            other => AppError::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(err: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable(format!("no database connection: {err}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(format!("blocking task failed: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body_of(err: AppError) -> (StatusCode, serde_json::Value, HttpResponse) {
+        let response = err.error_response();
+        let status = response.status();
+        let (res, body) = response.into_parts();
+        let bytes = body.try_into_bytes().unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap(),
+            res.set_body(()).map_into_boxed_body(),
+        )
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let (status, body, _) = body_of(AppError::internal("password=hunter2 in query"));
+        assert_eq!(status, 500);
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn validation_errors_list_fields() {
+        let (status, body, _) = body_of(AppError::invalid_field(
+            "roles",
+            "required",
+            "at least one role",
+        ));
+        assert_eq!(status, 422);
+        assert_eq!(body["type"], "urn:incident-desk:problem:validation_failed");
+        assert_eq!(body["errors"][0]["field"], "roles");
+    }
+
+    #[test]
+    fn problems_use_the_problem_media_type() {
+        let (_, body, response) = body_of(AppError::Unauthorized("no token".into()));
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            PROBLEM_JSON
+        );
+        assert_eq!(
+            response.headers().get("www-authenticate").unwrap(),
+            "Bearer"
+        );
+        assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn unique_violations_are_conflicts() {
+        struct Info;
+        impl diesel::result::DatabaseErrorInformation for Info {
+            fn message(&self) -> &str {
+                "duplicate key"
+            }
+            fn details(&self) -> Option<&str> {
+                None
+            }
+            fn hint(&self) -> Option<&str> {
+                None
+            }
+            fn table_name(&self) -> Option<&str> {
+                None
+            }
+            fn column_name(&self) -> Option<&str> {
+                None
+            }
+            fn constraint_name(&self) -> Option<&str> {
+                Some("customers_code_key")
+            }
+            fn statement_position(&self) -> Option<i32> {
+                None
+            }
+        }
+        let err = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            Box::new(Info),
+        );
+        let app: AppError = err.into();
+        assert_eq!(app.code(), "already_exists");
+        assert_eq!(app.status_code(), 409);
+    }
+}

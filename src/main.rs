@@ -1,0 +1,5 @@
+//! The `incident-desk` command.
+
+fn main() -> std::process::ExitCode {
+    incident_desk::cli::run()
+}

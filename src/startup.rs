@@ -1,0 +1,239 @@
+//! Builds the application: database bootstrap, pool, middleware, routes, listener.
+//! `main` and the integration tests start the server the same way.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::{ResourceDef, Server};
+use actix_web::http::header;
+use actix_web::middleware::{Logger, from_fn};
+use actix_web::web::{self, Data};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use rand::Rng;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::{self, AppState};
+use crate::auth::token::TokenKeys;
+use crate::config::Settings;
+use crate::domain::clock::Clock;
+use crate::domain::taxonomy::Taxonomy;
+use crate::error::AppError;
+use crate::store::bootstrap::{self, AdminBootstrap, BootstrapError};
+use crate::telemetry::{self, Metrics};
+use crate::{openapi, store};
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Database(#[from] BootstrapError),
+    /// Loading reference data failed.
+    #[error("loading reference data failed: {0}")]
+    ReferenceData(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A built server, bound to its port and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Creates the database when missing, migrates it, makes sure user `admin` exists when there
+/// is no user, and loads the taxonomy. Blocking: call it off the async workers.
+pub fn prepare_database(settings: &Settings) -> Result<Taxonomy, StartupError> {
+    if bootstrap::ensure_database(&settings.database_url)? {
+        log::info!(
+            "created database {}",
+            bootstrap::redact_url(&settings.database_url)
+        );
+    }
+    let mut conn = bootstrap::connect(&settings.database_url)?;
+    let applied = bootstrap::run_migrations(&mut conn)?;
+    if !applied.is_empty() {
+        log::info!("applied migrations: {}", applied.join(", "));
+    }
+    match bootstrap::ensure_admin(&mut conn, settings.admin_password.as_ref())? {
+        AdminBootstrap::UsersExist => {}
+        AdminBootstrap::Created => {
+            log::info!("created user `admin` with the password from ADMIN_PASSWORD")
+        }
+        AdminBootstrap::CreatedWithGeneratedPassword(password) => log::warn!(
+            "no user existed and ADMIN_PASSWORD is not set: created user `admin` with password `{password}`; \
+             change it with PATCH /api/v1/users/{{id}}"
+        ),
+    }
+    store::taxonomy::load(&mut conn).map_err(|e| StartupError::ReferenceData(e.to_string()))
+}
+
+/// The paths the API serves and the methods each accepts, to tell 404 from 405.
+struct RouteTable(Vec<(ResourceDef, String)>);
+
+impl RouteTable {
+    fn new(doc: &utoipa::openapi::OpenApi) -> Self {
+        Self(
+            openapi::allowed_methods(doc)
+                .into_iter()
+                .map(|(path, methods)| (ResourceDef::new(path), methods.join(", ")))
+                .collect(),
+        )
+    }
+
+    fn allowed(&self, path: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, allow)| allow.as_str())
+    }
+}
+
+async fn fallback(req: HttpRequest, routes: Data<RouteTable>) -> Result<HttpResponse, AppError> {
+    Err(match routes.allowed(req.path()) {
+        Some(allow) => AppError::MethodNotAllowed {
+            allow: allow.to_owned(),
+        },
+        None => AppError::NotFound(format!("No resource is served at {}.", req.path())),
+    })
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            telemetry::REQUEST_ID.clone(),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            telemetry::REQUEST_ID.clone(),
+        ])
+        .max_age(3600);
+    if origins.iter().any(|origin| origin == "*") {
+        cors = cors.allow_any_origin();
+    } else {
+        for origin in origins {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    cors
+}
+
+impl Application {
+    /// Prepares the database and binds the listener; `bind_addr` port 0 picks a free port.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        let settings = Arc::new(settings);
+        let for_bootstrap = settings.clone();
+        let taxonomy = web::block(move || prepare_database(&for_bootstrap))
+            .await
+            .map_err(|e| StartupError::ReferenceData(e.to_string()))??;
+
+        let pool = store::build_pool(
+            &settings.database_url,
+            settings.database_pool_size,
+            settings.database_timeout,
+        );
+        let secret = match &settings.jwt_secret {
+            Some(secret) => secret.expose().as_bytes().to_vec(),
+            None => {
+                log::warn!(
+                    "JWT_SECRET is not set: using a random key, so tokens end with this process \
+                     and other instances will not accept them"
+                );
+                rand::rng().random::<[u8; 32]>().to_vec()
+            }
+        };
+        let tokens = TokenKeys::new(&secret, settings.jwt_ttl);
+        let document = openapi::document();
+        let routes = Data::new(RouteTable::new(&document));
+        let state = Data::new(AppState {
+            pool,
+            tokens,
+            taxonomy: Arc::new(taxonomy),
+            settings: settings.clone(),
+            clock,
+            metrics: Arc::new(Metrics::new()),
+        });
+
+        let listener =
+            TcpListener::bind(&settings.bind_addr).map_err(|source| StartupError::Bind {
+                addr: settings.bind_addr.clone(),
+                source,
+            })?;
+        let bind_error = |source| StartupError::Bind {
+            addr: settings.bind_addr.clone(),
+            source,
+        };
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let origins = settings.cors_allowed_origins.clone();
+        let mut server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .configure(api::configure)
+                .split_for_parts();
+            app.app_data(state.clone())
+                .app_data(routes.clone())
+                .app_data(web::PayloadConfig::new(api::extract::MAX_BODY_BYTES))
+                .app_data(web::PathConfig::default().error_handler(|err, req| {
+                    log::debug!("unusable path segment in {}: {err}", req.path());
+                    AppError::NotFound(format!("No resource is served at {}.", req.path())).into()
+                }))
+                .service(
+                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                        .url("/api-docs/openapi.json", document.clone()),
+                )
+                .service(web::redirect("/swagger-ui", "/swagger-ui/"))
+                .default_service(web::to(fallback))
+                .wrap(from_fn(telemetry::record_metrics))
+                .wrap(Logger::new(
+                    r#"%a "%r" %s %b %Dms request_id=%{x-request-id}i"#,
+                ))
+                .wrap(from_fn(telemetry::request_id))
+                .wrap(cors(&origins))
+        })
+        .listen(listener)
+        .map_err(bind_error)?
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.http_workers {
+            server = server.workers(workers);
+        }
+        log::info!(
+            "listening on http://{}:{port}",
+            listener_host(&settings.bind_addr)
+        );
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (up to 30 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn listener_host(bind_addr: &str) -> &str {
+    bind_addr
+        .rsplit_once(':')
+        .map_or(bind_addr, |(host, _)| host)
+}

@@ -1,0 +1,85 @@
+//! The only place that talks to PostgreSQL.
+//!
+//! Every query runs through [`run`], which takes a pooled connection inside `web::block`, so
+//! neither the query nor the wait for a connection blocks an HTTP worker.
+
+pub mod bootstrap;
+pub mod configuration_items;
+pub mod customers;
+pub mod schema;
+pub mod sla_policies;
+pub mod taxonomy;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+use crate::error::AppError;
+
+/// The embedded schema migrations.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// A pool of PostgreSQL connections.
+pub type DbPool = Pool<ConnectionManager<PgConnection>>;
+
+/// Builds the connection pool. Connections are opened lazily, and a request that waits longer
+/// than `timeout` for one fails with 503 instead of hanging while the database is down.
+pub fn build_pool(database_url: &str, max_size: u32, timeout: Duration) -> DbPool {
+    Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(0))
+        .connection_timeout(timeout)
+        .test_on_check_out(true)
+        .build_unchecked(ConnectionManager::new(database_url))
+}
+
+/// Runs `work` with a pooled connection on the blocking thread pool.
+pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        // Waiting for a free connection blocks too, so it belongs inside the blocking task.
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await?
+}
+
+/// Keyset pagination: at most `limit` rows after `after` (an id), in id order.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// Rows per page.
+    pub limit: i64,
+    /// Last id of the previous page.
+    pub after: Option<i64>,
+}
+
+/// Splits the extra row fetched to tell whether another page follows.
+pub fn split_page<T>(
+    mut rows: Vec<T>,
+    page: PageRequest,
+    id: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<i64>) {
+    if rows.len() as i64 > page.limit {
+        rows.truncate(page.limit as usize);
+        let next = rows.last().map(&id);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside `ILIKE`.
+pub fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

@@ -1,0 +1,276 @@
+//! User accounts.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{customers, users};
+use super::{PageRequest, like_pattern, split_page};
+use crate::domain::role::{Role, Roles};
+use crate::domain::user::check_role_binding;
+use crate::error::AppError;
+
+/// A stored user.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct UserRow {
+    /// Id.
+    pub id: i64,
+    /// Lower-case login name.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Name shown to people.
+    pub display_name: String,
+    /// Role codes.
+    pub roles: Vec<String>,
+    /// Organisation of a customer user.
+    pub customer_id: Option<i64>,
+    /// False once deactivated.
+    pub active: bool,
+    /// Tokens issued before this instant are refused.
+    pub tokens_revoked_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version.
+    pub version: i32,
+}
+
+impl UserRow {
+    /// The parsed roles; the database constraint admits only known codes.
+    pub fn roles(&self) -> Roles {
+        Roles::parse(&self.roles).unwrap_or_default()
+    }
+}
+
+/// A user to create; all fields already validated by the domain rules.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Normalised username.
+    pub username: String,
+    /// Argon2id hash of the password.
+    pub password_hash: String,
+    /// Display name.
+    pub display_name: String,
+    /// Roles.
+    pub roles: Roles,
+    /// Organisation of a customer user.
+    pub customer_id: Option<i64>,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// New roles.
+    pub roles: Option<Roles>,
+    /// New organisation (`Some(None)` clears it).
+    pub customer_id: Option<Option<i64>>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+}
+
+/// Filters of the user list.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Users holding this role.
+    pub role: Option<Role>,
+    /// Active or deactivated users only.
+    pub active: Option<bool>,
+    /// Users of this organisation.
+    pub customer_id: Option<i64>,
+    /// Text in username or display name.
+    pub q: Option<String>,
+}
+
+fn check_customer_exists(
+    conn: &mut PgConnection,
+    customer_id: Option<i64>,
+) -> Result<(), AppError> {
+    let Some(id) = customer_id else { return Ok(()) };
+    let exists: bool =
+        diesel::select(diesel::dsl::exists(customers::table.find(id))).get_result(conn)?;
+    if exists {
+        Ok(())
+    } else {
+        Err(AppError::invalid_field(
+            "customer_id",
+            "not_found",
+            format!("customer {id} does not exist"),
+        ))
+    }
+}
+
+fn username_taken(err: AppError, username: &str) -> AppError {
+    match err {
+        AppError::Conflict {
+            code: "already_exists",
+            ..
+        } => AppError::Conflict {
+            code: "already_exists",
+            detail: format!("The username `{username}` is already taken."),
+        },
+        other => other,
+    }
+}
+
+/// Creates a user.
+pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, AppError> {
+    let binding = check_role_binding(&new.roles, new.customer_id);
+    if !binding.is_empty() {
+        return Err(AppError::Validation(binding));
+    }
+    conn.transaction(|conn| {
+        check_customer_exists(conn, new.customer_id)?;
+        diesel::insert_into(users::table)
+            .values((
+                users::username.eq(&new.username),
+                users::password_hash.eq(&new.password_hash),
+                users::display_name.eq(&new.display_name),
+                users::roles.eq(new.roles.codes()),
+                users::customer_id.eq(new.customer_id),
+            ))
+            .returning(UserRow::as_returning())
+            .get_result(conn)
+            .map_err(|e| username_taken(e.into(), &new.username))
+    })
+}
+
+/// The user with `id`.
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<UserRow, AppError> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("user", id))
+}
+
+/// The user named `username` (already normalised), if any.
+pub fn find_by_username(
+    conn: &mut PgConnection,
+    username: &str,
+) -> Result<Option<UserRow>, AppError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// One page of users in id order; returns the rows and the last id when more follow.
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &UserFilter,
+    page: PageRequest,
+) -> Result<(Vec<UserRow>, Option<i64>), AppError> {
+    let mut query = users::table.select(UserRow::as_select()).into_boxed();
+    if let Some(role) = filter.role {
+        query = query.filter(users::roles.contains(vec![role.as_str().to_owned()]));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(users::active.eq(active));
+    }
+    if let Some(customer_id) = filter.customer_id {
+        query = query.filter(users::customer_id.eq(customer_id));
+    }
+    if let Some(q) = &filter.q {
+        let pattern = like_pattern(q);
+        query = query.filter(
+            users::username
+                .ilike(pattern.clone())
+                .or(users::display_name.ilike(pattern)),
+        );
+    }
+    if let Some(after) = page.after {
+        query = query.filter(users::id.gt(after));
+    }
+    let rows = query
+        .order(users::id.asc())
+        .limit(page.limit + 1)
+        .load(conn)?;
+    Ok(split_page(rows, page, |row| row.id))
+}
+
+/// Applies `patch` to user `id`, checking `expected_version` when given.
+///
+/// Deactivation and password changes revoke the user's tokens at once. The last active admin
+/// can neither be deactivated nor lose the admin role, so the installation stays manageable.
+pub fn update(
+    conn: &mut PgConnection,
+    id: i64,
+    patch: UserPatch,
+    expected_version: Option<i32>,
+    now: DateTime<Utc>,
+) -> Result<UserRow, AppError> {
+    conn.transaction(|conn| {
+        let current: UserRow = users::table
+            .find(id)
+            .select(UserRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::not_found("user", id))?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(AppError::VersionMismatch {
+                current: current.version,
+            });
+        }
+
+        let roles = patch.roles.clone().unwrap_or_else(|| current.roles());
+        let customer_id = patch.customer_id.unwrap_or(current.customer_id);
+        let active = patch.active.unwrap_or(current.active);
+        let binding = check_role_binding(&roles, customer_id);
+        if !binding.is_empty() {
+            return Err(AppError::Validation(binding));
+        }
+        if customer_id != current.customer_id {
+            check_customer_exists(conn, customer_id)?;
+        }
+
+        let was_admin = current.active && current.roles().has(Role::Admin);
+        let stays_admin = active && roles.has(Role::Admin);
+        if was_admin && !stays_admin {
+            let other_admins: Vec<i64> = users::table
+                .filter(users::active.eq(true))
+                .filter(users::roles.contains(vec![Role::Admin.as_str().to_owned()]))
+                .filter(users::id.ne(id))
+                .select(users::id)
+                .for_update()
+                .load(conn)?;
+            if other_admins.is_empty() {
+                return Err(AppError::Conflict {
+                    code: "last_admin",
+                    detail: "This is the last active admin; create another admin first.".into(),
+                });
+            }
+        }
+
+        let revoke = (current.active && !active) || patch.password_hash.is_some();
+        let tokens_revoked_at = if revoke {
+            Some(now)
+        } else {
+            current.tokens_revoked_at
+        };
+        diesel::update(users::table.find(id))
+            .set((
+                users::display_name.eq(patch.display_name.unwrap_or(current.display_name)),
+                users::password_hash.eq(patch.password_hash.unwrap_or(current.password_hash)),
+                users::roles.eq(roles.codes()),
+                users::customer_id.eq(customer_id),
+                users::active.eq(active),
+                users::tokens_revoked_at.eq(tokens_revoked_at),
+                users::updated_at.eq(now),
+                users::version.eq(current.version + 1),
+            ))
+            .returning(UserRow::as_returning())
+            .get_result(conn)
+            .map_err(AppError::from)
+    })
+}
