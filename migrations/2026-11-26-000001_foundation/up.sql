@@ -22,8 +22,9 @@ CREATE TABLE users (
     ),
     customer_id        BIGINT REFERENCES customers (id),
     active             BOOLEAN NOT NULL DEFAULT TRUE,
-    -- Tokens issued before this instant are refused (set on deactivation and password change).
-    tokens_revoked_at  TIMESTAMPTZ,
+    -- Tokens carry the generation they were issued under; raising it (on deactivation and
+    -- password change) revokes every token issued before.
+    token_generation   INTEGER NOT NULL DEFAULT 0,
     created_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
     version            INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),

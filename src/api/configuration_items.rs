@@ -151,8 +151,8 @@ pub struct ListConfigurationItemsQuery {
     /// Items of this system.
     #[validate(length(min = 1, max = 200))]
     pub system: Option<String>,
-    /// Text in the name.
-    #[validate(length(min = 1, max = 200))]
+    /// Text in the name (empty means no filter).
+    #[validate(length(max = 200))]
     pub q: Option<String>,
     /// Rows per page, 1–200 (default 50).
     pub limit: Option<i64>,
@@ -247,7 +247,7 @@ pub async fn list_configuration_items(
         customer_id,
         ci_type: query.ci_type,
         system: query.system,
-        q: query.q,
+        q: query.q.filter(|q| !q.trim().is_empty()),
     };
     let rows = store::run(&state.pool, move |conn| {
         store::configuration_items::list(conn, &filter, page_req)

@@ -95,8 +95,8 @@ pub struct UpdateCustomerRequest {
 pub struct ListCustomersQuery {
     /// Active or inactive organisations only.
     pub active: Option<bool>,
-    /// Text in code or name.
-    #[validate(length(min = 1, max = 200))]
+    /// Text in code or name (empty means no filter).
+    #[validate(length(max = 200))]
     pub q: Option<String>,
     /// Rows per page, 1–200 (default 50).
     pub limit: Option<i64>,
@@ -164,7 +164,7 @@ pub async fn list_customers(
     let filter = CustomerFilter {
         only_id,
         active: query.active,
-        q: query.q,
+        q: query.q.filter(|q| !q.trim().is_empty()),
     };
     let rows = store::run(&state.pool, move |conn| {
         store::customers::list(conn, &filter, page_req)

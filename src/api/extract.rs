@@ -74,6 +74,10 @@ pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, AppE
     }
     let document: Value = serde_json::from_slice(body)
         .map_err(|e| AppError::BadRequest(format!("The request body is not valid JSON: {e}.")))?;
+    // Serde would read a struct from an array too; the API speaks objects only.
+    if !document.is_object() {
+        return Err(AppError::invalid_field(".", "invalid_type", "the body must be a JSON object"));
+    }
     // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
     if let Some(field) = find_nul(&document, String::new()) {
         return Err(AppError::invalid_field(
@@ -151,7 +155,9 @@ fn deserialize_error(path: &str, message: &str) -> FieldError {
         return FieldError::new(join(&field), "required", "is required");
     }
     if let Some(field) = quoted(message, "unknown field `") {
-        return FieldError::new(join(&field), "unknown_field", message);
+        // The path already ends with the unknown field's name.
+        let field = if path.is_empty() || path == "." { field } else { path.to_owned() };
+        return FieldError::new(field, "unknown_field", message);
     }
     let field = if path.is_empty() {
         ".".to_owned()
@@ -394,10 +400,7 @@ impl FromRequest for AuthUser {
             })
             .await?
             .ok_or_else(invalid)?;
-            let revoked = user
-                .tokens_revoked_at
-                .is_some_and(|at| claims.iat < at.timestamp());
-            if !user.active || revoked {
+            if !user.active || claims.generation != user.token_generation {
                 return Err(invalid());
             }
             Ok(AuthUser {

@@ -146,8 +146,8 @@ pub struct ListUsersQuery {
     pub active: Option<bool>,
     /// Users of this customer organisation.
     pub customer_id: Option<i64>,
-    /// Text in username or display name.
-    #[validate(length(min = 1, max = 200))]
+    /// Text in username or display name (empty means no filter).
+    #[validate(length(max = 200))]
     pub q: Option<String>,
     /// Rows per page, 1–200 (default 50).
     pub limit: Option<i64>,
@@ -230,7 +230,7 @@ pub async fn list_users(
         role: query.role,
         active: query.active,
         customer_id: query.customer_id,
-        q: query.q,
+        q: query.q.filter(|q| !q.trim().is_empty()),
     };
     let rows = store::run(&state.pool, move |conn| {
         store::users::list(conn, &filter, page_req)
@@ -338,8 +338,7 @@ pub async fn update_user(
         customer_id: request.customer_id,
         active: request.active,
     };
-    // Revocation compares with token issue times, which are real time.
-    let now = Utc::now();
+    let now = state.clock.now();
     let row = store::run(&state.pool, move |conn| {
         store::users::update(conn, id, patch, if_match.0, now)
     })

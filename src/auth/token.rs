@@ -21,6 +21,9 @@ pub struct Claims {
     pub exp: i64,
     /// Issue time, seconds since the epoch.
     pub iat: i64,
+    /// The user's token generation at issue time; a later generation revokes the token.
+    #[serde(rename = "gen")]
+    pub generation: i32,
 }
 
 impl Claims {
@@ -70,6 +73,7 @@ impl TokenKeys {
         user_id: i64,
         roles: &Roles,
         customer_id: Option<i64>,
+        generation: i32,
         now: DateTime<Utc>,
     ) -> Result<String, TokenError> {
         let claims = Claims {
@@ -78,6 +82,7 @@ impl TokenKeys {
             customer_id,
             iat: now.timestamp(),
             exp: now.timestamp() + self.ttl.as_secs() as i64,
+            generation,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError(e.to_string()))
@@ -108,7 +113,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let token = keys()
-            .issue(7, &Roles::new([Role::Customer]), Some(3), Utc::now())
+            .issue(7, &Roles::new([Role::Customer]), Some(3), 0, Utc::now())
             .unwrap();
         let claims = keys().verify(&token).unwrap();
         assert_eq!(claims.user_id(), Some(7));
@@ -120,14 +125,14 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let issued = Utc::now() - chrono::Duration::hours(2);
-        let token = keys().issue(1, &Roles::default(), None, issued).unwrap();
+        let token = keys().issue(1, &Roles::default(), None, 0, issued).unwrap();
         assert!(keys().verify(&token).is_err());
     }
 
     #[test]
     fn tokens_signed_with_another_key_are_refused() {
         let other = TokenKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
-        let token = other.issue(1, &Roles::default(), None, Utc::now()).unwrap();
+        let token = other.issue(1, &Roles::default(), None, 0, Utc::now()).unwrap();
         assert!(keys().verify(&token).is_err());
     }
 
@@ -136,7 +141,7 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let now = Utc::now().timestamp();
         let payload = URL_SAFE_NO_PAD.encode(format!(
-            r#"{{"sub":"1","roles":["admin"],"customer_id":null,"iat":{now},"exp":{}}}"#,
+            r#"{{"sub":"1","roles":["admin"],"customer_id":null,"gen":0,"iat":{now},"exp":{}}}"#,
             now + 600
         ));
         assert!(keys().verify(&format!("{header}.{payload}.")).is_err());

@@ -21,7 +21,7 @@ diesel::table! {
         roles -> Array<Text>,
         customer_id -> Nullable<Int8>,
         active -> Bool,
-        tokens_revoked_at -> Nullable<Timestamptz>,
+        token_generation -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,

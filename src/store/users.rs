@@ -27,8 +27,8 @@ pub struct UserRow {
     pub customer_id: Option<i64>,
     /// False once deactivated.
     pub active: bool,
-    /// Tokens issued before this instant are refused.
-    pub tokens_revoked_at: Option<DateTime<Utc>>,
+    /// Tokens issued under an older generation are refused.
+    pub token_generation: i32,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -253,11 +253,7 @@ pub fn update(
         }
 
         let revoke = (current.active && !active) || patch.password_hash.is_some();
-        let tokens_revoked_at = if revoke {
-            Some(now)
-        } else {
-            current.tokens_revoked_at
-        };
+        let token_generation = current.token_generation + i32::from(revoke);
         diesel::update(users::table.find(id))
             .set((
                 users::display_name.eq(patch.display_name.unwrap_or(current.display_name)),
@@ -265,7 +261,7 @@ pub fn update(
                 users::roles.eq(roles.codes()),
                 users::customer_id.eq(customer_id),
                 users::active.eq(active),
-                users::tokens_revoked_at.eq(tokens_revoked_at),
+                users::token_generation.eq(token_generation),
                 users::updated_at.eq(now),
                 users::version.eq(current.version + 1),
             ))

@@ -1,0 +1,207 @@
+use std::time::Duration;
+
+use chrono::Utc;
+use incident_desk::auth::token::TokenKeys;
+use incident_desk::domain::role::{Role, Roles};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn admin_gets_a_bearer_token_that_works() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"username": "ADMIN", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = expect_json(response, StatusCode::OK).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["access_token"].as_str().unwrap();
+    let me = expect_json(app.get("/api/v1/users/me", token).await, StatusCode::OK).await;
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert!(me.get("password_hash").is_none());
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_401() {
+    let app = TestApp::spawn().await;
+    let mut details = Vec::new();
+    for (username, password) in [("admin", "not the password"), ("nobody", ADMIN_PASSWORD)] {
+        let response = app
+            .send(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let problem = expect_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        details.push(problem["detail"].clone());
+    }
+    assert_eq!(details[0], details[1]);
+}
+
+#[tokio::test]
+async fn token_requests_are_validated() {
+    let app = TestApp::spawn().await;
+    let problem = expect_problem(
+        app.send(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "admin"})))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["password"]);
+    expect_problem(
+        app.send_raw(Method::POST, "/api/v1/auth/token", None, "{\"username\":").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn requests_without_valid_credentials_are_401() {
+    let app = TestApp::spawn().await;
+    let keys = TokenKeys::new(JWT_SECRET.as_bytes(), Duration::from_secs(3600));
+    let admin = Roles::new([Role::Admin]);
+    let expired = keys
+        .issue(1, &admin, None, 0, Utc::now() - chrono::Duration::hours(2))
+        .unwrap();
+    let forged = TokenKeys::new(b"some-other-secret-some-other-secret!", Duration::from_secs(3600))
+        .issue(1, &admin, None, 0, Utc::now())
+        .unwrap();
+    let valid = keys.issue(1, &admin, None, 0, Utc::now()).unwrap();
+    let payload = valid.split('.').nth(1).unwrap();
+    // Header {"alg":"none","typ":"JWT"}, the valid payload, no signature.
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+    // Header {"alg":"HS512","typ":"JWT"}: the algorithm is pinned to HS256.
+    let other_alg = format!(
+        "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.{payload}.{}",
+        valid.split('.').nth(2).unwrap()
+    );
+    let unknown_user = keys.issue(999, &admin, None, 0, Utc::now()).unwrap();
+
+    for header in [
+        None,
+        Some("Basic YWRtaW46YWRtaW4=".to_owned()),
+        Some("Bearer".to_owned()),
+        Some("Bearer not-a-jwt".to_owned()),
+        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {forged}")),
+        Some(format!("Bearer {unsigned}")),
+        Some(format!("Bearer {other_alg}")),
+        Some(format!("Bearer {unknown_user}")),
+    ] {
+        let mut request = app.client.get(app.url("/api/v1/users/me"));
+        if let Some(header) = &header {
+            request = request.header("authorization", header);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header:?}");
+        expect_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // The same signing key with a current token works, so the refusals above are real.
+    expect_json(app.get("/api/v1/users/me", &valid).await, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn deactivation_stops_tokens_at_once_and_reactivation_does_not_revive_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, token) = app.create_user(&admin, "desk1", &["service_desk"], None).await;
+    expect_json(app.get("/api/v1/users/me", &token).await, StatusCode::OK).await;
+
+    let path = format!("/api/v1/users/{id}");
+    let body = expect_json(app.patch(&path, &admin, json!({"active": false})).await, StatusCode::OK).await;
+    assert_eq!(body["active"], false);
+    expect_problem(app.get("/api/v1/users/me", &token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let login = app
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"username": "desk1", "password": USER_PASSWORD})),
+        )
+        .await;
+    expect_problem(login, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    expect_json(app.patch(&path, &admin, json!({"active": true})).await, StatusCode::OK).await;
+    expect_problem(app.get("/api/v1/users/me", &token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let fresh = app.login("desk1", USER_PASSWORD).await;
+    expect_json(app.get("/api/v1/users/me", &fresh).await, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_old_tokens() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, token) = app.create_user(&admin, "desk2", &["service_desk"], None).await;
+    let path = format!("/api/v1/users/{id}");
+    expect_json(
+        app.patch(&path, &admin, json!({"password": "another passphrase"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_problem(app.get("/api/v1/users/me", &token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let fresh = app.login("desk2", "another passphrase").await;
+    expect_json(app.get("/api/v1/users/me", &fresh).await, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn wrong_roles_get_403() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let customer_id = app.create_customer(&admin, "C1").await;
+    let (_, desk) = app.create_user(&admin, "desk", &["service_desk"], None).await;
+    let (_, customer) = app
+        .create_user(&admin, "cust", &["customer"], Some(customer_id))
+        .await;
+    let (_, integration) = app.create_user(&admin, "zabbix", &["integration"], None).await;
+    let new_user = json!({"username": "x1", "password": USER_PASSWORD, "display_name": "x", "roles": ["admin"]});
+
+    for token in [&desk, &customer] {
+        expect_problem(app.get("/api/v1/users", token).await, StatusCode::FORBIDDEN, "forbidden").await;
+        expect_problem(app.post("/api/v1/users", token, new_user.clone()).await, StatusCode::FORBIDDEN, "forbidden").await;
+        expect_problem(
+            app.post("/api/v1/customers", token, json!({"code": "X", "name": "X"})).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        expect_problem(
+            app.send(Method::PUT, "/api/v1/sla-policies/high", Some(token), Some(json!({"resolution_minutes": 60})))
+                .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    expect_problem(app.get("/api/v1/customers", &integration).await, StatusCode::FORBIDDEN, "forbidden").await;
+    // Role checks come before body validation: an invalid body from the wrong role is 403.
+    expect_problem(app.post("/api/v1/users", &desk, json!({"nonsense": true})).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[tokio::test]
+async fn role_changes_apply_to_existing_tokens() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, token) = app.create_user(&admin, "promoted", &["service_desk"], None).await;
+    expect_problem(app.get("/api/v1/users", &token).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_json(
+        app.patch(&format!("/api/v1/users/{id}"), &admin, json!({"roles": ["service_desk", "admin"]}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_json(app.get("/api/v1/users", &token).await, StatusCode::OK).await;
+}

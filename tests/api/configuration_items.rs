@@ -1,0 +1,138 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn item(name: &str, customer_id: i64) -> Value {
+    json!({"name": name, "ci_type": "database_server", "customer_id": customer_id, "system": "HIS"})
+}
+
+#[tokio::test]
+async fn staff_create_and_change_items_and_every_change_is_kept() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    let (desk_id, desk) = app.create_user(&admin, "desk", &["service_desk"], None).await;
+    let response = app.post("/api/v1/configuration-items", &desk, item("his-db-01", customer)).await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created = expect_json(response, StatusCode::CREATED).await;
+    assert_eq!(created["system"], "HIS");
+
+    let changed = expect_json(
+        app.patch(&location, &admin, json!({"system": "LIS", "ci_type": "database_server"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["system"], "LIS");
+    assert_eq!(changed["version"], 2);
+    // A change that changes nothing keeps the version and writes no history.
+    let same = expect_json(app.patch(&location, &admin, json!({"system": "LIS"})).await, StatusCode::OK).await;
+    assert_eq!(same["version"], 2);
+
+    let history = expect_json(app.get(&format!("{location}/history"), &desk).await, StatusCode::OK).await;
+    let entries = history.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["action"], "created");
+    assert_eq!(entries[0]["actor_id"], desk_id);
+    assert_eq!(entries[1]["action"], "updated");
+    assert_eq!(entries[1]["changes"], json!([{"field": "system", "old": "HIS", "new": "LIS"}]));
+}
+
+#[tokio::test]
+async fn item_names_are_unique_within_a_customer() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let first = app.create_customer(&admin, "C1").await;
+    let second = app.create_customer(&admin, "C2").await;
+    expect_json(app.post("/api/v1/configuration-items", &admin, item("gw", first)).await, StatusCode::CREATED).await;
+    expect_json(app.post("/api/v1/configuration-items", &admin, item("gw", second)).await, StatusCode::CREATED).await;
+    expect_problem(
+        app.post("/api/v1/configuration-items", &admin, item("gw", first)).await,
+        StatusCode::CONFLICT,
+        "already_exists",
+    )
+    .await;
+    let problem = expect_problem(
+        app.post("/api/v1/configuration-items", &admin, item("gw", 999_999)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["customer_id"]);
+    let problem = expect_problem(
+        app.post("/api/v1/configuration-items", &admin, json!({"name": " ", "ci_type": "", "customer_id": "one", "system": "S"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["customer_id"]);
+    let problem = expect_problem(
+        app.post("/api/v1/configuration-items", &admin, json!({"name": " ", "ci_type": "", "customer_id": first, "system": "S"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["ci_type", "name"]);
+}
+
+#[tokio::test]
+async fn customer_users_see_only_their_own_items() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let own = app.create_customer(&admin, "OWN").await;
+    let other = app.create_customer(&admin, "OTHER").await;
+    let mine = expect_json(app.post("/api/v1/configuration-items", &admin, item("a", own)).await, StatusCode::CREATED).await;
+    let theirs = expect_json(app.post("/api/v1/configuration-items", &admin, item("b", other)).await, StatusCode::CREATED).await;
+    let (_, portal) = app.create_user(&admin, "portal", &["customer"], Some(own)).await;
+
+    let list = expect_json(app.get("/api/v1/configuration-items", &portal).await, StatusCode::OK).await;
+    let ids: Vec<_> = list["items"].as_array().unwrap().iter().map(|i| i["id"].clone()).collect();
+    assert_eq!(ids, [mine["id"].clone()]);
+    let asked = expect_json(app.get(&format!("/api/v1/configuration-items?customer_id={other}"), &portal).await, StatusCode::OK).await;
+    assert_eq!(asked["items"], json!([]));
+    expect_json(app.get(&format!("/api/v1/configuration-items/{}", mine["id"]), &portal).await, StatusCode::OK).await;
+    expect_problem(
+        app.get(&format!("/api/v1/configuration-items/{}", theirs["id"]), &portal).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_problem(
+        app.post("/api/v1/configuration-items", &portal, item("c", own)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        app.get(&format!("/api/v1/configuration-items/{}/history", mine["id"]), &portal).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    let staff_view = expect_json(app.get(&format!("/api/v1/configuration-items?customer_id={other}"), &admin).await, StatusCode::OK).await;
+    assert_eq!(staff_view["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn stale_item_updates_are_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    let created = expect_json(app.post("/api/v1/configuration-items", &admin, item("x", customer)).await, StatusCode::CREATED).await;
+    let path = format!("/api/v1/configuration-items/{}", created["id"]);
+    expect_json(app.patch(&path, &admin, json!({"name": "y"})).await, StatusCode::OK).await;
+    let stale = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&admin)
+        .header("if-match", "\"1\"")
+        .json(&json!({"name": "z"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(stale, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
+    expect_problem(app.get("/api/v1/configuration-items/0/history", &admin).await, StatusCode::NOT_FOUND, "not_found").await;
+}

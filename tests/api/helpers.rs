@@ -1,0 +1,308 @@
+//! Starts the real server on port 0 against a fresh PostgreSQL database per test.
+//!
+//! A template database is migrated (and given user `admin`) once per test process; each test
+//! clones it with `CREATE DATABASE … TEMPLATE` and drops its clone when the `TestApp` drops.
+//! Databases left behind by crashed runs are swept at start-up: their names carry the pid of
+//! the process that made them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use incident_desk::config::Settings;
+use incident_desk::domain::clock::ManualClock;
+use incident_desk::startup::{self, Application};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// Password of the `admin` user in every test database.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// HMAC key the test servers sign tokens with.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// Password given to users the tests create.
+pub const USER_PASSWORD: &str = "a sound passphrase";
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// URL of database `name` on the test server.
+pub fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+fn maintenance() -> PgConnection {
+    PgConnection::establish(&server_url()).expect("connect to PostgreSQL for test databases")
+}
+
+#[derive(QueryableByName)]
+struct DatabaseName {
+    #[diesel(sql_type = Text)]
+    datname: String,
+}
+
+fn sweep_stale_databases(conn: &mut PgConnection) {
+    let names: Vec<DatabaseName> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'idt\\_%'")
+            .load(conn)
+            .expect("list test databases");
+    for DatabaseName { datname } in names {
+        let pid = datname.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)"))
+                .execute(conn);
+        }
+    }
+}
+
+fn test_settings(database: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", database_url(database)),
+        ("BIND_ADDR", "127.0.0.1:0".into()),
+        ("JWT_SECRET", JWT_SECRET.into()),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ("HTTP_WORKERS", "1".into()),
+        ("DATABASE_POOL_SIZE", "4".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_lookup(|name| vars.get(name).cloned()).expect("valid test settings")
+}
+
+/// The migrated template database of this test process.
+pub fn template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let mut conn = maintenance();
+        sweep_stale_databases(&mut conn);
+        let name = format!("idt_{}_template", std::process::id());
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .expect("drop old template");
+        // The real start-up path creates, migrates and seeds it; its connections are closed
+        // when it returns, so the template can be copied.
+        startup::prepare_database(&test_settings(&name, &[])).expect("prepare template database");
+        name
+    })
+}
+
+/// Creates a fresh copy of the template.
+pub fn clone_template() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let template = template();
+    let name = format!(
+        "idt_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut conn = maintenance();
+    let mut attempts = 0;
+    loop {
+        match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
+            .execute(&mut conn)
+        {
+            Ok(_) => return name,
+            // Another clone of the same template may be in progress.
+            Err(err) if attempts < 20 && err.to_string().contains("being accessed") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(err) => panic!("cloning the template failed: {err}"),
+        }
+    }
+}
+
+/// Drops a test database, closing any connection to it.
+pub fn drop_database(name: &str) {
+    let mut conn = maintenance();
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .expect("drop test database");
+}
+
+/// A running server on its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The test database.
+    pub database: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+}
+
+impl TestApp {
+    /// Starts a server with the default test settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts a server with extra environment settings.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        let database = clone_template();
+        Self::spawn_on(database, extra).await
+    }
+
+    /// Starts a server on an existing (or missing) database.
+    pub async fn spawn_on(database: String, extra: &[(&str, &str)]) -> TestApp {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let app = Application::build(test_settings(&database, extra), clock.clone())
+            .await
+            .expect("build the application");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            database,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("HTTP client"),
+            clock,
+        }
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Sends a raw body with `Content-Type: application/json`.
+    pub async fn send_raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// GET with a token.
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    /// POST JSON with a token.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// PATCH JSON with a token.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.send(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    /// Logs in; panics unless it works.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .send(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        let body = expect_json(response, StatusCode::OK).await;
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// A token of user `admin`.
+    pub async fn admin_token(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a customer organisation; returns its id.
+    pub async fn create_customer(&self, admin: &str, code: &str) -> i64 {
+        let response = self
+            .post("/api/v1/customers", admin, json!({"code": code, "name": format!("Customer {code}")}))
+            .await;
+        expect_json(response, StatusCode::CREATED).await["id"].as_i64().unwrap()
+    }
+
+    /// Creates a user with `roles` (and `customer_id` for customer users); returns its id and
+    /// a token.
+    pub async fn create_user(&self, admin: &str, username: &str, roles: &[&str], customer_id: Option<i64>) -> (i64, String) {
+        let response = self
+            .post(
+                "/api/v1/users",
+                admin,
+                json!({
+                    "username": username,
+                    "password": USER_PASSWORD,
+                    "display_name": username,
+                    "roles": roles,
+                    "customer_id": customer_id,
+                }),
+            )
+            .await;
+        let id = expect_json(response, StatusCode::CREATED).await["id"].as_i64().unwrap();
+        (id, self.login(username, USER_PASSWORD).await)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop_database(&self.database);
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
+}
+
+/// Asserts an RFC 9457 problem with `status` and `code`; returns it.
+pub async fn expect_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = expect_json(response, status).await;
+    assert_eq!(content_type, "application/problem+json", "problem media type; body: {body}");
+    assert_eq!(body["code"], code, "problem code; body: {body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], format!("urn:incident-desk:problem:{code}"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// The field names of a `validation_failed` problem.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on port 0, a fresh PostgreSQL database per test.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod configuration_items;
+mod customers;
+mod openapi_spec;
+mod operations;
+mod reference_data;
+mod users;

@@ -1,0 +1,148 @@
+use std::time::{Duration, Instant};
+
+use incident_desk::store::bootstrap;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    let health = expect_json(app.send(Method::GET, "/healthz", None, None).await, StatusCode::OK).await;
+    assert_eq!(health["status"], "ok");
+    let ready = expect_json(app.send(Method::GET, "/readyz", None, None).await, StatusCode::OK).await;
+    assert_eq!(ready["status"], "ready");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.get("/api/v1/users/5", &admin).await;
+    app.get("/api/v1/users/6", &admin).await;
+    let response = app.send(Method::GET, "/metrics", None, None).await;
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(r#"incident_desk_http_requests_total{method="GET",route="/api/v1/users/{id}",status="404"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"incident_desk_http_requests_total{method="POST",route="/api/v1/auth/token",status="200"} 1"#));
+    assert!(text.contains("incident_desk_http_request_duration_seconds_bucket"));
+    assert!(text.contains("incident_desk_db_pool_max_connections 4"));
+    assert!(text.contains("incident_desk_db_pool_connections"));
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let generated = app.send(Method::GET, "/nowhere", None, None).await;
+    let id = generated.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36);
+    let echoed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-abc-123");
+    let other = app.send(Method::GET, "/healthz", None, None).await;
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
+    let app = TestApp::spawn().await;
+    expect_problem(app.send(Method::GET, "/api/v1/nothing-here", None, None).await, StatusCode::NOT_FOUND, "not_found").await;
+    let response = app.send(Method::DELETE, "/api/v1/users/3", None, None).await;
+    assert_eq!(response.headers()["allow"], "GET, PATCH");
+    expect_problem(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn cors_allows_the_configured_origins_only() {
+    let app = TestApp::spawn_with(&[("CORS_ALLOWED_ORIGINS", "https://desk.example.com")]).await;
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/v1/users"))
+        .header("origin", "https://desk.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://desk.example.com");
+
+    let allowed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://desk.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://desk.example.com");
+    let foreign = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example.net")
+        .send()
+        .await
+        .unwrap();
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    drop_database(&app.database);
+
+    for path in ["/api/v1/users/me", "/readyz"] {
+        let started = Instant::now();
+        let response = app.send(Method::GET, path, Some(&admin), None).await;
+        let elapsed = started.elapsed();
+        assert_eq!(response.headers()["retry-after"], "5");
+        let problem = expect_problem(response, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+        assert!(!problem["detail"].as_str().unwrap().contains("postgres"));
+        assert!(elapsed < Duration::from_secs(5), "{path} took {elapsed:?}");
+    }
+    expect_json(app.send(Method::GET, "/healthz", None, None).await, StatusCode::OK).await;
+
+    // The database comes back (as a fresh copy): the same server serves again by itself.
+    let mut conn: diesel::PgConnection = diesel::Connection::establish(&database_url("postgres")).unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!("CREATE DATABASE \"{}\" TEMPLATE \"{}\"", app.database, template())),
+        &mut conn,
+    )
+    .unwrap();
+    let me = expect_json(app.get("/api/v1/users/me", &admin).await, StatusCode::OK).await;
+    assert_eq!(me["username"], "admin");
+}
+
+#[tokio::test]
+async fn start_up_creates_a_missing_database_and_its_admin() {
+    let database = format!("idt_{}_fresh", std::process::id());
+    drop_database(&database);
+    let app = TestApp::spawn_on(database, &[]).await;
+    let token = app.admin_token().await;
+    let me = expect_json(app.get("/api/v1/users/me", &token).await, StatusCode::OK).await;
+    assert_eq!(me["roles"], json!(["admin"]));
+}
+
+#[tokio::test]
+async fn without_admin_password_a_generated_one_is_reported_once() {
+    let database = clone_template();
+    let mut conn: diesel::PgConnection = diesel::Connection::establish(&database_url(&database)).unwrap();
+    diesel::RunQueryDsl::execute(diesel::sql_query("DELETE FROM users"), &mut conn).unwrap();
+    let outcome = bootstrap::ensure_admin(&mut conn, None).unwrap();
+    let bootstrap::AdminBootstrap::CreatedWithGeneratedPassword(password) = outcome else {
+        panic!("expected a generated password, got {outcome:?}");
+    };
+    assert_eq!(bootstrap::ensure_admin(&mut conn, None).unwrap(), bootstrap::AdminBootstrap::UsersExist);
+    drop(conn);
+    let app = TestApp::spawn_on(database, &[]).await;
+    app.login("admin", &password).await;
+}
