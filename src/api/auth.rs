@@ -80,7 +80,13 @@ pub async fn issue_token(
     // expiry against the system clock.
     let access_token = state
         .tokens
-        .issue(user.id, &user.roles(), user.customer_id, user.token_generation, chrono::Utc::now())
+        .issue(
+            user.id,
+            &user.roles(),
+            user.customer_id,
+            user.token_generation,
+            chrono::Utc::now(),
+        )
         .map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

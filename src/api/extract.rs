@@ -76,7 +76,11 @@ pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, AppE
         .map_err(|e| AppError::BadRequest(format!("The request body is not valid JSON: {e}.")))?;
     // Serde would read a struct from an array too; the API speaks objects only.
     if !document.is_object() {
-        return Err(AppError::invalid_field(".", "invalid_type", "the body must be a JSON object"));
+        return Err(AppError::invalid_field(
+            ".",
+            "invalid_type",
+            "the body must be a JSON object",
+        ));
     }
     // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
     if let Some(field) = find_nul(&document, String::new()) {
@@ -156,7 +160,11 @@ fn deserialize_error(path: &str, message: &str) -> FieldError {
     }
     if let Some(field) = quoted(message, "unknown field `") {
         // The path already ends with the unknown field's name.
-        let field = if path.is_empty() || path == "." { field } else { path.to_owned() };
+        let field = if path.is_empty() || path == "." {
+            field
+        } else {
+            path.to_owned()
+        };
         return FieldError::new(field, "unknown_field", message);
     }
     let field = if path.is_empty() {

@@ -132,7 +132,9 @@ mod tests {
     #[test]
     fn tokens_signed_with_another_key_are_refused() {
         let other = TokenKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
-        let token = other.issue(1, &Roles::default(), None, 0, Utc::now()).unwrap();
+        let token = other
+            .issue(1, &Roles::default(), None, 0, Utc::now())
+            .unwrap();
         assert!(keys().verify(&token).is_err());
     }
 

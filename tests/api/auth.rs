@@ -54,15 +54,21 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
 async fn token_requests_are_validated() {
     let app = TestApp::spawn().await;
     let problem = expect_problem(
-        app.send(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "admin"})))
-            .await,
+        app.send(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"username": "admin"})),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
     assert_eq!(error_fields(&problem), ["password"]);
     expect_problem(
-        app.send_raw(Method::POST, "/api/v1/auth/token", None, "{\"username\":").await,
+        app.send_raw(Method::POST, "/api/v1/auth/token", None, "{\"username\":")
+            .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     )
@@ -77,9 +83,12 @@ async fn requests_without_valid_credentials_are_401() {
     let expired = keys
         .issue(1, &admin, None, 0, Utc::now() - chrono::Duration::hours(2))
         .unwrap();
-    let forged = TokenKeys::new(b"some-other-secret-some-other-secret!", Duration::from_secs(3600))
-        .issue(1, &admin, None, 0, Utc::now())
-        .unwrap();
+    let forged = TokenKeys::new(
+        b"some-other-secret-some-other-secret!",
+        Duration::from_secs(3600),
+    )
+    .issue(1, &admin, None, 0, Utc::now())
+    .unwrap();
     let valid = keys.issue(1, &admin, None, 0, Utc::now()).unwrap();
     let payload = valid.split('.').nth(1).unwrap();
     // Header {"alg":"none","typ":"JWT"}, the valid payload, no signature.
@@ -118,13 +127,24 @@ async fn requests_without_valid_credentials_are_401() {
 async fn deactivation_stops_tokens_at_once_and_reactivation_does_not_revive_them() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (id, token) = app.create_user(&admin, "desk1", &["service_desk"], None).await;
+    let (id, token) = app
+        .create_user(&admin, "desk1", &["service_desk"], None)
+        .await;
     expect_json(app.get("/api/v1/users/me", &token).await, StatusCode::OK).await;
 
     let path = format!("/api/v1/users/{id}");
-    let body = expect_json(app.patch(&path, &admin, json!({"active": false})).await, StatusCode::OK).await;
+    let body = expect_json(
+        app.patch(&path, &admin, json!({"active": false})).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(body["active"], false);
-    expect_problem(app.get("/api/v1/users/me", &token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    expect_problem(
+        app.get("/api/v1/users/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
     let login = app
         .send(
             Method::POST,
@@ -135,8 +155,17 @@ async fn deactivation_stops_tokens_at_once_and_reactivation_does_not_revive_them
         .await;
     expect_problem(login, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    expect_json(app.patch(&path, &admin, json!({"active": true})).await, StatusCode::OK).await;
-    expect_problem(app.get("/api/v1/users/me", &token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    expect_json(
+        app.patch(&path, &admin, json!({"active": true})).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_problem(
+        app.get("/api/v1/users/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
     let fresh = app.login("desk1", USER_PASSWORD).await;
     expect_json(app.get("/api/v1/users/me", &fresh).await, StatusCode::OK).await;
 }
@@ -145,14 +174,22 @@ async fn deactivation_stops_tokens_at_once_and_reactivation_does_not_revive_them
 async fn a_password_change_revokes_old_tokens() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (id, token) = app.create_user(&admin, "desk2", &["service_desk"], None).await;
+    let (id, token) = app
+        .create_user(&admin, "desk2", &["service_desk"], None)
+        .await;
     let path = format!("/api/v1/users/{id}");
     expect_json(
-        app.patch(&path, &admin, json!({"password": "another passphrase"})).await,
+        app.patch(&path, &admin, json!({"password": "another passphrase"}))
+            .await,
         StatusCode::OK,
     )
     .await;
-    expect_problem(app.get("/api/v1/users/me", &token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    expect_problem(
+        app.get("/api/v1/users/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
     let fresh = app.login("desk2", "another passphrase").await;
     expect_json(app.get("/api/v1/users/me", &fresh).await, StatusCode::OK).await;
 }
@@ -162,44 +199,90 @@ async fn wrong_roles_get_403() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let customer_id = app.create_customer(&admin, "C1").await;
-    let (_, desk) = app.create_user(&admin, "desk", &["service_desk"], None).await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
     let (_, customer) = app
         .create_user(&admin, "cust", &["customer"], Some(customer_id))
         .await;
-    let (_, integration) = app.create_user(&admin, "zabbix", &["integration"], None).await;
+    let (_, integration) = app
+        .create_user(&admin, "zabbix", &["integration"], None)
+        .await;
     let new_user = json!({"username": "x1", "password": USER_PASSWORD, "display_name": "x", "roles": ["admin"]});
 
     for token in [&desk, &customer] {
-        expect_problem(app.get("/api/v1/users", token).await, StatusCode::FORBIDDEN, "forbidden").await;
-        expect_problem(app.post("/api/v1/users", token, new_user.clone()).await, StatusCode::FORBIDDEN, "forbidden").await;
         expect_problem(
-            app.post("/api/v1/customers", token, json!({"code": "X", "name": "X"})).await,
+            app.get("/api/v1/users", token).await,
             StatusCode::FORBIDDEN,
             "forbidden",
         )
         .await;
         expect_problem(
-            app.send(Method::PUT, "/api/v1/sla-policies/high", Some(token), Some(json!({"resolution_minutes": 60})))
-                .await,
+            app.post("/api/v1/users", token, new_user.clone()).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        expect_problem(
+            app.post(
+                "/api/v1/customers",
+                token,
+                json!({"code": "X", "name": "X"}),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        expect_problem(
+            app.send(
+                Method::PUT,
+                "/api/v1/sla-policies/high",
+                Some(token),
+                Some(json!({"resolution_minutes": 60})),
+            )
+            .await,
             StatusCode::FORBIDDEN,
             "forbidden",
         )
         .await;
     }
-    expect_problem(app.get("/api/v1/customers", &integration).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_problem(
+        app.get("/api/v1/customers", &integration).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     // Role checks come before body validation: an invalid body from the wrong role is 403.
-    expect_problem(app.post("/api/v1/users", &desk, json!({"nonsense": true})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_problem(
+        app.post("/api/v1/users", &desk, json!({"nonsense": true}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn role_changes_apply_to_existing_tokens() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (id, token) = app.create_user(&admin, "promoted", &["service_desk"], None).await;
-    expect_problem(app.get("/api/v1/users", &token).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let (id, token) = app
+        .create_user(&admin, "promoted", &["service_desk"], None)
+        .await;
+    expect_problem(
+        app.get("/api/v1/users", &token).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     expect_json(
-        app.patch(&format!("/api/v1/users/{id}"), &admin, json!({"roles": ["service_desk", "admin"]}))
-            .await,
+        app.patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"roles": ["service_desk", "admin"]}),
+        )
+        .await,
         StatusCode::OK,
     )
     .await;

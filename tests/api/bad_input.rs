@@ -17,7 +17,9 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String)> {
         StatusCode::CREATED,
     )
     .await;
-    let (user, _) = app.create_user(admin, "someone", &["service_desk"], None).await;
+    let (user, _) = app
+        .create_user(admin, "someone", &["service_desk"], None)
+        .await;
     vec![
         (Method::POST, "/api/v1/auth/token".into()),
         (Method::POST, "/api/v1/users".into()),
@@ -25,7 +27,10 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String)> {
         (Method::POST, "/api/v1/customers".into()),
         (Method::PATCH, format!("/api/v1/customers/{customer}")),
         (Method::POST, "/api/v1/configuration-items".into()),
-        (Method::PATCH, format!("/api/v1/configuration-items/{}", item["id"])),
+        (
+            Method::PATCH,
+            format!("/api/v1/configuration-items/{}", item["id"]),
+        ),
         (Method::PUT, "/api/v1/sla-policies/high".into()),
     ]
 }
@@ -36,11 +41,28 @@ async fn malformed_bodies_are_400() {
     let admin = app.admin_token().await;
     let deep = "[".repeat(5000);
     for (method, path) in body_endpoints(&app, &admin).await {
-        for body in ["{", "", "   ", "{\"a\": 1,}", "{} trailing", deep.as_str(), "\u{feff}{}"] {
-            let response = app.send_raw(method.clone(), &path, Some(&admin), body.to_owned()).await;
+        for body in [
+            "{",
+            "",
+            "   ",
+            "{\"a\": 1,}",
+            "{} trailing",
+            deep.as_str(),
+            "\u{feff}{}",
+        ] {
+            let response = app
+                .send_raw(method.clone(), &path, Some(&admin), body.to_owned())
+                .await;
             expect_problem(response, StatusCode::BAD_REQUEST, "bad_request").await;
         }
-        let invalid_utf8 = app.send_raw(method.clone(), &path, Some(&admin), vec![b'{', b'"', 0xff, b'"', b'}']).await;
+        let invalid_utf8 = app
+            .send_raw(
+                method.clone(),
+                &path,
+                Some(&admin),
+                vec![b'{', b'"', 0xff, b'"', b'}'],
+            )
+            .await;
         expect_problem(invalid_utf8, StatusCode::BAD_REQUEST, "bad_request").await;
     }
 }
@@ -50,10 +72,27 @@ async fn well_formed_but_wrong_bodies_are_422_with_fields() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     for (method, path) in body_endpoints(&app, &admin).await {
-        for body in ["null", "[]", "\"text\"", "42", "{\"nonsense\": true}", "{\"name\": \"a\\u0000b\"}"] {
-            let response = app.send_raw(method.clone(), &path, Some(&admin), body.to_owned()).await;
-            let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-            assert!(!error_fields(&problem).is_empty(), "{method} {path} {body}: {problem}");
+        for body in [
+            "null",
+            "[]",
+            "\"text\"",
+            "42",
+            "{\"nonsense\": true}",
+            "{\"name\": \"a\\u0000b\"}",
+        ] {
+            let response = app
+                .send_raw(method.clone(), &path, Some(&admin), body.to_owned())
+                .await;
+            let problem = expect_problem(
+                response,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            )
+            .await;
+            assert!(
+                !error_fields(&problem).is_empty(),
+                "{method} {path} {body}: {problem}"
+            );
         }
     }
 }
@@ -64,13 +103,25 @@ async fn bodies_over_one_mebibyte_are_413() {
     let admin = app.admin_token().await;
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 10));
     for (method, path) in body_endpoints(&app, &admin).await {
-        let response = app.send_raw(method.clone(), &path, Some(&admin), huge.clone()).await;
+        let response = app
+            .send_raw(method.clone(), &path, Some(&admin), huge.clone())
+            .await;
         expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     }
     // Just under the limit is read (and then refused for its content, not its size).
-    let near = format!("{{\"code\": \"X\", \"name\": \"{}\"}}", "x".repeat(1000 * 1000));
-    let response = app.send_raw(Method::POST, "/api/v1/customers", Some(&admin), near).await;
-    expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let near = format!(
+        "{{\"code\": \"X\", \"name\": \"{}\"}}",
+        "x".repeat(1000 * 1000)
+    );
+    let response = app
+        .send_raw(Method::POST, "/api/v1/customers", Some(&admin), near)
+        .await;
+    expect_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -88,10 +139,18 @@ async fn bad_query_strings_are_422_with_fields() {
         ("/api/v1/customers?customer_id=1&active=1x", "active"),
         ("/api/v1/customers?limit=-1", "limit"),
         ("/api/v1/configuration-items?customer_id=x", "customer_id"),
-        ("/api/v1/configuration-items?cursor=eyJhZnRlciI6InRleHQifQ", "cursor"),
+        (
+            "/api/v1/configuration-items?cursor=eyJhZnRlciI6InRleHQifQ",
+            "cursor",
+        ),
     ];
     for (path, field) in cases {
-        let problem = expect_problem(app.get(path, &admin).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let problem = expect_problem(
+            app.get(path, &admin).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
         assert_eq!(error_fields(&problem), [field], "{path}");
     }
     // An empty search box is no filter, not an error.
@@ -104,11 +163,20 @@ async fn hostile_text_is_stored_and_returned_verbatim() {
     let admin = app.admin_token().await;
     let name = "'; DROP TABLE customers; -- 💥 \\ % _ <script>";
     let created = expect_json(
-        app.post("/api/v1/customers", &admin, json!({"code": "HOSTILE", "name": name})).await,
+        app.post(
+            "/api/v1/customers",
+            &admin,
+            json!({"code": "HOSTILE", "name": name}),
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;
     assert_eq!(created["name"], name);
-    let found = expect_json(app.get("/api/v1/customers?q=DROP%20TABLE", &admin).await, StatusCode::OK).await;
+    let found = expect_json(
+        app.get("/api/v1/customers?q=DROP%20TABLE", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(found["items"][0]["name"], name);
 }

@@ -8,7 +8,11 @@ async fn admin_manages_customers() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let response = app
-        .post("/api/v1/customers", &admin, json!({"code": "QD-HOSP-1", "name": " 青岛市第一人民医院 "}))
+        .post(
+            "/api/v1/customers",
+            &admin,
+            json!({"code": "QD-HOSP-1", "name": " 青岛市第一人民医院 "}),
+        )
         .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let created = expect_json(response, StatusCode::CREATED).await;
@@ -18,16 +22,29 @@ async fn admin_manages_customers() {
     assert_eq!(fetched, created);
 
     let changed = expect_json(
-        app.patch(&location, &admin, json!({"name": "青岛一院", "active": false})).await,
+        app.patch(
+            &location,
+            &admin,
+            json!({"name": "青岛一院", "active": false}),
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(changed["name"], "青岛一院");
     assert_eq!(changed["code"], "QD-HOSP-1");
     assert_eq!(changed["version"], 2);
-    let inactive = expect_json(app.get("/api/v1/customers?active=false", &admin).await, StatusCode::OK).await;
+    let inactive = expect_json(
+        app.get("/api/v1/customers?active=false", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(inactive["items"][0]["id"], created["id"]);
-    let search = expect_json(app.get("/api/v1/customers?q=hosp", &admin).await, StatusCode::OK).await;
+    let search = expect_json(
+        app.get("/api/v1/customers?q=hosp", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(search["items"].as_array().unwrap().len(), 1);
 }
 
@@ -37,14 +54,24 @@ async fn customer_codes_are_unique_and_well_formed() {
     let admin = app.admin_token().await;
     app.create_customer(&admin, "C1").await;
     expect_problem(
-        app.post("/api/v1/customers", &admin, json!({"code": "C1", "name": "Again"})).await,
+        app.post(
+            "/api/v1/customers",
+            &admin,
+            json!({"code": "C1", "name": "Again"}),
+        )
+        .await,
         StatusCode::CONFLICT,
         "already_exists",
     )
     .await;
     let second = app.create_customer(&admin, "C2").await;
     expect_problem(
-        app.patch(&format!("/api/v1/customers/{second}"), &admin, json!({"code": "C1"})).await,
+        app.patch(
+            &format!("/api/v1/customers/{second}"),
+            &admin,
+            json!({"code": "C1"}),
+        )
+        .await,
         StatusCode::CONFLICT,
         "already_exists",
     )
@@ -71,18 +98,46 @@ async fn staff_see_all_customers_and_customer_users_only_their_own() {
     let admin = app.admin_token().await;
     let own = app.create_customer(&admin, "OWN").await;
     let other = app.create_customer(&admin, "OTHER").await;
-    let (_, desk) = app.create_user(&admin, "desk", &["service_desk"], None).await;
-    let (_, portal) = app.create_user(&admin, "portal", &["customer"], Some(own)).await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let (_, portal) = app
+        .create_user(&admin, "portal", &["customer"], Some(own))
+        .await;
 
     let all = expect_json(app.get("/api/v1/customers", &desk).await, StatusCode::OK).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
-    expect_json(app.get(&format!("/api/v1/customers/{other}"), &desk).await, StatusCode::OK).await;
+    expect_json(
+        app.get(&format!("/api/v1/customers/{other}"), &desk).await,
+        StatusCode::OK,
+    )
+    .await;
 
     let mine = expect_json(app.get("/api/v1/customers", &portal).await, StatusCode::OK).await;
-    let ids: Vec<_> = mine["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    let ids: Vec<_> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, [own]);
-    expect_json(app.get(&format!("/api/v1/customers/{own}"), &portal).await, StatusCode::OK).await;
+    expect_json(
+        app.get(&format!("/api/v1/customers/{own}"), &portal).await,
+        StatusCode::OK,
+    )
+    .await;
     // Existence of other organisations does not leak: 404, not 403.
-    expect_problem(app.get(&format!("/api/v1/customers/{other}"), &portal).await, StatusCode::NOT_FOUND, "not_found").await;
-    expect_problem(app.get("/api/v1/customers/777777", &desk).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_problem(
+        app.get(&format!("/api/v1/customers/{other}"), &portal)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_problem(
+        app.get("/api/v1/customers/777777", &desk).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }

@@ -53,11 +53,16 @@ fn sweep_stale_databases(conn: &mut PgConnection) {
             .load(conn)
             .expect("list test databases");
     for DatabaseName { datname } in names {
-        let pid = datname.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let pid = datname
+            .split('_')
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)"))
-                .execute(conn);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)"
+            ))
+            .execute(conn);
         }
     }
 }
@@ -109,8 +114,10 @@ pub fn clone_template() -> String {
     let mut conn = maintenance();
     let mut attempts = 0;
     loop {
-        match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
-            .execute(&mut conn)
+        match diesel::sql_query(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        ))
+        .execute(&mut conn)
         {
             Ok(_) => return name,
             // Another clone of the same template may be in progress.
@@ -180,7 +187,13 @@ impl TestApp {
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -192,7 +205,13 @@ impl TestApp {
     }
 
     /// Sends a raw body with `Content-Type: application/json`.
-    pub async fn send_raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         let mut request = self
             .client
             .request(method, self.url(path))
@@ -216,7 +235,8 @@ impl TestApp {
 
     /// PATCH JSON with a token.
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
-        self.send(Method::PATCH, path, Some(token), Some(body)).await
+        self.send(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     /// Logs in; panics unless it works.
@@ -230,7 +250,10 @@ impl TestApp {
             )
             .await;
         let body = expect_json(response, StatusCode::OK).await;
-        body["access_token"].as_str().expect("access_token").to_owned()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     /// A token of user `admin`.
@@ -241,14 +264,26 @@ impl TestApp {
     /// Creates a customer organisation; returns its id.
     pub async fn create_customer(&self, admin: &str, code: &str) -> i64 {
         let response = self
-            .post("/api/v1/customers", admin, json!({"code": code, "name": format!("Customer {code}")}))
+            .post(
+                "/api/v1/customers",
+                admin,
+                json!({"code": code, "name": format!("Customer {code}")}),
+            )
             .await;
-        expect_json(response, StatusCode::CREATED).await["id"].as_i64().unwrap()
+        expect_json(response, StatusCode::CREATED).await["id"]
+            .as_i64()
+            .unwrap()
     }
 
     /// Creates a user with `roles` (and `customer_id` for customer users); returns its id and
     /// a token.
-    pub async fn create_user(&self, admin: &str, username: &str, roles: &[&str], customer_id: Option<i64>) -> (i64, String) {
+    pub async fn create_user(
+        &self,
+        admin: &str,
+        username: &str,
+        roles: &[&str],
+        customer_id: Option<i64>,
+    ) -> (i64, String) {
         let response = self
             .post(
                 "/api/v1/users",
@@ -262,7 +297,9 @@ impl TestApp {
                 }),
             )
             .await;
-        let id = expect_json(response, StatusCode::CREATED).await["id"].as_i64().unwrap();
+        let id = expect_json(response, StatusCode::CREATED).await["id"]
+            .as_i64()
+            .unwrap();
         (id, self.login(username, USER_PASSWORD).await)
     }
 }
@@ -289,7 +326,10 @@ pub async fn expect_problem(response: Response, status: StatusCode, code: &str) 
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     let body = expect_json(response, status).await;
-    assert_eq!(content_type, "application/problem+json", "problem media type; body: {body}");
+    assert_eq!(
+        content_type, "application/problem+json",
+        "problem media type; body: {body}"
+    );
     assert_eq!(body["code"], code, "problem code; body: {body}");
     assert_eq!(body["status"], status.as_u16());
     assert_eq!(body["type"], format!("urn:incident-desk:problem:{code}"));

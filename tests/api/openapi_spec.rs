@@ -6,7 +6,12 @@ use crate::helpers::*;
 #[tokio::test]
 async fn the_checked_in_spec_matches_the_served_one() {
     let app = TestApp::spawn().await;
-    let served = expect_json(app.send(Method::GET, "/api-docs/openapi.json", None, None).await, StatusCode::OK).await;
+    let served = expect_json(
+        app.send(Method::GET, "/api-docs/openapi.json", None, None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     let checked_in: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .expect("openapi/openapi.json exists"),
@@ -18,7 +23,11 @@ async fn the_checked_in_spec_matches_the_served_one() {
     );
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served["components"]["securitySchemes"]["bearer"].is_object());
-    assert!(served["info"]["license"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    assert!(
+        served["info"]["license"]["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -30,6 +39,19 @@ async fn swagger_ui_is_served() {
     let page = app.send(Method::GET, "/swagger-ui/", None, None).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("swagger-ui"));
-    let config = app.send(Method::GET, "/swagger-ui/swagger-initializer.js", None, None).await;
-    assert!(config.text().await.unwrap().contains("/api-docs/openapi.json"));
+    let config = app
+        .send(
+            Method::GET,
+            "/swagger-ui/swagger-initializer.js",
+            None,
+            None,
+        )
+        .await;
+    assert!(
+        config
+            .text()
+            .await
+            .unwrap()
+            .contains("/api-docs/openapi.json")
+    );
 }

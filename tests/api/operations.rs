@@ -9,9 +9,17 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = TestApp::spawn().await;
-    let health = expect_json(app.send(Method::GET, "/healthz", None, None).await, StatusCode::OK).await;
+    let health = expect_json(
+        app.send(Method::GET, "/healthz", None, None).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(health["status"], "ok");
-    let ready = expect_json(app.send(Method::GET, "/readyz", None, None).await, StatusCode::OK).await;
+    let ready = expect_json(
+        app.send(Method::GET, "/readyz", None, None).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(ready["status"], "ready");
 }
 
@@ -22,7 +30,12 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
     app.get("/api/v1/users/5", &admin).await;
     app.get("/api/v1/users/6", &admin).await;
     let response = app.send(Method::GET, "/metrics", None, None).await;
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
     assert!(
         text.contains(r#"incident_desk_http_requests_total{method="GET",route="/api/v1/users/{id}",status="404"} 2"#),
@@ -38,7 +51,10 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
 async fn every_response_carries_a_request_id() {
     let app = TestApp::spawn().await;
     let generated = app.send(Method::GET, "/nowhere", None, None).await;
-    let id = generated.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(id.len(), 36);
     let echoed = app
         .client
@@ -55,10 +71,23 @@ async fn every_response_carries_a_request_id() {
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
     let app = TestApp::spawn().await;
-    expect_problem(app.send(Method::GET, "/api/v1/nothing-here", None, None).await, StatusCode::NOT_FOUND, "not_found").await;
-    let response = app.send(Method::DELETE, "/api/v1/users/3", None, None).await;
+    expect_problem(
+        app.send(Method::GET, "/api/v1/nothing-here", None, None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let response = app
+        .send(Method::DELETE, "/api/v1/users/3", None, None)
+        .await;
     assert_eq!(response.headers()["allow"], "GET, PATCH");
-    expect_problem(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    expect_problem(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -69,12 +98,18 @@ async fn cors_allows_the_configured_origins_only() {
         .request(Method::OPTIONS, app.url("/api/v1/users"))
         .header("origin", "https://desk.example.com")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap();
     assert!(preflight.status().is_success());
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://desk.example.com");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://desk.example.com"
+    );
 
     let allowed = app
         .client
@@ -83,7 +118,10 @@ async fn cors_allows_the_configured_origins_only() {
         .send()
         .await
         .unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://desk.example.com");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://desk.example.com"
+    );
     let foreign = app
         .client
         .get(app.url("/healthz"))
@@ -91,7 +129,12 @@ async fn cors_allows_the_configured_origins_only() {
         .send()
         .await
         .unwrap();
-    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -105,16 +148,30 @@ async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
         let response = app.send(Method::GET, path, Some(&admin), None).await;
         let elapsed = started.elapsed();
         assert_eq!(response.headers()["retry-after"], "5");
-        let problem = expect_problem(response, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+        let problem = expect_problem(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+        )
+        .await;
         assert!(!problem["detail"].as_str().unwrap().contains("postgres"));
         assert!(elapsed < Duration::from_secs(5), "{path} took {elapsed:?}");
     }
-    expect_json(app.send(Method::GET, "/healthz", None, None).await, StatusCode::OK).await;
+    expect_json(
+        app.send(Method::GET, "/healthz", None, None).await,
+        StatusCode::OK,
+    )
+    .await;
 
     // The database comes back (as a fresh copy): the same server serves again by itself.
-    let mut conn: diesel::PgConnection = diesel::Connection::establish(&database_url("postgres")).unwrap();
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url("postgres")).unwrap();
     diesel::RunQueryDsl::execute(
-        diesel::sql_query(format!("CREATE DATABASE \"{}\" TEMPLATE \"{}\"", app.database, template())),
+        diesel::sql_query(format!(
+            "CREATE DATABASE \"{}\" TEMPLATE \"{}\"",
+            app.database,
+            template()
+        )),
         &mut conn,
     )
     .unwrap();
@@ -135,14 +192,69 @@ async fn start_up_creates_a_missing_database_and_its_admin() {
 #[tokio::test]
 async fn without_admin_password_a_generated_one_is_reported_once() {
     let database = clone_template();
-    let mut conn: diesel::PgConnection = diesel::Connection::establish(&database_url(&database)).unwrap();
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url(&database)).unwrap();
     diesel::RunQueryDsl::execute(diesel::sql_query("DELETE FROM users"), &mut conn).unwrap();
     let outcome = bootstrap::ensure_admin(&mut conn, None).unwrap();
     let bootstrap::AdminBootstrap::CreatedWithGeneratedPassword(password) = outcome else {
         panic!("expected a generated password, got {outcome:?}");
     };
-    assert_eq!(bootstrap::ensure_admin(&mut conn, None).unwrap(), bootstrap::AdminBootstrap::UsersExist);
+    assert_eq!(
+        bootstrap::ensure_admin(&mut conn, None).unwrap(),
+        bootstrap::AdminBootstrap::UsersExist
+    );
     drop(conn);
     let app = TestApp::spawn_on(database, &[]).await;
     app.login("admin", &password).await;
+}
+
+#[tokio::test]
+async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let database = clone_template();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_incident-desk"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url(&database))
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("HTTP_WORKERS", "1")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(address) = line.split("listening on ").nth(1) {
+                let _ = sender.send(address.trim().to_owned());
+            }
+        }
+    });
+    let address = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server reports its address");
+    let health = reqwest::get(format!("{address}/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    drop_database(&database);
 }

@@ -8,7 +8,9 @@ async fn the_taxonomy_is_served_in_both_languages() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let customer = app.create_customer(&admin, "C1").await;
-    let (_, portal) = app.create_user(&admin, "portal", &["customer"], Some(customer)).await;
+    let (_, portal) = app
+        .create_user(&admin, "portal", &["customer"], Some(customer))
+        .await;
     // Any authenticated user may read it; customer portals need it to report incidents.
     let taxonomy = expect_json(app.get("/api/v1/taxonomy", &portal).await, StatusCode::OK).await;
     let categories = taxonomy["categories"].as_array().unwrap();
@@ -28,9 +30,15 @@ async fn the_taxonomy_is_served_in_both_languages() {
 
     let causes = taxonomy["causes"].as_array().unwrap();
     assert_eq!(causes.len(), 9);
-    let subcauses: usize = causes.iter().map(|c| c["subcauses"].as_array().unwrap().len()).sum();
+    let subcauses: usize = causes
+        .iter()
+        .map(|c| c["subcauses"].as_array().unwrap().len())
+        .sum();
     assert_eq!(subcauses, 14);
-    let system = causes.iter().find(|c| c["code"] == "system_defect").unwrap();
+    let system = causes
+        .iter()
+        .find(|c| c["code"] == "system_defect")
+        .unwrap();
     assert_eq!(system["subcauses"][2]["code"], "multi_site_bug");
 
     expect_problem(
@@ -45,7 +53,9 @@ async fn the_taxonomy_is_served_in_both_languages() {
 async fn sla_policies_default_to_the_procedure_and_admins_change_them() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (_, desk) = app.create_user(&admin, "desk", &["service_desk"], None).await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
     let policies = expect_json(app.get("/api/v1/sla-policies", &desk).await, StatusCode::OK).await;
     let targets: Vec<(Value, Value)> = policies
         .as_array()
@@ -55,11 +65,20 @@ async fn sla_policies_default_to_the_procedure_and_admins_change_them() {
         .collect();
     assert_eq!(
         targets,
-        [(json!("high"), json!(120)), (json!("medium"), json!(240)), (json!("low"), json!(480))]
+        [
+            (json!("high"), json!(120)),
+            (json!("medium"), json!(240)),
+            (json!("low"), json!(480))
+        ]
     );
 
     let response = app
-        .send(Method::PUT, "/api/v1/sla-policies/high", Some(&admin), Some(json!({"resolution_minutes": 90})))
+        .send(
+            Method::PUT,
+            "/api/v1/sla-policies/high",
+            Some(&admin),
+            Some(json!({"resolution_minutes": 90})),
+        )
         .await;
     assert_eq!(response.headers()["etag"], "\"2\"");
     let changed = expect_json(response, StatusCode::OK).await;
@@ -84,9 +103,20 @@ async fn sla_policies_default_to_the_procedure_and_admins_change_them() {
 async fn sla_policy_changes_are_validated() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    for body in [json!({"resolution_minutes": 0}), json!({"resolution_minutes": 600_000}), json!({"resolution_minutes": "2h"}), json!({})] {
+    for body in [
+        json!({"resolution_minutes": 0}),
+        json!({"resolution_minutes": 600_000}),
+        json!({"resolution_minutes": "2h"}),
+        json!({}),
+    ] {
         let problem = expect_problem(
-            app.send(Method::PUT, "/api/v1/sla-policies/low", Some(&admin), Some(body)).await,
+            app.send(
+                Method::PUT,
+                "/api/v1/sla-policies/low",
+                Some(&admin),
+                Some(body),
+            )
+            .await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         )
@@ -94,8 +124,13 @@ async fn sla_policy_changes_are_validated() {
         assert_eq!(error_fields(&problem), ["resolution_minutes"]);
     }
     expect_problem(
-        app.send(Method::PUT, "/api/v1/sla-policies/urgent", Some(&admin), Some(json!({"resolution_minutes": 5})))
-            .await,
+        app.send(
+            Method::PUT,
+            "/api/v1/sla-policies/urgent",
+            Some(&admin),
+            Some(json!({"resolution_minutes": 5})),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     )

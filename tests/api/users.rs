@@ -21,7 +21,11 @@ async fn admin_creates_reads_and_lists_users() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let response = app
-        .post("/api/v1/users", &admin, new_user("Li.Lei", json!(["l2_engineer", "service_desk"]), None))
+        .post(
+            "/api/v1/users",
+            &admin,
+            new_user("Li.Lei", json!(["l2_engineer", "service_desk"]), None),
+        )
         .await;
     assert_eq!(response.headers()["etag"], "\"1\"");
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -35,8 +39,17 @@ async fn admin_creates_reads_and_lists_users() {
     let fetched = expect_json(app.get(&location, &admin).await, StatusCode::OK).await;
     assert_eq!(fetched, created);
 
-    let list = expect_json(app.get("/api/v1/users?role=l2_engineer", &admin).await, StatusCode::OK).await;
-    let names: Vec<_> = list["items"].as_array().unwrap().iter().map(|u| u["username"].clone()).collect();
+    let list = expect_json(
+        app.get("/api/v1/users?role=l2_engineer", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    let names: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].clone())
+        .collect();
     assert_eq!(names, [json!("li.lei")]);
     assert!(list["next_cursor"].is_null());
 
@@ -56,7 +69,13 @@ async fn user_list_filters_and_cursor_walk_without_gaps_or_repeats() {
         } else {
             (json!(["service_desk"]), None)
         };
-        let response = app.post("/api/v1/users", &admin, new_user(&format!("user{i}"), roles, customer_id)).await;
+        let response = app
+            .post(
+                "/api/v1/users",
+                &admin,
+                new_user(&format!("user{i}"), roles, customer_id),
+            )
+            .await;
         expect_json(response, StatusCode::CREATED).await;
     }
     let mut seen = Vec::new();
@@ -82,11 +101,24 @@ async fn user_list_filters_and_cursor_walk_without_gaps_or_repeats() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 8);
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
 
-    let customers = expect_json(app.get(&format!("/api/v1/users?customer_id={customer}"), &admin).await, StatusCode::OK).await;
+    let customers = expect_json(
+        app.get(&format!("/api/v1/users?customer_id={customer}"), &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(customers["items"].as_array().unwrap().len(), 4);
-    let found = expect_json(app.get("/api/v1/users?q=user3", &admin).await, StatusCode::OK).await;
+    let found = expect_json(
+        app.get("/api/v1/users?q=user3", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(found["items"][0]["username"], "user3");
-    let inactive = expect_json(app.get("/api/v1/users?active=false", &admin).await, StatusCode::OK).await;
+    let inactive = expect_json(
+        app.get("/api/v1/users?active=false", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(inactive["items"].as_array().unwrap().len(), 0);
     // `%` and `_` in q match literally.
     let literal = expect_json(app.get("/api/v1/users?q=%25", &admin).await, StatusCode::OK).await;
@@ -97,9 +129,21 @@ async fn user_list_filters_and_cursor_walk_without_gaps_or_repeats() {
 async fn usernames_are_unique_regardless_of_case() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let first = app.post("/api/v1/users", &admin, new_user("hanmei", json!(["ops_staff"]), None)).await;
+    let first = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            new_user("hanmei", json!(["ops_staff"]), None),
+        )
+        .await;
     expect_json(first, StatusCode::CREATED).await;
-    let again = app.post("/api/v1/users", &admin, new_user("HanMei", json!(["ops_staff"]), None)).await;
+    let again = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            new_user("HanMei", json!(["ops_staff"]), None),
+        )
+        .await;
     let problem = expect_problem(again, StatusCode::CONFLICT, "already_exists").await;
     assert!(problem["detail"].as_str().unwrap().contains("hanmei"));
 }
@@ -110,19 +154,42 @@ async fn role_and_customer_binding_rules_are_enforced() {
     let admin = app.admin_token().await;
     let customer = app.create_customer(&admin, "C1").await;
     let cases = [
-        (new_user("c1", json!(["customer"]), None), vec!["customer_id"]),
-        (new_user("c2", json!(["customer"]), Some(987_654)), vec!["customer_id"]),
-        (new_user("s1", json!(["service_desk"]), Some(customer)), vec!["customer_id"]),
-        (new_user("m1", json!(["customer", "service_desk"]), Some(customer)), vec!["roles"]),
+        (
+            new_user("c1", json!(["customer"]), None),
+            vec!["customer_id"],
+        ),
+        (
+            new_user("c2", json!(["customer"]), Some(987_654)),
+            vec!["customer_id"],
+        ),
+        (
+            new_user("s1", json!(["service_desk"]), Some(customer)),
+            vec!["customer_id"],
+        ),
+        (
+            new_user("m1", json!(["customer", "service_desk"]), Some(customer)),
+            vec!["roles"],
+        ),
         (new_user("e1", json!([]), None), vec!["roles"]),
         (new_user("u1", json!(["wizard"]), None), vec!["roles[0]"]),
     ];
     for (body, fields) in cases {
         let response = app.post("/api/v1/users", &admin, body.clone()).await;
-        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let problem = expect_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
         assert_eq!(error_fields(&problem), fields, "{body}");
     }
-    let ok = app.post("/api/v1/users", &admin, new_user("c3", json!(["customer"]), Some(customer))).await;
+    let ok = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            new_user("c3", json!(["customer"]), Some(customer)),
+        )
+        .await;
     let created = expect_json(ok, StatusCode::CREATED).await;
     assert_eq!(created["customer_id"], customer);
 }
@@ -161,10 +228,14 @@ async fn user_fields_are_validated() {
 async fn patch_changes_fields_bumps_version_and_honours_if_match() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (id, _) = app.create_user(&admin, "worker", &["service_desk"], None).await;
+    let (id, _) = app
+        .create_user(&admin, "worker", &["service_desk"], None)
+        .await;
     let path = format!("/api/v1/users/{id}");
 
-    let response = app.patch(&path, &admin, json!({"display_name": "  韩梅梅 "})).await;
+    let response = app
+        .patch(&path, &admin, json!({"display_name": "  韩梅梅 "}))
+        .await;
     assert_eq!(response.headers()["etag"], "\"2\"");
     let body = expect_json(response, StatusCode::OK).await;
     assert_eq!(body["display_name"], "韩梅梅");
@@ -211,17 +282,25 @@ async fn a_customer_user_can_become_staff_only_by_leaving_its_organisation() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let customer = app.create_customer(&admin, "C1").await;
-    let (id, _) = app.create_user(&admin, "portal", &["customer"], Some(customer)).await;
+    let (id, _) = app
+        .create_user(&admin, "portal", &["customer"], Some(customer))
+        .await;
     let path = format!("/api/v1/users/{id}");
     let problem = expect_problem(
-        app.patch(&path, &admin, json!({"roles": ["service_desk"]})).await,
+        app.patch(&path, &admin, json!({"roles": ["service_desk"]}))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
     assert_eq!(error_fields(&problem), ["customer_id"]);
     let body = expect_json(
-        app.patch(&path, &admin, json!({"roles": ["service_desk"], "customer_id": null})).await,
+        app.patch(
+            &path,
+            &admin,
+            json!({"roles": ["service_desk"], "customer_id": null}),
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
@@ -235,21 +314,41 @@ async fn the_last_active_admin_cannot_be_removed() {
     let me = expect_json(app.get("/api/v1/users/me", &admin).await, StatusCode::OK).await;
     let path = format!("/api/v1/users/{}", me["id"]);
     for change in [json!({"active": false}), json!({"roles": ["service_desk"]})] {
-        expect_problem(app.patch(&path, &admin, change).await, StatusCode::CONFLICT, "last_admin").await;
+        expect_problem(
+            app.patch(&path, &admin, change).await,
+            StatusCode::CONFLICT,
+            "last_admin",
+        )
+        .await;
     }
-    app.create_user(&admin, "second.admin", &["admin"], None).await;
-    expect_json(app.patch(&path, &admin, json!({"active": false})).await, StatusCode::OK).await;
+    app.create_user(&admin, "second.admin", &["admin"], None)
+        .await;
+    expect_json(
+        app.patch(&path, &admin, json!({"active": false})).await,
+        StatusCode::OK,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn unknown_users_are_404() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    for path in ["/api/v1/users/424242", "/api/v1/users/abc", "/api/v1/users/99999999999999999999999"] {
-        expect_problem(app.get(path, &admin).await, StatusCode::NOT_FOUND, "not_found").await;
+    for path in [
+        "/api/v1/users/424242",
+        "/api/v1/users/abc",
+        "/api/v1/users/99999999999999999999999",
+    ] {
+        expect_problem(
+            app.get(path, &admin).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
     }
     expect_problem(
-        app.patch("/api/v1/users/424242", &admin, json!({"active": true})).await,
+        app.patch("/api/v1/users/424242", &admin, json!({"active": true}))
+            .await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -263,14 +362,29 @@ async fn create_user_subcommand_creates_a_user_that_can_log_in() {
     let customer = app.create_customer(&admin, "CLI").await;
     let binary = env!("CARGO_BIN_EXE_incident-desk");
     let output = Command::new(binary)
-        .args(["create-user", "--username", "Shell.User", "--role", "customer"])
-        .args(["--customer-id", &customer.to_string(), "--display-name", "From the shell"])
+        .args([
+            "create-user",
+            "--username",
+            "Shell.User",
+            "--role",
+            "customer",
+        ])
+        .args([
+            "--customer-id",
+            &customer.to_string(),
+            "--display-name",
+            "From the shell",
+        ])
         .env("DATABASE_URL", database_url(&app.database))
         .env("NEW_USER_PASSWORD", "shell passphrase")
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("shell.user"));
     let token = app.login("shell.user", "shell passphrase").await;
     let me = expect_json(app.get("/api/v1/users/me", &token).await, StatusCode::OK).await;

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Reruns the figures in BENCHMARKS.md on this machine: cold start, per-test database cost,
+# throughput and latency of a few endpoints under wrk, and the server's memory after load.
+# Needs the local PostgreSQL, curl, jq-free python3, and wrk (apt-get install wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+DB=bench_incident_desk
+PORT=${PORT:-18099}
+BASE=http://127.0.0.1:$PORT
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
+    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
+
+cargo build --release -q
+BIN=target/release/incident-desk
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
+
+wait_ready() {
+    for _ in $(seq 1 2000); do
+        curl -fs "$BASE/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.005
+    done
+    echo "server did not start" >&2
+    return 1
+}
+
+start_ms() {
+    local t0 t1
+    t0=$(date +%s%N)
+    $BIN serve & SERVER=$!
+    wait_ready
+    t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000000 ))
+}
+
+echo "== cold start (process start to first /healthz answer)"
+echo "first start, creating and migrating the database: $(start_ms) ms"
+kill -TERM $SERVER; wait $SERVER || true
+echo "start on an existing database:                     $(start_ms) ms"
+
+echo "== per-test database: CREATE DATABASE ... TEMPLATE / DROP DATABASE (20 rounds)"
+kill -TERM $SERVER; wait $SERVER || true
+python3 - "$PG" "$DB" <<'PY'
+import subprocess, sys, time
+pg, template = sys.argv[1], sys.argv[2]
+def run(sql):
+    subprocess.run(["psql", f"{pg}/postgres", "-qc", sql], check=True)
+create, drop = [], []
+for i in range(20):
+    t = time.perf_counter(); run(f"CREATE DATABASE bench_clone TEMPLATE {template}"); create.append(time.perf_counter() - t)
+    t = time.perf_counter(); run("DROP DATABASE bench_clone"); drop.append(time.perf_counter() - t)
+med = lambda xs: sorted(xs)[len(xs) // 2] * 1000
+print(f"create median {med(create):.0f} ms, drop median {med(drop):.0f} ms (psql process start included)")
+PY
+
+$BIN serve & SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
+wait_ready
+TOKEN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
+    -d '{"username":"admin","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+for i in $(seq 1 50); do
+    curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' -d "{\"code\":\"C$i\",\"name\":\"Customer $i\"}" >/dev/null
+done
+
+if ! command -v wrk >/dev/null; then
+    echo "wrk is not installed (apt-get install wrk); skipping the load figures"
+    exit 0
+fi
+load() {
+    echo "== wrk -t2 -c$CONNECTIONS -d$DURATION $1"
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $TOKEN" "$BASE$1" \
+        | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx'
+}
+load /healthz
+load /api/v1/taxonomy
+load /api/v1/users/me
+load "/api/v1/customers?limit=50"
+echo "== server memory after load: $(ps -o rss= -p $SERVER | awk '{printf "%.1f MiB", $1/1024}') RSS"
