@@ -27,19 +27,23 @@ wait_ready() {
     return 1
 }
 
-start_ms() {
+# Sets SERVER and STARTED_MS (no command substitution: the server would hold its pipe open).
+start_server() {
     local t0 t1
     t0=$(date +%s%N)
-    $BIN serve & SERVER=$!
+    $BIN serve >/dev/null 2>&1 &
+    SERVER=$!
     wait_ready
     t1=$(date +%s%N)
-    echo $(( (t1 - t0) / 1000000 ))
+    STARTED_MS=$(( (t1 - t0) / 1000000 ))
 }
 
 echo "== cold start (process start to first /healthz answer)"
-echo "first start, creating and migrating the database: $(start_ms) ms"
+start_server
+echo "first start, creating and migrating the database: $STARTED_MS ms"
 kill -TERM $SERVER; wait $SERVER || true
-echo "start on an existing database:                     $(start_ms) ms"
+start_server
+echo "start on an existing database:                     $STARTED_MS ms"
 
 echo "== per-test database: CREATE DATABASE ... TEMPLATE / DROP DATABASE (20 rounds)"
 kill -TERM $SERVER; wait $SERVER || true
@@ -56,9 +60,8 @@ med = lambda xs: sorted(xs)[len(xs) // 2] * 1000
 print(f"create median {med(create):.0f} ms, drop median {med(drop):.0f} ms (psql process start included)")
 PY
 
-$BIN serve & SERVER=$!
+start_server
 trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
-wait_ready
 TOKEN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
     -d '{"username":"admin","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 for i in $(seq 1 50); do

@@ -97,13 +97,23 @@ impl RouteTable {
     }
 }
 
-async fn fallback(req: HttpRequest, routes: Data<RouteTable>) -> Result<HttpResponse, AppError> {
-    Err(match routes.allowed(req.path()) {
-        Some(allow) => AppError::MethodNotAllowed {
-            allow: allow.to_owned(),
-        },
-        None => AppError::NotFound(format!("No resource is served at {}.", req.path())),
-    })
+/// What a request that reached no handler gets: 405 when the path is served with other
+/// methods, 404 otherwise. Also used when a path segment does not parse (`/users/abc`), where
+/// a static route (`/users/me`) may still match the path.
+fn route_miss(req: &HttpRequest) -> AppError {
+    let allow = req
+        .app_data::<Data<RouteTable>>()
+        .and_then(|routes| routes.allowed(req.path()).map(str::to_owned));
+    match allow {
+        Some(allow) if !allow.split(", ").any(|m| m == req.method().as_str()) => {
+            AppError::MethodNotAllowed { allow }
+        }
+        _ => AppError::NotFound(format!("No resource is served at {}.", req.path())),
+    }
+}
+
+async fn fallback(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(route_miss(&req))
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -190,7 +200,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(api::extract::MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|err, req| {
                     log::debug!("unusable path segment in {}: {err}", req.path());
-                    AppError::NotFound(format!("No resource is served at {}.", req.path())).into()
+                    route_miss(req).into()
                 }))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")

@@ -19,11 +19,11 @@ use crate::store;
 pub struct TokenRequest {
     /// Username (case-insensitive).
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "admin")]
+    #[schema(example = "admin", min_length = 1, max_length = 64)]
     pub username: String,
     /// Password.
     #[validate(length(min = 1, max = 256))]
-    #[schema(example = "change-me-now", format = Password)]
+    #[schema(example = "change-me-now", format = Password, min_length = 1, max_length = 256)]
     pub password: String,
 }
 

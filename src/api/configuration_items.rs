@@ -107,18 +107,33 @@ fn system_rule(value: &str) -> Result<(), ValidationError> {
 pub struct CreateConfigurationItemRequest {
     /// 1–200 characters, unique within the customer.
     #[validate(custom(function = "name_rule"))]
-    #[schema(example = "his-db-01")]
+    #[schema(
+        example = "his-db-01",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub name: String,
     /// 1–64 characters.
     #[validate(custom(function = "ci_type_rule"))]
-    #[schema(example = "database_server")]
+    #[schema(
+        example = "database_server",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub ci_type: String,
     /// Owning customer organisation.
     #[schema(example = 1)]
     pub customer_id: i64,
     /// 1–200 characters.
     #[validate(custom(function = "system_rule"))]
-    #[schema(example = "HIS")]
+    #[schema(
+        example = "HIS",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub system: String,
 }
 
@@ -128,14 +143,29 @@ pub struct CreateConfigurationItemRequest {
 pub struct UpdateConfigurationItemRequest {
     /// New name.
     #[validate(custom(function = "name_rule"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub name: Option<String>,
     /// New kind.
     #[validate(custom(function = "ci_type_rule"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub ci_type: Option<String>,
     /// New owning customer.
     pub customer_id: Option<i64>,
     /// New system.
     #[validate(custom(function = "system_rule"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub system: Option<String>,
 }
 
@@ -146,17 +176,22 @@ pub struct ListConfigurationItemsQuery {
     /// Items of this customer.
     pub customer_id: Option<i64>,
     /// Items of this kind.
-    #[validate(length(min = 1, max = 64))]
+    #[validate(length(max = 64))]
+    #[param(max_length = 64, pattern = "^[^\\u0000]*$")]
     pub ci_type: Option<String>,
     /// Items of this system.
-    #[validate(length(min = 1, max = 200))]
+    #[validate(length(max = 200))]
+    #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub system: Option<String>,
     /// Text in the name (empty means no filter).
     #[validate(length(max = 200))]
+    #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Rows per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -310,7 +345,7 @@ pub async fn get_configuration_item(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Configuration item id"),
-        ("If-Match" = Option<String>, Header, description = "ETag of the version this change is based on")
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
     ),
     request_body = UpdateConfigurationItemRequest,
     responses(

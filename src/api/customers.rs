@@ -67,11 +67,16 @@ fn name_rule(value: &str) -> Result<(), ValidationError> {
 pub struct CreateCustomerRequest {
     /// 1–64 letters, digits, `_ . -`; unique.
     #[validate(custom(function = "code_rule"))]
-    #[schema(example = "QD-HOSP-1")]
+    #[schema(example = "QD-HOSP-1", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub code: String,
     /// 1–200 characters.
     #[validate(custom(function = "name_rule"))]
-    #[schema(example = "青岛市第一人民医院")]
+    #[schema(
+        example = "青岛市第一人民医院",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub name: String,
 }
 
@@ -81,9 +86,15 @@ pub struct CreateCustomerRequest {
 pub struct UpdateCustomerRequest {
     /// New code.
     #[validate(custom(function = "code_rule"))]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     pub code: Option<String>,
     /// New name.
     #[validate(custom(function = "name_rule"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub name: Option<String>,
     /// `false` marks the organisation as no longer served.
     pub active: Option<bool>,
@@ -97,10 +108,13 @@ pub struct ListCustomersQuery {
     pub active: Option<bool>,
     /// Text in code or name (empty means no filter).
     #[validate(length(max = 200))]
+    #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Rows per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -219,7 +233,7 @@ pub async fn get_customer(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "ETag of the version this change is based on")
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
     ),
     request_body = UpdateCustomerRequest,
     responses(

@@ -22,6 +22,7 @@ use crate::domain::role::{Role, Roles};
 use crate::domain::validation::FieldError;
 use crate::error::AppError;
 use crate::store;
+use crate::store::users::UserRow;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -261,7 +262,13 @@ pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, App
             "must not contain the NUL character",
         ));
     }
-    let deserializer = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+    // An empty parameter (`q=` from an empty search box) means the same as an absent one.
+    let present: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            form_urlencoded::parse(query.as_bytes()).filter(|(_, value)| !value.is_empty()),
+        )
+        .finish();
+    let deserializer = serde_html_form::Deserializer::from_bytes(present.as_bytes());
     let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
         AppError::Validation(vec![deserialize_error(
@@ -295,11 +302,12 @@ fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Option<i32>, Ap
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<i32>()
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    tag.strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .and_then(|version| version.parse::<i32>().ok())
         .map(Some)
-        .map_err(|_| {
+        .ok_or_else(|| {
             AppError::BadRequest(format!(
                 "If-Match must be an ETag this API issued, such as \"3\"; got {text}."
             ))
@@ -325,6 +333,8 @@ pub struct AuthUser {
     pub roles: Roles,
     /// Organisation of a customer user.
     pub customer_id: Option<i64>,
+    /// The user's row as read for this request.
+    pub row: UserRow,
 }
 
 impl AuthUser {
@@ -414,8 +424,9 @@ impl FromRequest for AuthUser {
             Ok(AuthUser {
                 id: user.id,
                 roles: user.roles(),
-                username: user.username,
+                username: user.username.clone(),
                 customer_id: user.customer_id,
+                row: user,
             })
         })
     }
@@ -524,6 +535,8 @@ mod tests {
         assert_eq!(parse("W/\"4\"").unwrap(), Some(4));
         assert_eq!(parse("*").unwrap(), None);
         assert!(parse("\"abc\"").is_err());
+        assert!(parse("4").is_err(), "an entity tag is quoted");
+        assert!(parse("\"4").is_err());
         assert_eq!(parse_if_match(None).unwrap(), None);
     }
 }

@@ -84,7 +84,7 @@ pub async fn list_sla_policies(
     security(("bearer" = [])),
     params(
         ("level" = Level, Path, description = "`low`, `medium` or `high`"),
-        ("If-Match" = Option<String>, Header, description = "ETag of the version this change is based on")
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
     ),
     request_body = UpdateSlaPolicyRequest,
     responses(

@@ -88,19 +88,24 @@ fn roles_rule(roles: &[Role]) -> Result<(), ValidationError> {
 pub struct CreateUserRequest {
     /// 2–64 characters of `a-z 0-9 _ . @ -`; stored lower-case.
     #[validate(custom(function = "username_rule"))]
-    #[schema(example = "li.lei")]
+    #[schema(example = "li.lei", pattern = "^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")]
     pub username: String,
     /// 8–256 characters.
     #[validate(custom(function = "password_rule"))]
-    #[schema(example = "a long passphrase", format = Password)]
+    #[schema(example = "a long passphrase", format = Password, min_length = 8, max_length = 256, pattern = "^[^\\u0000]*\\S[^\\u0000]*$")]
     pub password: String,
     /// 1–200 characters.
     #[validate(custom(function = "display_name_rule"))]
-    #[schema(example = "李雷")]
+    #[schema(
+        example = "李雷",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub display_name: String,
     /// One or more roles. `customer` cannot be combined with others.
     #[validate(custom(function = "roles_rule"))]
-    #[schema(example = json!(["service_desk"]))]
+    #[schema(example = json!(["service_desk"]), min_items = 1)]
     pub roles: Vec<Role>,
     /// Required for, and only for, `customer` users.
     pub customer_id: Option<i64>,
@@ -120,13 +125,19 @@ where
 pub struct UpdateUserRequest {
     /// New display name.
     #[validate(custom(function = "display_name_rule"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub display_name: Option<String>,
     /// New password; revokes the user's existing tokens.
     #[validate(custom(function = "password_rule"))]
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 256, pattern = "^[^\\u0000]*\\S[^\\u0000]*$")]
     pub password: Option<String>,
     /// New roles (replace the old ones).
     #[validate(custom(function = "roles_rule"))]
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     /// New organisation; `null` removes it (when the user stops being a customer user).
     #[serde(default, deserialize_with = "clearable")]
@@ -148,10 +159,13 @@ pub struct ListUsersQuery {
     pub customer_id: Option<i64>,
     /// Text in username or display name (empty means no filter).
     #[validate(length(max = 200))]
+    #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Rows per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -250,11 +264,9 @@ pub async fn list_users(
     )
 )]
 #[get("/users/me")]
-pub async fn get_current_user(
-    state: Data<AppState>,
-    caller: AuthUser,
-) -> Result<HttpResponse, AppError> {
-    let row = store::run(&state.pool, move |conn| store::users::find(conn, caller.id)).await?;
+pub async fn get_current_user(caller: AuthUser) -> Result<HttpResponse, AppError> {
+    // The extractor has just read the caller's row; no second query.
+    let row = caller.row;
     Ok(HttpResponse::Ok()
         .insert_header(etag(row.version))
         .json(UserResponse::from(row)))
@@ -295,7 +307,7 @@ pub async fn get_user(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, description = "ETag of the version this change is based on")
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
     ),
     request_body = UpdateUserRequest,
     responses(

@@ -258,3 +258,26 @@ async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit status {status}");
     drop_database(&database);
 }
+
+#[tokio::test]
+async fn a_method_a_static_route_lacks_is_405_even_where_a_template_matches() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    // PATCH /users/{id} exists, but /users/me is its own resource that only answers GET.
+    let response = app
+        .patch("/api/v1/users/me", &admin, json!({"active": false}))
+        .await;
+    assert_eq!(response.headers()["allow"], "GET");
+    expect_problem(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    expect_problem(
+        app.patch("/api/v1/users/abc", &admin, json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
