@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{configuration_item_history, configuration_items, customers};
-use super::{PageRequest, like_pattern, split_page};
+use super::customers;
+use super::schema::{configuration_item_history, configuration_items};
+use super::{PageRequest, check_version, explain_conflict, like_pattern, split_page};
 use crate::domain::changes::{Changes, FieldChange};
 use crate::error::AppError;
 
@@ -94,33 +95,6 @@ impl HistoryRow {
     }
 }
 
-fn check_customer(conn: &mut PgConnection, customer_id: i64) -> Result<(), AppError> {
-    let exists: bool =
-        diesel::select(diesel::dsl::exists(customers::table.find(customer_id))).get_result(conn)?;
-    if exists {
-        Ok(())
-    } else {
-        Err(AppError::invalid_field(
-            "customer_id",
-            "not_found",
-            format!("customer {customer_id} does not exist"),
-        ))
-    }
-}
-
-fn name_taken(err: AppError, name: &str) -> AppError {
-    match err {
-        AppError::Conflict {
-            code: "already_exists",
-            ..
-        } => AppError::Conflict {
-            code: "already_exists",
-            detail: format!("This customer already has a configuration item named `{name}`."),
-        },
-        other => other,
-    }
-}
-
 fn record(
     conn: &mut PgConnection,
     item_id: i64,
@@ -150,7 +124,7 @@ pub fn insert(
     now: DateTime<Utc>,
 ) -> Result<ConfigurationItemRow, AppError> {
     conn.transaction(|conn| {
-        check_customer(conn, new.customer_id)?;
+        customers::ensure_exists(conn, new.customer_id)?;
         let row: ConfigurationItemRow = diesel::insert_into(configuration_items::table)
             .values((
                 configuration_items::name.eq(&new.name),
@@ -162,7 +136,14 @@ pub fn insert(
             ))
             .returning(ConfigurationItemRow::as_returning())
             .get_result(conn)
-            .map_err(|e| name_taken(e.into(), &new.name))?;
+            .map_err(|e| {
+                explain_conflict(e, || {
+                    format!(
+                        "This customer already has a configuration item named `{}`.",
+                        new.name
+                    )
+                })
+            })?;
         let mut changes = Changes::new();
         changes
             .created("name", &row.name)
@@ -232,13 +213,7 @@ pub fn update(
             .first(conn)
             .optional()?
             .ok_or_else(|| AppError::not_found("configuration item", id))?;
-        if let Some(expected) = expected_version
-            && expected != current.version
-        {
-            return Err(AppError::VersionMismatch {
-                current: current.version,
-            });
-        }
+        check_version(expected_version, current.version)?;
         let name = patch.name.unwrap_or_else(|| current.name.clone());
         let ci_type = patch.ci_type.unwrap_or_else(|| current.ci_type.clone());
         let customer_id = patch.customer_id.unwrap_or(current.customer_id);
@@ -253,7 +228,7 @@ pub fn update(
             return Ok(current);
         }
         if customer_id != current.customer_id {
-            check_customer(conn, customer_id)?;
+            customers::ensure_exists(conn, customer_id)?;
         }
         let row = diesel::update(configuration_items::table.find(id))
             .set((
@@ -266,7 +241,11 @@ pub fn update(
             ))
             .returning(ConfigurationItemRow::as_returning())
             .get_result(conn)
-            .map_err(|e| name_taken(e.into(), &name))?;
+            .map_err(|e| {
+                explain_conflict(e, || {
+                    format!("This customer already has a configuration item named `{name}`.")
+                })
+            })?;
         record(conn, id, actor_id, "updated", changes, now)?;
         Ok(row)
     })

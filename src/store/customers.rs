@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::customers;
-use super::{PageRequest, like_pattern, split_page};
+use super::{PageRequest, check_version, explain_conflict, like_pattern, split_page};
 use crate::error::AppError;
 
 /// A stored customer organisation.
@@ -49,16 +49,18 @@ pub struct CustomerFilter {
     pub q: Option<String>,
 }
 
-fn code_taken(err: AppError, code: &str) -> AppError {
-    match err {
-        AppError::Conflict {
-            code: "already_exists",
-            ..
-        } => AppError::Conflict {
-            code: "already_exists",
-            detail: format!("A customer with code `{code}` already exists."),
-        },
-        other => other,
+/// 422 on field `customer_id` unless customer `id` exists.
+pub fn ensure_exists(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
+    let exists: bool =
+        diesel::select(diesel::dsl::exists(customers::table.find(id))).get_result(conn)?;
+    if exists {
+        Ok(())
+    } else {
+        Err(AppError::invalid_field(
+            "customer_id",
+            "not_found",
+            format!("customer {id} does not exist"),
+        ))
     }
 }
 
@@ -68,7 +70,11 @@ pub fn insert(conn: &mut PgConnection, code: &str, name: &str) -> Result<Custome
         .values((customers::code.eq(code), customers::name.eq(name)))
         .returning(CustomerRow::as_returning())
         .get_result(conn)
-        .map_err(|e| code_taken(e.into(), code))
+        .map_err(|e| {
+            explain_conflict(e, || {
+                format!("A customer with code `{code}` already exists.")
+            })
+        })
 }
 
 /// The customer with `id`.
@@ -130,13 +136,7 @@ pub fn update(
             .first(conn)
             .optional()?
             .ok_or_else(|| AppError::not_found("customer", id))?;
-        if let Some(expected) = expected_version
-            && expected != current.version
-        {
-            return Err(AppError::VersionMismatch {
-                current: current.version,
-            });
-        }
+        check_version(expected_version, current.version)?;
         let code = patch.code.unwrap_or(current.code);
         diesel::update(customers::table.find(id))
             .set((
@@ -148,6 +148,10 @@ pub fn update(
             ))
             .returning(CustomerRow::as_returning())
             .get_result(conn)
-            .map_err(|e| code_taken(e.into(), &code))
+            .map_err(|e| {
+                explain_conflict(e, || {
+                    format!("A customer with code `{code}` already exists.")
+                })
+            })
     })
 }

@@ -75,6 +75,28 @@ pub fn split_page<T>(
     }
 }
 
+/// 412 when the client's `If-Match` version is not the current one.
+pub fn check_version(expected: Option<i32>, current: i32) -> Result<(), AppError> {
+    match expected {
+        Some(expected) if expected != current => Err(AppError::VersionMismatch { current }),
+        _ => Ok(()),
+    }
+}
+
+/// Rewords a unique-key conflict for people; other errors pass unchanged.
+pub fn explain_conflict(err: impl Into<AppError>, detail: impl FnOnce() -> String) -> AppError {
+    match err.into() {
+        AppError::Conflict {
+            code: "already_exists",
+            ..
+        } => AppError::Conflict {
+            code: "already_exists",
+            detail: detail(),
+        },
+        other => other,
+    }
+}
+
 /// Escapes `%`, `_` and `\` so user text matches literally inside `ILIKE`.
 pub fn like_pattern(text: &str) -> String {
     let escaped = text

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::check_version;
 use super::schema::sla_policies;
 use crate::domain::level::Level;
 use crate::error::AppError;
@@ -47,13 +48,7 @@ pub fn update(
             .select(SlaPolicyRow::as_select())
             .for_update()
             .first(conn)?;
-        if let Some(expected) = expected_version
-            && expected != current.version
-        {
-            return Err(AppError::VersionMismatch {
-                current: current.version,
-            });
-        }
+        check_version(expected_version, current.version)?;
         Ok(diesel::update(sla_policies::table.find(level.as_str()))
             .set((
                 sla_policies::resolution_minutes.eq(resolution_minutes),

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{customers, users};
-use super::{PageRequest, like_pattern, split_page};
+use super::customers;
+use super::schema::users;
+use super::{PageRequest, check_version, explain_conflict, like_pattern, split_page};
 use crate::domain::role::{Role, Roles};
 use crate::domain::user::check_role_binding;
 use crate::error::AppError;
@@ -87,37 +88,6 @@ pub struct UserFilter {
     pub q: Option<String>,
 }
 
-fn check_customer_exists(
-    conn: &mut PgConnection,
-    customer_id: Option<i64>,
-) -> Result<(), AppError> {
-    let Some(id) = customer_id else { return Ok(()) };
-    let exists: bool =
-        diesel::select(diesel::dsl::exists(customers::table.find(id))).get_result(conn)?;
-    if exists {
-        Ok(())
-    } else {
-        Err(AppError::invalid_field(
-            "customer_id",
-            "not_found",
-            format!("customer {id} does not exist"),
-        ))
-    }
-}
-
-fn username_taken(err: AppError, username: &str) -> AppError {
-    match err {
-        AppError::Conflict {
-            code: "already_exists",
-            ..
-        } => AppError::Conflict {
-            code: "already_exists",
-            detail: format!("The username `{username}` is already taken."),
-        },
-        other => other,
-    }
-}
-
 /// Creates a user.
 pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, AppError> {
     let binding = check_role_binding(&new.roles, new.customer_id);
@@ -125,7 +95,9 @@ pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, AppError
         return Err(AppError::Validation(binding));
     }
     conn.transaction(|conn| {
-        check_customer_exists(conn, new.customer_id)?;
+        if let Some(customer_id) = new.customer_id {
+            customers::ensure_exists(conn, customer_id)?;
+        }
         diesel::insert_into(users::table)
             .values((
                 users::username.eq(&new.username),
@@ -136,7 +108,11 @@ pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, AppError
             ))
             .returning(UserRow::as_returning())
             .get_result(conn)
-            .map_err(|e| username_taken(e.into(), &new.username))
+            .map_err(|e| {
+                explain_conflict(e, || {
+                    format!("The username `{}` is already taken.", new.username)
+                })
+            })
     })
 }
 
@@ -215,13 +191,7 @@ pub fn update(
             .first(conn)
             .optional()?
             .ok_or_else(|| AppError::not_found("user", id))?;
-        if let Some(expected) = expected_version
-            && expected != current.version
-        {
-            return Err(AppError::VersionMismatch {
-                current: current.version,
-            });
-        }
+        check_version(expected_version, current.version)?;
 
         let roles = patch.roles.clone().unwrap_or_else(|| current.roles());
         let customer_id = patch.customer_id.unwrap_or(current.customer_id);
@@ -230,8 +200,8 @@ pub fn update(
         if !binding.is_empty() {
             return Err(AppError::Validation(binding));
         }
-        if customer_id != current.customer_id {
-            check_customer_exists(conn, customer_id)?;
+        if let Some(new_customer) = customer_id.filter(|id| Some(*id) != current.customer_id) {
+            customers::ensure_exists(conn, new_customer)?;
         }
 
         let was_admin = current.active && current.roles().has(Role::Admin);
