@@ -155,6 +155,25 @@ impl Settings {
             });
         }
 
+        let cors_allowed_origins: Vec<String> = get("CORS_ALLOWED_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                    .filter(|origin| !origin.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for origin in &cors_allowed_origins {
+            if origin != "*" && !is_origin(origin) {
+                issues.push(ConfigIssue {
+                    var: "CORS_ALLOWED_ORIGINS",
+                    problem: format!(
+                        "`{origin}` is not an origin such as https://desk.example.com or *"
+                    ),
+                });
+            }
+        }
+
         if !issues.is_empty() {
             return Err(ConfigError(issues));
         }
@@ -170,16 +189,21 @@ impl Settings {
             timezone,
             upload_cutoff,
             follow_up_window: Duration::from_secs(follow_up_secs),
-            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
-                .map(|raw| {
-                    raw.split(',')
-                        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
-                        .filter(|origin| !origin.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cors_allowed_origins,
         })
     }
+}
+
+/// `scheme://host[:port]` with http or https and nothing after it.
+fn is_origin(origin: &str) -> bool {
+    url::Url::parse(origin).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some()
+            && url.path() == "/"
+            && url.query().is_none()
+            && url.username().is_empty()
+            && url.as_str().trim_end_matches('/') == origin
+    })
 }
 
 fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
@@ -279,6 +303,25 @@ mod tests {
             ]
         );
         assert!(err.to_string().contains("Mars/Olympus"));
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        for bad in [
+            "desk.example.com",
+            "https://desk.example.com/app",
+            "ftp://x.org",
+            "https://",
+        ] {
+            let err = settings(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.0[0].var, "CORS_ALLOWED_ORIGINS", "{bad}");
+        }
+        for good in ["*", "http://localhost:3000", "https://desk.example.com/"] {
+            assert!(
+                settings(&[("CORS_ALLOWED_ORIGINS", good)]).is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

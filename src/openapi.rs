@@ -2,7 +2,6 @@
 //! (utoipa-actix-web); this module adds the info block, security scheme and shared responses.
 
 use actix_web::App;
-use utoipa::openapi::path::HttpMethod;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr};
@@ -156,15 +155,15 @@ pub fn allowed_methods(openapi: &OpenApiDoc) -> Vec<(String, Vec<&'static str>)>
         .iter()
         .map(|(path, item)| {
             let methods = [
-                (HttpMethod::Get, &item.get, "GET"),
-                (HttpMethod::Post, &item.post, "POST"),
-                (HttpMethod::Put, &item.put, "PUT"),
-                (HttpMethod::Patch, &item.patch, "PATCH"),
-                (HttpMethod::Delete, &item.delete, "DELETE"),
+                (&item.get, "GET"),
+                (&item.post, "POST"),
+                (&item.put, "PUT"),
+                (&item.patch, "PATCH"),
+                (&item.delete, "DELETE"),
             ]
             .into_iter()
-            .filter(|(_, op, _)| op.is_some())
-            .map(|(_, _, name)| name)
+            .filter(|(operation, _)| operation.is_some())
+            .map(|(_, name)| name)
             .collect();
             (path.clone(), methods)
         })
