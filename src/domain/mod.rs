@@ -6,8 +6,11 @@
 pub mod changes;
 pub mod clock;
 pub mod customer;
+pub mod incident;
 pub mod level;
 pub mod role;
+pub mod sla;
+pub mod state_machine;
 pub mod taxonomy;
 pub mod user;
 pub mod validation;

@@ -1,0 +1,608 @@
+//! The incident state machine (SPEC §4.2): the one place that decides whether an action on an
+//! incident is legal, for whom, and what status follows. Every write path asks it.
+
+use std::fmt;
+
+use super::incident::{ClosureCode, NoteVisibility, Status, Tier};
+use super::role::{Role, Roles};
+
+/// Something a caller wants to do to an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Take a new incident into work.
+    Accept,
+    /// Record a temporary measure; the incident stays in progress.
+    Workaround,
+    /// Record the solution and cause.
+    Resolve,
+    /// The reporter confirms the resolution.
+    Confirm,
+    /// The reporter rejects the resolution; work resumes.
+    RejectResolution,
+    /// Close with a closure code.
+    Close(ClosureCode),
+    /// Change descriptive fields.
+    Edit,
+    /// Add a note.
+    AddNote(NoteVisibility),
+}
+
+/// The action names of [`Command`], as used in URLs and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// `accept`.
+    Accept,
+    /// `workaround`.
+    Workaround,
+    /// `resolve`.
+    Resolve,
+    /// `confirm`.
+    Confirm,
+    /// `reject-resolution`.
+    RejectResolution,
+    /// `close`.
+    Close,
+    /// `edit` (PATCH).
+    Edit,
+    /// `note`.
+    AddNote,
+}
+
+impl Action {
+    /// The name used in URLs and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::Workaround => "workaround",
+            Action::Resolve => "resolve",
+            Action::Confirm => "confirm",
+            Action::RejectResolution => "reject-resolution",
+            Action::Close => "close",
+            Action::Edit => "edit",
+            Action::AddNote => "note",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Command {
+    /// The action this command performs.
+    pub fn action(self) -> Action {
+        match self {
+            Command::Accept => Action::Accept,
+            Command::Workaround => Action::Workaround,
+            Command::Resolve => Action::Resolve,
+            Command::Confirm => Action::Confirm,
+            Command::RejectResolution => Action::RejectResolution,
+            Command::Close(_) => Action::Close,
+            Command::Edit => Action::Edit,
+            Command::AddNote(_) => Action::AddNote,
+        }
+    }
+}
+
+/// What the machine needs to know about the incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// Current status.
+    pub status: Status,
+    /// Current tier.
+    pub tier: Tier,
+    /// The incident's customer organisation.
+    pub customer_id: i64,
+    /// A reporter is recorded (the incident was raised by a user).
+    pub user_reported: bool,
+    /// The reporter has confirmed the current resolution.
+    pub user_confirmed: bool,
+    /// Category and subcategory are set.
+    pub classified: bool,
+    /// A `customer_issue` coordination ticket is still open.
+    pub open_customer_issue: bool,
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// The caller's roles.
+    pub roles: &'a Roles,
+    /// The caller's organisation, for customer users.
+    pub customer_id: Option<i64>,
+}
+
+/// Why the machine refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// A closed incident never changes (409 `incident_closed`).
+    #[error("the incident is closed and can no longer change; report a recurrence as a new incident with recurrence_of")]
+    IncidentClosed,
+    /// The action is not allowed in this state (409 `illegal_transition`).
+    #[error("`{action}` is not allowed while the incident is {status}")]
+    IllegalTransition {
+        /// Current status.
+        status: Status,
+        /// The refused action.
+        action: Action,
+        /// Actions the current state allows.
+        allowed: Vec<Action>,
+    },
+    /// A user-reported incident needs the reporter's confirmation first (409 `confirmation_required`).
+    #[error("the reporter has not confirmed the resolution; a user-reported incident is closed only after confirmation")]
+    ConfirmationRequired,
+    /// Category and subcategory must be set before resolving (422).
+    #[error("classify the incident (category and subcategory) before resolving it")]
+    ClassificationRequired,
+    /// An open customer-problem coordination ticket blocks resolving (409 `open_coordination_ticket`).
+    #[error("a customer_issue coordination ticket is still open")]
+    OpenCoordinationTicket,
+    /// The closure code does not fit the state (422 on `closure_code`).
+    #[error("closure code `{code}` is not allowed while the incident is {status}; use {}", .allowed.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" or "))]
+    ClosureCodeNotAllowed {
+        /// Current status.
+        status: Status,
+        /// The refused code.
+        code: ClosureCode,
+        /// Codes allowed in this state.
+        allowed: Vec<ClosureCode>,
+    },
+    /// The caller's roles do not allow the action (403).
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// Actions the state allows to someone (before role checks).
+pub fn allowed_actions(facts: &Facts) -> Vec<Action> {
+    use Action::*;
+    match facts.status {
+        Status::New => vec![Accept, Close, Edit, AddNote],
+        Status::InProgress => vec![Workaround, Resolve, Close, Edit, AddNote],
+        Status::Resolved if facts.user_confirmed => vec![RejectResolution, Close, Edit, AddNote],
+        Status::Resolved => vec![Confirm, RejectResolution, Close, Edit, AddNote],
+        Status::Closed => vec![],
+    }
+}
+
+fn closure_codes(status: Status) -> Vec<ClosureCode> {
+    match status {
+        Status::Resolved => vec![ClosureCode::Resolved, ClosureCode::Unresolved],
+        Status::New | Status::InProgress => vec![ClosureCode::Duplicate, ClosureCode::Withdrawn],
+        Status::Closed => vec![],
+    }
+}
+
+fn tier_worker(tier: Tier) -> Role {
+    match tier {
+        Tier::L1 => Role::ServiceDesk,
+        Tier::L2 => Role::L2Engineer,
+    }
+}
+
+fn forbidden(action: Action, who: &str) -> TransitionError {
+    TransitionError::Forbidden(format!("`{action}` is for {who}."))
+}
+
+/// Decides `command` by `actor` on an incident with `facts`; returns the next status.
+pub fn decide(facts: &Facts, actor: &Actor<'_>, command: Command) -> Result<Status, TransitionError> {
+    if facts.status == Status::Closed {
+        return Err(TransitionError::IncidentClosed);
+    }
+    let action = command.action();
+    let allowed = allowed_actions(facts);
+    if !allowed.contains(&action) {
+        return Err(TransitionError::IllegalTransition {
+            status: facts.status,
+            action,
+            allowed,
+        });
+    }
+
+    let roles = actor.roles;
+    let worker = tier_worker(facts.tier);
+    let works_this_tier = roles.has_any(&[worker, Role::IncidentManager]);
+    let own_customer = roles.has(Role::Customer) && actor.customer_id == Some(facts.customer_id);
+    let tier_rule = match facts.tier {
+        Tier::L1 => "the service desk (the incident is at tier l1) or an incident manager",
+        Tier::L2 => "L2 engineers (the incident is at tier l2) or an incident manager",
+    };
+
+    match command {
+        Command::Accept => {
+            if !works_this_tier {
+                return Err(forbidden(action, tier_rule));
+            }
+            Ok(Status::InProgress)
+        }
+        Command::Workaround => {
+            if !works_this_tier {
+                return Err(forbidden(action, tier_rule));
+            }
+            Ok(Status::InProgress)
+        }
+        Command::Resolve => {
+            if !works_this_tier {
+                return Err(forbidden(action, tier_rule));
+            }
+            if !facts.classified {
+                return Err(TransitionError::ClassificationRequired);
+            }
+            if facts.open_customer_issue {
+                return Err(TransitionError::OpenCoordinationTicket);
+            }
+            Ok(Status::Resolved)
+        }
+        Command::Confirm | Command::RejectResolution => {
+            if !(own_customer || roles.has(Role::ServiceDesk)) {
+                return Err(forbidden(
+                    action,
+                    "the reporter's organisation or the service desk recording its answer",
+                ));
+            }
+            Ok(if command == Command::Confirm {
+                Status::Resolved
+            } else {
+                Status::InProgress
+            })
+        }
+        Command::Close(code) => {
+            if !roles.has(Role::ServiceDesk) {
+                return Err(forbidden(action, "the service desk"));
+            }
+            let codes = closure_codes(facts.status);
+            if !codes.contains(&code) {
+                return Err(TransitionError::ClosureCodeNotAllowed {
+                    status: facts.status,
+                    code,
+                    allowed: codes,
+                });
+            }
+            if facts.status == Status::Resolved && facts.user_reported && !facts.user_confirmed {
+                return Err(TransitionError::ConfirmationRequired);
+            }
+            Ok(Status::Closed)
+        }
+        Command::Edit => {
+            if !roles.is_staff() {
+                return Err(forbidden(action, "staff"));
+            }
+            Ok(facts.status)
+        }
+        Command::AddNote(visibility) => {
+            let may = roles.is_staff() || (own_customer && visibility == NoteVisibility::Public);
+            if !may {
+                return Err(forbidden(
+                    action,
+                    "staff, or the reporter's organisation for public notes",
+                ));
+            }
+            Ok(facts.status)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CUSTOMER: i64 = 7;
+
+    fn facts(status: Status) -> Facts {
+        Facts {
+            status,
+            tier: Tier::L1,
+            customer_id: CUSTOMER,
+            user_reported: true,
+            user_confirmed: false,
+            classified: true,
+            open_customer_issue: false,
+        }
+    }
+
+    fn all_commands() -> Vec<Command> {
+        let mut commands = vec![
+            Command::Accept,
+            Command::Workaround,
+            Command::Resolve,
+            Command::Confirm,
+            Command::RejectResolution,
+            Command::Edit,
+            Command::AddNote(NoteVisibility::Internal),
+            Command::AddNote(NoteVisibility::Public),
+        ];
+        commands.extend(ClosureCode::ALL.iter().map(|c| Command::Close(*c)));
+        commands
+    }
+
+    fn roles(list: &[Role]) -> Roles {
+        Roles::new(list.iter().copied())
+    }
+
+    /// The expected outcome of every (state × command) pair for a caller who holds every
+    /// staff role and is the reporter's organisation, so that only the state decides.
+    #[test]
+    fn every_state_and_command_pair() {
+        let everyone = roles(&[Role::ServiceDesk, Role::L2Engineer, Role::IncidentManager, Role::OpsStaff]);
+        let actor = Actor {
+            roles: &everyone,
+            customer_id: None,
+        };
+        use ClosureCode::{Duplicate, Unresolved, Withdrawn};
+        use Status::{Closed, InProgress, New};
+        let expected: &[(Status, Command, Option<Status>)] = &[
+            (New, Command::Accept, Some(InProgress)),
+            (New, Command::Workaround, None),
+            (New, Command::Resolve, None),
+            (New, Command::Confirm, None),
+            (New, Command::RejectResolution, None),
+            (New, Command::Edit, Some(New)),
+            (New, Command::AddNote(NoteVisibility::Internal), Some(New)),
+            (New, Command::AddNote(NoteVisibility::Public), Some(New)),
+            (New, Command::Close(ClosureCode::Resolved), None),
+            (New, Command::Close(Unresolved), None),
+            (New, Command::Close(Duplicate), Some(Closed)),
+            (New, Command::Close(Withdrawn), Some(Closed)),
+            (InProgress, Command::Accept, None),
+            (InProgress, Command::Workaround, Some(InProgress)),
+            (InProgress, Command::Resolve, Some(Status::Resolved)),
+            (InProgress, Command::Confirm, None),
+            (InProgress, Command::RejectResolution, None),
+            (InProgress, Command::Edit, Some(InProgress)),
+            (InProgress, Command::AddNote(NoteVisibility::Internal), Some(InProgress)),
+            (InProgress, Command::AddNote(NoteVisibility::Public), Some(InProgress)),
+            (InProgress, Command::Close(ClosureCode::Resolved), None),
+            (InProgress, Command::Close(Unresolved), None),
+            (InProgress, Command::Close(Duplicate), Some(Closed)),
+            (InProgress, Command::Close(Withdrawn), Some(Closed)),
+            (Status::Resolved, Command::Accept, None),
+            (Status::Resolved, Command::Workaround, None),
+            (Status::Resolved, Command::Resolve, None),
+            (Status::Resolved, Command::Confirm, Some(Status::Resolved)),
+            (Status::Resolved, Command::RejectResolution, Some(InProgress)),
+            (Status::Resolved, Command::Edit, Some(Status::Resolved)),
+            (Status::Resolved, Command::AddNote(NoteVisibility::Internal), Some(Status::Resolved)),
+            (Status::Resolved, Command::AddNote(NoteVisibility::Public), Some(Status::Resolved)),
+            // Unconfirmed user-reported: refused for want of confirmation (tested below).
+            (Status::Resolved, Command::Close(ClosureCode::Resolved), None),
+            (Status::Resolved, Command::Close(Unresolved), None),
+            (Status::Resolved, Command::Close(Duplicate), None),
+            (Status::Resolved, Command::Close(Withdrawn), None),
+        ];
+        assert_eq!(expected.len(), 3 * all_commands().len());
+        for (status, command, outcome) in expected {
+            let result = decide(&facts(*status), &actor, *command);
+            assert_eq!(result.as_ref().ok(), outcome.as_ref(), "{status} {command:?}: {result:?}");
+        }
+        for command in all_commands() {
+            assert_eq!(
+                decide(&facts(Closed), &actor, command),
+                Err(TransitionError::IncidentClosed),
+                "{command:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn illegal_transitions_name_the_state_and_the_allowed_actions() {
+        let desk = roles(&[Role::ServiceDesk]);
+        let actor = Actor {
+            roles: &desk,
+            customer_id: None,
+        };
+        let err = decide(&facts(Status::New), &actor, Command::Resolve).unwrap_err();
+        assert_eq!(
+            err,
+            TransitionError::IllegalTransition {
+                status: Status::New,
+                action: Action::Resolve,
+                allowed: vec![Action::Accept, Action::Close, Action::Edit, Action::AddNote],
+            }
+        );
+    }
+
+    #[test]
+    fn closing_a_resolved_user_reported_incident_needs_confirmation() {
+        let desk = roles(&[Role::ServiceDesk]);
+        let actor = Actor {
+            roles: &desk,
+            customer_id: None,
+        };
+        let mut f = facts(Status::Resolved);
+        assert_eq!(
+            decide(&f, &actor, Command::Close(ClosureCode::Resolved)),
+            Err(TransitionError::ConfirmationRequired)
+        );
+        f.user_confirmed = true;
+        assert_eq!(decide(&f, &actor, Command::Close(ClosureCode::Resolved)), Ok(Status::Closed));
+        f.user_confirmed = false;
+        f.user_reported = false;
+        assert_eq!(decide(&f, &actor, Command::Close(ClosureCode::Unresolved)), Ok(Status::Closed));
+    }
+
+    #[test]
+    fn closure_codes_must_fit_the_state() {
+        let desk = roles(&[Role::ServiceDesk]);
+        let actor = Actor {
+            roles: &desk,
+            customer_id: None,
+        };
+        let err = decide(&facts(Status::InProgress), &actor, Command::Close(ClosureCode::Resolved)).unwrap_err();
+        assert!(matches!(err, TransitionError::ClosureCodeNotAllowed { .. }));
+        assert!(err.to_string().contains("duplicate or withdrawn"));
+    }
+
+    #[test]
+    fn only_the_service_desk_closes() {
+        for role in Role::ALL.into_iter().filter(|r| *r != Role::ServiceDesk) {
+            let held = roles(&[role]);
+            let actor = Actor {
+                roles: &held,
+                customer_id: Some(CUSTOMER),
+            };
+            let result = decide(&facts(Status::New), &actor, Command::Close(ClosureCode::Withdrawn));
+            assert!(matches!(result, Err(TransitionError::Forbidden(_))), "{role}");
+        }
+    }
+
+    #[test]
+    fn tier_decides_who_works_the_incident() {
+        let desk = roles(&[Role::ServiceDesk]);
+        let l2 = roles(&[Role::L2Engineer]);
+        let manager = roles(&[Role::IncidentManager]);
+        let ops = roles(&[Role::OpsStaff]);
+        let mut f = facts(Status::InProgress);
+        let act = |r: &Roles, f: &Facts| {
+            decide(
+                f,
+                &Actor {
+                    roles: r,
+                    customer_id: None,
+                },
+                Command::Resolve,
+            )
+        };
+        assert!(act(&desk, &f).is_ok());
+        assert!(act(&l2, &f).is_err());
+        assert!(act(&ops, &f).is_err());
+        f.tier = Tier::L2;
+        assert!(matches!(act(&desk, &f), Err(TransitionError::Forbidden(_))));
+        assert!(act(&l2, &f).is_ok());
+        assert!(act(&manager, &f).is_ok());
+    }
+
+    #[test]
+    fn resolving_needs_classification_and_no_open_customer_issue() {
+        let desk = roles(&[Role::ServiceDesk]);
+        let actor = Actor {
+            roles: &desk,
+            customer_id: None,
+        };
+        let mut f = facts(Status::InProgress);
+        f.classified = false;
+        assert_eq!(decide(&f, &actor, Command::Resolve), Err(TransitionError::ClassificationRequired));
+        f.classified = true;
+        f.open_customer_issue = true;
+        assert_eq!(decide(&f, &actor, Command::Resolve), Err(TransitionError::OpenCoordinationTicket));
+    }
+
+    #[test]
+    fn confirmation_belongs_to_the_reporters_organisation_or_the_desk() {
+        let customer = roles(&[Role::Customer]);
+        let f = facts(Status::Resolved);
+        let own = Actor {
+            roles: &customer,
+            customer_id: Some(CUSTOMER),
+        };
+        let other = Actor {
+            roles: &customer,
+            customer_id: Some(CUSTOMER + 1),
+        };
+        assert_eq!(decide(&f, &own, Command::Confirm), Ok(Status::Resolved));
+        assert!(matches!(decide(&f, &other, Command::Confirm), Err(TransitionError::Forbidden(_))));
+        let l2 = roles(&[Role::L2Engineer]);
+        let engineer = Actor {
+            roles: &l2,
+            customer_id: None,
+        };
+        assert!(decide(&f, &engineer, Command::RejectResolution).is_err());
+        let mut confirmed = f;
+        confirmed.user_confirmed = true;
+        assert!(matches!(
+            decide(&confirmed, &own, Command::Confirm),
+            Err(TransitionError::IllegalTransition { .. })
+        ));
+        assert_eq!(decide(&confirmed, &own, Command::RejectResolution), Ok(Status::InProgress));
+    }
+
+    #[test]
+    fn customers_write_public_notes_only_and_never_edit() {
+        let customer = roles(&[Role::Customer]);
+        let own = Actor {
+            roles: &customer,
+            customer_id: Some(CUSTOMER),
+        };
+        let f = facts(Status::New);
+        assert!(decide(&f, &own, Command::AddNote(NoteVisibility::Public)).is_ok());
+        assert!(decide(&f, &own, Command::AddNote(NoteVisibility::Internal)).is_err());
+        assert!(decide(&f, &own, Command::Edit).is_err());
+        assert!(decide(&f, &own, Command::Accept).is_err());
+    }
+
+    fn any_roles() -> impl Strategy<Value = Roles> {
+        proptest::sample::subsequence(Role::ALL.to_vec(), 0..=3).prop_map(Roles::new)
+    }
+
+    fn any_command() -> impl Strategy<Value = Command> {
+        prop_oneof![
+            Just(Command::Accept),
+            Just(Command::Workaround),
+            Just(Command::Resolve),
+            Just(Command::Confirm),
+            Just(Command::RejectResolution),
+            Just(Command::Edit),
+            proptest::sample::select(NoteVisibility::ALL.to_vec()).prop_map(Command::AddNote),
+            proptest::sample::select(ClosureCode::ALL.to_vec()).prop_map(Command::Close),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = (Command, Roles, Option<i64>, bool)> {
+        (
+            any_command(),
+            any_roles(),
+            proptest::option::of(CUSTOMER..CUSTOMER + 2),
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        /// Random action sequences by random callers never break the procedure's rules.
+        #[test]
+        fn random_sequences_keep_the_invariants(
+            user_reported in any::<bool>(),
+            tier_l2 in any::<bool>(),
+            steps in proptest::collection::vec(step(), 1..60),
+        ) {
+            let mut f = Facts {
+                status: Status::New,
+                tier: if tier_l2 { Tier::L2 } else { Tier::L1 },
+                customer_id: CUSTOMER,
+                user_reported,
+                user_confirmed: false,
+                classified: false,
+                open_customer_issue: false,
+            };
+            for (command, roles, customer_id, classify) in steps {
+                if classify && f.status != Status::Closed {
+                    f.classified = true;
+                }
+                let before = f;
+                let actor = Actor { roles: &roles, customer_id };
+                let result = decide(&f, &actor, command);
+                if before.status == Status::Closed {
+                    // A closed incident never changes.
+                    prop_assert_eq!(result, Err(TransitionError::IncidentClosed));
+                    continue;
+                }
+                let Ok(next) = result else { continue };
+                if next == Status::Closed {
+                    // Only the service desk closes.
+                    prop_assert!(roles.has(Role::ServiceDesk));
+                    // A user-reported incident is never closed as resolved or unresolved
+                    // without the reporter's confirmation.
+                    if before.status == Status::Resolved && user_reported {
+                        prop_assert!(before.user_confirmed);
+                    }
+                }
+                match command {
+                    Command::Confirm => f.user_confirmed = true,
+                    Command::RejectResolution | Command::Resolve => f.user_confirmed = false,
+                    _ => {}
+                }
+                f.status = next;
+            }
+        }
+    }
+}
