@@ -46,6 +46,16 @@ pub enum AppError {
         /// Explanation for people.
         detail: String,
     },
+    /// The action is not allowed in the incident's current state.
+    #[error("illegal transition: {detail}")]
+    IllegalTransition {
+        /// Explanation for people.
+        detail: String,
+        /// The incident's current status.
+        status: String,
+        /// Actions the current state allows.
+        allowed_actions: Vec<String>,
+    },
     /// `If-Match` named a version that is no longer current.
     #[error("version mismatch: current version is {current}")]
     VersionMismatch {
@@ -89,6 +99,14 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub errors: Option<Vec<FieldError>>,
+    /// The incident's current status (`illegal_transition` only).
+    #[serde(rename = "state", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "new")]
+    pub status_name: Option<String>,
+    /// Actions the incident's current state allows (`illegal_transition` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = json!(["accept", "close", "edit", "note"]))]
+    pub allowed_actions: Option<Vec<String>>,
 }
 
 impl AppError {
@@ -102,6 +120,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::Conflict { code, .. } => code,
+            AppError::IllegalTransition { .. } => "illegal_transition",
             AppError::VersionMismatch { .. } => "version_mismatch",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::Unavailable(_) => "service_unavailable",
@@ -138,6 +157,7 @@ impl AppError {
             AppError::NotFound(_) => "Not found",
             AppError::MethodNotAllowed { .. } => "Method not allowed",
             AppError::Conflict { .. } => "Conflict",
+            AppError::IllegalTransition { .. } => "Illegal transition",
             AppError::VersionMismatch { .. } => "Version mismatch",
             AppError::PayloadTooLarge => "Payload too large",
             AppError::Unavailable(_) => "Service unavailable",
@@ -151,7 +171,9 @@ impl AppError {
             | AppError::Unauthorized(d)
             | AppError::Forbidden(d)
             | AppError::NotFound(d) => d.clone(),
-            AppError::Conflict { detail, .. } => detail.clone(),
+            AppError::Conflict { detail, .. } | AppError::IllegalTransition { detail, .. } => {
+                detail.clone()
+            }
             AppError::Validation(_) => "The request has invalid fields.".into(),
             AppError::MethodNotAllowed { allow } => {
                 format!("This path accepts only: {allow}.")
@@ -179,6 +201,16 @@ impl AppError {
                 AppError::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
+            status_name: match self {
+                AppError::IllegalTransition { status, .. } => Some(status.clone()),
+                _ => None,
+            },
+            allowed_actions: match self {
+                AppError::IllegalTransition {
+                    allowed_actions, ..
+                } => Some(allowed_actions.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -192,7 +224,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::IllegalTransition { .. } => StatusCode::CONFLICT,
             AppError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

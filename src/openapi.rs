@@ -42,6 +42,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "User accounts (admin)"),
         (name = "customers", description = "Customer organisations"),
+        (name = "incidents", description = "Incidents: the state machine of SPEC §4.2, notes and history"),
         (name = "configuration-items", description = "Configuration items (CMDB) and their history"),
         (name = "reference-data", description = "Taxonomy and SLA policies"),
         (name = "operations", description = "Health, readiness and metrics")

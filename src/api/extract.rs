@@ -43,6 +43,19 @@ impl<T: DeserializeOwned + Validate> JsonBody<T> {
     pub fn parse(self) -> Result<T, AppError> {
         parse_json(&self.body)
     }
+
+    /// Like [`JsonBody::parse`], but an empty body means the defaults (for actions whose
+    /// fields are all optional).
+    pub fn parse_or_default(self) -> Result<T, AppError>
+    where
+        T: Default,
+    {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            Ok(T::default())
+        } else {
+            parse_json(&self.body)
+        }
+    }
 }
 
 impl<T: 'static> FromRequest for JsonBody<T> {

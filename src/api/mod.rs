@@ -8,6 +8,7 @@ pub mod configuration_items;
 pub mod customers;
 pub mod extract;
 pub mod health;
+pub mod incidents;
 pub mod pagination;
 pub mod sla_policies;
 pub mod taxonomy;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(auth::configure)
             .configure(users::configure)
             .configure(customers::configure)
+            .configure(incidents::configure)
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)
             .configure(sla_policies::configure),

@@ -26,6 +26,22 @@ struct IdCursor {
     after: i64,
 }
 
+/// Encodes a list position as an opaque cursor.
+pub fn encode_cursor<T: Serialize>(position: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
+/// Decodes a cursor made by [`encode_cursor`]; anything else is a 422 on `cursor`.
+pub fn decode_cursor<T: serde::de::DeserializeOwned>(cursor: &str) -> Result<T, AppError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            AppError::invalid_field("cursor", "invalid", "is not a cursor returned by this list")
+        })
+}
+
 /// Builds the page request from `limit` and `cursor`.
 pub fn page_request(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, AppError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -37,20 +53,7 @@ pub fn page_request(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequ
         ));
     }
     let after = cursor
-        .map(|cursor| {
-            URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<IdCursor>(&bytes).ok())
-                .map(|c| c.after)
-                .ok_or_else(|| {
-                    AppError::invalid_field(
-                        "cursor",
-                        "invalid",
-                        "is not a cursor returned by this list",
-                    )
-                })
-        })
+        .map(|cursor| decode_cursor::<IdCursor>(cursor).map(|c| c.after))
         .transpose()?;
     Ok(PageRequest { limit, after })
 }
@@ -60,9 +63,7 @@ pub fn page<R, T>(rows: (Vec<R>, Option<i64>), map: impl FnMut(R) -> T) -> Page<
     let (rows, next) = rows;
     Page {
         items: rows.into_iter().map(map).collect(),
-        next_cursor: next.map(|after| {
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&IdCursor { after }).unwrap_or_default())
-        }),
+        next_cursor: next.map(|after| encode_cursor(&IdCursor { after })),
     }
 }
 

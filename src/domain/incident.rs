@@ -152,7 +152,10 @@ mod tests {
 
     #[test]
     fn serde_uses_the_codes() {
-        assert_eq!(serde_json::to_string(&Status::InProgress).unwrap(), "\"in_progress\"");
+        assert_eq!(
+            serde_json::to_string(&Status::InProgress).unwrap(),
+            "\"in_progress\""
+        );
         assert_eq!(serde_json::from_str::<Tier>("\"l2\"").unwrap(), Tier::L2);
     }
 }

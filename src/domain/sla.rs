@@ -106,7 +106,11 @@ pub fn initial_due_at(
 }
 
 /// Deadline after raising the level at `now`: never later than before.
-pub fn raised_due_at(due_at: DateTime<Utc>, now: DateTime<Utc>, new_target: Duration) -> DateTime<Utc> {
+pub fn raised_due_at(
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    new_target: Duration,
+) -> DateTime<Utc> {
     due_at.min(now + new_target)
 }
 
@@ -148,28 +152,58 @@ mod tests {
 
     #[test]
     fn level_comes_from_given_then_subcategory_then_low() {
-        assert_eq!(initial_level(Some(Level::Medium), Some(Level::High), false, false), Level::Medium);
-        assert_eq!(initial_level(None, Some(Level::High), false, false), Level::High);
+        assert_eq!(
+            initial_level(Some(Level::Medium), Some(Level::High), false, false),
+            Level::Medium
+        );
+        assert_eq!(
+            initial_level(None, Some(Level::High), false, false),
+            Level::High
+        );
         assert_eq!(initial_level(None, None, false, false), Level::Low);
     }
 
     #[test]
     fn data_upload_makes_it_high_and_onsite_work_lifts_low_to_medium() {
-        assert_eq!(initial_level(Some(Level::Low), None, true, false), Level::High);
-        assert_eq!(initial_level(Some(Level::Low), None, true, true), Level::High);
-        assert_eq!(initial_level(Some(Level::Low), None, false, true), Level::Medium);
+        assert_eq!(
+            initial_level(Some(Level::Low), None, true, false),
+            Level::High
+        );
+        assert_eq!(
+            initial_level(Some(Level::Low), None, true, true),
+            Level::High
+        );
+        assert_eq!(
+            initial_level(Some(Level::Low), None, false, true),
+            Level::Medium
+        );
         assert_eq!(initial_level(None, None, false, true), Level::Medium);
-        assert_eq!(initial_level(Some(Level::Medium), None, false, true), Level::Medium);
-        assert_eq!(initial_level(Some(Level::High), None, false, true), Level::High);
+        assert_eq!(
+            initial_level(Some(Level::Medium), None, false, true),
+            Level::Medium
+        );
+        assert_eq!(
+            initial_level(Some(Level::High), None, false, true),
+            Level::High
+        );
     }
 
     #[test]
     fn due_at_adds_the_target() {
         let t = utc("2025-01-06T02:00:00Z");
         let targets = SlaTargets::procedure_defaults();
-        assert_eq!(initial_due_at(t, Level::Low, &targets, false, None), utc("2025-01-06T10:00:00Z"));
-        assert_eq!(initial_due_at(t, Level::Medium, &targets, false, None), utc("2025-01-06T06:00:00Z"));
-        assert_eq!(initial_due_at(t, Level::High, &targets, false, None), utc("2025-01-06T04:00:00Z"));
+        assert_eq!(
+            initial_due_at(t, Level::Low, &targets, false, None),
+            utc("2025-01-06T10:00:00Z")
+        );
+        assert_eq!(
+            initial_due_at(t, Level::Medium, &targets, false, None),
+            utc("2025-01-06T06:00:00Z")
+        );
+        assert_eq!(
+            initial_due_at(t, Level::High, &targets, false, None),
+            utc("2025-01-06T04:00:00Z")
+        );
     }
 
     #[test]
@@ -177,10 +211,22 @@ mod tests {
         // 16:00 in Shanghai (08:00 UTC), cut-off 17:00 local: due 17:00, not 18:00.
         let t = utc("2025-01-06T08:00:00Z");
         let targets = SlaTargets::procedure_defaults();
-        let due = initial_due_at(t, Level::High, &targets, true, Some(shanghai_cutoff((17, 0))));
+        let due = initial_due_at(
+            t,
+            Level::High,
+            &targets,
+            true,
+            Some(shanghai_cutoff((17, 0))),
+        );
         assert_eq!(due, utc("2025-01-06T09:00:00Z"));
         // Not affecting the upload: the cut-off does not apply.
-        let due = initial_due_at(t, Level::High, &targets, false, Some(shanghai_cutoff((17, 0))));
+        let due = initial_due_at(
+            t,
+            Level::High,
+            &targets,
+            false,
+            Some(shanghai_cutoff((17, 0))),
+        );
         assert_eq!(due, utc("2025-01-06T10:00:00Z"));
     }
 
@@ -188,9 +234,18 @@ mod tests {
     fn after_the_cutoff_the_next_days_cutoff_counts() {
         // 23:30 local on the 6th: the next cut-off is 17:00 on the 7th, later than the target.
         let t = utc("2025-01-06T15:30:00Z");
-        assert_eq!(next_cutoff(t, shanghai_cutoff((17, 0))), utc("2025-01-07T09:00:00Z"));
+        assert_eq!(
+            next_cutoff(t, shanghai_cutoff((17, 0))),
+            utc("2025-01-07T09:00:00Z")
+        );
         let targets = SlaTargets::procedure_defaults();
-        let due = initial_due_at(t, Level::High, &targets, true, Some(shanghai_cutoff((17, 0))));
+        let due = initial_due_at(
+            t,
+            Level::High,
+            &targets,
+            true,
+            Some(shanghai_cutoff((17, 0))),
+        );
         assert_eq!(due, utc("2025-01-06T17:30:00Z"));
     }
 
@@ -230,7 +285,10 @@ mod tests {
         let created = utc("2025-01-06T00:00:00Z");
         let due = utc("2025-01-06T08:00:00Z");
         let now = utc("2025-01-06T01:00:00Z");
-        assert_eq!(raised_due_at(due, now, Duration::hours(2)), utc("2025-01-06T03:00:00Z"));
+        assert_eq!(
+            raised_due_at(due, now, Duration::hours(2)),
+            utc("2025-01-06T03:00:00Z")
+        );
         let late = utc("2025-01-06T07:30:00Z");
         assert_eq!(raised_due_at(due, late, Duration::hours(2)), due);
         assert_eq!(lowered_due_at(created, Duration::hours(8)), due);

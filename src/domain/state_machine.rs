@@ -118,7 +118,9 @@ pub struct Actor<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     /// A closed incident never changes (409 `incident_closed`).
-    #[error("the incident is closed and can no longer change; report a recurrence as a new incident with recurrence_of")]
+    #[error(
+        "the incident is closed and can no longer change; report a recurrence as a new incident with recurrence_of"
+    )]
     IncidentClosed,
     /// The action is not allowed in this state (409 `illegal_transition`).
     #[error("`{action}` is not allowed while the incident is {status}")]
@@ -131,7 +133,9 @@ pub enum TransitionError {
         allowed: Vec<Action>,
     },
     /// A user-reported incident needs the reporter's confirmation first (409 `confirmation_required`).
-    #[error("the reporter has not confirmed the resolution; a user-reported incident is closed only after confirmation")]
+    #[error(
+        "the reporter has not confirmed the resolution; a user-reported incident is closed only after confirmation"
+    )]
     ConfirmationRequired,
     /// Category and subcategory must be set before resolving (422).
     #[error("classify the incident (category and subcategory) before resolving it")]
@@ -186,7 +190,11 @@ fn forbidden(action: Action, who: &str) -> TransitionError {
 }
 
 /// Decides `command` by `actor` on an incident with `facts`; returns the next status.
-pub fn decide(facts: &Facts, actor: &Actor<'_>, command: Command) -> Result<Status, TransitionError> {
+pub fn decide(
+    facts: &Facts,
+    actor: &Actor<'_>,
+    command: Command,
+) -> Result<Status, TransitionError> {
     if facts.status == Status::Closed {
         return Err(TransitionError::IncidentClosed);
     }
@@ -325,7 +333,12 @@ mod tests {
     /// staff role and is the reporter's organisation, so that only the state decides.
     #[test]
     fn every_state_and_command_pair() {
-        let everyone = roles(&[Role::ServiceDesk, Role::L2Engineer, Role::IncidentManager, Role::OpsStaff]);
+        let everyone = roles(&[
+            Role::ServiceDesk,
+            Role::L2Engineer,
+            Role::IncidentManager,
+            Role::OpsStaff,
+        ]);
         let actor = Actor {
             roles: &everyone,
             customer_id: None,
@@ -351,8 +364,16 @@ mod tests {
             (InProgress, Command::Confirm, None),
             (InProgress, Command::RejectResolution, None),
             (InProgress, Command::Edit, Some(InProgress)),
-            (InProgress, Command::AddNote(NoteVisibility::Internal), Some(InProgress)),
-            (InProgress, Command::AddNote(NoteVisibility::Public), Some(InProgress)),
+            (
+                InProgress,
+                Command::AddNote(NoteVisibility::Internal),
+                Some(InProgress),
+            ),
+            (
+                InProgress,
+                Command::AddNote(NoteVisibility::Public),
+                Some(InProgress),
+            ),
             (InProgress, Command::Close(ClosureCode::Resolved), None),
             (InProgress, Command::Close(Unresolved), None),
             (InProgress, Command::Close(Duplicate), Some(Closed)),
@@ -361,12 +382,28 @@ mod tests {
             (Status::Resolved, Command::Workaround, None),
             (Status::Resolved, Command::Resolve, None),
             (Status::Resolved, Command::Confirm, Some(Status::Resolved)),
-            (Status::Resolved, Command::RejectResolution, Some(InProgress)),
+            (
+                Status::Resolved,
+                Command::RejectResolution,
+                Some(InProgress),
+            ),
             (Status::Resolved, Command::Edit, Some(Status::Resolved)),
-            (Status::Resolved, Command::AddNote(NoteVisibility::Internal), Some(Status::Resolved)),
-            (Status::Resolved, Command::AddNote(NoteVisibility::Public), Some(Status::Resolved)),
+            (
+                Status::Resolved,
+                Command::AddNote(NoteVisibility::Internal),
+                Some(Status::Resolved),
+            ),
+            (
+                Status::Resolved,
+                Command::AddNote(NoteVisibility::Public),
+                Some(Status::Resolved),
+            ),
             // Unconfirmed user-reported: refused for want of confirmation (tested below).
-            (Status::Resolved, Command::Close(ClosureCode::Resolved), None),
+            (
+                Status::Resolved,
+                Command::Close(ClosureCode::Resolved),
+                None,
+            ),
             (Status::Resolved, Command::Close(Unresolved), None),
             (Status::Resolved, Command::Close(Duplicate), None),
             (Status::Resolved, Command::Close(Withdrawn), None),
@@ -374,7 +411,11 @@ mod tests {
         assert_eq!(expected.len(), 3 * all_commands().len());
         for (status, command, outcome) in expected {
             let result = decide(&facts(*status), &actor, *command);
-            assert_eq!(result.as_ref().ok(), outcome.as_ref(), "{status} {command:?}: {result:?}");
+            assert_eq!(
+                result.as_ref().ok(),
+                outcome.as_ref(),
+                "{status} {command:?}: {result:?}"
+            );
         }
         for command in all_commands() {
             assert_eq!(
@@ -416,10 +457,16 @@ mod tests {
             Err(TransitionError::ConfirmationRequired)
         );
         f.user_confirmed = true;
-        assert_eq!(decide(&f, &actor, Command::Close(ClosureCode::Resolved)), Ok(Status::Closed));
+        assert_eq!(
+            decide(&f, &actor, Command::Close(ClosureCode::Resolved)),
+            Ok(Status::Closed)
+        );
         f.user_confirmed = false;
         f.user_reported = false;
-        assert_eq!(decide(&f, &actor, Command::Close(ClosureCode::Unresolved)), Ok(Status::Closed));
+        assert_eq!(
+            decide(&f, &actor, Command::Close(ClosureCode::Unresolved)),
+            Ok(Status::Closed)
+        );
     }
 
     #[test]
@@ -429,7 +476,12 @@ mod tests {
             roles: &desk,
             customer_id: None,
         };
-        let err = decide(&facts(Status::InProgress), &actor, Command::Close(ClosureCode::Resolved)).unwrap_err();
+        let err = decide(
+            &facts(Status::InProgress),
+            &actor,
+            Command::Close(ClosureCode::Resolved),
+        )
+        .unwrap_err();
         assert!(matches!(err, TransitionError::ClosureCodeNotAllowed { .. }));
         assert!(err.to_string().contains("duplicate or withdrawn"));
     }
@@ -442,8 +494,15 @@ mod tests {
                 roles: &held,
                 customer_id: Some(CUSTOMER),
             };
-            let result = decide(&facts(Status::New), &actor, Command::Close(ClosureCode::Withdrawn));
-            assert!(matches!(result, Err(TransitionError::Forbidden(_))), "{role}");
+            let result = decide(
+                &facts(Status::New),
+                &actor,
+                Command::Close(ClosureCode::Withdrawn),
+            );
+            assert!(
+                matches!(result, Err(TransitionError::Forbidden(_))),
+                "{role}"
+            );
         }
     }
 
@@ -482,10 +541,16 @@ mod tests {
         };
         let mut f = facts(Status::InProgress);
         f.classified = false;
-        assert_eq!(decide(&f, &actor, Command::Resolve), Err(TransitionError::ClassificationRequired));
+        assert_eq!(
+            decide(&f, &actor, Command::Resolve),
+            Err(TransitionError::ClassificationRequired)
+        );
         f.classified = true;
         f.open_customer_issue = true;
-        assert_eq!(decide(&f, &actor, Command::Resolve), Err(TransitionError::OpenCoordinationTicket));
+        assert_eq!(
+            decide(&f, &actor, Command::Resolve),
+            Err(TransitionError::OpenCoordinationTicket)
+        );
     }
 
     #[test]
@@ -501,7 +566,10 @@ mod tests {
             customer_id: Some(CUSTOMER + 1),
         };
         assert_eq!(decide(&f, &own, Command::Confirm), Ok(Status::Resolved));
-        assert!(matches!(decide(&f, &other, Command::Confirm), Err(TransitionError::Forbidden(_))));
+        assert!(matches!(
+            decide(&f, &other, Command::Confirm),
+            Err(TransitionError::Forbidden(_))
+        ));
         let l2 = roles(&[Role::L2Engineer]);
         let engineer = Actor {
             roles: &l2,
@@ -514,7 +582,10 @@ mod tests {
             decide(&confirmed, &own, Command::Confirm),
             Err(TransitionError::IllegalTransition { .. })
         ));
-        assert_eq!(decide(&confirmed, &own, Command::RejectResolution), Ok(Status::InProgress));
+        assert_eq!(
+            decide(&confirmed, &own, Command::RejectResolution),
+            Ok(Status::InProgress)
+        );
     }
 
     #[test]

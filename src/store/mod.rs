@@ -6,6 +6,7 @@
 pub mod bootstrap;
 pub mod configuration_items;
 pub mod customers;
+pub mod incidents;
 pub mod schema;
 pub mod sla_policies;
 pub mod taxonomy;
