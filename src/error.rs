@@ -273,6 +273,17 @@ impl From<diesel::result::Error> for AppError {
                     None => "A resource with the same key already exists.".into(),
                 },
             },
+            // The database's own guard against changing a closed incident.
+            Error::DatabaseError(_, ref info)
+                if info
+                    .message()
+                    .contains("is closed and can no longer change") =>
+            {
+                AppError::Conflict {
+                    code: "incident_closed",
+                    detail: "The incident is closed and can no longer change.".into(),
+                }
+            }
             Error::DatabaseError(_, ref info)
                 if info.message().contains("terminating connection")
                     || info.message().contains("server closed the connection")

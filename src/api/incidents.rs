@@ -995,20 +995,18 @@ where
 
 fn validate_patch(request: &UpdateIncidentRequest) -> Result<(), AppError> {
     let mut errors: Vec<FieldError> = Vec::new();
-    if let Some(Some(reporter)) = &request.reporter {
-        if let Err(e) = super::extract::validate(reporter) {
-            if let AppError::Validation(list) = e {
-                errors.extend(list.into_iter().map(|mut f| {
-                    f.field = format!("reporter.{}", f.field);
-                    f
-                }));
-            }
-        }
+    if let Some(Some(reporter)) = &request.reporter
+        && let Err(AppError::Validation(list)) = super::extract::validate(reporter)
+    {
+        errors.extend(list.into_iter().map(|mut f| {
+            f.field = format!("reporter.{}", f.field);
+            f
+        }));
     }
-    if let Some(Some(system)) = &request.source_system {
-        if let Err(e) = check_text("source_system", system, 200) {
-            errors.push(e);
-        }
+    if let Some(Some(system)) = &request.source_system
+        && let Err(e) = check_text("source_system", system, 200)
+    {
+        errors.push(e);
     }
     if errors.is_empty() {
         Ok(())

@@ -199,25 +199,30 @@ fn diff(old: Option<&IncidentRow>, new: &IncidentRow) -> Result<Changes, AppErro
     Ok(changes)
 }
 
+/// A history entry about to be written.
+struct Entry {
+    action: &'static str,
+    changes: Changes,
+    comment: Option<String>,
+    internal: bool,
+}
+
 fn record(
     conn: &mut PgConnection,
     incident_id: i64,
     actor_id: i64,
-    action: &str,
-    changes: Changes,
-    comment: Option<String>,
-    internal: bool,
     now: DateTime<Utc>,
+    entry: Entry,
 ) -> Result<(), AppError> {
-    let changes = serde_json::to_value(changes.into_vec()).map_err(AppError::internal)?;
+    let changes = serde_json::to_value(entry.changes.into_vec()).map_err(AppError::internal)?;
     diesel::insert_into(incident_history::table)
         .values((
             incident_history::incident_id.eq(incident_id),
             incident_history::actor_id.eq(actor_id),
-            incident_history::action.eq(action),
+            incident_history::action.eq(entry.action),
             incident_history::changes.eq(changes),
-            incident_history::comment.eq(comment),
-            incident_history::internal.eq(internal),
+            incident_history::comment.eq(entry.comment),
+            incident_history::internal.eq(entry.internal),
             incident_history::created_at.eq(now),
         ))
         .execute(conn)?;
@@ -243,11 +248,13 @@ pub fn insert(
             conn,
             row.id,
             actor_id,
-            "created",
-            diff(None, &row)?,
-            None,
-            false,
             now,
+            Entry {
+                action: "created",
+                changes: diff(None, &row)?,
+                comment: None,
+                internal: false,
+            },
         )?;
         Ok(row)
     })
@@ -321,11 +328,13 @@ pub fn apply(
                 conn,
                 id,
                 actor_id,
-                transition.action,
-                changes,
-                transition.comment,
-                internal,
                 now,
+                Entry {
+                    action: transition.action,
+                    changes,
+                    comment: transition.comment,
+                    internal,
+                },
             )?;
         }
         Ok((stored, written))

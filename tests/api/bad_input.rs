@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String)> {
+/// Endpoints that take a JSON body, each with a token allowed to call it.
+async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, String)> {
     let customer = app.create_customer(admin, "C1").await;
     let item = expect_json(
         app.post(
@@ -20,19 +21,62 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String)> {
     let (user, _) = app
         .create_user(admin, "someone", &["service_desk"], None)
         .await;
-    vec![
-        (Method::POST, "/api/v1/auth/token".into()),
-        (Method::POST, "/api/v1/users".into()),
+    let (_, staff) = app
+        .create_user(
+            admin,
+            "all.staff",
+            &["service_desk", "l2_engineer", "incident_manager"],
+            None,
+        )
+        .await;
+    let incident = expect_json(
+        app.post(
+            "/api/v1/incidents",
+            &staff,
+            json!({"title": "t", "customer_id": customer}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = &incident["id"];
+    expect_json(
+        app.post(&format!("/api/v1/incidents/{id}/accept"), &staff, json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let admin_paths = [
+        (Method::POST, "/api/v1/auth/token".to_owned()),
+        (Method::POST, "/api/v1/users".to_owned()),
         (Method::PATCH, format!("/api/v1/users/{user}")),
-        (Method::POST, "/api/v1/customers".into()),
+        (Method::POST, "/api/v1/customers".to_owned()),
         (Method::PATCH, format!("/api/v1/customers/{customer}")),
-        (Method::POST, "/api/v1/configuration-items".into()),
+        (Method::POST, "/api/v1/configuration-items".to_owned()),
         (
             Method::PATCH,
             format!("/api/v1/configuration-items/{}", item["id"]),
         ),
-        (Method::PUT, "/api/v1/sla-policies/high".into()),
+        (Method::PUT, "/api/v1/sla-policies/high".to_owned()),
+    ];
+    let staff_paths = [
+        "workaround",
+        "resolve",
+        "reject-resolution",
+        "close",
+        "notes",
     ]
+    .iter()
+    .map(|action| (Method::POST, format!("/api/v1/incidents/{id}/{action}")))
+    .chain([
+        (Method::POST, "/api/v1/incidents".to_owned()),
+        (Method::PATCH, format!("/api/v1/incidents/{id}")),
+    ]);
+    admin_paths
+        .into_iter()
+        .map(|(method, path)| (method, path, admin.to_owned()))
+        .chain(staff_paths.map(|(method, path)| (method, path, staff.clone())))
+        .collect()
 }
 
 #[tokio::test]
@@ -40,7 +84,7 @@ async fn malformed_bodies_are_400() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let deep = "[".repeat(5000);
-    for (method, path) in body_endpoints(&app, &admin).await {
+    for (method, path, token) in body_endpoints(&app, &admin).await {
         for body in [
             "{",
             "",
@@ -51,7 +95,7 @@ async fn malformed_bodies_are_400() {
             "\u{feff}{}",
         ] {
             let response = app
-                .send_raw(method.clone(), &path, Some(&admin), body.to_owned())
+                .send_raw(method.clone(), &path, Some(&token), body.to_owned())
                 .await;
             expect_problem(response, StatusCode::BAD_REQUEST, "bad_request").await;
         }
@@ -59,7 +103,7 @@ async fn malformed_bodies_are_400() {
             .send_raw(
                 method.clone(),
                 &path,
-                Some(&admin),
+                Some(&token),
                 vec![b'{', b'"', 0xff, b'"', b'}'],
             )
             .await;
@@ -71,7 +115,7 @@ async fn malformed_bodies_are_400() {
 async fn well_formed_but_wrong_bodies_are_422_with_fields() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    for (method, path) in body_endpoints(&app, &admin).await {
+    for (method, path, token) in body_endpoints(&app, &admin).await {
         for body in [
             "null",
             "[]",
@@ -81,7 +125,7 @@ async fn well_formed_but_wrong_bodies_are_422_with_fields() {
             "{\"name\": \"a\\u0000b\"}",
         ] {
             let response = app
-                .send_raw(method.clone(), &path, Some(&admin), body.to_owned())
+                .send_raw(method.clone(), &path, Some(&token), body.to_owned())
                 .await;
             let problem = expect_problem(
                 response,
@@ -102,9 +146,9 @@ async fn bodies_over_one_mebibyte_are_413() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 10));
-    for (method, path) in body_endpoints(&app, &admin).await {
+    for (method, path, token) in body_endpoints(&app, &admin).await {
         let response = app
-            .send_raw(method.clone(), &path, Some(&admin), huge.clone())
+            .send_raw(method.clone(), &path, Some(&token), huge.clone())
             .await;
         expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     }
@@ -179,4 +223,37 @@ async fn hostile_text_is_stored_and_returned_verbatim() {
     )
     .await;
     assert_eq!(found["items"][0]["name"], name);
+}
+
+#[tokio::test]
+async fn actions_with_optional_bodies_accept_an_empty_body_but_not_a_broken_one() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let incident = expect_json(
+        app.post(
+            "/api/v1/incidents",
+            &desk,
+            json!({"title": "t", "customer_id": customer}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!("/api/v1/incidents/{}/accept", incident["id"]);
+    for body in ["{", "[]", "{\"assignee_id\": \"me\"}"] {
+        let response = app
+            .send_raw(Method::POST, &path, Some(&desk), body.to_owned())
+            .await;
+        assert!(response.status().is_client_error(), "{body}");
+    }
+    let accepted = expect_json(
+        app.send_raw(Method::POST, &path, Some(&desk), "").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(accepted["status"], "in_progress");
 }
