@@ -316,9 +316,17 @@ fn refusal(error: TransitionError) -> AppError {
         TransitionError::ClassificationRequired => {
             AppError::invalid_field("category", "required", error.to_string())
         }
-        TransitionError::ClosureCodeNotAllowed { .. } => {
-            AppError::invalid_field("closure_code", "invalid", error.to_string())
-        }
+        // The code fits another state: like any state-dependent refusal (it may follow a
+        // concurrent change), this is a conflict, not a malformed request.
+        TransitionError::ClosureCodeNotAllowed {
+            status,
+            ref actions,
+            ..
+        } => AppError::IllegalTransition {
+            detail: format!("{error}."),
+            status: status.as_str().to_owned(),
+            allowed_actions: actions.iter().map(|a| a.as_str().to_owned()).collect(),
+        },
         TransitionError::Forbidden(reason) => AppError::Forbidden(reason),
     }
 }

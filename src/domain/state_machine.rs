@@ -152,6 +152,8 @@ pub enum TransitionError {
         code: ClosureCode,
         /// Codes allowed in this state.
         allowed: Vec<ClosureCode>,
+        /// Actions the current state allows.
+        actions: Vec<Action>,
     },
     /// The caller's roles do not allow the action (403).
     #[error("{0}")]
@@ -265,6 +267,7 @@ pub fn decide(
                     status: facts.status,
                     code,
                     allowed: codes,
+                    actions: allowed,
                 });
             }
             if facts.status == Status::Resolved && facts.user_reported && !facts.user_confirmed {

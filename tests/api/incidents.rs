@@ -378,11 +378,20 @@ async fn actions_out_of_order_are_illegal_transitions() {
             json!({"closure_code": "resolved"}),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
+        StatusCode::CONFLICT,
+        "illegal_transition",
     )
     .await;
-    assert_eq!(error_fields(&problem), ["closure_code"]);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate or withdrawn")
+    );
+    assert_eq!(
+        problem["allowed_actions"],
+        json!(["accept", "close", "edit", "note"])
+    );
     act_ok(&app, &c.desk, id, "accept", json!({})).await;
     act_ok(&app, &c.desk, id, "resolve", resolution()).await;
     let problem = expect_problem(
@@ -401,11 +410,11 @@ async fn actions_out_of_order_are_illegal_transitions() {
             json!({"closure_code": "withdrawn", "note": "x"}),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
+        StatusCode::CONFLICT,
+        "illegal_transition",
     )
     .await;
-    assert_eq!(error_fields(&problem), ["closure_code"]);
+    assert_eq!(problem["state"], "resolved");
 }
 
 #[tokio::test]
