@@ -25,7 +25,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
     ),
     modifiers(&BearerAuth),
     components(
-        schemas(Problem, FieldError),
+        schemas(Problem, FieldError, crate::api::incidents::IncidentSort),
         responses(
             BadRequest,
             Unauthorized,

@@ -713,11 +713,11 @@ pub struct ListIncidentsQuery {
     pub customer_id: Option<i64>,
     /// Category code.
     #[validate(length(max = 64))]
-    #[param(max_length = 64, pattern = "^[a-z_]*$")]
+    #[param(max_length = 64)]
     pub category: Option<String>,
     /// Subcategory code.
     #[validate(length(max = 64))]
-    #[param(max_length = 64, pattern = "^[a-z_]*$")]
+    #[param(max_length = 64)]
     pub subcategory: Option<String>,
     /// Configuration item.
     pub ci_id: Option<i64>,

@@ -20,9 +20,11 @@ pub struct UnknownCode {
 macro_rules! text_codes {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $code:literal),+ $(,)? }) => {
         $(#[$meta])*
+        // The codes are the snake_case variant names; a unit test holds the two together.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $code)] $variant),+
+            $($(#[$vmeta])* $variant),+
         }
 
         impl $name {
@@ -148,6 +150,27 @@ mod tests {
         assert_eq!(IncidentKind::ServiceRequest.to_string(), "service_request");
         let err = "done".parse::<Status>().unwrap_err();
         assert_eq!(err.to_string(), "unknown status `done`");
+    }
+
+    fn serde_matches_codes<T: Serialize + Copy + fmt::Display>(all: &[T]) {
+        for value in all {
+            assert_eq!(serde_json::to_value(value).unwrap(), value.to_string());
+        }
+    }
+
+    #[test]
+    fn serde_and_openapi_names_are_the_codes() {
+        serde_matches_codes(Status::ALL);
+        serde_matches_codes(Tier::ALL);
+        serde_matches_codes(IncidentKind::ALL);
+        serde_matches_codes(Channel::ALL);
+        serde_matches_codes(ClosureCode::ALL);
+        serde_matches_codes(NoteVisibility::ALL);
+        let schema = serde_json::to_value(<Status as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!(["new", "in_progress", "resolved", "closed"])
+        );
     }
 
     #[test]
