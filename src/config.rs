@@ -60,6 +60,16 @@ pub struct Settings {
     pub follow_up_window: Duration,
     /// Origins allowed by CORS; `*` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// How often the SLA watcher looks for incidents near or past their deadline (default 30 s).
+    pub sla_scan_interval: Duration,
+    /// Share of the time to the deadline after which the watcher warns (default 75 %).
+    pub sla_warning_percent: u32,
+    /// Attempts per webhook delivery before it is given up (default 8).
+    pub webhook_max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one (default 10 s).
+    pub webhook_retry_base: Duration,
+    /// How often the delivery worker looks for due deliveries (default 1 s).
+    pub webhook_poll_interval: Duration,
 }
 
 /// One environment variable that could not be used.
@@ -107,6 +117,17 @@ impl Settings {
         });
         let follow_up_secs = parse("FOLLOW_UP_WINDOW", 72 * 3600, &|raw| {
             parse_duration_secs(raw, 60, 366 * 86_400)
+        });
+        let sla_scan_ms = parse("SLA_SCAN_INTERVAL_SECS", 30_000, &|raw| {
+            parse_duration_ms(raw, 100, 86_400_000)
+        });
+        let sla_warning_percent = parse("SLA_WARNING_PERCENT", 75, &|raw| parse_count(raw, 1, 99));
+        let webhook_max_attempts = parse("WEBHOOK_MAX_ATTEMPTS", 8, &|raw| parse_count(raw, 1, 50));
+        let webhook_retry_ms = parse("WEBHOOK_RETRY_BASE", 10_000, &|raw| {
+            parse_duration_ms(raw, 10, 86_400_000)
+        });
+        let webhook_poll_ms = parse("WEBHOOK_POLL_INTERVAL", 1_000, &|raw| {
+            parse_duration_ms(raw, 10, 60_000)
         });
 
         let timezone = match get("TIMEZONE") {
@@ -190,6 +211,11 @@ impl Settings {
             upload_cutoff,
             follow_up_window: Duration::from_secs(follow_up_secs),
             cors_allowed_origins,
+            sla_scan_interval: Duration::from_millis(sla_scan_ms),
+            sla_warning_percent: sla_warning_percent as u32,
+            webhook_max_attempts: webhook_max_attempts as u32,
+            webhook_retry_base: Duration::from_millis(webhook_retry_ms),
+            webhook_poll_interval: Duration::from_millis(webhook_poll_ms),
         })
     }
 }
@@ -212,6 +238,21 @@ fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
         _ => Err(format!(
             "`{raw}` is not a whole number between {min} and {max}"
         )),
+    }
+}
+
+/// Accepts whole seconds (`30`) or a duration (`500ms`, `2s`, `1m`); returns milliseconds.
+fn parse_duration_ms(raw: &str, min: u64, max: u64) -> Result<u64, String> {
+    let ms = match raw.parse::<u64>() {
+        Ok(secs) => secs.saturating_mul(1000),
+        Err(_) => humantime::parse_duration(raw)
+            .map_err(|_| format!("`{raw}` is not a duration such as 30, 500ms, 2s or 1m"))?
+            .as_millis() as u64,
+    };
+    if (min..=max).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!("`{raw}` must lie between {min} ms and {max} ms"))
     }
 }
 
@@ -254,6 +295,22 @@ mod tests {
         assert!(s.upload_cutoff.is_none());
         assert!(s.jwt_secret.is_none());
         assert!(s.cors_allowed_origins.is_empty());
+        assert_eq!(s.sla_scan_interval, Duration::from_secs(30));
+        assert_eq!(s.sla_warning_percent, 75);
+        assert_eq!(s.webhook_max_attempts, 8);
+    }
+
+    #[test]
+    fn worker_intervals_accept_seconds_or_durations() {
+        let s = settings(&[
+            ("SLA_SCAN_INTERVAL_SECS", "5"),
+            ("WEBHOOK_RETRY_BASE", "250ms"),
+            ("WEBHOOK_POLL_INTERVAL", "100ms"),
+        ])
+        .unwrap();
+        assert_eq!(s.sla_scan_interval, Duration::from_secs(5));
+        assert_eq!(s.webhook_retry_base, Duration::from_millis(250));
+        assert!(settings(&[("SLA_WARNING_PERCENT", "100")]).is_err());
     }
 
     #[test]

@@ -43,6 +43,8 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
         (name = "users", description = "User accounts (admin)"),
         (name = "customers", description = "Customer organisations"),
         (name = "incidents", description = "Incidents: the state machine of SPEC §4.2, notes and history"),
+        (name = "escalations", description = "Functional, priority and hierarchical escalations (SPEC §5)"),
+        (name = "webhooks", description = "Signed event deliveries to outside systems"),
         (name = "configuration-items", description = "Configuration items (CMDB) and their history"),
         (name = "reference-data", description = "Taxonomy and SLA policies"),
         (name = "operations", description = "Health, readiness and metrics")

@@ -179,6 +179,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
         });
 
+        crate::jobs::spawn(state.clone());
         let listener =
             TcpListener::bind(&settings.bind_addr).map_err(|source| StartupError::Bind {
                 addr: settings.bind_addr.clone(),

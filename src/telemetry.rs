@@ -8,7 +8,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::store::DbPool;
@@ -52,6 +53,10 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    webhook_attempts: IntCounterVec,
+    open_incidents: IntGaugeVec,
+    escalations: IntGaugeVec,
+    deliveries: IntGaugeVec,
 }
 
 impl Metrics {
@@ -82,8 +87,35 @@ impl Metrics {
             .expect("valid metric");
         let pool_max = IntGauge::new("db_pool_max_connections", "Size limit of the database pool")
             .expect("valid metric");
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "webhook_delivery_attempts_total",
+                "Webhook delivery attempts by outcome (this instance)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let open_incidents = IntGaugeVec::new(
+            Opts::new("open_incidents", "Incidents not closed, by level and tier"),
+            &["level", "tier"],
+        )
+        .expect("valid metric");
+        let escalations = IntGaugeVec::new(
+            Opts::new("escalations", "Escalations recorded, by kind and trigger"),
+            &["kind", "trigger"],
+        )
+        .expect("valid metric");
+        let deliveries = IntGaugeVec::new(
+            Opts::new("webhook_deliveries", "Webhook deliveries by status"),
+            &["status"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webhook_attempts.clone()),
+            Box::new(open_incidents.clone()),
+            Box::new(escalations.clone()),
+            Box::new(deliveries.clone()),
             Box::new(latency.clone()),
             Box::new(pool_connections.clone()),
             Box::new(pool_idle.clone()),
@@ -100,6 +132,37 @@ impl Metrics {
             pool_connections,
             pool_idle,
             pool_max,
+            webhook_attempts,
+            open_incidents,
+            escalations,
+            deliveries,
+        }
+    }
+
+    /// Counts one webhook delivery attempt (`delivered`, `retrying`, `given_up`).
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts.with_label_values(&[outcome]).inc();
+    }
+
+    /// Sets the gauges read from the database (shared by all instances).
+    pub fn set_database_gauges(&self, counts: &crate::store::stats::Counts) {
+        self.open_incidents.reset();
+        for (level, tier, n) in &counts.open_incidents {
+            self.open_incidents
+                .with_label_values(&[level.as_str(), tier.as_str()])
+                .set(*n);
+        }
+        self.escalations.reset();
+        for (kind, trigger, n) in &counts.escalations {
+            self.escalations
+                .with_label_values(&[kind.as_str(), trigger.as_str()])
+                .set(*n);
+        }
+        self.deliveries.reset();
+        for (status, n) in &counts.deliveries {
+            self.deliveries
+                .with_label_values(&[status.as_str()])
+                .set(*n);
         }
     }
 

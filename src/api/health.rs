@@ -51,13 +51,19 @@ pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
     }))
 }
 
-/// Prometheus metrics: requests and latency by route and status, database pool usage.
+/// Prometheus metrics: requests and latency by route and status, database pool usage, open
+/// incidents by level and tier, escalations by kind and trigger, webhook deliveries by outcome.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
 )]
 #[get("/metrics")]
 pub async fn metrics(state: Data<AppState>) -> HttpResponse {
+    // Without the database the HTTP and pool metrics are still worth serving.
+    match store::run(&state.pool, store::stats::counts).await {
+        Ok(counts) => state.metrics.set_database_gauges(&counts),
+        Err(err) => log::warn!("metrics without database counts: {err}"),
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render(&state.pool))

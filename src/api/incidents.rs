@@ -19,14 +19,15 @@ use crate::domain::incident::{Channel, ClosureCode, IncidentKind, NoteVisibility
 use crate::domain::level::Level;
 use crate::domain::role::Role;
 use crate::domain::sla::{self, UploadCutoff};
-use crate::domain::state_machine::{self, Actor, Command, Facts, TransitionError};
+use crate::domain::state_machine::{self, Actor, Command, Escalation, Facts, TransitionError};
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::validation::{FieldError, check_text};
 use crate::error::AppError;
 use crate::store;
+use crate::store::escalations::NewEscalation;
 use crate::store::incidents::{
-    HistoryRow, IncidentCursor, IncidentFilter, IncidentRow, NewIncident, NewNote, NoteRow,
-    SortKey, Transition,
+    Applied, HistoryRow, IncidentCursor, IncidentFilter, IncidentRow, NewIncident, NewNote,
+    NoteRow, SortKey, Transition,
 };
 
 /// Who reported the incident (for user-reported incidents).
@@ -193,6 +194,11 @@ fn allowed_for(row: &IncidentRow, caller: &AuthUser) -> Vec<String> {
         ],
         &[Command::Edit],
         &[Command::AddNote(NoteVisibility::Public)],
+        &[
+            Command::Escalate(Escalation::Hierarchical),
+            Command::Escalate(Escalation::Functional),
+            Command::Escalate(Escalation::RaiseLevel),
+        ],
     ];
     for commands in candidates {
         let possible = commands.iter().any(|command| {
@@ -283,7 +289,7 @@ fn respond(
 }
 
 /// Maps the state machine's refusal to the API's error.
-fn refusal(error: TransitionError) -> AppError {
+pub(crate) fn refusal(error: TransitionError) -> AppError {
     match error {
         TransitionError::IncidentClosed => AppError::Conflict {
             code: "incident_closed",
@@ -324,6 +330,14 @@ fn refusal(error: TransitionError) -> AppError {
             ..
         } => AppError::IllegalTransition {
             detail: format!("{error}."),
+            status: status.as_str().to_owned(),
+            allowed_actions: actions.iter().map(|a| a.as_str().to_owned()).collect(),
+        },
+        TransitionError::AlreadyAtL2 {
+            status,
+            ref actions,
+        } => AppError::IllegalTransition {
+            detail: format!("{error}; a functional escalation moves an l1 incident to l2."),
             status: status.as_str().to_owned(),
             allowed_actions: actions.iter().map(|a| a.as_str().to_owned()).collect(),
         },
@@ -868,6 +882,33 @@ pub async fn get_incident(
     )
 }
 
+/// What an action records besides the incident's new fields.
+#[derive(Debug, Default)]
+pub(crate) struct Change {
+    /// A reason or note for the history entry.
+    pub comment: Option<String>,
+    /// A note to write.
+    pub note: Option<NewNote>,
+    /// An escalation to record.
+    pub escalation: Option<NewEscalation>,
+}
+
+impl Change {
+    fn comment(comment: Option<String>) -> Self {
+        Change {
+            comment,
+            ..Change::default()
+        }
+    }
+
+    fn note(note: NewNote) -> Self {
+        Change {
+            note: Some(note),
+            ..Change::default()
+        }
+    }
+}
+
 /// Runs `command` on incident `id` through the state machine; `change` fills in the fields
 /// the action sets once the machine has agreed.
 async fn act<F>(
@@ -879,69 +920,75 @@ async fn act<F>(
     change: F,
 ) -> Result<HttpResponse, AppError>
 where
-    F: FnOnce(
-            &mut PgConnection,
-            &IncidentRow,
-            &mut IncidentRow,
-        ) -> Result<(Option<String>, Option<NewNote>), AppError>
+    F: FnOnce(&mut PgConnection, &IncidentRow, &mut IncidentRow) -> Result<Change, AppError>
         + Send
         + 'static,
 {
     let now = state.clock.now();
-    let (row, _) = act_on(&state, &caller, id, if_match, command, now, change).await?;
-    respond(actix_web::http::StatusCode::OK, row, &caller, now)
+    let applied = act_on(&state, &caller, id, if_match, move |_| command, now, change).await?;
+    respond(actix_web::http::StatusCode::OK, applied.row, &caller, now)
 }
 
 /// [`act`] without the response: returns the stored incident and the note written, if any.
-async fn act_on<F>(
+pub(crate) async fn act_on<C, F>(
     state: &AppState,
     caller: &AuthUser,
     id: i64,
     if_match: IfMatch,
-    command: Command,
+    choose: C,
     now: DateTime<Utc>,
     change: F,
-) -> Result<(IncidentRow, Option<NoteRow>), AppError>
+) -> Result<Applied, AppError>
 where
-    F: FnOnce(
-            &mut PgConnection,
-            &IncidentRow,
-            &mut IncidentRow,
-        ) -> Result<(Option<String>, Option<NewNote>), AppError>
+    C: FnOnce(&IncidentRow) -> Command + Send + 'static,
+    F: FnOnce(&mut PgConnection, &IncidentRow, &mut IncidentRow) -> Result<Change, AppError>
         + Send
         + 'static,
 {
     let caller = caller.clone();
     store::run(&state.pool, move |conn| {
-        store::incidents::apply(conn, id, if_match.0, caller.id, now, |conn, current| {
-            check_visible(&caller, current)?;
-            let actor = Actor {
-                roles: &caller.roles,
-                customer_id: caller.customer_id,
-            };
-            // The machine decides before the request's fields are looked at, so a closed
-            // incident or an illegal action is reported as such, not as a field error.
-            let before = facts(current)?;
-            match state_machine::decide(&before, &actor, command) {
-                Ok(_) | Err(TransitionError::ClassificationRequired) => {}
-                Err(refused) => return Err(refusal(refused)),
-            }
-            let mut next = current.clone();
-            let (comment, note) = change(conn, current, &mut next)?;
-            // A resolve request may classify the incident in the same step.
-            let after = Facts {
-                classified: next.category.is_some() && next.subcategory.is_some(),
-                ..before
-            };
-            let status = state_machine::decide(&after, &actor, command).map_err(refusal)?;
-            next.status = status.as_str().to_owned();
-            Ok(Transition {
-                row: next,
-                action: command.action().as_str(),
-                comment,
-                note,
-            })
-        })
+        store::incidents::apply(
+            conn,
+            id,
+            if_match.0,
+            Some(caller.id),
+            now,
+            |conn, current| {
+                check_visible(&caller, current)?;
+                let command = choose(current);
+                let actor = Actor {
+                    roles: &caller.roles,
+                    customer_id: caller.customer_id,
+                };
+                // The machine decides before the request's fields are looked at, so a closed
+                // incident or an illegal action is reported as such, not as a field error.
+                let before = facts(current)?;
+                match state_machine::decide(&before, &actor, command) {
+                    Ok(_) | Err(TransitionError::ClassificationRequired) => {}
+                    Err(refused) => return Err(refusal(refused)),
+                }
+                let mut next = current.clone();
+                let Change {
+                    comment,
+                    note,
+                    escalation,
+                } = change(conn, current, &mut next)?;
+                // A resolve request may classify the incident in the same step.
+                let after = Facts {
+                    classified: next.category.is_some() && next.subcategory.is_some(),
+                    ..before
+                };
+                let status = state_machine::decide(&after, &actor, command).map_err(refusal)?;
+                next.status = status.as_str().to_owned();
+                Ok(Transition {
+                    row: next,
+                    action: command.action().as_str(),
+                    comment,
+                    note,
+                    escalation,
+                })
+            },
+        )
     })
     .await
 }
@@ -1059,6 +1106,9 @@ pub async fn update_incident(
     let request = body.parse()?;
     validate_patch(&request)?;
     let taxonomy: Arc<Taxonomy> = state.taxonomy.clone();
+    let state_for_change = state.clone();
+    let now = state.clock.now();
+    let actor = caller.id;
     act(
         state,
         caller,
@@ -1118,7 +1168,56 @@ pub async fn update_incident(
             if let Some(upload) = request.affects_data_upload {
                 next.affects_data_upload = upload;
             }
-            Ok((None, None))
+            // Procedure §4.8.2: holding up the data upload makes the incident high at once;
+            // holding up on-site work lifts a low one to medium. Both are priority escalations.
+            let level: Level = parse(&current.level)?;
+            let raise = if next.affects_data_upload
+                && !current.affects_data_upload
+                && level < Level::High
+            {
+                Some((
+                    Level::High,
+                    "data_upload",
+                    "the incident holds up the data upload",
+                ))
+            } else if next.affects_onsite_work
+                && !current.affects_onsite_work
+                && level == Level::Low
+            {
+                Some((
+                    Level::Medium,
+                    "onsite_urgent",
+                    "the incident holds up on-site work",
+                ))
+            } else {
+                None
+            };
+            let escalation = match raise {
+                Some((to, trigger, reason)) => {
+                    super::escalations::change_level(
+                        conn,
+                        &state_for_change,
+                        next,
+                        current,
+                        to,
+                        now,
+                    )?;
+                    Some(super::escalations::record_of(
+                        current,
+                        next,
+                        "priority",
+                        Some(trigger),
+                        Some(reason.to_owned()),
+                        Some(actor),
+                        now,
+                    ))
+                }
+                None => None,
+            };
+            Ok(Change {
+                escalation,
+                ..Change::default()
+            })
         },
     )
     .await
@@ -1205,7 +1304,7 @@ trait ActionRequest: Send + 'static {
         current: &IncidentRow,
         next: &mut IncidentRow,
         context: &ActionContext,
-    ) -> Result<(Option<String>, Option<NewNote>), AppError>;
+    ) -> Result<Change, AppError>;
 }
 
 struct ActionContext {
@@ -1249,14 +1348,14 @@ impl ActionRequest for AcceptRequest {
         current: &IncidentRow,
         next: &mut IncidentRow,
         context: &ActionContext,
-    ) -> Result<(Option<String>, Option<NewNote>), AppError> {
+    ) -> Result<Change, AppError> {
         let assignee = self.assignee_id.unwrap_or(context.actor_id);
         if self.assignee_id.is_some() {
             check_assignee(conn, assignee, parse(&current.tier)?)?;
         }
         next.assignee_id = Some(assignee);
         next.accepted_at = Some(context.now);
-        Ok((None, None))
+        Ok(Change::default())
     }
 }
 
@@ -1292,10 +1391,10 @@ impl ActionRequest for WorkaroundRequest {
         _: &IncidentRow,
         next: &mut IncidentRow,
         _: &ActionContext,
-    ) -> Result<(Option<String>, Option<NewNote>), AppError> {
+    ) -> Result<Change, AppError> {
         next.workaround = Some(self.description);
         next.workaround_applied = true;
-        Ok((None, None))
+        Ok(Change::default())
     }
 }
 
@@ -1341,7 +1440,7 @@ impl ActionRequest for ResolveRequest {
         current: &IncidentRow,
         next: &mut IncidentRow,
         context: &ActionContext,
-    ) -> Result<(Option<String>, Option<NewNote>), AppError> {
+    ) -> Result<Change, AppError> {
         let taxonomy = &context.taxonomy;
         if !taxonomy.has_cause(&self.cause) {
             return Err(AppError::invalid_field(
@@ -1376,7 +1475,7 @@ impl ActionRequest for ResolveRequest {
         next.subcause = Some(self.subcause);
         next.resolved_at = Some(context.now);
         next.user_confirmed_at = None;
-        Ok((None, None))
+        Ok(Change::default())
     }
 }
 
@@ -1406,9 +1505,11 @@ impl ActionRequest for ConfirmRequest {
         _: &IncidentRow,
         next: &mut IncidentRow,
         context: &ActionContext,
-    ) -> Result<(Option<String>, Option<NewNote>), AppError> {
+    ) -> Result<Change, AppError> {
         next.user_confirmed_at = Some(context.now);
-        Ok((self.channel.map(|c| format!("confirmed by {c}")), None))
+        Ok(Change::comment(
+            self.channel.map(|c| format!("confirmed by {c}")),
+        ))
     }
 }
 
@@ -1444,10 +1545,10 @@ impl ActionRequest for RejectResolutionRequest {
         _: &IncidentRow,
         next: &mut IncidentRow,
         _: &ActionContext,
-    ) -> Result<(Option<String>, Option<NewNote>), AppError> {
+    ) -> Result<Change, AppError> {
         next.resolved_at = None;
         next.user_confirmed_at = None;
-        Ok((Some(self.reason), None))
+        Ok(Change::comment(Some(self.reason)))
     }
 }
 
@@ -1483,7 +1584,7 @@ impl ActionRequest for CloseRequest {
         current: &IncidentRow,
         next: &mut IncidentRow,
         context: &ActionContext,
-    ) -> Result<(Option<String>, Option<NewNote>), AppError> {
+    ) -> Result<Change, AppError> {
         let code = self.closure_code;
         let note = self.note.filter(|n| !n.trim().is_empty());
         match code {
@@ -1526,7 +1627,7 @@ impl ActionRequest for CloseRequest {
         next.closure_code = Some(code.as_str().to_owned());
         next.closed_at = Some(context.now);
         next.closed_by = Some(context.actor_id);
-        Ok((note, None))
+        Ok(Change::comment(note))
     }
 }
 
@@ -1626,17 +1727,19 @@ pub async fn add_note(
         body: request.body,
     };
     let command = Command::AddNote(visibility);
-    let (_, written) = act_on(
+    let applied = act_on(
         &state,
         &caller,
         id.into_inner(),
         IfMatch(None),
-        command,
+        move |_| command,
         now,
-        move |_, _, _| Ok((None, Some(note))),
+        move |_, _, _| Ok(Change::note(note)),
     )
     .await?;
-    let written = written.ok_or_else(|| AppError::internal("the note was not written"))?;
+    let written = applied
+        .note
+        .ok_or_else(|| AppError::internal("the note was not written"))?;
     Ok(HttpResponse::Created().json(NoteResponse::try_from(written)?))
 }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod configuration_items;
 pub mod customers;
+pub mod escalations;
 pub mod extract;
 pub mod health;
 pub mod incidents;
@@ -13,6 +14,7 @@ pub mod pagination;
 pub mod sla_policies;
 pub mod taxonomy;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -50,8 +52,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(users::configure)
             .configure(customers::configure)
             .configure(incidents::configure)
+            .configure(escalations::configure)
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)
-            .configure(sla_policies::configure),
+            .configure(sla_policies::configure)
+            .configure(webhooks::configure),
     );
 }

@@ -25,6 +25,21 @@ pub enum Command {
     Edit,
     /// Add a note.
     AddNote(NoteVisibility),
+    /// Escalate (SPEC §5).
+    Escalate(Escalation),
+}
+
+/// The kinds of escalation, with the direction of a level change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escalation {
+    /// L1 → L2 with a diagnosis.
+    Functional,
+    /// A higher level.
+    RaiseLevel,
+    /// A lower level.
+    LowerLevel,
+    /// To the incident managers.
+    Hierarchical,
 }
 
 /// The action names of [`Command`], as used in URLs and errors.
@@ -46,6 +61,8 @@ pub enum Action {
     Edit,
     /// `note`.
     AddNote,
+    /// `escalate`.
+    Escalate,
 }
 
 impl Action {
@@ -60,6 +77,7 @@ impl Action {
             Action::Close => "close",
             Action::Edit => "edit",
             Action::AddNote => "note",
+            Action::Escalate => "escalate",
         }
     }
 }
@@ -82,6 +100,7 @@ impl Command {
             Command::Close(_) => Action::Close,
             Command::Edit => Action::Edit,
             Command::AddNote(_) => Action::AddNote,
+            Command::Escalate(_) => Action::Escalate,
         }
     }
 }
@@ -155,6 +174,14 @@ pub enum TransitionError {
         /// Actions the current state allows.
         actions: Vec<Action>,
     },
+    /// A functional escalation of an incident already at tier l2 (409 `illegal_transition`).
+    #[error("the incident is already at tier l2")]
+    AlreadyAtL2 {
+        /// Current status.
+        status: Status,
+        /// Actions the current state allows.
+        actions: Vec<Action>,
+    },
     /// The caller's roles do not allow the action (403).
     #[error("{0}")]
     Forbidden(String),
@@ -164,8 +191,8 @@ pub enum TransitionError {
 pub fn allowed_actions(facts: &Facts) -> Vec<Action> {
     use Action::*;
     match facts.status {
-        Status::New => vec![Accept, Close, Edit, AddNote],
-        Status::InProgress => vec![Workaround, Resolve, Close, Edit, AddNote],
+        Status::New => vec![Accept, Close, Edit, AddNote, Escalate],
+        Status::InProgress => vec![Workaround, Resolve, Close, Edit, AddNote, Escalate],
         Status::Resolved if facts.user_confirmed => vec![RejectResolution, Close, Edit, AddNote],
         Status::Resolved => vec![Confirm, RejectResolution, Close, Edit, AddNote],
         Status::Closed => vec![],
@@ -281,6 +308,36 @@ pub fn decide(
             }
             Ok(facts.status)
         }
+        Command::Escalate(Escalation::Functional) => {
+            if !roles.has_any(&[Role::ServiceDesk, Role::IncidentManager]) {
+                return Err(forbidden(action, "the service desk or an incident manager"));
+            }
+            if facts.tier == Tier::L2 {
+                return Err(TransitionError::AlreadyAtL2 {
+                    status: facts.status,
+                    actions: allowed,
+                });
+            }
+            Ok(Status::InProgress)
+        }
+        Command::Escalate(Escalation::RaiseLevel) => {
+            if !roles.has_any(&[Role::ServiceDesk, Role::L2Engineer, Role::IncidentManager]) {
+                return Err(forbidden(action, "staff other than ops staff"));
+            }
+            Ok(facts.status)
+        }
+        Command::Escalate(Escalation::LowerLevel) => {
+            if !roles.has(Role::IncidentManager) {
+                return Err(forbidden(action, "incident managers (lowering a level)"));
+            }
+            Ok(facts.status)
+        }
+        Command::Escalate(Escalation::Hierarchical) => {
+            if !roles.is_staff() {
+                return Err(forbidden(action, "staff"));
+            }
+            Ok(facts.status)
+        }
         Command::AddNote(visibility) => {
             let may = roles.is_staff() || (own_customer && visibility == NoteVisibility::Public);
             if !may {
@@ -325,6 +382,15 @@ mod tests {
             Command::AddNote(NoteVisibility::Public),
         ];
         commands.extend(ClosureCode::ALL.iter().map(|c| Command::Close(*c)));
+        commands.extend(
+            [
+                Escalation::Functional,
+                Escalation::RaiseLevel,
+                Escalation::LowerLevel,
+                Escalation::Hierarchical,
+            ]
+            .map(Command::Escalate),
+        );
         commands
     }
 
@@ -361,6 +427,14 @@ mod tests {
             (New, Command::Close(Unresolved), None),
             (New, Command::Close(Duplicate), Some(Closed)),
             (New, Command::Close(Withdrawn), Some(Closed)),
+            (
+                New,
+                Command::Escalate(Escalation::Functional),
+                Some(InProgress),
+            ),
+            (New, Command::Escalate(Escalation::RaiseLevel), Some(New)),
+            (New, Command::Escalate(Escalation::LowerLevel), Some(New)),
+            (New, Command::Escalate(Escalation::Hierarchical), Some(New)),
             (InProgress, Command::Accept, None),
             (InProgress, Command::Workaround, Some(InProgress)),
             (InProgress, Command::Resolve, Some(Status::Resolved)),
@@ -381,6 +455,26 @@ mod tests {
             (InProgress, Command::Close(Unresolved), None),
             (InProgress, Command::Close(Duplicate), Some(Closed)),
             (InProgress, Command::Close(Withdrawn), Some(Closed)),
+            (
+                InProgress,
+                Command::Escalate(Escalation::Functional),
+                Some(InProgress),
+            ),
+            (
+                InProgress,
+                Command::Escalate(Escalation::RaiseLevel),
+                Some(InProgress),
+            ),
+            (
+                InProgress,
+                Command::Escalate(Escalation::LowerLevel),
+                Some(InProgress),
+            ),
+            (
+                InProgress,
+                Command::Escalate(Escalation::Hierarchical),
+                Some(InProgress),
+            ),
             (Status::Resolved, Command::Accept, None),
             (Status::Resolved, Command::Workaround, None),
             (Status::Resolved, Command::Resolve, None),
@@ -410,6 +504,26 @@ mod tests {
             (Status::Resolved, Command::Close(Unresolved), None),
             (Status::Resolved, Command::Close(Duplicate), None),
             (Status::Resolved, Command::Close(Withdrawn), None),
+            (
+                Status::Resolved,
+                Command::Escalate(Escalation::Functional),
+                None,
+            ),
+            (
+                Status::Resolved,
+                Command::Escalate(Escalation::RaiseLevel),
+                None,
+            ),
+            (
+                Status::Resolved,
+                Command::Escalate(Escalation::LowerLevel),
+                None,
+            ),
+            (
+                Status::Resolved,
+                Command::Escalate(Escalation::Hierarchical),
+                None,
+            ),
         ];
         assert_eq!(expected.len(), 3 * all_commands().len());
         for (status, command, outcome) in expected {
@@ -442,7 +556,13 @@ mod tests {
             TransitionError::IllegalTransition {
                 status: Status::New,
                 action: Action::Resolve,
-                allowed: vec![Action::Accept, Action::Close, Action::Edit, Action::AddNote],
+                allowed: vec![
+                    Action::Accept,
+                    Action::Close,
+                    Action::Edit,
+                    Action::AddNote,
+                    Action::Escalate
+                ],
             }
         );
     }
@@ -605,6 +725,41 @@ mod tests {
         assert!(decide(&f, &own, Command::Accept).is_err());
     }
 
+    #[test]
+    fn escalation_rules() {
+        let act = |roles: &[Role], f: &Facts, e: Escalation| {
+            let held = Roles::new(roles.iter().copied());
+            decide(
+                f,
+                &Actor {
+                    roles: &held,
+                    customer_id: None,
+                },
+                Command::Escalate(e),
+            )
+        };
+        let f = facts(Status::New);
+        assert_eq!(
+            act(&[Role::ServiceDesk], &f, Escalation::Functional),
+            Ok(Status::InProgress)
+        );
+        assert!(act(&[Role::L2Engineer], &f, Escalation::Functional).is_err());
+        assert!(act(&[Role::OpsStaff], &f, Escalation::RaiseLevel).is_err());
+        assert!(act(&[Role::L2Engineer], &f, Escalation::RaiseLevel).is_ok());
+        assert!(act(&[Role::ServiceDesk], &f, Escalation::LowerLevel).is_err());
+        assert!(act(&[Role::IncidentManager], &f, Escalation::LowerLevel).is_ok());
+        assert!(act(&[Role::OpsStaff], &f, Escalation::Hierarchical).is_ok());
+        assert!(act(&[Role::Customer], &f, Escalation::Hierarchical).is_err());
+        let at_l2 = Facts {
+            tier: Tier::L2,
+            ..f
+        };
+        assert!(matches!(
+            act(&[Role::IncidentManager], &at_l2, Escalation::Functional),
+            Err(TransitionError::AlreadyAtL2 { .. })
+        ));
+    }
+
     fn any_roles() -> impl Strategy<Value = Roles> {
         proptest::sample::subsequence(Role::ALL.to_vec(), 0..=3).prop_map(Roles::new)
     }
@@ -619,6 +774,13 @@ mod tests {
             Just(Command::Edit),
             proptest::sample::select(NoteVisibility::ALL.to_vec()).prop_map(Command::AddNote),
             proptest::sample::select(ClosureCode::ALL.to_vec()).prop_map(Command::Close),
+            proptest::sample::select(vec![
+                Escalation::Functional,
+                Escalation::RaiseLevel,
+                Escalation::LowerLevel,
+                Escalation::Hierarchical,
+            ])
+            .prop_map(Command::Escalate),
         ]
     }
 

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::escalations::{self, EscalationRow, NewEscalation};
+use super::outbox;
 use super::schema::{incident_history, incident_notes, incidents, sla_policies};
 use super::{check_version, like_pattern};
 use crate::domain::changes::{Changes, FieldChange};
@@ -152,6 +154,19 @@ pub struct Transition {
     pub comment: Option<String>,
     /// A note written with the change.
     pub note: Option<NewNote>,
+    /// An escalation recorded with the change (its `incident_id` is filled in).
+    pub escalation: Option<NewEscalation>,
+}
+
+/// What [`apply`] stored.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The incident after the change.
+    pub row: IncidentRow,
+    /// The note written, if any.
+    pub note: Option<NoteRow>,
+    /// The escalation recorded, if any.
+    pub escalation: Option<EscalationRow>,
 }
 
 /// The resolution targets now in force.
@@ -210,7 +225,7 @@ struct Entry {
 fn record(
     conn: &mut PgConnection,
     incident_id: i64,
-    actor_id: i64,
+    actor_id: Option<i64>,
     now: DateTime<Utc>,
     entry: Entry,
 ) -> Result<(), AppError> {
@@ -247,7 +262,7 @@ pub fn insert(
         record(
             conn,
             row.id,
-            actor_id,
+            Some(actor_id),
             now,
             Entry {
                 action: "created",
@@ -255,6 +270,12 @@ pub fn insert(
                 comment: None,
                 internal: false,
             },
+        )?;
+        outbox::emit(
+            conn,
+            "incident.created",
+            now,
+            serde_json::json!({ "incident": &row }),
         )?;
         Ok(row)
     })
@@ -277,10 +298,10 @@ pub fn apply(
     conn: &mut PgConnection,
     id: i64,
     expected_version: Option<i32>,
-    actor_id: i64,
+    actor_id: Option<i64>,
     now: DateTime<Utc>,
     decide: impl FnOnce(&mut PgConnection, &IncidentRow) -> Result<Transition, AppError>,
-) -> Result<(IncidentRow, Option<NoteRow>), AppError> {
+) -> Result<Applied, AppError> {
     conn.transaction(|conn| {
         let current: IncidentRow = incidents::table
             .find(id)
@@ -294,6 +315,27 @@ pub fn apply(
         // not visible); only then does a stale version matter.
         check_version(expected_version, current.version)?;
         let changes = diff(Some(&current), &transition.row)?;
+        let escalation = match &transition.escalation {
+            Some(new) => {
+                let new = NewEscalation {
+                    incident_id: id,
+                    ..new.clone()
+                };
+                match escalations::insert_once(conn, &new)? {
+                    Some(row) => Some(row),
+                    // The same SLA escalation exists already (another instance raised it).
+                    None if changes.is_empty() => {
+                        return Ok(Applied {
+                            row: current,
+                            note: None,
+                            escalation: None,
+                        });
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
         let mut stored = current.clone();
         if !changes.is_empty() {
             let mut next = transition.row;
@@ -308,12 +350,12 @@ pub fn apply(
             .note
             .as_ref()
             .is_some_and(|note| note.visibility == "internal");
-        let written = match &transition.note {
-            Some(note) => Some(
+        let written = match (&transition.note, actor_id) {
+            (Some(note), Some(author)) => Some(
                 diesel::insert_into(incident_notes::table)
                     .values((
                         incident_notes::incident_id.eq(id),
-                        incident_notes::author_id.eq(actor_id),
+                        incident_notes::author_id.eq(author),
                         incident_notes::visibility.eq(&note.visibility),
                         incident_notes::body.eq(&note.body),
                         incident_notes::created_at.eq(now),
@@ -321,9 +363,13 @@ pub fn apply(
                     .returning(NoteRow::as_returning())
                     .get_result(conn)?,
             ),
-            None => None,
+            _ => None,
         };
-        if !changes.is_empty() || transition.note.is_some() || transition.comment.is_some() {
+        if !changes.is_empty()
+            || transition.note.is_some()
+            || transition.comment.is_some()
+            || escalation.is_some()
+        {
             record(
                 conn,
                 id,
@@ -337,7 +383,34 @@ pub fn apply(
                 },
             )?;
         }
-        Ok((stored, written))
+        if stored.status != current.status {
+            let event = match stored.status.as_str() {
+                "resolved" => Some("incident.resolved"),
+                "closed" => Some("incident.closed"),
+                _ => None,
+            };
+            if let Some(event) = event {
+                outbox::emit(conn, event, now, serde_json::json!({ "incident": &stored }))?;
+            }
+        }
+        if let Some(escalation) = &escalation {
+            let data = serde_json::json!({ "escalation": escalation, "incident": &stored });
+            outbox::emit(conn, "escalation.created", now, data.clone())?;
+            match escalation.trigger.as_deref() {
+                Some("sla_warning") => {
+                    outbox::emit(conn, "sla.warning", now, data)?;
+                }
+                Some("sla_breach") => {
+                    outbox::emit(conn, "sla.breached", now, data)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(Applied {
+            row: stored,
+            note: written,
+            escalation,
+        })
     })
 }
 
@@ -550,4 +623,45 @@ pub fn list(
         None
     };
     Ok((rows, next))
+}
+
+/// An unresolved incident the SLA watcher has to escalate.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SlaCandidate {
+    /// Incident id.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    /// The warning threshold has passed without a warning for this deadline.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub warn: bool,
+    /// The deadline has passed without a breach escalation for it.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub breach: bool,
+}
+
+/// Unresolved incidents past `warning_percent` of their time, or past their deadline, that have
+/// not been escalated for that deadline yet; earliest deadline first.
+pub fn sla_candidates(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    warning_percent: u32,
+    limit: i64,
+) -> Result<Vec<SlaCandidate>, AppError> {
+    use diesel::sql_types::{BigInt, Double, Timestamptz};
+    Ok(diesel::sql_query(
+        "SELECT id, warn, breach FROM ( \
+             SELECT i.id, i.due_at, \
+                 NOT EXISTS (SELECT 1 FROM escalations e WHERE e.incident_id = i.id \
+                             AND e.trigger = 'sla_warning' AND e.due_at = i.due_at) AS warn, \
+                 i.due_at <= $1 AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.incident_id = i.id \
+                             AND e.trigger = 'sla_breach' AND e.due_at = i.due_at) AS breach \
+             FROM incidents i \
+             WHERE i.status IN ('new', 'in_progress') \
+               AND i.created_at + (i.due_at - i.created_at) * $2 <= $1 \
+         ) c WHERE warn OR breach ORDER BY due_at, id LIMIT $3",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Double, _>(f64::from(warning_percent) / 100.0)
+    .bind::<BigInt, _>(limit)
+    .load(conn)?)
 }

@@ -6,11 +6,15 @@
 pub mod bootstrap;
 pub mod configuration_items;
 pub mod customers;
+pub mod escalations;
 pub mod incidents;
+pub mod outbox;
 pub mod schema;
 pub mod sla_policies;
+pub mod stats;
 pub mod taxonomy;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -171,7 +171,92 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    escalations (id) {
+        id -> Int8,
+        incident_id -> Int8,
+        kind -> Text,
+        trigger -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        from_tier -> Text,
+        to_tier -> Text,
+        from_level -> Text,
+        to_level -> Text,
+        from_assignee_id -> Nullable<Int8>,
+        to_assignee_id -> Nullable<Int8>,
+        due_at -> Nullable<Timestamptz>,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        acknowledged_by -> Nullable<Int8>,
+        acknowledged_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Int8,
+        url -> Text,
+        events -> Array<Text>,
+        secret -> Text,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    outbox_events (id) {
+        id -> Int8,
+        event_type -> Text,
+        occurred_at -> Timestamptz,
+        data -> Jsonb,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        webhook_id -> Int8,
+        event_id -> Int8,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_status_code -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_delivery_attempts (id) {
+        id -> Int8,
+        delivery_id -> Int8,
+        attempted_at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        duration_ms -> Int4,
+    }
+}
+
+diesel::table! {
+    business_calendar (id) {
+        id -> Int2,
+        enabled -> Bool,
+        hours -> Jsonb,
+        holidays -> Array<Date>,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
 diesel::joinable!(users -> customers (customer_id));
+diesel::joinable!(escalations -> incidents (incident_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
+diesel::joinable!(webhook_delivery_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(incident_history -> incidents (incident_id));
 diesel::joinable!(incident_notes -> incidents (incident_id));
 diesel::joinable!(configuration_items -> customers (customer_id));
@@ -192,4 +277,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     incident_history,
     incident_notes,
+    escalations,
+    webhooks,
+    outbox_events,
+    webhook_deliveries,
+    webhook_delivery_attempts,
+    business_calendar,
 );

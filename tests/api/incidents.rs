@@ -336,7 +336,7 @@ async fn accept_follows_the_tier_and_checks_the_assignee() {
     assert_eq!(problem["state"], "in_progress");
     assert_eq!(
         problem["allowed_actions"],
-        json!(["workaround", "resolve", "close", "edit", "note"])
+        json!(["workaround", "resolve", "close", "edit", "note", "escalate"])
     );
 }
 
@@ -366,7 +366,7 @@ async fn actions_out_of_order_are_illegal_transitions() {
         assert_eq!(problem["state"], "new");
         assert_eq!(
             problem["allowed_actions"],
-            json!(["accept", "close", "edit", "note"])
+            json!(["accept", "close", "edit", "note", "escalate"])
         );
     }
     let problem = expect_problem(
@@ -390,7 +390,7 @@ async fn actions_out_of_order_are_illegal_transitions() {
     );
     assert_eq!(
         problem["allowed_actions"],
-        json!(["accept", "close", "edit", "note"])
+        json!(["accept", "close", "edit", "note", "escalate"])
     );
     act_ok(&app, &c.desk, id, "accept", json!({})).await;
     act_ok(&app, &c.desk, id, "resolve", resolution()).await;

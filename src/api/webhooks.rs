@@ -1,0 +1,444 @@
+//! `/api/v1/webhooks`: subscriptions to events, delivered signed by the delivery worker
+//! (SPEC §10), with a delivery log per webhook.
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, delete, get, patch, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::{Validate, ValidationError};
+
+use super::AppState;
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
+use super::pagination::{Page, page, page_request};
+use crate::error::AppError;
+use crate::store;
+use crate::store::outbox::EVENT_TYPES;
+use crate::store::webhooks::{AttemptRow, DeliveryRow, WebhookPatch, WebhookRow};
+
+fn url_rule(url: &str) -> Result<(), ValidationError> {
+    let ok = url::Url::parse(url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if ok && url.len() <= 2000 {
+        Ok(())
+    } else {
+        let mut error = ValidationError::new("invalid");
+        error.message = Some("must be an http or https URL".into());
+        Err(error)
+    }
+}
+
+fn events_rule(events: &[String]) -> Result<(), ValidationError> {
+    let unknown: Vec<&String> = events
+        .iter()
+        .filter(|e| !EVENT_TYPES.contains(&e.as_str()))
+        .collect();
+    if events.is_empty() || !unknown.is_empty() {
+        let mut error = ValidationError::new("invalid");
+        error.message = Some(format!("one or more of: {}", EVENT_TYPES.join(", ")).into());
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// A new webhook.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Receiver URL (http or https).
+    #[validate(custom(function = "url_rule"))]
+    #[schema(example = "https://hooks.example.com/incident-desk")]
+    pub url: String,
+    /// Event types: `incident.created`, `incident.resolved`, `incident.closed`,
+    /// `escalation.created`, `sla.warning`, `sla.breached`.
+    #[validate(custom(function = "events_rule"))]
+    #[schema(example = json!(["incident.resolved", "sla.breached"]), min_items = 1)]
+    pub events: Vec<String>,
+    /// Shared secret for the signature, 16–200 characters; never shown again.
+    #[validate(length(min = 16, max = 200))]
+    #[schema(min_length = 16, max_length = 200, format = Password)]
+    pub secret: String,
+    /// Default true.
+    pub active: Option<bool>,
+}
+
+/// Changes to a webhook; absent fields stay as they are.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookRequest {
+    /// New URL.
+    #[validate(custom(function = "url_rule"))]
+    pub url: Option<String>,
+    /// New event types.
+    #[validate(custom(function = "events_rule"))]
+    #[schema(min_items = 1)]
+    pub events: Option<Vec<String>>,
+    /// New secret.
+    #[validate(length(min = 16, max = 200))]
+    #[schema(min_length = 16, max_length = 200, format = Password)]
+    pub secret: Option<String>,
+    /// Pause (`false`) or resume (`true`) deliveries.
+    pub active: Option<bool>,
+}
+
+/// A webhook (the secret is never returned).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookResponse {
+    /// Id.
+    pub id: i64,
+    /// Receiver URL.
+    pub url: String,
+    /// Subscribed event types.
+    pub events: Vec<String>,
+    /// Deliveries are made only while active.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Version for `If-Match`.
+    pub version: i32,
+}
+
+impl From<WebhookRow> for WebhookResponse {
+    fn from(row: WebhookRow) -> Self {
+        WebhookResponse {
+            id: row.id,
+            url: row.url,
+            events: row.events,
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryAttempt {
+    /// When.
+    pub attempted_at: DateTime<Utc>,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Duration.
+    pub duration_ms: i32,
+}
+
+/// A delivery of one event to this webhook.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryResponse {
+    /// Id.
+    pub id: i64,
+    /// The event's id (the `id` of the delivered body).
+    pub event_id: i64,
+    /// Event type.
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// When the next attempt is due (pending deliveries).
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Last HTTP status.
+    pub last_status_code: Option<i32>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Every attempt, oldest first.
+    pub attempt_log: Vec<DeliveryAttempt>,
+}
+
+fn delivery(row: DeliveryRow, event_type: String, attempts: Vec<AttemptRow>) -> DeliveryResponse {
+    DeliveryResponse {
+        id: row.id,
+        event_id: row.event_id,
+        event_type,
+        status: row.status,
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at,
+        delivered_at: row.delivered_at,
+        last_status_code: row.last_status_code,
+        last_error: row.last_error,
+        attempt_log: attempts
+            .into_iter()
+            .map(|a| DeliveryAttempt {
+                attempted_at: a.attempted_at,
+                status_code: a.status_code,
+                error: a.error,
+                duration_ms: a.duration_ms,
+            })
+            .collect(),
+    }
+}
+
+/// Paging of webhook lists.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Rows per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+/// Subscribe a URL to events (admin). Each delivery is a POST of `{id, type, occurred_at,
+/// data}` with `X-Incident-Desk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
+/// "<t>." + body)>`, retried with exponential back-off.
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = [])),
+    request_body = CreateWebhookRequest,
+    responses(
+        (status = 201, description = "Webhook created", body = WebhookResponse),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[post("/webhooks")]
+pub async fn create_webhook(
+    state: Data<AppState>,
+    caller: AuthUser,
+    body: JsonBody<CreateWebhookRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let request = body.parse()?;
+    let now = state.clock.now();
+    let mut events = request.events;
+    events.sort();
+    events.dedup();
+    let row = store::run(&state.pool, move |conn| {
+        store::webhooks::insert(
+            conn,
+            &request.url,
+            &events,
+            &request.secret,
+            request.active.unwrap_or(true),
+            now,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(row.version))
+        .insert_header(("Location", format!("/api/v1/webhooks/{}", row.id)))
+        .json(WebhookResponse::from(row)))
+}
+
+/// List webhooks (admin).
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of webhooks", body = Page<WebhookResponse>),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/webhooks")]
+pub async fn list_webhooks(
+    state: Data<AppState>,
+    caller: AuthUser,
+    query: ValidQuery<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let page_req = page_request(query.0.limit, query.0.cursor.as_deref())?;
+    let rows = store::run(&state.pool, move |conn| {
+        store::webhooks::list(conn, page_req)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page(rows, WebhookResponse::from)))
+}
+
+/// One webhook (admin).
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Webhook id")),
+    responses(
+        (status = 200, description = "The webhook", body = WebhookResponse),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/webhooks/{id}")]
+pub async fn get_webhook(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    let row = store::run(&state.pool, move |conn| store::webhooks::find(conn, id)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(WebhookResponse::from(row)))
+}
+
+/// Change a webhook (admin).
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Webhook id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+    ),
+    request_body = UpdateWebhookRequest,
+    responses(
+        (status = 200, description = "The changed webhook", body = WebhookResponse),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 412, response = crate::openapi::VersionMismatch),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[patch("/webhooks/{id}")]
+pub async fn update_webhook(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateWebhookRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let request = body.parse()?;
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let patch = WebhookPatch {
+        url: request.url,
+        events: request.events.map(|mut e| {
+            e.sort();
+            e.dedup();
+            e
+        }),
+        secret: request.secret,
+        active: request.active,
+    };
+    let row = store::run(&state.pool, move |conn| {
+        store::webhooks::update(conn, id, patch, if_match.0, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(row.version))
+        .json(WebhookResponse::from(row)))
+}
+
+/// Delete a webhook and its delivery log (admin).
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Webhook id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[delete("/webhooks/{id}")]
+pub async fn delete_webhook(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    store::run(&state.pool, move |conn| store::webhooks::delete(conn, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The webhook's deliveries, newest first, each with its attempts (admin).
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Webhook id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Page<DeliveryResponse>),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, response = crate::openapi::ValidationFailed),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[get("/webhooks/{id}/deliveries")]
+pub async fn list_deliveries(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    query: ValidQuery<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    let page_req = page_request(query.0.limit, query.0.cursor.as_deref())?;
+    let rows = store::run(&state.pool, move |conn| {
+        store::webhooks::deliveries(conn, id, page_req)
+    })
+    .await?;
+    Ok(
+        HttpResponse::Ok().json(page(rows, |(row, event_type, attempts)| {
+            delivery(row, event_type, attempts)
+        })),
+    )
+}
+
+/// Send a delivery again, with a fresh attempt budget (admin).
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Webhook id"),
+        ("delivery_id" = i64, Path, description = "Delivery id")
+    ),
+    responses(
+        (status = 202, description = "Queued for delivery"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable)
+    )
+)]
+#[post("/webhooks/{id}/deliveries/{delivery_id}/redeliver")]
+pub async fn redeliver(
+    state: Data<AppState>,
+    caller: AuthUser,
+    path: Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let (id, delivery_id) = path.into_inner();
+    store::run(&state.pool, move |conn| {
+        store::webhooks::redeliver(conn, id, delivery_id)
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_webhook)
+        .service(list_webhooks)
+        .service(get_webhook)
+        .service(update_webhook)
+        .service(delete_webhook)
+        .service(list_deliveries)
+        .service(redeliver);
+}

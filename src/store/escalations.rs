@@ -1,0 +1,136 @@
+//! Escalation records (SPEC §5) and the incident managers' queue.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::PageRequest;
+use super::schema::escalations;
+use super::split_page;
+use crate::error::AppError;
+
+/// A stored escalation.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = escalations, check_for_backend(diesel::pg::Pg))]
+#[allow(missing_docs)]
+pub struct EscalationRow {
+    pub id: i64,
+    pub incident_id: i64,
+    pub kind: String,
+    pub trigger: Option<String>,
+    pub reason: Option<String>,
+    pub from_tier: String,
+    pub to_tier: String,
+    pub from_level: String,
+    pub to_level: String,
+    pub from_assignee_id: Option<i64>,
+    pub to_assignee_id: Option<i64>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub acknowledged_by: Option<i64>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+/// An escalation to record with an incident change.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = escalations)]
+#[allow(missing_docs)]
+pub struct NewEscalation {
+    pub incident_id: i64,
+    pub kind: String,
+    pub trigger: Option<String>,
+    pub reason: Option<String>,
+    pub from_tier: String,
+    pub to_tier: String,
+    pub from_level: String,
+    pub to_level: String,
+    pub from_assignee_id: Option<i64>,
+    pub to_assignee_id: Option<i64>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Inserts `new` unless the same SLA escalation exists already; returns it when inserted.
+pub fn insert_once(
+    conn: &mut PgConnection,
+    new: &NewEscalation,
+) -> Result<Option<EscalationRow>, AppError> {
+    Ok(diesel::insert_into(escalations::table)
+        .values(new)
+        .on_conflict_do_nothing()
+        .returning(EscalationRow::as_returning())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Filters of the escalation queue.
+#[derive(Debug, Clone, Default)]
+#[allow(missing_docs)]
+pub struct EscalationFilter {
+    pub kind: Option<String>,
+    pub acknowledged: Option<bool>,
+    pub incident_id: Option<i64>,
+}
+
+/// One page of escalations, oldest first.
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &EscalationFilter,
+    page: PageRequest,
+) -> Result<(Vec<EscalationRow>, Option<i64>), AppError> {
+    let mut query = escalations::table
+        .select(EscalationRow::as_select())
+        .into_boxed();
+    if let Some(kind) = &filter.kind {
+        query = query.filter(escalations::kind.eq(kind.clone()));
+    }
+    match filter.acknowledged {
+        Some(true) => query = query.filter(escalations::acknowledged_at.is_not_null()),
+        Some(false) => query = query.filter(escalations::acknowledged_at.is_null()),
+        None => {}
+    }
+    if let Some(incident_id) = filter.incident_id {
+        query = query.filter(escalations::incident_id.eq(incident_id));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(escalations::id.gt(after));
+    }
+    let rows = query
+        .order(escalations::id.asc())
+        .limit(page.limit + 1)
+        .load(conn)?;
+    Ok(split_page(rows, page, |row| row.id))
+}
+
+/// Marks escalation `id` acknowledged; 409 when it already is.
+pub fn acknowledge(
+    conn: &mut PgConnection,
+    id: i64,
+    actor_id: i64,
+    now: DateTime<Utc>,
+) -> Result<EscalationRow, AppError> {
+    conn.transaction(|conn| {
+        let current: EscalationRow = escalations::table
+            .find(id)
+            .select(EscalationRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::not_found("escalation", id))?;
+        if current.acknowledged_at.is_some() {
+            return Err(AppError::Conflict {
+                code: "already_acknowledged",
+                detail: format!("Escalation {id} was acknowledged already."),
+            });
+        }
+        Ok(diesel::update(escalations::table.find(id))
+            .set((
+                escalations::acknowledged_by.eq(actor_id),
+                escalations::acknowledged_at.eq(now),
+            ))
+            .returning(EscalationRow::as_returning())
+            .get_result(conn)?)
+    })
+}
