@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod configuration_items;
 mod customers;
+mod escalations;
 mod incidents;
 mod openapi_spec;
 mod operations;

@@ -1,0 +1,725 @@
+//! Escalations (SPEC §5), the SLA watcher and the managers' queue.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+struct Staff {
+    admin: String,
+    customer: i64,
+    portal: String,
+    desk: String,
+    l2: String,
+    l2_id: i64,
+    ops: String,
+    manager: String,
+}
+
+async fn staff(app: &TestApp) -> Staff {
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "HOSP").await;
+    let (_, portal) = app
+        .create_user(&admin, "reporter", &["customer"], Some(customer))
+        .await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let (l2_id, l2) = app
+        .create_user(&admin, "engineer", &["l2_engineer"], None)
+        .await;
+    let (_, ops) = app.create_user(&admin, "ops", &["ops_staff"], None).await;
+    let (_, manager) = app
+        .create_user(&admin, "manager", &["incident_manager"], None)
+        .await;
+    Staff {
+        admin,
+        customer,
+        portal,
+        desk,
+        l2,
+        l2_id,
+        ops,
+        manager,
+    }
+}
+
+async fn incident(app: &TestApp, s: &Staff, extra: Value) -> Value {
+    let mut body = json!({"title": "t", "customer_id": s.customer, "subcategory": "upgrade_error"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    expect_json(
+        app.post("/api/v1/incidents", &s.desk, body).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn escalate(app: &TestApp, token: &str, id: &Value, body: Value) -> reqwest::Response {
+    app.post(&format!("/api/v1/incidents/{id}/escalations"), token, body)
+        .await
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().unwrap())
+        .unwrap()
+        .to_utc()
+}
+
+#[tokio::test]
+async fn functional_escalation_hands_the_incident_to_l2() {
+    let app = TestApp::spawn().await;
+    let s = staff(&app).await;
+    let inc = incident(&app, &s, json!({})).await;
+    let id = &inc["id"];
+    let problem = expect_problem(
+        escalate(
+            &app,
+            &s.desk,
+            id,
+            json!({"kind": "functional", "assignee_id": s.l2_id, "diagnosis": "  "}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["diagnosis"]);
+    let (ops_id, _) = app
+        .create_user(&s.admin, "ops2", &["ops_staff"], None)
+        .await;
+    let problem = expect_problem(
+        escalate(
+            &app,
+            &s.desk,
+            id,
+            json!({"kind": "functional", "assignee_id": ops_id, "diagnosis": "日志显示数据库锁"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["assignee_id"]);
+    expect_problem(
+        escalate(
+            &app,
+            &s.l2,
+            id,
+            json!({"kind": "functional", "assignee_id": s.l2_id, "diagnosis": "x"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    let escalation = expect_json(
+        escalate(
+            &app,
+            &s.desk,
+            id,
+            json!({"kind": "functional", "assignee_id": s.l2_id, "diagnosis": "日志显示数据库锁"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(escalation["kind"], "functional");
+    assert_eq!(escalation["from_tier"], "l1");
+    assert_eq!(escalation["to_tier"], "l2");
+    assert_eq!(escalation["to_assignee_id"], s.l2_id);
+    assert_eq!(escalation["reason"], "日志显示数据库锁");
+    let now = expect_json(
+        app.get(&format!("/api/v1/incidents/{id}"), &s.desk).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(now["tier"], "l2");
+    assert_eq!(now["status"], "in_progress");
+    assert_eq!(now["assignee_id"], s.l2_id);
+
+    // From now on L1 cannot resolve it; the L2 engineer can.
+    let resolution =
+        json!({"solution": "s", "cause": "system_defect", "subcause": "module_unusable"});
+    expect_problem(
+        app.post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &s.desk,
+            resolution.clone(),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let problem = expect_problem(
+        escalate(
+            &app,
+            &s.manager,
+            id,
+            json!({"kind": "functional", "assignee_id": s.l2_id, "diagnosis": "again"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+    assert!(problem["detail"].as_str().unwrap().contains("l2"));
+    expect_json(
+        app.post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &s.l2,
+            resolution,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let history = expect_json(
+        app.get(&format!("/api/v1/incidents/{id}/history"), &s.desk)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let escalate_entry = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["action"] == "escalate")
+        .unwrap();
+    assert_eq!(escalate_entry["comment"], "日志显示数据库锁");
+    let listed = expect_json(
+        app.get(&format!("/api/v1/incidents/{id}/escalations"), &s.desk)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["items"][0]["id"], escalation["id"]);
+}
+
+#[tokio::test]
+async fn priority_escalations_recompute_the_deadline() {
+    let app = TestApp::spawn().await;
+    let s = staff(&app).await;
+    let created_at = DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    app.clock.set(created_at);
+    let inc = incident(&app, &s, json!({"level": "low"})).await;
+    let id = &inc["id"];
+    assert_eq!(time(&inc["due_at"]), created_at + Duration::hours(8));
+
+    expect_problem(
+        escalate(
+            &app,
+            &s.ops,
+            id,
+            json!({"kind": "priority", "level": "high", "reason": "x"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let problem = expect_problem(
+        escalate(
+            &app,
+            &s.desk,
+            id,
+            json!({"kind": "priority", "level": "low", "reason": "x"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["level"]);
+
+    // Raised to high one hour in: due = min(8 h, 1 h + 2 h) = 3 h after creation.
+    app.clock.advance(Duration::hours(1));
+    let raised = expect_json(
+        escalate(&app, &s.l2, id, json!({"kind": "priority", "level": "high", "reason": "全院收费停摆", "trigger": "onsite_urgent"})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(raised["from_level"], "low");
+    assert_eq!(raised["to_level"], "high");
+    assert_eq!(raised["trigger"], "onsite_urgent");
+    let after = expect_json(
+        app.get(&format!("/api/v1/incidents/{id}"), &s.desk).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(after["level"], "high");
+    assert_eq!(time(&after["due_at"]), created_at + Duration::hours(3));
+
+    // Lowering is for incident managers, and counts from creation again.
+    expect_problem(
+        escalate(
+            &app,
+            &s.desk,
+            id,
+            json!({"kind": "priority", "level": "medium", "reason": "x"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let lowered = expect_json(
+        escalate(
+            &app,
+            &s.manager,
+            id,
+            json!({"kind": "priority", "level": "medium", "reason": "影响范围小"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(lowered["trigger"], "manual");
+    let after = expect_json(
+        app.get(&format!("/api/v1/incidents/{id}"), &s.desk).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(time(&after["due_at"]), created_at + Duration::hours(4));
+}
+
+#[tokio::test]
+async fn flags_set_later_raise_the_level_at_once() {
+    let app = TestApp::spawn().await;
+    let s = staff(&app).await;
+    let low = incident(
+        &app,
+        &s,
+        json!({"level": "low", "subcategory": "usage_howto"}),
+    )
+    .await;
+    let path = format!("/api/v1/incidents/{}", low["id"]);
+    let onsite = expect_json(
+        app.patch(&path, &s.desk, json!({"affects_onsite_work": true}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(onsite["level"], "medium");
+    let upload = expect_json(
+        app.patch(&path, &s.desk, json!({"affects_data_upload": true}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(upload["level"], "high");
+    let list = expect_json(
+        app.get(&format!("{path}/escalations"), &s.desk).await,
+        StatusCode::OK,
+    )
+    .await;
+    let triggers: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["trigger"])
+        .collect();
+    assert_eq!(triggers, [&json!("onsite_urgent"), &json!("data_upload")]);
+    // Setting a flag again changes nothing.
+    let again = expect_json(
+        app.patch(&path, &s.desk, json!({"affects_data_upload": true}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["version"], upload["version"]);
+    // On-site work on a medium incident does not raise it.
+    let medium = incident(&app, &s, json!({"level": "medium"})).await;
+    let after = expect_json(
+        app.patch(
+            &format!("/api/v1/incidents/{}", medium["id"]),
+            &s.desk,
+            json!({"affects_onsite_work": true}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(after["level"], "medium");
+}
+
+#[tokio::test]
+async fn hierarchical_escalations_wait_in_the_managers_queue() {
+    let app = TestApp::spawn().await;
+    let s = staff(&app).await;
+    let first = incident(&app, &s, json!({})).await;
+    let second = incident(&app, &s, json!({})).await;
+    let problem = expect_problem(
+        escalate(&app, &s.ops, &first["id"], json!({"kind": "hierarchical"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["reason"]);
+    let a = expect_json(
+        escalate(
+            &app,
+            &s.ops,
+            &first["id"],
+            json!({"kind": "hierarchical", "reason": "需要协调厂商"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let b = expect_json(
+        escalate(
+            &app,
+            &s.desk,
+            &second["id"],
+            json!({"kind": "hierarchical", "reason": "重大事件"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    expect_problem(
+        escalate(
+            &app,
+            &s.portal,
+            &first["id"],
+            json!({"kind": "hierarchical", "reason": "x"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        escalate(
+            &app,
+            &s.desk,
+            &first["id"],
+            json!({"kind": "sideways", "reason": "x"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+
+    let waiting = expect_json(
+        app.get(
+            "/api/v1/escalations?acknowledged=false&kind=hierarchical",
+            &s.manager,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let ids: Vec<&Value> = waiting["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["id"])
+        .collect();
+    assert_eq!(ids, [&a["id"], &b["id"]]);
+    expect_problem(
+        app.post(
+            &format!("/api/v1/escalations/{}/acknowledge", a["id"]),
+            &s.desk,
+            json!({}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let acked = expect_json(
+        app.post(
+            &format!("/api/v1/escalations/{}/acknowledge", a["id"]),
+            &s.manager,
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(acked["acknowledged_at"].is_string());
+    expect_problem(
+        app.post(
+            &format!("/api/v1/escalations/{}/acknowledge", a["id"]),
+            &s.manager,
+            json!({}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "already_acknowledged",
+    )
+    .await;
+    expect_problem(
+        app.post(
+            "/api/v1/escalations/999999/acknowledge",
+            &s.manager,
+            json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let waiting = expect_json(
+        app.get("/api/v1/escalations?acknowledged=false", &s.manager)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let ids: Vec<&Value> = waiting["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["id"])
+        .collect();
+    assert_eq!(ids, [&b["id"]]);
+    let one = expect_json(
+        app.get(
+            &format!("/api/v1/escalations?incident_id={}", first["id"]),
+            &s.manager,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(one["items"].as_array().unwrap().len(), 1);
+    expect_problem(
+        app.get("/api/v1/escalations", &s.portal).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn closed_incidents_are_not_escalated() {
+    let app = TestApp::spawn().await;
+    let s = staff(&app).await;
+    let inc = incident(&app, &s, json!({})).await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/incidents/{}/close", inc["id"]),
+            &s.desk,
+            json!({"closure_code": "withdrawn", "note": "撤回"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    for body in [
+        json!({"kind": "hierarchical", "reason": "x"}),
+        json!({"kind": "priority", "level": "high", "reason": "x"}),
+        json!({"kind": "functional", "assignee_id": s.l2_id, "diagnosis": "x"}),
+    ] {
+        expect_problem(
+            escalate(&app, &s.manager, &inc["id"], body).await,
+            StatusCode::CONFLICT,
+            "incident_closed",
+        )
+        .await;
+    }
+}
+
+/// Polls `check` until it holds or `limit` passes.
+async fn eventually<F, Fut>(limit: StdDuration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn sla_triggers(app: &TestApp, token: &str, id: &Value) -> Vec<String> {
+    let list = expect_json(
+        app.get(
+            &format!("/api/v1/incidents/{id}/escalations?limit=200"),
+            token,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["trigger"].as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("sla_"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sla_watcher_warns_then_reports_the_breach_once() {
+    let app = TestApp::spawn_with(&[("SLA_SCAN_INTERVAL_SECS", "100ms")]).await;
+    let s = staff(&app).await;
+    let start = DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    app.clock.set(start);
+    let watched = incident(&app, &s, json!({"level": "high"})).await;
+    let resolved = incident(
+        &app,
+        &s,
+        json!({"level": "high", "subcategory": "usage_howto"}),
+    )
+    .await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/incidents/{}/accept", resolved["id"]),
+            &s.desk,
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/incidents/{}/resolve", resolved["id"]),
+            &s.desk,
+            json!({"solution": "s", "cause": "system_defect", "subcause": "module_unusable"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    // 89 minutes of 120: under 75 %.
+    app.clock.set(start + Duration::minutes(89));
+    tokio::time::sleep(StdDuration::from_millis(400)).await;
+    assert!(sla_triggers(&app, &s.desk, &watched["id"]).await.is_empty());
+
+    app.clock.set(start + Duration::minutes(91));
+    let warned = eventually(StdDuration::from_secs(5), || async {
+        sla_triggers(&app, &s.desk, &watched["id"]).await == ["sla_warning"]
+    })
+    .await;
+    assert!(warned, "no sla_warning");
+
+    app.clock.set(start + Duration::minutes(121));
+    let breached = eventually(StdDuration::from_secs(5), || async {
+        sla_triggers(&app, &s.desk, &watched["id"]).await == ["sla_warning", "sla_breach"]
+    })
+    .await;
+    assert!(breached, "no sla_breach");
+    tokio::time::sleep(StdDuration::from_millis(400)).await;
+    assert_eq!(
+        sla_triggers(&app, &s.desk, &watched["id"]).await,
+        ["sla_warning", "sla_breach"]
+    );
+    assert!(
+        sla_triggers(&app, &s.desk, &resolved["id"])
+            .await
+            .is_empty()
+    );
+
+    let queue = expect_json(
+        app.get(
+            "/api/v1/escalations?kind=hierarchical&acknowledged=false",
+            &s.manager,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let breach = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["trigger"] == "sla_breach")
+        .unwrap();
+    assert!(breach["created_by"].is_null());
+    assert_eq!(breach["due_at"], watched["due_at"]);
+
+    // A new deadline (the level lowered to low: due 8 h after creation) gets its own warning
+    // once 75 % of it has passed.
+    app.clock.set(start + Duration::minutes(122));
+    expect_json(
+        escalate(
+            &app,
+            &s.manager,
+            &watched["id"],
+            json!({"kind": "priority", "level": "low", "reason": "误报"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    tokio::time::sleep(StdDuration::from_millis(400)).await;
+    assert_eq!(
+        sla_triggers(&app, &s.desk, &watched["id"]).await,
+        ["sla_warning", "sla_breach"]
+    );
+    app.clock.set(start + Duration::minutes(6 * 60 + 1));
+    let rewarned = eventually(StdDuration::from_secs(5), || async {
+        sla_triggers(&app, &s.desk, &watched["id"]).await
+            == ["sla_warning", "sla_breach", "sla_warning"]
+    })
+    .await;
+    assert!(rewarned, "no warning for the new deadline");
+}
+
+#[tokio::test]
+async fn two_instances_never_escalate_twice() {
+    let first = TestApp::spawn_with(&[("SLA_SCAN_INTERVAL_SECS", "100ms")]).await;
+    let second = TestApp::spawn_on(
+        first.database.clone(),
+        &[("SLA_SCAN_INTERVAL_SECS", "100ms")],
+    )
+    .await;
+    let s = staff(&first).await;
+    let start = DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    first.clock.set(start);
+    second.clock.set(start);
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(incident(&first, &s, json!({"level": "high"})).await["id"].clone());
+    }
+    first.clock.set(start + Duration::hours(3));
+    second.clock.set(start + Duration::hours(3));
+    let all_done = eventually(StdDuration::from_secs(10), || async {
+        let queue = expect_json(
+            first.get("/api/v1/escalations?limit=200", &s.manager).await,
+            StatusCode::OK,
+        )
+        .await;
+        queue["items"].as_array().unwrap().len() >= 16
+    })
+    .await;
+    assert!(all_done, "the watchers did not escalate every incident");
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    for id in &ids {
+        assert_eq!(
+            sla_triggers(&second, &s.desk, id).await,
+            ["sla_warning", "sla_breach"],
+            "incident {id}"
+        );
+    }
+    let queue = expect_json(
+        first.get("/api/v1/escalations?limit=200", &s.manager).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(queue["items"].as_array().unwrap().len(), 16);
+}
