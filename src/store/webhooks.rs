@@ -152,12 +152,15 @@ pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A delivery, its event type and its attempts.
+pub type DeliveryWithAttempts = (DeliveryRow, String, Vec<AttemptRow>);
+
 /// One page of a webhook's deliveries (newest first) with their attempts.
 pub fn deliveries(
     conn: &mut PgConnection,
     webhook_id: i64,
     page: PageRequest,
-) -> Result<(Vec<(DeliveryRow, String, Vec<AttemptRow>)>, Option<i64>), AppError> {
+) -> Result<(Vec<DeliveryWithAttempts>, Option<i64>), AppError> {
     find(conn, webhook_id)?;
     let mut query = webhook_deliveries::table
         .inner_join(super::schema::outbox_events::table)

@@ -12,3 +12,4 @@ mod openapi_spec;
 mod operations;
 mod reference_data;
 mod users;
+mod webhooks;

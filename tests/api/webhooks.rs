@@ -1,0 +1,568 @@
+//! Webhooks: subscriptions, signed deliveries from the outbox, retries, the delivery log.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use hmac::{Hmac, Mac};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::helpers::*;
+
+const SECRET: &str = "a-shared-secret-of-some-length";
+
+/// What the receiver saw of one request.
+#[derive(Debug, Clone)]
+struct Received {
+    signature: String,
+    event: String,
+    delivery: String,
+    body: String,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    received: Arc<Mutex<Vec<Received>>>,
+    failures_left: Arc<AtomicUsize>,
+}
+
+/// A local HTTP receiver that records requests and fails the first `fail_first` of them.
+struct Receiver {
+    url: String,
+    state: ReceiverState,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> Receiver {
+        let state = ReceiverState {
+            received: Arc::new(Mutex::new(Vec::new())),
+            failures_left: Arc::new(AtomicUsize::new(fail_first)),
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(app_state.clone()))
+                .default_service(web::to(receive))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        tokio::spawn(server.run());
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            state,
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let seen = self.received();
+            if seen.len() >= count {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {count} requests, got {:?}", self.received());
+    }
+}
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<ReceiverState>,
+) -> HttpResponse {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    state.received.lock().unwrap().push(Received {
+        signature: header("x-incident-desk-signature"),
+        event: header("x-incident-desk-event"),
+        delivery: header("x-incident-desk-delivery"),
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    });
+    let fail = state
+        .failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if fail {
+        HttpResponse::ServiceUnavailable().finish()
+    } else {
+        HttpResponse::NoContent().finish()
+    }
+}
+
+/// Checks the signature the way a receiver would.
+fn verify(received: &Received, secret: &str) -> bool {
+    let mut parts = received.signature.split(',');
+    let t = parts
+        .next()
+        .and_then(|p| p.strip_prefix("t="))
+        .unwrap_or_default();
+    let v1 = parts
+        .next()
+        .and_then(|p| p.strip_prefix("v1="))
+        .unwrap_or_default();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", received.body).as_bytes());
+    let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap_or(0);
+    mac.verify_slice(&hex::decode(v1).unwrap_or_default())
+        .is_ok()
+        && age.abs() < 300
+}
+
+async fn subscribe(app: &TestApp, admin: &str, url: &str, events: Value) -> Value {
+    expect_json(
+        app.post(
+            "/api/v1/webhooks",
+            admin,
+            json!({"url": url, "events": events, "secret": SECRET}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn deliveries(app: &TestApp, admin: &str, webhook: &Value) -> Vec<Value> {
+    let page = expect_json(
+        app.get(
+            &format!("/api/v1/webhooks/{}/deliveries", webhook["id"]),
+            admin,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    page["items"].as_array().unwrap().clone()
+}
+
+async fn wait_until_settled(
+    app: &TestApp,
+    admin: &str,
+    webhook: &Value,
+    count: usize,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = deliveries(app, admin, webhook).await;
+        if list.len() >= count && list.iter().all(|d| d["status"] != "pending") {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries did not settle: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn admins_manage_webhooks_and_secrets_are_never_shown() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let hook = subscribe(
+        &app,
+        &admin,
+        "https://hooks.example.com/x",
+        json!(["sla.breached", "incident.resolved", "sla.breached"]),
+    )
+    .await;
+    assert_eq!(hook["events"], json!(["incident.resolved", "sla.breached"]));
+    assert!(hook.get("secret").is_none());
+    assert_eq!(hook["active"], true);
+    let path = format!("/api/v1/webhooks/{}", hook["id"]);
+    let fetched = expect_json(app.get(&path, &admin).await, StatusCode::OK).await;
+    assert!(!fetched.to_string().contains(SECRET));
+    let paused = expect_json(
+        app.patch(&path, &admin, json!({"active": false})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(paused["active"], false);
+    let listed = expect_json(app.get("/api/v1/webhooks", &admin).await, StatusCode::OK).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    for (body, field) in [
+        (
+            json!({"url": "ftp://x", "events": ["incident.created"], "secret": SECRET}),
+            "url",
+        ),
+        (
+            json!({"url": "https://x.example", "events": ["incident.exploded"], "secret": SECRET}),
+            "events",
+        ),
+        (
+            json!({"url": "https://x.example", "events": [], "secret": SECRET}),
+            "events",
+        ),
+        (
+            json!({"url": "https://x.example", "events": ["incident.created"], "secret": "short"}),
+            "secret",
+        ),
+    ] {
+        let problem = expect_problem(
+            app.post("/api/v1/webhooks", &admin, body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), [field]);
+    }
+    expect_problem(
+        app.get("/api/v1/webhooks", &desk).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let deleted = app.send(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    expect_problem(
+        app.get(&path, &admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_problem(
+        app.send(Method::DELETE, &path, Some(&admin), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn events_are_delivered_signed_for_the_subscribed_types_only() {
+    let app = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let receiver = Receiver::start(0).await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let hook = subscribe(
+        &app,
+        &admin,
+        &receiver.url,
+        json!(["incident.created", "incident.resolved", "incident.closed"]),
+    )
+    .await;
+    let other = subscribe(&app, &admin, &receiver.url, json!(["sla.breached"])).await;
+
+    let incident = expect_json(
+        app.post(
+            "/api/v1/incidents",
+            &desk,
+            json!({"title": "t", "customer_id": customer, "subcategory": "usage_howto"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = &incident["id"];
+    for (action, body) in [
+        ("accept", json!({})),
+        (
+            "resolve",
+            json!({"solution": "s", "cause": "system_defect", "subcause": "module_unusable"}),
+        ),
+        ("close", json!({"closure_code": "resolved"})),
+    ] {
+        expect_json(
+            app.post(&format!("/api/v1/incidents/{id}/{action}"), &desk, body)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let seen = receiver.wait_for(3).await;
+    let types: Vec<&str> = seen.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        types,
+        ["incident.created", "incident.resolved", "incident.closed"]
+    );
+    for request in &seen {
+        assert!(verify(request, SECRET), "bad signature on {request:?}");
+        assert!(!verify(request, "another-secret-of-some-length"));
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(body["type"], request.event);
+        assert!(body["id"].is_i64() && body["occurred_at"].is_string());
+        assert_eq!(body["data"]["incident"]["id"], *id);
+    }
+    let closed: Value = serde_json::from_str(&seen[2].body).unwrap();
+    assert_eq!(closed["data"]["incident"]["status"], "closed");
+
+    let log = wait_until_settled(&app, &admin, &hook, 3).await;
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1)
+    );
+    assert_eq!(log[0]["attempt_log"][0]["status_code"], 204);
+    assert_eq!(log[0]["event_type"], "incident.closed", "newest first");
+    assert!(deliveries(&app, &admin, &other).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 3, "each delivery is sent once");
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_with_back_off_and_logged() {
+    let app = TestApp::spawn_with(&[
+        ("WEBHOOK_POLL_INTERVAL", "50ms"),
+        ("WEBHOOK_RETRY_BASE", "100ms"),
+    ])
+    .await;
+    let receiver = Receiver::start(2).await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["incident.created"])).await;
+    app.post(
+        "/api/v1/incidents",
+        &desk,
+        json!({"title": "t", "customer_id": customer}),
+    )
+    .await;
+    let seen = receiver.wait_for(3).await;
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter().all(|r| r.delivery == seen[0].delivery),
+        "one delivery, three attempts"
+    );
+    let log = wait_until_settled(&app, &admin, &hook, 1).await;
+    assert_eq!(log[0]["status"], "delivered");
+    assert_eq!(log[0]["attempts"], 3);
+    let codes: Vec<&Value> = log[0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status_code"])
+        .collect();
+    assert_eq!(codes, [&json!(503), &json!(503), &json!(204)]);
+    let times: Vec<chrono::DateTime<chrono::Utc>> = log[0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attempted_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    // Back-off doubles: at least 100 ms, then at least 200 ms.
+    assert!(times[1] - times[0] >= chrono::Duration::milliseconds(100));
+    assert!(times[2] - times[1] >= chrono::Duration::milliseconds(200));
+}
+
+#[tokio::test]
+async fn deliveries_give_up_after_the_last_attempt_and_can_be_redelivered() {
+    let app = TestApp::spawn_with(&[
+        ("WEBHOOK_POLL_INTERVAL", "50ms"),
+        ("WEBHOOK_RETRY_BASE", "50ms"),
+        ("WEBHOOK_MAX_ATTEMPTS", "2"),
+    ])
+    .await;
+    let receiver = Receiver::start(2).await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let hook = subscribe(&app, &admin, &receiver.url, json!(["incident.created"])).await;
+    app.post(
+        "/api/v1/incidents",
+        &desk,
+        json!({"title": "t", "customer_id": customer}),
+    )
+    .await;
+    let log = wait_until_settled(&app, &admin, &hook, 1).await;
+    assert_eq!(log[0]["status"], "failed");
+    assert_eq!(log[0]["attempts"], 2);
+    assert_eq!(log[0]["last_status_code"], 503);
+
+    let response = app
+        .send(
+            Method::POST,
+            &format!(
+                "/api/v1/webhooks/{}/deliveries/{}/redeliver",
+                hook["id"], log[0]["id"]
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = deliveries(&app, &admin, &hook).await;
+        if log[0]["status"] == "delivered" {
+            assert_eq!(log[0]["attempt_log"].as_array().unwrap().len(), 3);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not redelivered: {log:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    expect_problem(
+        app.send(
+            Method::POST,
+            &format!(
+                "/api/v1/webhooks/{}/deliveries/999999/redeliver",
+                hook["id"]
+            ),
+            Some(&admin),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pending_deliveries_go_out_after_a_restart_and_once_with_several_instances() {
+    // The first instance polls rarely: its events stay pending, as if it had stopped.
+    let first = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "60s")]).await;
+    let receiver = Receiver::start(0).await;
+    let admin = first.admin_token().await;
+    let customer = first.create_customer(&admin, "C1").await;
+    let (_, desk) = first
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let hook = subscribe(&first, &admin, &receiver.url, json!(["incident.created"])).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..6 {
+        first
+            .post(
+                "/api/v1/incidents",
+                &desk,
+                json!({"title": format!("t{i}"), "customer_id": customer}),
+            )
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.received().is_empty());
+    assert!(
+        deliveries(&first, &admin, &hook)
+            .await
+            .iter()
+            .all(|d| d["status"] == "pending")
+    );
+
+    // Two more instances start on the same database and share the work.
+    let second =
+        TestApp::spawn_on(first.database.clone(), &[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let third =
+        TestApp::spawn_on(first.database.clone(), &[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let seen = receiver.wait_for(6).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let seen_after = receiver.received();
+    assert_eq!(
+        seen_after.len(),
+        6,
+        "each delivery sent exactly once: {seen_after:?}"
+    );
+    let mut ids: Vec<&str> = seen.iter().map(|r| r.delivery.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    drop(third);
+    drop(second);
+}
+
+#[tokio::test]
+async fn escalations_and_sla_events_reach_subscribers_and_metrics() {
+    let app = TestApp::spawn_with(&[
+        ("WEBHOOK_POLL_INTERVAL", "50ms"),
+        ("SLA_SCAN_INTERVAL_SECS", "100ms"),
+    ])
+    .await;
+    let receiver = Receiver::start(0).await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    subscribe(
+        &app,
+        &admin,
+        &receiver.url,
+        json!(["escalation.created", "sla.warning", "sla.breached"]),
+    )
+    .await;
+    let start = chrono::DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    app.clock.set(start);
+    let incident = expect_json(
+        app.post(
+            "/api/v1/incidents",
+            &desk,
+            json!({"title": "t", "customer_id": customer, "level": "high"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    expect_json(
+        app.post(
+            &format!("/api/v1/incidents/{}/escalations", incident["id"]),
+            &desk,
+            json!({"kind": "hierarchical", "reason": "r"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    app.clock.set(start + chrono::Duration::hours(3));
+    let seen = receiver.wait_for(5).await;
+    let mut types: Vec<&str> = seen.iter().map(|r| r.event.as_str()).collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "escalation.created",
+            "escalation.created",
+            "escalation.created",
+            "sla.breached",
+            "sla.warning"
+        ]
+    );
+    let breach: Value = serde_json::from_str(
+        &seen
+            .iter()
+            .find(|r| r.event == "sla.breached")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(breach["data"]["escalation"]["trigger"], "sla_breach");
+    assert_eq!(breach["data"]["incident"]["id"], incident["id"]);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = app
+        .send(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"incident_desk_open_incidents{level="high",tier="l1"} 1"#,
+        r#"incident_desk_escalations{kind="hierarchical",trigger="none"} 1"#,
+        r#"incident_desk_escalations{kind="hierarchical",trigger="sla_breach"} 1"#,
+        r#"incident_desk_webhook_deliveries{status="delivered"} 5"#,
+        r#"incident_desk_webhook_delivery_attempts_total{outcome="delivered"} 5"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+}
