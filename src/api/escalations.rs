@@ -195,10 +195,9 @@ pub(crate) fn change_level(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let before: Level = parse(&current.level)?;
-    let targets = store::incidents::sla_targets(conn)?;
-    let target = targets.target(level);
+    let deadlines = store::calendar::deadlines(conn, state.settings.timezone)?;
     next.due_at = if level > before {
-        let raised = sla::raised_due_at(current.due_at, now, target);
+        let raised = sla::raised_due_at(current.due_at, now, &deadlines, level);
         match state.settings.upload_cutoff {
             Some(time) if next.affects_data_upload => raised.min(sla::next_cutoff(
                 now,
@@ -210,7 +209,7 @@ pub(crate) fn change_level(
             _ => raised,
         }
     } else {
-        sla::lowered_due_at(current.created_at, target)
+        sla::lowered_due_at(current.created_at, &deadlines, level)
     };
     next.level = level.as_str().to_owned();
     Ok(())

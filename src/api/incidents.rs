@@ -587,6 +587,7 @@ pub async fn create_incident(
         .transpose()
         .map_err(AppError::internal)?;
     let now = state.clock.now();
+    let timezone = state.settings.timezone;
     let actor_id = caller.id;
     let (ci_id, recurrence_of) = (request.ci_id, request.recurrence_of);
     let new_fields = (
@@ -596,7 +597,7 @@ pub async fn create_incident(
         request.source_system.map(|s| s.trim().to_owned()),
     );
     let row = store::run(&state.pool, move |conn| {
-        store::incidents::insert(conn, actor_id, now, |conn, targets| {
+        store::incidents::insert(conn, actor_id, now, timezone, |conn, deadlines| {
             let customer = store::customers::find(conn, customer_id).map_err(|err| match err {
                 AppError::NotFound(_) => AppError::invalid_field(
                     "customer_id",
@@ -650,7 +651,7 @@ pub async fn create_incident(
                 affects_data_upload,
                 status: Status::New.as_str().to_owned(),
                 tier: Tier::L1.as_str().to_owned(),
-                due_at: sla::initial_due_at(now, level, targets, affects_data_upload, cutoff),
+                due_at: sla::initial_due_at(now, level, deadlines, affects_data_upload, cutoff),
                 recurrence_of,
                 created_by: actor_id,
                 created_at: now,

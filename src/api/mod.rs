@@ -4,6 +4,7 @@
 //! OpenAPI document is collected from the same registrations the server runs.
 
 pub mod auth;
+pub mod business_calendar;
 pub mod configuration_items;
 pub mod customers;
 pub mod escalations;
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)
             .configure(sla_policies::configure)
+            .configure(business_calendar::configure)
             .configure(webhooks::configure),
     );
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::calendar::BusinessCalendar;
 use super::level::Level;
 
 /// Resolution target of each level.
@@ -32,6 +33,34 @@ impl SlaTargets {
             Level::Low => self.low,
             Level::Medium => self.medium,
             Level::High => self.high,
+        }
+    }
+}
+
+/// How deadlines are counted: targets per level, on the wall clock or in working time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Resolution targets.
+    pub targets: SlaTargets,
+    /// Working hours and holidays; `None` counts around the clock (the default).
+    pub calendar: Option<BusinessCalendar>,
+}
+
+impl Deadlines {
+    /// Around-the-clock deadlines.
+    pub fn wall_clock(targets: SlaTargets) -> Self {
+        Self {
+            targets,
+            calendar: None,
+        }
+    }
+
+    /// The deadline of `level` counted from `from`.
+    pub fn after(&self, from: DateTime<Utc>, level: Level) -> DateTime<Utc> {
+        let target = self.targets.target(level);
+        match &self.calendar {
+            Some(calendar) => calendar.add_working_time(from, target),
+            None => from + target,
         }
     }
 }
@@ -94,29 +123,34 @@ pub fn next_cutoff(at: DateTime<Utc>, cutoff: UploadCutoff) -> DateTime<Utc> {
 pub fn initial_due_at(
     created_at: DateTime<Utc>,
     level: Level,
-    targets: &SlaTargets,
+    deadlines: &Deadlines,
     affects_data_upload: bool,
     cutoff: Option<UploadCutoff>,
 ) -> DateTime<Utc> {
-    let due = created_at + targets.target(level);
+    let due = deadlines.after(created_at, level);
     match cutoff {
         Some(cutoff) if affects_data_upload => due.min(next_cutoff(created_at, cutoff)),
         _ => due,
     }
 }
 
-/// Deadline after raising the level at `now`: never later than before.
+/// Deadline after raising the level to `level` at `now`: never later than before.
 pub fn raised_due_at(
     due_at: DateTime<Utc>,
     now: DateTime<Utc>,
-    new_target: Duration,
+    deadlines: &Deadlines,
+    level: Level,
 ) -> DateTime<Utc> {
-    due_at.min(now + new_target)
+    due_at.min(deadlines.after(now, level))
 }
 
-/// Deadline after lowering the level: counted again from creation.
-pub fn lowered_due_at(created_at: DateTime<Utc>, new_target: Duration) -> DateTime<Utc> {
-    created_at + new_target
+/// Deadline after lowering the level to `level`: counted again from creation.
+pub fn lowered_due_at(
+    created_at: DateTime<Utc>,
+    deadlines: &Deadlines,
+    level: Level,
+) -> DateTime<Utc> {
+    deadlines.after(created_at, level)
 }
 
 /// True when the incident missed its deadline: resolved after it, or still unresolved past
@@ -191,7 +225,7 @@ mod tests {
     #[test]
     fn due_at_adds_the_target() {
         let t = utc("2025-01-06T02:00:00Z");
-        let targets = SlaTargets::procedure_defaults();
+        let targets = Deadlines::wall_clock(SlaTargets::procedure_defaults());
         assert_eq!(
             initial_due_at(t, Level::Low, &targets, false, None),
             utc("2025-01-06T10:00:00Z")
@@ -210,7 +244,7 @@ mod tests {
     fn the_upload_cutoff_caps_the_deadline_on_the_same_day() {
         // 16:00 in Shanghai (08:00 UTC), cut-off 17:00 local: due 17:00, not 18:00.
         let t = utc("2025-01-06T08:00:00Z");
-        let targets = SlaTargets::procedure_defaults();
+        let targets = Deadlines::wall_clock(SlaTargets::procedure_defaults());
         let due = initial_due_at(
             t,
             Level::High,
@@ -238,7 +272,7 @@ mod tests {
             next_cutoff(t, shanghai_cutoff((17, 0))),
             utc("2025-01-07T09:00:00Z")
         );
-        let targets = SlaTargets::procedure_defaults();
+        let targets = Deadlines::wall_clock(SlaTargets::procedure_defaults());
         let due = initial_due_at(
             t,
             Level::High,
@@ -256,7 +290,7 @@ mod tests {
         let due = initial_due_at(
             t,
             Level::High,
-            &SlaTargets::procedure_defaults(),
+            &Deadlines::wall_clock(SlaTargets::procedure_defaults()),
             true,
             Some(shanghai_cutoff((0, 30))),
         );
@@ -285,13 +319,40 @@ mod tests {
         let created = utc("2025-01-06T00:00:00Z");
         let due = utc("2025-01-06T08:00:00Z");
         let now = utc("2025-01-06T01:00:00Z");
+        let deadlines = Deadlines::wall_clock(SlaTargets::procedure_defaults());
         assert_eq!(
-            raised_due_at(due, now, Duration::hours(2)),
+            raised_due_at(due, now, &deadlines, Level::High),
             utc("2025-01-06T03:00:00Z")
         );
         let late = utc("2025-01-06T07:30:00Z");
-        assert_eq!(raised_due_at(due, late, Duration::hours(2)), due);
-        assert_eq!(lowered_due_at(created, Duration::hours(8)), due);
+        assert_eq!(raised_due_at(due, late, &deadlines, Level::High), due);
+        assert_eq!(lowered_due_at(created, &deadlines, Level::Low), due);
+    }
+
+    #[test]
+    fn a_business_calendar_counts_working_time_only() {
+        use super::super::calendar::WorkingHours;
+        let day = Some(WorkingHours {
+            start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(18, 0, 0).unwrap(),
+        });
+        let deadlines = Deadlines {
+            targets: SlaTargets::procedure_defaults(),
+            calendar: Some(BusinessCalendar {
+                hours: [day, day, day, day, day, None, None],
+                holidays: Default::default(),
+                timezone: chrono_tz::Asia::Shanghai,
+            }),
+        };
+        // Friday 17:00 local (09:00 UTC), high (2 h): 1 h Friday, 1 h Monday → Monday 10:00 local.
+        let due = initial_due_at(
+            utc("2025-01-10T09:00:00Z"),
+            Level::High,
+            &deadlines,
+            false,
+            None,
+        );
+        assert_eq!(due, utc("2025-01-13T02:00:00Z"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::schema::{incident_history, incident_notes, incidents, sla_policies};
 use super::{check_version, like_pattern};
 use crate::domain::changes::{Changes, FieldChange};
 use crate::domain::level::Level;
-use crate::domain::sla::SlaTargets;
+use crate::domain::sla::{Deadlines, SlaTargets};
 use crate::error::AppError;
 
 /// A stored incident.
@@ -245,16 +245,18 @@ fn record(
 }
 
 /// Creates an incident and its `created` history entry in one transaction. `prepare` runs
-/// inside the transaction with the SLA targets in force and returns the row to insert.
+/// inside the transaction with the deadlines in force (targets and business calendar) and
+/// returns the row to insert.
 pub fn insert(
     conn: &mut PgConnection,
     actor_id: i64,
     now: DateTime<Utc>,
-    prepare: impl FnOnce(&mut PgConnection, &SlaTargets) -> Result<NewIncident, AppError>,
+    timezone: chrono_tz::Tz,
+    prepare: impl FnOnce(&mut PgConnection, &Deadlines) -> Result<NewIncident, AppError>,
 ) -> Result<IncidentRow, AppError> {
     conn.transaction(|conn| {
-        let targets = sla_targets(conn)?;
-        let new = prepare(conn, &targets)?;
+        let deadlines = super::calendar::deadlines(conn, timezone)?;
+        let new = prepare(conn, &deadlines)?;
         let row: IncidentRow = diesel::insert_into(incidents::table)
             .values(&new)
             .returning(IncidentRow::as_returning())

@@ -4,6 +4,7 @@
 //! neither the query nor the wait for a connection blocks an HTTP worker.
 
 pub mod bootstrap;
+pub mod calendar;
 pub mod configuration_items;
 pub mod customers;
 pub mod escalations;

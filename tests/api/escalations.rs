@@ -723,3 +723,113 @@ async fn two_instances_never_escalate_twice() {
     .await;
     assert_eq!(queue["items"].as_array().unwrap().len(), 16);
 }
+
+#[tokio::test]
+async fn a_business_calendar_makes_deadlines_count_working_time() {
+    let app = TestApp::spawn().await;
+    let s = staff(&app).await;
+    let off = expect_json(
+        app.get("/api/v1/business-calendar", &s.desk).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        off["enabled"], false,
+        "off by default: the desk runs around the clock"
+    );
+    let week: Vec<Value> = (1..=5)
+        .map(|d| json!({"weekday": d, "start": "09:00", "end": "18:00"}))
+        .collect();
+    let body = json!({"enabled": true, "working_hours": week, "holidays": ["2025-01-13"]});
+    expect_problem(
+        app.send(
+            reqwest::Method::PUT,
+            "/api/v1/business-calendar",
+            Some(&s.desk),
+            Some(body.clone()),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let on = expect_json(
+        app.send(
+            reqwest::Method::PUT,
+            "/api/v1/business-calendar",
+            Some(&s.admin),
+            Some(body),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(on["enabled"], true);
+    assert_eq!(on["working_hours"].as_array().unwrap().len(), 5);
+
+    // Friday 2025-01-10 17:00 in Shanghai, high (2 h): 1 h on Friday; Saturday, Sunday and the
+    // holiday on Monday do not count; 1 h on Tuesday → Tuesday 10:00 local (02:00 UTC).
+    app.clock.set(
+        DateTime::parse_from_rfc3339("2025-01-10T09:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let inc = incident(&app, &s, json!({"level": "high"})).await;
+    assert_eq!(inc["due_at"], "2025-01-14T02:00:00Z");
+
+    for (body, field) in [
+        (
+            json!({"enabled": true, "working_hours": []}),
+            "working_hours",
+        ),
+        (
+            json!({"enabled": true, "working_hours": [{"weekday": 8, "start": "09:00", "end": "18:00"}]}),
+            "working_hours[0].weekday",
+        ),
+        (
+            json!({"enabled": true, "working_hours": [{"weekday": 1, "start": "18:00", "end": "09:00"}]}),
+            "working_hours[0].end",
+        ),
+        (
+            json!({"enabled": true, "working_hours": [{"weekday": 1, "start": "9am", "end": "18:00"}]}),
+            "working_hours[0].start",
+        ),
+        (
+            json!({"enabled": true, "working_hours": [{"weekday": 1, "start": "09:00", "end": "18:00"}, {"weekday": 1, "start": "09:00", "end": "12:00"}]}),
+            "working_hours[1].weekday",
+        ),
+        (
+            json!({"enabled": false, "working_hours": [], "holidays": ["2025-02-30"]}),
+            "holidays[0]",
+        ),
+    ] {
+        let problem = expect_problem(
+            app.send(
+                reqwest::Method::PUT,
+                "/api/v1/business-calendar",
+                Some(&s.admin),
+                Some(body.clone()),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), [field], "{body}");
+    }
+
+    // Switched off again: around the clock.
+    expect_json(
+        app.send(
+            reqwest::Method::PUT,
+            "/api/v1/business-calendar",
+            Some(&s.admin),
+            Some(json!({"enabled": false, "working_hours": []})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let inc = incident(&app, &s, json!({"level": "high"})).await;
+    assert_eq!(inc["due_at"], "2025-01-10T11:00:00Z");
+}
