@@ -18,9 +18,17 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, Stri
         StatusCode::CREATED,
     )
     .await;
-    let (user, _) = app
-        .create_user(admin, "someone", &["service_desk"], None)
-        .await;
+        let (user, _) = app.create_user(admin, "someone", &["service_desk"], None).await;
+    let webhook = expect_json(
+        app.post(
+            "/api/v1/webhooks",
+            admin,
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["incident.created"], "secret": "0123456789abcdef"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
     let (_, staff) = app
         .create_user(
             admin,
@@ -57,15 +65,12 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, Stri
             Method::PATCH,
             format!("/api/v1/configuration-items/{}", item["id"]),
         ),
-        (Method::PUT, "/api/v1/sla-policies/high".to_owned()),
+                (Method::PUT, "/api/v1/sla-policies/high".to_owned()),
+        (Method::PUT, "/api/v1/business-calendar".to_owned()),
+        (Method::POST, "/api/v1/webhooks".to_owned()),
+        (Method::PATCH, format!("/api/v1/webhooks/{}", webhook["id"])),
     ];
-    let staff_paths = [
-        "workaround",
-        "resolve",
-        "reject-resolution",
-        "close",
-        "notes",
-    ]
+        let staff_paths = ["workaround", "resolve", "reject-resolution", "close", "notes", "escalations"]
     .iter()
     .map(|action| (Method::POST, format!("/api/v1/incidents/{id}/{action}")))
     .chain([
