@@ -114,20 +114,7 @@ fn sla_transition(
         roles: &managers,
         customer_id: None,
     };
-    let Ok(facts) = current
-        .status
-        .parse()
-        .and_then(|status| current.tier.parse().map(|tier| (status, tier)))
-        .map(|(status, tier)| state_machine::Facts {
-            status,
-            tier,
-            customer_id: current.customer_id,
-            user_reported: current.reporter.is_some(),
-            user_confirmed: current.user_confirmed_at.is_some(),
-            classified: current.category.is_some() && current.subcategory.is_some(),
-            open_customer_issue: false,
-        })
-    else {
+    let Ok(facts) = current.facts() else {
         return nothing;
     };
     if state_machine::decide(&facts, &actor, Command::Escalate(Escalation::Hierarchical)).is_err() {

@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationErrors};
 
 use super::AppState;
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, parse_stored};
 use super::incidents::{Change, act_on};
 use super::pagination::{Page, page, page_request};
 use crate::domain::incident::Tier;
@@ -124,13 +124,6 @@ pub struct EscalationResponse {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
-fn parse<T: std::str::FromStr>(value: &str) -> Result<T, AppError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.parse().map_err(AppError::internal)
-}
-
 impl TryFrom<EscalationRow> for EscalationResponse {
     type Error = AppError;
 
@@ -138,10 +131,10 @@ impl TryFrom<EscalationRow> for EscalationResponse {
         Ok(EscalationResponse {
             kind: serde_json::from_value(serde_json::Value::String(row.kind.clone()))
                 .map_err(AppError::internal)?,
-            from_tier: parse(&row.from_tier)?,
-            to_tier: parse(&row.to_tier)?,
-            from_level: parse(&row.from_level)?,
-            to_level: parse(&row.to_level)?,
+            from_tier: parse_stored(&row.from_tier)?,
+            to_tier: parse_stored(&row.to_tier)?,
+            from_level: parse_stored(&row.from_level)?,
+            to_level: parse_stored(&row.to_level)?,
             id: row.id,
             incident_id: row.incident_id,
             trigger: row.trigger,
@@ -194,7 +187,7 @@ pub(crate) fn change_level(
     level: Level,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let before: Level = parse(&current.level)?;
+    let before: Level = parse_stored(&current.level)?;
     let deadlines = store::calendar::deadlines(conn, state.settings.timezone)?;
     next.due_at = if level > before {
         let raised = sla::raised_due_at(current.due_at, now, &deadlines, level);

@@ -327,6 +327,24 @@ fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Option<i32>, Ap
         })
 }
 
+/// Parses a code read from the database; a value the code does not know is a bug (500).
+pub fn parse_stored<T: std::str::FromStr>(value: &str) -> Result<T, AppError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(AppError::internal)
+}
+
+/// `deserialize_with` for PATCH fields where `null` clears and absence keeps:
+/// absent → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
+pub fn clearable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
 /// The ETag header value of a resource version.
 pub fn etag(version: i32) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))

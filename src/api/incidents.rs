@@ -13,7 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
 use super::AppState;
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, rule};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, parse_stored, rule};
 use super::pagination::{Page, decode_cursor, encode_cursor};
 use crate::domain::incident::{Channel, ClosureCode, IncidentKind, NoteVisibility, Status, Tier};
 use crate::domain::level::Level;
@@ -154,27 +154,10 @@ pub struct IncidentResponse {
     pub allowed_actions: Vec<String>,
 }
 
-fn parse<T: std::str::FromStr>(value: &str) -> Result<T, AppError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.parse().map_err(AppError::internal)
-}
-
-fn facts(row: &IncidentRow) -> Result<Facts, AppError> {
-    Ok(Facts {
-        status: parse(&row.status)?,
-        tier: parse(&row.tier)?,
-        customer_id: row.customer_id,
-        user_reported: row.reporter.is_some(),
-        user_confirmed: row.user_confirmed_at.is_some(),
-        classified: row.category.is_some() && row.subcategory.is_some(),
-        open_customer_issue: false,
-    })
-}
-
 fn allowed_for(row: &IncidentRow, caller: &AuthUser) -> Vec<String> {
-    let Ok(facts) = facts(row) else { return vec![] };
+    let Ok(facts) = row.facts() else {
+        return vec![];
+    };
     let actor = Actor {
         roles: &caller.roles,
         customer_id: caller.customer_id,
@@ -227,8 +210,8 @@ fn to_response(
         allowed_actions,
         id: row.id,
         number: row.number,
-        kind: parse(&row.kind)?,
-        channel: parse(&row.channel)?,
+        kind: parse_stored(&row.kind)?,
+        channel: parse_stored(&row.channel)?,
         title: row.title,
         description: row.description,
         customer_id: row.customer_id,
@@ -241,11 +224,11 @@ fn to_response(
         ci_id: row.ci_id,
         category: row.category,
         subcategory: row.subcategory,
-        level: parse(&row.level)?,
+        level: parse_stored(&row.level)?,
         affects_onsite_work: row.affects_onsite_work,
         affects_data_upload: row.affects_data_upload,
-        status: parse(&row.status)?,
-        tier: parse(&row.tier)?,
+        status: parse_stored(&row.status)?,
+        tier: parse_stored(&row.tier)?,
         assignee_id: row.assignee_id,
         workaround: row.workaround,
         workaround_applied: row.workaround_applied,
@@ -258,7 +241,7 @@ fn to_response(
         user_confirmed_at: row.user_confirmed_at,
         closed_at: row.closed_at,
         closed_by: row.closed_by,
-        closure_code: row.closure_code.as_deref().map(parse).transpose()?,
+        closure_code: row.closure_code.as_deref().map(parse_stored).transpose()?,
         duplicate_of: row.duplicate_of,
         recurrence_of: row.recurrence_of,
         occurrences: row.occurrences,
@@ -963,7 +946,7 @@ where
                 };
                 // The machine decides before the request's fields are looked at, so a closed
                 // incident or an illegal action is reported as such, not as a field error.
-                let before = facts(current)?;
+                let before = current.facts()?;
                 match state_machine::decide(&before, &actor, command) {
                     Ok(_) | Err(TransitionError::ClassificationRequired) => {}
                     Err(refused) => return Err(refusal(refused)),
@@ -1012,15 +995,15 @@ pub struct UpdateIncidentRequest {
     #[schema(max_length = 10000)]
     pub description: Option<String>,
     /// New reporter (`null`: not user-reported).
-    #[serde(default, deserialize_with = "clearable")]
+    #[serde(default, deserialize_with = "super::extract::clearable")]
     #[schema(value_type = Option<Reporter>)]
     pub reporter: Option<Option<Reporter>>,
     /// New system (`null` clears).
-    #[serde(default, deserialize_with = "clearable")]
+    #[serde(default, deserialize_with = "super::extract::clearable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
     pub source_system: Option<Option<String>>,
     /// New configuration item (`null` clears).
-    #[serde(default, deserialize_with = "clearable")]
+    #[serde(default, deserialize_with = "super::extract::clearable")]
     #[schema(value_type = Option<i64>)]
     pub ci_id: Option<Option<i64>>,
     /// New kind.
@@ -1028,25 +1011,17 @@ pub struct UpdateIncidentRequest {
     /// New channel.
     pub channel: Option<Channel>,
     /// New category (`null` clears; clearing it clears the subcategory too).
-    #[serde(default, deserialize_with = "clearable")]
+    #[serde(default, deserialize_with = "super::extract::clearable")]
     #[schema(value_type = Option<String>)]
     pub category: Option<Option<String>>,
     /// New subcategory (`null` clears).
-    #[serde(default, deserialize_with = "clearable")]
+    #[serde(default, deserialize_with = "super::extract::clearable")]
     #[schema(value_type = Option<String>)]
     pub subcategory: Option<Option<String>>,
     /// Holds up on-site work.
     pub affects_onsite_work: Option<bool>,
     /// Holds up the data upload.
     pub affects_data_upload: Option<bool>,
-}
-
-fn clearable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn validate_patch(request: &UpdateIncidentRequest) -> Result<(), AppError> {
@@ -1171,7 +1146,7 @@ pub async fn update_incident(
             }
             // Procedure §4.8.2: holding up the data upload makes the incident high at once;
             // holding up on-site work lifts a low one to medium. Both are priority escalations.
-            let level: Level = parse(&current.level)?;
+            let level: Level = parse_stored(&current.level)?;
             let raise = if next.affects_data_upload
                 && !current.affects_data_upload
                 && level < Level::High
@@ -1352,7 +1327,7 @@ impl ActionRequest for AcceptRequest {
     ) -> Result<Change, AppError> {
         let assignee = self.assignee_id.unwrap_or(context.actor_id);
         if self.assignee_id.is_some() {
-            check_assignee(conn, assignee, parse(&current.tier)?)?;
+            check_assignee(conn, assignee, parse_stored(&current.tier)?)?;
         }
         next.assignee_id = Some(assignee);
         next.accepted_at = Some(context.now);
@@ -1679,7 +1654,7 @@ impl TryFrom<NoteRow> for NoteResponse {
 
     fn try_from(row: NoteRow) -> Result<Self, AppError> {
         Ok(NoteResponse {
-            visibility: parse(&row.visibility)?,
+            visibility: parse_stored(&row.visibility)?,
             id: row.id,
             incident_id: row.incident_id,
             author_id: row.author_id,

@@ -111,14 +111,6 @@ pub struct CreateUserRequest {
     pub customer_id: Option<i64>,
 }
 
-fn clearable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// Changes to a user; absent fields stay as they are.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -140,7 +132,7 @@ pub struct UpdateUserRequest {
     #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     /// New organisation; `null` removes it (when the user stops being a customer user).
-    #[serde(default, deserialize_with = "clearable")]
+    #[serde(default, deserialize_with = "super::extract::clearable")]
     #[schema(value_type = Option<i64>)]
     pub customer_id: Option<Option<i64>>,
     /// `false` deactivates the user and revokes its tokens at once; `true` reactivates.

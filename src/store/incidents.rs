@@ -15,6 +15,7 @@ use super::{check_version, like_pattern};
 use crate::domain::changes::{Changes, FieldChange};
 use crate::domain::level::Level;
 use crate::domain::sla::{Deadlines, SlaTargets};
+use crate::domain::state_machine::Facts;
 use crate::error::AppError;
 
 /// A stored incident.
@@ -70,6 +71,27 @@ pub struct IncidentRow {
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub version: i32,
+}
+
+impl IncidentRow {
+    /// What the state machine needs to know about this incident.
+    pub fn facts(&self) -> Result<Facts, AppError> {
+        let parse = |what: &str, value: &str| {
+            AppError::internal(format!("stored {what} `{value}` is unknown"))
+        };
+        Ok(Facts {
+            status: self
+                .status
+                .parse()
+                .map_err(|_| parse("status", &self.status))?,
+            tier: self.tier.parse().map_err(|_| parse("tier", &self.tier))?,
+            customer_id: self.customer_id,
+            user_reported: self.reporter.is_some(),
+            user_confirmed: self.user_confirmed_at.is_some(),
+            classified: self.category.is_some() && self.subcategory.is_some(),
+            open_customer_issue: false,
+        })
+    }
 }
 
 /// An incident to create; level and deadline already decided by the domain rules.

@@ -18,7 +18,9 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, Stri
         StatusCode::CREATED,
     )
     .await;
-        let (user, _) = app.create_user(admin, "someone", &["service_desk"], None).await;
+    let (user, _) = app
+        .create_user(admin, "someone", &["service_desk"], None)
+        .await;
     let webhook = expect_json(
         app.post(
             "/api/v1/webhooks",
@@ -65,12 +67,19 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, Stri
             Method::PATCH,
             format!("/api/v1/configuration-items/{}", item["id"]),
         ),
-                (Method::PUT, "/api/v1/sla-policies/high".to_owned()),
+        (Method::PUT, "/api/v1/sla-policies/high".to_owned()),
         (Method::PUT, "/api/v1/business-calendar".to_owned()),
         (Method::POST, "/api/v1/webhooks".to_owned()),
         (Method::PATCH, format!("/api/v1/webhooks/{}", webhook["id"])),
     ];
-        let staff_paths = ["workaround", "resolve", "reject-resolution", "close", "notes", "escalations"]
+    let staff_paths = [
+        "workaround",
+        "resolve",
+        "reject-resolution",
+        "close",
+        "notes",
+        "escalations",
+    ]
     .iter()
     .map(|action| (Method::POST, format!("/api/v1/incidents/{id}/{action}")))
     .chain([
