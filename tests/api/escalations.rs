@@ -833,3 +833,62 @@ async fn a_business_calendar_makes_deadlines_count_working_time() {
     let inc = incident(&app, &s, json!({"level": "high"})).await;
     assert_eq!(inc["due_at"], "2025-01-10T11:00:00Z");
 }
+
+#[tokio::test]
+async fn the_schema_admits_one_sla_escalation_per_incident_trigger_and_deadline() {
+    use incident_desk::store::escalations::{NewEscalation, insert_once};
+    let app = TestApp::spawn().await;
+    let s = staff(&app).await;
+    let inc = incident(&app, &s, json!({"level": "high"})).await;
+    let due = time(&inc["due_at"]);
+    let new = |trigger: &str, due_at: DateTime<Utc>| NewEscalation {
+        incident_id: inc["id"].as_i64().unwrap(),
+        kind: "hierarchical".into(),
+        trigger: Some(trigger.into()),
+        reason: None,
+        from_tier: "l1".into(),
+        to_tier: "l1".into(),
+        from_level: "high".into(),
+        to_level: "high".into(),
+        from_assignee_id: None,
+        to_assignee_id: None,
+        due_at: Some(due_at),
+        created_by: None,
+        created_at: Utc::now(),
+    };
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url(&app.database)).unwrap();
+    assert!(
+        insert_once(&mut conn, &new("sla_breach", due))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        insert_once(&mut conn, &new("sla_breach", due))
+            .unwrap()
+            .is_none(),
+        "a second breach for the same deadline"
+    );
+    assert!(
+        insert_once(&mut conn, &new("sla_warning", due))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        insert_once(&mut conn, &new("sla_breach", due + Duration::hours(1)))
+            .unwrap()
+            .is_some(),
+        "a new deadline"
+    );
+    // Not only the code: a plain INSERT of a duplicate is refused by the database.
+    let duplicate = diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "INSERT INTO escalations (incident_id, kind, trigger, from_tier, to_tier, from_level, to_level, due_at, created_at) \
+             SELECT incident_id, kind, trigger, from_tier, to_tier, from_level, to_level, due_at, now() FROM escalations \
+             WHERE incident_id = {} AND trigger = 'sla_warning'",
+            inc["id"]
+        )),
+        &mut conn,
+    );
+    assert!(duplicate.is_err());
+}
