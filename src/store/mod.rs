@@ -39,7 +39,54 @@ pub fn build_pool(database_url: &str, max_size: u32, timeout: Duration) -> DbPoo
         .min_idle(Some(0))
         .connection_timeout(timeout)
         .test_on_check_out(true)
-        .build_unchecked(ConnectionManager::new(database_url))
+        .build_unchecked(ConnectionManager::new(with_network_timeouts(
+            database_url,
+            timeout,
+        )))
+}
+
+/// Adds libpq's `connect_timeout` and `tcp_user_timeout` unless the URL sets them, so that a
+/// database behind a broken network fails a request within `timeout` instead of hanging on a
+/// half-open connection.
+pub fn with_network_timeouts(database_url: &str, timeout: Duration) -> String {
+    let Ok(mut url) = url::Url::parse(database_url) else {
+        return database_url.to_owned();
+    };
+    let present: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let secs = timeout.as_secs().max(1).to_string();
+    let millis = timeout.as_millis().max(1000).to_string();
+    {
+        let mut query = url.query_pairs_mut();
+        if !present.iter().any(|k| k == "connect_timeout") {
+            query.append_pair("connect_timeout", &secs);
+        }
+        if !present.iter().any(|k| k == "tcp_user_timeout") {
+            query.append_pair("tcp_user_timeout", &millis);
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_timeouts_are_added_but_never_override_the_url() {
+        let url = with_network_timeouts("postgres://u@db:5432/desk", Duration::from_secs(3));
+        assert_eq!(
+            url,
+            "postgres://u@db:5432/desk?connect_timeout=3&tcp_user_timeout=3000"
+        );
+        let kept = with_network_timeouts(
+            "postgres://u@db/desk?connect_timeout=10&sslmode=require",
+            Duration::from_secs(3),
+        );
+        assert_eq!(
+            kept,
+            "postgres://u@db/desk?connect_timeout=10&sslmode=require&tcp_user_timeout=3000"
+        );
+    }
 }
 
 /// Runs `work` with a pooled connection on the blocking thread pool.
