@@ -82,4 +82,20 @@ load /healthz
 load /api/v1/taxonomy
 load /api/v1/users/me
 load "/api/v1/customers?limit=50"
+# A desk user records incidents as fast as wrk sends them (each: auth, SLA targets, insert,
+# history entry and outbox event in one transaction).
+curl -fs -X POST "$BASE/api/v1/users" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"username":"bench.desk","password":"bench-password","display_name":"d","roles":["service_desk","incident_manager"]}' >/dev/null
+DESK=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
+    -d '{"username":"bench.desk","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+echo "== wrk -t2 -c$CONNECTIONS -d$DURATION POST /api/v1/incidents"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/create_incident.lua -H "Authorization: Bearer $DESK" \
+    "$BASE/api/v1/incidents" | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx'
+# Fresh statistics, as autovacuum would give them shortly after such a burst of inserts.
+psql "$PG/$DB" -qc "ANALYZE"
+COUNT=$(psql "$PG/$DB" -Atc "SELECT count(*) FROM incidents")
+echo "   ($COUNT incidents now in the database)"
+TOKEN=$DESK
+load "/api/v1/incidents?limit=50"
+load "/api/v1/incidents?status=new&level=high&sort=due_at&limit=50"
 echo "== server memory after load: $(ps -o rss= -p $SERVER | awk '{printf "%.1f MiB", $1/1024}') RSS"
