@@ -162,7 +162,7 @@ impl Settings {
             }
         });
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        if let Err(problem) = crate::store::bootstrap::database_name(&database_url) {
+        if let Err(problem) = database_name(&database_url) {
             issues.push(ConfigIssue {
                 var: "DATABASE_URL",
                 problem,
@@ -269,6 +269,19 @@ fn parse_duration_secs(raw: &str, min: u64, max: u64) -> Result<u64, String> {
     } else {
         Err(format!("`{raw}` must lie between {min} s and {max} s"))
     }
+}
+
+/// The database name in a PostgreSQL URL.
+pub fn database_name(database_url: &str) -> Result<String, String> {
+    let url = url::Url::parse(database_url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err("must start with postgres://".into());
+    }
+    let name = url.path().trim_start_matches('/');
+    if name.is_empty() || name.contains('/') {
+        return Err("must name a database, e.g. postgres://user@host:5432/incident_desk".into());
+    }
+    Ok(name.to_owned())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::state_machine::{Action, TransitionError};
 pub use crate::domain::validation::FieldError;
 
 /// Media type of every error body.
@@ -292,6 +293,60 @@ impl From<diesel::result::Error> for AppError {
                 AppError::Unavailable(err.to_string())
             }
             other => AppError::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<TransitionError> for AppError {
+    fn from(error: TransitionError) -> Self {
+        let names = |actions: &[Action]| -> Vec<String> {
+            actions.iter().map(|a| a.as_str().to_owned()).collect()
+        };
+        match error {
+            TransitionError::NotFound { what, id } => AppError::not_found(what, id),
+            TransitionError::Invalid(errors) => AppError::Validation(errors),
+            TransitionError::IncidentClosed => AppError::Conflict {
+                code: "incident_closed",
+                detail: error.to_string(),
+            },
+            TransitionError::IllegalTransition {
+                status,
+                action,
+                allowed,
+            } => AppError::IllegalTransition {
+                detail: format!(
+                    "`{action}` is not allowed while the incident is {status}; allowed now: {}.",
+                    names(allowed).join(", ")
+                ),
+                status: status.as_str().to_owned(),
+                allowed_actions: names(allowed),
+            },
+            TransitionError::ConfirmationRequired => AppError::Conflict {
+                code: "confirmation_required",
+                detail: error.to_string(),
+            },
+            TransitionError::OpenCoordinationTicket => AppError::Conflict {
+                code: "open_coordination_ticket",
+                detail: error.to_string(),
+            },
+            TransitionError::ClassificationRequired => {
+                AppError::invalid_field("category", "required", error.to_string())
+            }
+            // The code fits another state: like any state-dependent refusal (it may follow a
+            // concurrent change), this is a conflict, not a malformed request.
+            TransitionError::ClosureCodeNotAllowed {
+                status, actions, ..
+            } => AppError::IllegalTransition {
+                detail: format!("{error}."),
+                status: status.as_str().to_owned(),
+                allowed_actions: names(actions),
+            },
+            TransitionError::AlreadyAtL2 { status, actions } => AppError::IllegalTransition {
+                detail: format!("{error}; a functional escalation moves an l1 incident to l2."),
+                status: status.as_str().to_owned(),
+                allowed_actions: names(actions),
+            },
+            TransitionError::Forbidden(reason) => AppError::Forbidden(reason),
         }
     }
 }

@@ -4,17 +4,16 @@
 use std::time::{Duration, Instant};
 
 use actix_web::web::Data;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::api::AppState;
-use crate::api::escalations::record_of;
+use crate::domain::escalation::SlaTrigger;
 use crate::domain::role::{Role, Roles};
-use crate::domain::state_machine::{self, Actor, Command, Escalation};
+use crate::domain::workflow::{Caller, IncidentCommand};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
-use crate::store::incidents::{IncidentRow, Transition};
 use crate::store::webhooks::{AttemptOutcome, Claimed};
 
 /// Starts both workers on the current Tokio runtime.
@@ -64,92 +63,45 @@ pub async fn scan_sla(state: &AppState) -> Result<usize, AppError> {
         store::incidents::sla_candidates(conn, now, percent, 500)
     })
     .await?;
+    // The watcher acts for the incident managers; the decision is the domain's, as for any
+    // other write, and refuses nothing it does not have to (a resolved incident is skipped).
+    let watcher = Caller {
+        id: None,
+        name: "SLA watcher".to_owned(),
+        roles: Roles::new([Role::IncidentManager]),
+        customer_id: None,
+    };
+    let settings = state.write_settings();
     let mut raised = 0;
     for candidate in candidates {
         let triggers = [
-            ("sla_warning", candidate.warn),
-            ("sla_breach", candidate.breach),
+            (SlaTrigger::SlaWarning, candidate.warn),
+            (SlaTrigger::SlaBreach, candidate.breach),
         ];
         for (trigger, due) in triggers {
             if !due {
                 continue;
             }
             let id = candidate.id;
+            let (watcher, settings) = (watcher.clone(), settings.clone());
+            let command = IncidentCommand::SlaEscalation {
+                trigger,
+                warning_percent: percent,
+            };
             let applied = store::run(&state.pool, move |conn| {
-                store::incidents::apply(conn, id, None, None, now, |_, current| {
-                    Ok(sla_transition(current, trigger, now, percent))
-                })
+                store::incident_writes::execute(conn, id, None, &watcher, command, &settings, now)
             })
             .await?;
             if applied.escalation.is_some() {
                 raised += 1;
                 log::info!(
                     "SLA watcher: {trigger} escalation for incident {}",
-                    applied.row.number
+                    applied.incident.number
                 );
             }
         }
     }
     Ok(raised)
-}
-
-/// The watcher's decision on a locked incident: an escalation when the state machine allows it
-/// and the threshold has passed on the current deadline, else nothing.
-fn sla_transition(
-    current: &IncidentRow,
-    trigger: &'static str,
-    now: DateTime<Utc>,
-    percent: u32,
-) -> Transition {
-    let nothing = Transition {
-        row: current.clone(),
-        action: "escalate",
-        comment: None,
-        note: None,
-        escalation: None,
-    };
-    // The watcher acts for the incident managers.
-    let managers = Roles::new([Role::IncidentManager]);
-    let actor = Actor {
-        roles: &managers,
-        customer_id: None,
-    };
-    let Ok(facts) = current.facts() else {
-        return nothing;
-    };
-    if state_machine::decide(&facts, &actor, Command::Escalate(Escalation::Hierarchical)).is_err() {
-        return nothing;
-    }
-    let span = current.due_at - current.created_at;
-    let warning_at = current.created_at + span * percent as i32 / 100;
-    let (passed, reason) = match trigger {
-        "sla_warning" => (
-            now >= warning_at,
-            format!("{percent}% of the time to the deadline has passed"),
-        ),
-        _ => (
-            now >= current.due_at,
-            "the resolution deadline has passed".to_owned(),
-        ),
-    };
-    if !passed {
-        return nothing;
-    }
-    let mut escalation = record_of(
-        current,
-        current,
-        "hierarchical",
-        Some(trigger),
-        Some(reason.clone()),
-        None,
-        now,
-    );
-    escalation.due_at = Some(current.due_at);
-    Transition {
-        comment: Some(reason),
-        escalation: Some(escalation),
-        ..nothing
-    }
 }
 
 /// `X-Incident-Desk-Signature` for `body` sent at `timestamp`: `t=<unix seconds>,v1=<hex

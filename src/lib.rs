@@ -12,5 +12,6 @@ pub mod error;
 pub mod jobs;
 pub mod openapi;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -14,12 +14,13 @@ use rand::Rng;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::bootstrap::{self, AdminBootstrap, BootstrapError};
 use crate::telemetry::{self, Metrics};
 use crate::{openapi, store};

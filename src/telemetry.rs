@@ -202,7 +202,7 @@ pub async fn record_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let metrics = req
-        .app_data::<actix_web::web::Data<crate::api::AppState>>()
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .map(|state| state.metrics.clone());
     let method = req.method().to_string();
     let response = next.call(req).await?;

@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::AppState;
 use super::extract::JsonBody;
 use crate::auth::password;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 
 /// Credentials.
@@ -46,11 +46,11 @@ pub struct TokenResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/auth/token")]

@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::AppState;
 use super::extract::{AuthUser, IfMatch, JsonBody, etag};
 use crate::domain::validation::FieldError;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::calendar::{CalendarRow, DayHours};
 
@@ -152,9 +152,9 @@ fn check(request: &UpdateBusinessCalendarRequest) -> Result<Vec<DayHours>, AppEr
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The calendar", body = BusinessCalendarResponse),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/business-calendar")]
@@ -177,13 +177,13 @@ pub async fn get_business_calendar(
     request_body = UpdateBusinessCalendarRequest,
     responses(
         (status = 200, description = "The new calendar", body = BusinessCalendarResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 412, response = crate::openapi::VersionMismatch),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[put("/business-calendar")]

@@ -8,12 +8,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::AppState;
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, rule};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
 use super::pagination::{Page, page, page_request};
 use crate::domain::changes::FieldChange;
 use crate::domain::validation::check_text;
+use crate::domain::validation::rule;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::configuration_items::{
     ConfigurationItemFilter, ConfigurationItemPatch, ConfigurationItemRow, HistoryRow,
@@ -203,13 +204,13 @@ pub struct ListConfigurationItemsQuery {
     responses(
         (status = 201, description = "Configuration item created", body = ConfigurationItemResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the item"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/configuration-items")]
@@ -248,10 +249,10 @@ pub async fn create_configuration_item(
     params(ListConfigurationItemsQuery),
     responses(
         (status = 200, description = "A page of configuration items, in id order", body = Page<ConfigurationItemResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/configuration-items")]
@@ -321,10 +322,10 @@ async fn load_visible(
     responses(
         (status = 200, description = "The configuration item", body = ConfigurationItemResponse,
             headers(("ETag" = String, description = "Version"))),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/configuration-items/{id}")]
@@ -351,15 +352,15 @@ pub async fn get_configuration_item(
     responses(
         (status = 200, description = "The changed item", body = ConfigurationItemResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 412, response = crate::openapi::VersionMismatch),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[patch("/configuration-items/{id}")]
@@ -396,10 +397,10 @@ pub async fn update_configuration_item(
     params(("id" = i64, Path, description = "Configuration item id")),
     responses(
         (status = 200, description = "History entries, oldest first", body = Vec<ConfigurationItemHistoryEntry>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/configuration-items/{id}/history")]

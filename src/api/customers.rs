@@ -8,12 +8,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::AppState;
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, rule};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
 use super::pagination::{Page, page, page_request};
 use crate::domain::customer::check_code;
 use crate::domain::validation::check_text;
+use crate::domain::validation::rule;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::customers::{CustomerFilter, CustomerPatch, CustomerRow};
 
@@ -126,13 +127,13 @@ pub struct ListCustomersQuery {
     responses(
         (status = 201, description = "Customer created", body = CustomerResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the customer"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/customers")]
@@ -160,10 +161,10 @@ pub async fn create_customer(
     params(ListCustomersQuery),
     responses(
         (status = 200, description = "A page of customers, in id order", body = Page<CustomerResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/customers")]
@@ -204,10 +205,10 @@ fn visible_scope(caller: &AuthUser) -> Result<Option<i64>, AppError> {
     responses(
         (status = 200, description = "The customer", body = CustomerResponse,
             headers(("ETag" = String, description = "Version"))),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/customers/{id}")]
@@ -239,15 +240,15 @@ pub async fn get_customer(
     responses(
         (status = 200, description = "The changed customer", body = CustomerResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 412, response = crate::openapi::VersionMismatch),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[patch("/customers/{id}")]

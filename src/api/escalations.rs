@@ -4,50 +4,24 @@
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get, post};
 use chrono::{DateTime, Utc};
-use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationErrors};
 
-use super::AppState;
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, parse_stored};
-use super::incidents::{Change, act_on};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, page, page_request};
+use crate::domain::escalation::Escalation;
+pub use crate::domain::escalation::{EscalationKind, PriorityTrigger};
 use crate::domain::incident::Tier;
 use crate::domain::level::Level;
 use crate::domain::role::Role;
-use crate::domain::sla;
-use crate::domain::state_machine::{Command, Escalation};
 use crate::domain::validation::check_text;
+use crate::domain::workflow::{EscalationRequest, IncidentCommand};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
-use crate::store::escalations::{EscalationFilter, EscalationRow, NewEscalation};
-use crate::store::incidents::IncidentRow;
-
-/// Kinds of escalation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EscalationKind {
-    /// L1 → L2.
-    Functional,
-    /// Level change.
-    Priority,
-    /// To the incident managers.
-    Hierarchical,
-}
-
-/// Why a priority escalation happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PriorityTrigger {
-    /// On-site work is held up.
-    OnsiteUrgent,
-    /// The data upload is held up.
-    DataUpload,
-    /// A person decided.
-    Manual,
-}
+use crate::store::escalations::EscalationFilter;
 
 /// A new escalation, by kind.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,88 +98,53 @@ pub struct EscalationResponse {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
-impl TryFrom<EscalationRow> for EscalationResponse {
-    type Error = AppError;
-
-    fn try_from(row: EscalationRow) -> Result<Self, AppError> {
-        Ok(EscalationResponse {
-            kind: serde_json::from_value(serde_json::Value::String(row.kind.clone()))
-                .map_err(AppError::internal)?,
-            from_tier: parse_stored(&row.from_tier)?,
-            to_tier: parse_stored(&row.to_tier)?,
-            from_level: parse_stored(&row.from_level)?,
-            to_level: parse_stored(&row.to_level)?,
-            id: row.id,
-            incident_id: row.incident_id,
-            trigger: row.trigger,
-            reason: row.reason,
-            from_assignee_id: row.from_assignee_id,
-            to_assignee_id: row.to_assignee_id,
-            due_at: row.due_at,
-            created_by: row.created_by,
-            created_at: row.created_at,
-            acknowledged_by: row.acknowledged_by,
-            acknowledged_at: row.acknowledged_at,
-        })
-    }
-}
-
-/// The record of an escalation from `current` to `next`.
-pub(crate) fn record_of(
-    current: &IncidentRow,
-    next: &IncidentRow,
-    kind: &str,
-    trigger: Option<&str>,
-    reason: Option<String>,
-    actor: Option<i64>,
-    now: DateTime<Utc>,
-) -> NewEscalation {
-    NewEscalation {
-        incident_id: current.id,
-        kind: kind.to_owned(),
-        trigger: trigger.map(str::to_owned),
-        reason,
-        from_tier: current.tier.clone(),
-        to_tier: next.tier.clone(),
-        from_level: current.level.clone(),
-        to_level: next.level.clone(),
-        from_assignee_id: current.assignee_id,
-        to_assignee_id: next.assignee_id,
-        due_at: None,
-        created_by: actor,
-        created_at: now,
-    }
-}
-
-/// Changes `next` to `level` with the deadline of SPEC §4.1: raising never extends it (and
-/// respects the upload cut-off), lowering counts again from creation.
-pub(crate) fn change_level(
-    conn: &mut PgConnection,
-    state: &AppState,
-    next: &mut IncidentRow,
-    current: &IncidentRow,
-    level: Level,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let before: Level = parse_stored(&current.level)?;
-    let deadlines = store::calendar::deadlines(conn, state.settings.timezone)?;
-    next.due_at = if level > before {
-        let raised = sla::raised_due_at(current.due_at, now, &deadlines, level);
-        match state.settings.upload_cutoff {
-            Some(time) if next.affects_data_upload => raised.min(sla::next_cutoff(
-                now,
-                sla::UploadCutoff {
-                    time,
-                    timezone: state.settings.timezone,
-                },
-            )),
-            _ => raised,
+impl From<Escalation> for EscalationResponse {
+    fn from(escalation: Escalation) -> Self {
+        EscalationResponse {
+            id: escalation.id,
+            incident_id: escalation.incident_id,
+            kind: escalation.kind,
+            trigger: escalation.trigger.map(|t| t.as_str().to_owned()),
+            reason: escalation.reason,
+            from_tier: escalation.from_tier,
+            to_tier: escalation.to_tier,
+            from_level: escalation.from_level,
+            to_level: escalation.to_level,
+            from_assignee_id: escalation.from_assignee_id,
+            to_assignee_id: escalation.to_assignee_id,
+            due_at: escalation.due_at,
+            created_by: escalation.created_by,
+            created_at: escalation.created_at,
+            acknowledged_by: escalation.acknowledged_by,
+            acknowledged_at: escalation.acknowledged_at,
         }
-    } else {
-        sla::lowered_due_at(current.created_at, &deadlines, level)
-    };
-    next.level = level.as_str().to_owned();
-    Ok(())
+    }
+}
+
+impl From<CreateEscalationRequest> for EscalationRequest {
+    fn from(request: CreateEscalationRequest) -> Self {
+        match request {
+            CreateEscalationRequest::Functional {
+                assignee_id,
+                diagnosis,
+            } => EscalationRequest::Functional {
+                assignee_id,
+                diagnosis,
+            },
+            CreateEscalationRequest::Priority {
+                level,
+                reason,
+                trigger,
+            } => EscalationRequest::Priority {
+                level,
+                reason,
+                trigger,
+            },
+            CreateEscalationRequest::Hierarchical { reason } => {
+                EscalationRequest::Hierarchical { reason }
+            }
+        }
+    }
 }
 
 fn reason_error(field: &str, text: &str) -> Result<(), AppError> {
@@ -224,15 +163,15 @@ fn reason_error(field: &str, text: &str) -> Result<(), AppError> {
     request_body = CreateEscalationRequest,
     responses(
         (status = 201, description = "Escalated", body = EscalationResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
         (status = 409, description = "`incident_closed` or `illegal_transition`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, response = crate::openapi::VersionMismatch),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/incidents/{id}/escalations")]
@@ -252,110 +191,15 @@ pub async fn create_escalation(
         CreateEscalationRequest::Priority { reason, .. }
         | CreateEscalationRequest::Hierarchical { reason } => reason_error("reason", reason)?,
     }
-    let now = state.clock.now();
-    let actor = caller.id;
-    let level_of = |row: &IncidentRow| row.level.parse::<Level>().unwrap_or(Level::Low);
-    let choose = {
-        let kind = match &request {
-            CreateEscalationRequest::Functional { .. } => None,
-            CreateEscalationRequest::Priority { level, .. } => Some(*level),
-            CreateEscalationRequest::Hierarchical { .. } => None,
-        };
-        let functional = matches!(request, CreateEscalationRequest::Functional { .. });
-        move |row: &IncidentRow| match (kind, functional) {
-            (Some(level), _) if level < level_of(row) => Command::Escalate(Escalation::LowerLevel),
-            (Some(_), _) => Command::Escalate(Escalation::RaiseLevel),
-            (None, true) => Command::Escalate(Escalation::Functional),
-            (None, false) => Command::Escalate(Escalation::Hierarchical),
-        }
-    };
-    let state_for_change = state.clone();
-    let applied = act_on(
-        &state,
-        &caller,
-        id.into_inner(),
-        if_match,
-        choose,
-        now,
-        move |conn, current, next| {
-            let escalation = match request {
-                CreateEscalationRequest::Functional {
-                    assignee_id,
-                    diagnosis,
-                } => {
-                    let assignee = store::users::find(conn, assignee_id).ok();
-                    if !assignee.is_some_and(|u| u.active && u.roles().has(Role::L2Engineer)) {
-                        return Err(AppError::invalid_field(
-                            "assignee_id",
-                            "invalid",
-                            "the assignee must be an active l2_engineer",
-                        ));
-                    }
-                    next.tier = Tier::L2.as_str().to_owned();
-                    next.assignee_id = Some(assignee_id);
-                    next.accepted_at = current.accepted_at.or(Some(now));
-                    record_of(
-                        current,
-                        next,
-                        "functional",
-                        None,
-                        Some(diagnosis),
-                        Some(actor),
-                        now,
-                    )
-                }
-                CreateEscalationRequest::Priority {
-                    level,
-                    reason,
-                    trigger,
-                } => {
-                    if level == level_of(current) {
-                        return Err(AppError::invalid_field(
-                            "level",
-                            "unchanged",
-                            format!("the incident is already {level}"),
-                        ));
-                    }
-                    change_level(conn, &state_for_change, next, current, level, now)?;
-                    let trigger = match trigger.unwrap_or(PriorityTrigger::Manual) {
-                        PriorityTrigger::OnsiteUrgent => "onsite_urgent",
-                        PriorityTrigger::DataUpload => "data_upload",
-                        PriorityTrigger::Manual => "manual",
-                    };
-                    record_of(
-                        current,
-                        next,
-                        "priority",
-                        Some(trigger),
-                        Some(reason),
-                        Some(actor),
-                        now,
-                    )
-                }
-                CreateEscalationRequest::Hierarchical { reason } => record_of(
-                    current,
-                    next,
-                    "hierarchical",
-                    None,
-                    Some(reason),
-                    Some(actor),
-                    now,
-                ),
-            };
-            Ok(Change {
-                comment: escalation.reason.clone(),
-                escalation: Some(escalation),
-                ..Change::default()
-            })
-        },
-    )
-    .await?;
+    let command = IncidentCommand::Escalate(request.into());
+    let applied =
+        super::incidents::execute(&state, &caller, id.into_inner(), if_match, command).await?;
     let escalation = applied
         .escalation
         .ok_or_else(|| AppError::internal("the escalation was not recorded"))?;
     Ok(HttpResponse::Created()
-        .insert_header(super::extract::etag(applied.row.version))
-        .json(EscalationResponse::try_from(escalation)?))
+        .insert_header(super::extract::etag(applied.incident.version))
+        .json(EscalationResponse::from(escalation)))
 }
 
 /// Filters of the escalation lists.
@@ -383,12 +227,7 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let page_req = page_request(query.limit, query.cursor.as_deref())?;
     let filter = EscalationFilter {
-        kind: query.kind.map(|k| {
-            serde_json::to_value(k)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        }),
+        kind: query.kind,
         acknowledged: query.acknowledged,
         incident_id: incident_id.or(query.incident_id),
     };
@@ -399,10 +238,7 @@ async fn list(
         store::escalations::list(conn, &filter, page_req)
     })
     .await?;
-    let items = rows
-        .into_iter()
-        .map(EscalationResponse::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+    let items: Vec<EscalationResponse> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(page((items, next), |e| e)))
 }
 
@@ -413,10 +249,10 @@ async fn list(
     params(ListEscalationsQuery),
     responses(
         (status = 200, description = "A page of escalations", body = Page<EscalationResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/escalations")]
@@ -436,11 +272,11 @@ pub async fn list_escalations(
     params(("id" = i64, Path, description = "Incident id"), ListEscalationsQuery),
     responses(
         (status = 200, description = "A page of escalations", body = Page<EscalationResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/incidents/{id}/escalations")]
@@ -461,11 +297,11 @@ pub async fn list_incident_escalations(
     params(("id" = i64, Path, description = "Escalation id")),
     responses(
         (status = 200, description = "Acknowledged", body = EscalationResponse),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/escalations/{id}/acknowledge")]
@@ -481,7 +317,7 @@ pub async fn acknowledge_escalation(
         store::escalations::acknowledge(conn, id, caller.id, now)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(EscalationResponse::try_from(row)?))
+    Ok(HttpResponse::Ok().json(EscalationResponse::from(row)))
 }
 
 /// Registers the routes.

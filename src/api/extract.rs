@@ -4,7 +4,6 @@
 //! handlers use [`JsonBody`] and [`ValidQuery`] instead: malformed JSON is 400 `bad_request`,
 //! a missing, mistyped or invalid field is 422 `validation_failed` with the field's path.
 
-use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
@@ -17,10 +16,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
-use super::AppState;
 use crate::domain::role::{Role, Roles};
 use crate::domain::validation::FieldError;
+use crate::domain::workflow::Caller;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::users::UserRow;
 
@@ -242,16 +242,6 @@ fn describe(error: &ValidationError) -> String {
     }
 }
 
-/// Adapts a domain rule to a `validator` custom function.
-pub fn rule(result: Result<(), FieldError>) -> Result<(), ValidationError> {
-    result.map_err(|error| {
-        let mut out = ValidationError::new("invalid");
-        out.code = Cow::Owned(error.code);
-        out.message = Some(Cow::Owned(error.message));
-        out
-    })
-}
-
 /// A query string, parsed and validated. Repeated keys fill `Vec` fields.
 #[derive(Debug)]
 pub struct ValidQuery<T>(pub T);
@@ -327,14 +317,6 @@ fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Option<i32>, Ap
         })
 }
 
-/// Parses a code read from the database; a value the code does not know is a bug (500).
-pub fn parse_stored<T: std::str::FromStr>(value: &str) -> Result<T, AppError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.parse().map_err(AppError::internal)
-}
-
 /// `deserialize_with` for PATCH fields where `null` clears and absence keeps:
 /// absent → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
 pub fn clearable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -396,6 +378,16 @@ impl AuthUser {
             Role::OpsStaff,
             Role::IncidentManager,
         ])
+    }
+
+    /// The caller as the incident rules see it.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            id: Some(self.id),
+            name: self.row.display_name.clone(),
+            roles: self.roles.clone(),
+            customer_id: self.customer_id,
+        }
     }
 
     /// The organisation a customer user is confined to; `None` for everyone else.

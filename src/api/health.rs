@@ -2,13 +2,12 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
-use diesel::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 
 /// A health answer.
@@ -36,16 +35,12 @@ pub async fn healthz() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = HealthResponse),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/readyz")]
 pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
-    store::run(&state.pool, |conn| {
-        diesel::sql_query("SELECT 1").execute(conn)?;
-        Ok(())
-    })
-    .await?;
+    store::run(&state.pool, store::ping).await?;
     Ok(HttpResponse::Ok().json(HealthResponse {
         status: "ready".into(),
     }))

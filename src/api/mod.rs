@@ -12,38 +12,14 @@ pub mod extract;
 pub mod health;
 pub mod incidents;
 pub mod pagination;
+pub mod problems;
 pub mod sla_policies;
 pub mod taxonomy;
 pub mod users;
 pub mod webhooks;
 
-use std::sync::Arc;
-
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
-
-use crate::auth::token::TokenKeys;
-use crate::config::Settings;
-use crate::domain::clock::Clock;
-use crate::domain::taxonomy::Taxonomy;
-use crate::store::DbPool;
-use crate::telemetry::Metrics;
-
-/// Shared state of every worker.
-pub struct AppState {
-    /// Database connections.
-    pub pool: DbPool,
-    /// Access-token keys.
-    pub tokens: TokenKeys,
-    /// The taxonomy, loaded at start-up.
-    pub taxonomy: Arc<Taxonomy>,
-    /// Settings.
-    pub settings: Arc<Settings>,
-    /// Source of the current time.
-    pub clock: Arc<dyn Clock>,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-}
 
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig) {

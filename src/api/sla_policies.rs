@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::AppState;
 use super::extract::{AuthUser, IfMatch, JsonBody, etag};
 use crate::domain::level::Level;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::sla_policies::SlaPolicyRow;
 
@@ -61,8 +61,8 @@ pub struct UpdateSlaPolicyRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Policies, highest level first", body = Vec<SlaPolicyResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/sla-policies")]
@@ -90,14 +90,14 @@ pub async fn list_sla_policies(
     responses(
         (status = 200, description = "The changed policy", body = SlaPolicyResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 412, response = crate::openapi::VersionMismatch),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[put("/sla-policies/{level}")]

@@ -4,10 +4,10 @@ use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::AppState;
 use super::extract::AuthUser;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// The incident taxonomy: categories with subcategories and their default levels, causes with
 /// sub-causes, each with Chinese and English names (any authenticated user).
@@ -16,8 +16,8 @@ use crate::error::AppError;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The taxonomy", body = Taxonomy),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/taxonomy")]

@@ -8,13 +8,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::AppState;
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag, rule};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
 use super::pagination::{Page, page, page_request};
 use crate::auth::password;
 use crate::domain::role::{Role, Roles};
 use crate::domain::user;
+use crate::domain::validation::rule;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::users::{NewUser, UserFilter, UserPatch, UserRow};
 
@@ -169,13 +170,13 @@ pub struct ListUsersQuery {
     responses(
         (status = 201, description = "User created", body = UserResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the user"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/users")]
@@ -217,10 +218,10 @@ pub async fn create_user(
     params(ListUsersQuery),
     responses(
         (status = 200, description = "A page of users, in id order", body = Page<UserResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/users")]
@@ -251,8 +252,8 @@ pub async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = UserResponse),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/users/me")]
@@ -272,10 +273,10 @@ pub async fn get_current_user(caller: AuthUser) -> Result<HttpResponse, AppError
     responses(
         (status = 200, description = "The user", body = UserResponse,
             headers(("ETag" = String, description = "Version"))),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/users/{id}")]
@@ -305,15 +306,15 @@ pub async fn get_user(
     responses(
         (status = 200, description = "The changed user", body = UserResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 412, response = crate::openapi::VersionMismatch),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[patch("/users/{id}")]

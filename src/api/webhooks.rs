@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::AppState;
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
 use super::pagination::{Page, page, page_request};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store;
 use crate::store::outbox::EVENT_TYPES;
 use crate::store::webhooks::{AttemptRow, DeliveryRow, WebhookPatch, WebhookRow};
@@ -197,12 +197,12 @@ pub struct PageQuery {
     request_body = CreateWebhookRequest,
     responses(
         (status = 201, description = "Webhook created", body = WebhookResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/webhooks")]
@@ -241,10 +241,10 @@ pub async fn create_webhook(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of webhooks", body = Page<WebhookResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/webhooks")]
@@ -269,10 +269,10 @@ pub async fn list_webhooks(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The webhook", body = WebhookResponse),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/webhooks/{id}")]
@@ -300,14 +300,14 @@ pub async fn get_webhook(
     request_body = UpdateWebhookRequest,
     responses(
         (status = 200, description = "The changed webhook", body = WebhookResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 412, response = crate::openapi::VersionMismatch),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[patch("/webhooks/{id}")]
@@ -348,10 +348,10 @@ pub async fn update_webhook(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[delete("/webhooks/{id}")]
@@ -373,11 +373,11 @@ pub async fn delete_webhook(
     params(("id" = i64, Path, description = "Webhook id"), PageQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<DeliveryResponse>),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 422, response = crate::openapi::ValidationFailed),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[get("/webhooks/{id}/deliveries")]
@@ -411,10 +411,10 @@ pub async fn list_deliveries(
     ),
     responses(
         (status = 202, description = "Queued for delivery"),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::Unavailable)
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
     )
 )]
 #[post("/webhooks/{id}/deliveries/{delivery_id}/redeliver")]

@@ -1,10 +1,16 @@
-//! The incident's vocabulary (SPEC §4): statuses, tiers, kinds, channels, closure codes.
+//! The incident (SPEC §4): its vocabulary (statuses, tiers, kinds, channels, closure codes) and
+//! the [`Incident`] value every rule works on, with each code typed.
 
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+use super::level::Level;
+use super::validation::{check_text, rule};
 
 /// A text code was not one of an enum's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +63,8 @@ macro_rules! text_codes {
         }
     };
 }
+
+pub(crate) use text_codes;
 
 text_codes!(
     /// Where an incident is in its life (SPEC §4.2).
@@ -133,6 +141,119 @@ text_codes!(
         Public => "public",
     }
 );
+
+/// Who reported the incident (for user-reported incidents).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reporter {
+    /// Name, 1–200 characters.
+    #[validate(custom(function = "reporter_name_rule"))]
+    #[schema(example = "王医生", min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Telephone, up to 50 characters.
+    #[validate(length(max = 50))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "0532-8888-0000", max_length = 50)]
+    pub phone: Option<String>,
+    /// E-mail address.
+    #[validate(email)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "wang@hospital.example", format = Email)]
+    pub email: Option<String>,
+}
+
+fn reporter_name_rule(value: &str) -> Result<(), ValidationError> {
+    rule(check_text("name", value, 200))
+}
+
+/// A note on an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct Note {
+    pub id: i64,
+    pub incident_id: i64,
+    pub author_id: i64,
+    pub visibility: NoteVisibility,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An incident as the rules see it: every code typed, converted from the stored row once at
+/// the store's boundary. It serialises to the incident object of the API (without the
+/// caller-specific `allowed_actions` and the time-dependent `sla_breached`), which is also what
+/// history entries diff and webhooks carry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct Incident {
+    pub id: i64,
+    pub number: String,
+    pub kind: IncidentKind,
+    pub channel: Channel,
+    pub title: String,
+    pub description: String,
+    pub customer_id: i64,
+    pub reporter: Option<Reporter>,
+    pub source_system: Option<String>,
+    pub ci_id: Option<i64>,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    pub level: Level,
+    pub affects_onsite_work: bool,
+    pub affects_data_upload: bool,
+    pub status: Status,
+    pub tier: Tier,
+    pub assignee_id: Option<i64>,
+    pub workaround: Option<String>,
+    pub workaround_applied: bool,
+    pub solution: Option<String>,
+    pub cause: Option<String>,
+    pub subcause: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub user_confirmed_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<i64>,
+    pub closure_code: Option<ClosureCode>,
+    pub duplicate_of: Option<i64>,
+    pub recurrence_of: Option<i64>,
+    pub occurrences: i32,
+    pub last_occurrence_at: Option<DateTime<Utc>>,
+    pub dedup_key: Option<String>,
+    pub change_ref: Option<String>,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+impl Incident {
+    /// A reporter is recorded: the incident was raised by a user, so closing it as resolved
+    /// waits for the reporter's confirmation.
+    pub fn user_reported(&self) -> bool {
+        self.reporter.is_some()
+    }
+
+    /// Category and subcategory are both set.
+    pub fn classified(&self) -> bool {
+        self.category.is_some() && self.subcategory.is_some()
+    }
+
+    /// Missed its deadline as of `now` (SPEC §4.1).
+    pub fn sla_breached(&self, now: DateTime<Utc>) -> bool {
+        super::sla::sla_breached(self.due_at, self.resolved_at, self.closed_at, now)
+    }
+
+    /// The object webhooks carry: the API's incident without the caller-specific
+    /// `allowed_actions`.
+    pub fn to_event_json(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("sla_breached".into(), self.sla_breached(now).into());
+        }
+        value
+    }
+}
 
 #[cfg(test)]
 mod tests {

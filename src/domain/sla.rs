@@ -84,12 +84,47 @@ pub fn initial_level(
     affects_onsite_work: bool,
 ) -> Level {
     let level = given.or(subcategory_default).unwrap_or(Level::Low);
+    level_for_impact(level, affects_data_upload, affects_onsite_work)
+}
+
+/// The level an incident at `level` must have when it holds up the data upload (`high`) or
+/// on-site work (`low` becomes `medium`), procedure §4.8.2; never lower than `level`.
+pub fn level_for_impact(
+    level: Level,
+    affects_data_upload: bool,
+    affects_onsite_work: bool,
+) -> Level {
     if affects_data_upload {
         Level::High
     } else if affects_onsite_work && level == Level::Low {
         Level::Medium
     } else {
         level
+    }
+}
+
+/// The deadline after changing the level from `from` to `to` at `now` (SPEC §4.1): raising
+/// never extends it and respects the upload cut-off when the incident holds up the upload;
+/// lowering counts again from creation.
+#[allow(clippy::too_many_arguments)]
+pub fn due_after_level_change(
+    due_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    from: Level,
+    to: Level,
+    now: DateTime<Utc>,
+    deadlines: &Deadlines,
+    affects_data_upload: bool,
+    cutoff: Option<UploadCutoff>,
+) -> DateTime<Utc> {
+    if to > from {
+        let raised = raised_due_at(due_at, now, deadlines, to);
+        match cutoff {
+            Some(cutoff) if affects_data_upload => raised.min(next_cutoff(now, cutoff)),
+            _ => raised,
+        }
+    } else {
+        lowered_due_at(created_at, deadlines, to)
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::incident::{ClosureCode, NoteVisibility, Status, Tier};
 use super::role::{Role, Roles};
+use super::validation::FieldError;
 
 /// Something a caller wants to do to an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,9 +134,21 @@ pub struct Actor<'a> {
     pub customer_id: Option<i64>,
 }
 
-/// Why the machine refused.
+/// Why a write to an incident was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
+    /// The incident does not exist for this caller (404): a customer user asking about another
+    /// organisation's incident learns nothing about it.
+    #[error("{what} {id} does not exist")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// Its id.
+        id: i64,
+    },
+    /// The command's fields break the rules (422), field by field.
+    #[error("invalid fields: {0:?}")]
+    Invalid(Vec<FieldError>),
     /// A closed incident never changes (409 `incident_closed`).
     #[error(
         "the incident is closed and can no longer change; report a recurrence as a new incident with recurrence_of"
@@ -149,7 +162,7 @@ pub enum TransitionError {
         /// The refused action.
         action: Action,
         /// Actions the current state allows.
-        allowed: Vec<Action>,
+        allowed: &'static [Action],
     },
     /// A user-reported incident needs the reporter's confirmation first (409 `confirmation_required`).
     #[error(
@@ -170,9 +183,9 @@ pub enum TransitionError {
         /// The refused code.
         code: ClosureCode,
         /// Codes allowed in this state.
-        allowed: Vec<ClosureCode>,
+        allowed: &'static [ClosureCode],
         /// Actions the current state allows.
-        actions: Vec<Action>,
+        actions: &'static [Action],
     },
     /// A functional escalation of an incident already at tier l2 (409 `illegal_transition`).
     #[error("the incident is already at tier l2")]
@@ -180,7 +193,7 @@ pub enum TransitionError {
         /// Current status.
         status: Status,
         /// Actions the current state allows.
-        actions: Vec<Action>,
+        actions: &'static [Action],
     },
     /// The caller's roles do not allow the action (403).
     #[error("{0}")]
@@ -188,26 +201,27 @@ pub enum TransitionError {
 }
 
 /// Actions the state allows to someone (before role checks).
-pub fn allowed_actions(facts: &Facts) -> Vec<Action> {
+pub fn allowed_actions(facts: &Facts) -> &'static [Action] {
     use Action::*;
     match facts.status {
-        Status::New => vec![Accept, Close, Edit, AddNote, Escalate],
-        Status::InProgress => vec![Workaround, Resolve, Close, Edit, AddNote, Escalate],
-        Status::Resolved if facts.user_confirmed => vec![RejectResolution, Close, Edit, AddNote],
-        Status::Resolved => vec![Confirm, RejectResolution, Close, Edit, AddNote],
-        Status::Closed => vec![],
+        Status::New => &[Accept, Close, Edit, AddNote, Escalate],
+        Status::InProgress => &[Workaround, Resolve, Close, Edit, AddNote, Escalate],
+        Status::Resolved if facts.user_confirmed => &[RejectResolution, Close, Edit, AddNote],
+        Status::Resolved => &[Confirm, RejectResolution, Close, Edit, AddNote],
+        Status::Closed => &[],
     }
 }
 
-fn closure_codes(status: Status) -> Vec<ClosureCode> {
+fn closure_codes(status: Status) -> &'static [ClosureCode] {
     match status {
-        Status::Resolved => vec![ClosureCode::Resolved, ClosureCode::Unresolved],
-        Status::New | Status::InProgress => vec![ClosureCode::Duplicate, ClosureCode::Withdrawn],
-        Status::Closed => vec![],
+        Status::Resolved => &[ClosureCode::Resolved, ClosureCode::Unresolved],
+        Status::New | Status::InProgress => &[ClosureCode::Duplicate, ClosureCode::Withdrawn],
+        Status::Closed => &[],
     }
 }
 
-fn tier_worker(tier: Tier) -> Role {
+/// The role that works incidents at `tier` (besides incident managers).
+pub fn tier_worker(tier: Tier) -> Role {
     match tier {
         Tier::L1 => Role::ServiceDesk,
         Tier::L2 => Role::L2Engineer,
@@ -556,7 +570,7 @@ mod tests {
             TransitionError::IllegalTransition {
                 status: Status::New,
                 action: Action::Resolve,
-                allowed: vec![
+                allowed: &[
                     Action::Accept,
                     Action::Close,
                     Action::Edit,

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::validation::FieldError;
+
 use super::level::Level;
 
 /// 事件类别 with its subcategories (适用条件).
@@ -105,6 +107,68 @@ impl Taxonomy {
     /// True when `cause` is a known cause code.
     pub fn has_cause(&self, cause: &str) -> bool {
         self.causes.iter().any(|c| c.code == cause)
+    }
+
+    /// The category of `subcategory`, for requests that name only the subcategory.
+    pub fn category_of(&self, subcategory: &str) -> Option<String> {
+        self.categories
+            .iter()
+            .find(|c| c.subcategories.iter().any(|s| s.code == subcategory))
+            .map(|c| c.code.clone())
+    }
+
+    /// Checks a classification: a subcategory needs its category, and both must be known.
+    pub fn check_classification(
+        &self,
+        category: Option<&str>,
+        subcategory: Option<&str>,
+    ) -> Result<(), FieldError> {
+        let unknown_category = |category: &str| {
+            FieldError::new(
+                "category",
+                "unknown",
+                format!("`{category}` is not a category; see GET /api/v1/taxonomy"),
+            )
+        };
+        match (category, subcategory) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(FieldError::new(
+                "category",
+                "required",
+                "a subcategory needs its category",
+            )),
+            (Some(category), _) if !self.has_category(category) => Err(unknown_category(category)),
+            (Some(_), None) => Ok(()),
+            (Some(category), Some(subcategory)) => {
+                if self.subcategory(category, subcategory).is_none() {
+                    return Err(FieldError::new(
+                        "subcategory",
+                        "unknown",
+                        format!("`{subcategory}` is not a subcategory of `{category}`"),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks a cause and sub-cause recorded with a resolution.
+    pub fn check_cause(&self, cause: &str, subcause: &str) -> Result<(), FieldError> {
+        if !self.has_cause(cause) {
+            return Err(FieldError::new(
+                "cause",
+                "unknown",
+                format!("`{cause}` is not a cause"),
+            ));
+        }
+        if self.subcause(cause, subcause).is_none() {
+            return Err(FieldError::new(
+                "subcause",
+                "unknown",
+                format!("`{subcause}` is not a sub-cause of `{cause}`"),
+            ));
+        }
+        Ok(())
     }
 }
 

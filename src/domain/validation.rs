@@ -1,7 +1,10 @@
 //! Field-level validation results shared by every rule that checks input.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::ValidationError;
 
 /// One reason why one input field was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -48,6 +51,16 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError
     } else {
         Ok(())
     }
+}
+
+/// Adapts a domain rule to a `validator` custom function.
+pub fn rule(result: Result<(), FieldError>) -> Result<(), ValidationError> {
+    result.map_err(|error| {
+        let mut out = ValidationError::new("invalid");
+        out.code = Cow::Owned(error.code);
+        out.message = Some(Cow::Owned(error.message));
+        out
+    })
 }
 
 #[cfg(test)]

@@ -40,19 +40,6 @@ fn step(step: &'static str) -> impl Fn(diesel::result::Error) -> BootstrapError 
     }
 }
 
-/// The database name in a PostgreSQL URL.
-pub fn database_name(database_url: &str) -> Result<String, String> {
-    let url = url::Url::parse(database_url).map_err(|e| format!("not a URL: {e}"))?;
-    if !matches!(url.scheme(), "postgres" | "postgresql") {
-        return Err("must start with postgres://".into());
-    }
-    let name = url.path().trim_start_matches('/');
-    if name.is_empty() || name.contains('/') {
-        return Err("must name a database, e.g. postgres://user@host:5432/incident_desk".into());
-    }
-    Ok(name.to_owned())
-}
-
 /// The URL with its password replaced, fit for logs and error messages.
 pub fn redact_url(database_url: &str) -> String {
     match url::Url::parse(database_url) {
@@ -77,10 +64,11 @@ pub fn connect(database_url: &str) -> Result<PgConnection, BootstrapError> {
 /// Creates the database named in `database_url` when it does not exist yet.
 /// Returns true when it was created.
 pub fn ensure_database(database_url: &str) -> Result<bool, BootstrapError> {
-    let name = database_name(database_url).map_err(|reason| BootstrapError::Step {
-        step: "reading DATABASE_URL",
-        reason,
-    })?;
+    let name =
+        crate::config::database_name(database_url).map_err(|reason| BootstrapError::Step {
+            step: "reading DATABASE_URL",
+            reason,
+        })?;
     let mut maintenance_url = url::Url::parse(database_url).expect("checked by database_name");
     maintenance_url.set_path("/postgres");
     let mut conn = match connect(maintenance_url.as_str()) {
@@ -207,16 +195,17 @@ mod tests {
     #[test]
     fn database_names_are_read_from_urls() {
         assert_eq!(
-            database_name("postgres://postgres@127.0.0.1:5432/incident_desk").unwrap(),
+            crate::config::database_name("postgres://postgres@127.0.0.1:5432/incident_desk")
+                .unwrap(),
             "incident_desk"
         );
         assert_eq!(
-            database_name("postgresql://u:p@db/desk?sslmode=disable").unwrap(),
+            crate::config::database_name("postgresql://u:p@db/desk?sslmode=disable").unwrap(),
             "desk"
         );
-        assert!(database_name("postgres://127.0.0.1:5432").is_err());
-        assert!(database_name("mysql://h/db").is_err());
-        assert!(database_name("not a url").is_err());
+        assert!(crate::config::database_name("postgres://127.0.0.1:5432").is_err());
+        assert!(crate::config::database_name("mysql://h/db").is_err());
+        assert!(crate::config::database_name("not a url").is_err());
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn find(conn: &mut PgConnection) -> Result<CalendarRow, AppError> {
 
 /// The deadlines in force: SLA targets and, when enabled, the calendar.
 pub fn deadlines(conn: &mut PgConnection, timezone: Tz) -> Result<Deadlines, AppError> {
-    let targets = super::incidents::sla_targets(conn)?;
+    let targets = super::sla_policies::sla_targets(conn)?;
     let row = find(conn)?;
     Ok(Deadlines {
         targets,

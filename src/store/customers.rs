@@ -87,6 +87,15 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<CustomerRow, AppError> {
         .ok_or_else(|| AppError::not_found("customer", id))
 }
 
+/// The customer with `id`, when it exists.
+pub fn find_optional(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerRow>, AppError> {
+    Ok(customers::table
+        .find(id)
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// One page of customers in id order.
 pub fn list(
     conn: &mut PgConnection,

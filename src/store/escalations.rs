@@ -2,15 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::Serialize;
 
-use super::PageRequest;
 use super::schema::escalations;
-use super::split_page;
+use super::{PageRequest, parse_stored, split_page};
+use crate::domain::escalation::{Escalation, EscalationKind, EscalationRecord};
 use crate::error::AppError;
 
 /// A stored escalation.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = escalations, check_for_backend(diesel::pg::Pg))]
 #[allow(missing_docs)]
 pub struct EscalationRow {
@@ -52,6 +51,52 @@ pub struct NewEscalation {
     pub created_at: DateTime<Utc>,
 }
 
+impl TryFrom<EscalationRow> for Escalation {
+    type Error = AppError;
+
+    fn try_from(row: EscalationRow) -> Result<Self, AppError> {
+        Ok(Escalation {
+            kind: parse_stored(&row.kind)?,
+            trigger: row.trigger.as_deref().map(parse_stored).transpose()?,
+            from_tier: parse_stored(&row.from_tier)?,
+            to_tier: parse_stored(&row.to_tier)?,
+            from_level: parse_stored(&row.from_level)?,
+            to_level: parse_stored(&row.to_level)?,
+            id: row.id,
+            incident_id: row.incident_id,
+            reason: row.reason,
+            from_assignee_id: row.from_assignee_id,
+            to_assignee_id: row.to_assignee_id,
+            due_at: row.due_at,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            acknowledged_by: row.acknowledged_by,
+            acknowledged_at: row.acknowledged_at,
+        })
+    }
+}
+
+impl NewEscalation {
+    /// The row of `record` for incident `incident_id`.
+    pub fn of(incident_id: i64, record: &EscalationRecord) -> Self {
+        NewEscalation {
+            incident_id,
+            kind: record.kind.as_str().to_owned(),
+            trigger: record.trigger.map(|t| t.as_str().to_owned()),
+            reason: record.reason.clone(),
+            from_tier: record.from_tier.as_str().to_owned(),
+            to_tier: record.to_tier.as_str().to_owned(),
+            from_level: record.from_level.as_str().to_owned(),
+            to_level: record.to_level.as_str().to_owned(),
+            from_assignee_id: record.from_assignee_id,
+            to_assignee_id: record.to_assignee_id,
+            due_at: record.due_at,
+            created_by: record.created_by,
+            created_at: record.created_at,
+        }
+    }
+}
+
 /// Inserts `new` unless the same SLA escalation exists already; returns it when inserted.
 pub fn insert_once(
     conn: &mut PgConnection,
@@ -69,7 +114,7 @@ pub fn insert_once(
 #[derive(Debug, Clone, Default)]
 #[allow(missing_docs)]
 pub struct EscalationFilter {
-    pub kind: Option<String>,
+    pub kind: Option<EscalationKind>,
     pub acknowledged: Option<bool>,
     pub incident_id: Option<i64>,
 }
@@ -79,12 +124,12 @@ pub fn list(
     conn: &mut PgConnection,
     filter: &EscalationFilter,
     page: PageRequest,
-) -> Result<(Vec<EscalationRow>, Option<i64>), AppError> {
+) -> Result<(Vec<Escalation>, Option<i64>), AppError> {
     let mut query = escalations::table
         .select(EscalationRow::as_select())
         .into_boxed();
     if let Some(kind) = &filter.kind {
-        query = query.filter(escalations::kind.eq(kind.clone()));
+        query = query.filter(escalations::kind.eq(kind.as_str()));
     }
     match filter.acknowledged {
         Some(true) => query = query.filter(escalations::acknowledged_at.is_not_null()),
@@ -97,11 +142,16 @@ pub fn list(
     if let Some(after) = page.after {
         query = query.filter(escalations::id.gt(after));
     }
-    let rows = query
+    let rows: Vec<EscalationRow> = query
         .order(escalations::id.asc())
         .limit(page.limit + 1)
         .load(conn)?;
-    Ok(split_page(rows, page, |row| row.id))
+    let (rows, next) = split_page(rows, page, |row| row.id);
+    let escalations = rows
+        .into_iter()
+        .map(Escalation::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((escalations, next))
 }
 
 /// Marks escalation `id` acknowledged; 409 when it already is.
@@ -110,7 +160,7 @@ pub fn acknowledge(
     id: i64,
     actor_id: i64,
     now: DateTime<Utc>,
-) -> Result<EscalationRow, AppError> {
+) -> Result<Escalation, AppError> {
     conn.transaction(|conn| {
         let current: EscalationRow = escalations::table
             .find(id)
@@ -125,12 +175,13 @@ pub fn acknowledge(
                 detail: format!("Escalation {id} was acknowledged already."),
             });
         }
-        Ok(diesel::update(escalations::table.find(id))
+        diesel::update(escalations::table.find(id))
             .set((
                 escalations::acknowledged_by.eq(actor_id),
                 escalations::acknowledged_at.eq(now),
             ))
             .returning(EscalationRow::as_returning())
-            .get_result(conn)?)
+            .get_result::<EscalationRow>(conn)?
+            .try_into()
     })
 }

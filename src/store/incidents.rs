@@ -1,25 +1,21 @@
-//! Incidents, their history and notes.
-//!
-//! Every change goes through [`apply`]: it locks the incident row, checks the client's
-//! version, lets the caller's decision (which asks the state machine) produce the new row,
-//! and writes the row and its history entry in one transaction.
+//! Incidents, their history and notes: reading, and converting stored rows into the domain's
+//! [`Incident`] (the only place that parses stored codes). Writes are in
+//! [`super::incident_writes`].
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::Serialize;
 
-use super::escalations::{self, EscalationRow, NewEscalation};
-use super::outbox;
-use super::schema::{incident_history, incident_notes, incidents, sla_policies};
-use super::{check_version, like_pattern};
-use crate::domain::changes::{Changes, FieldChange};
+use super::like_pattern;
+use super::parse_stored;
+use super::schema::{incident_history, incident_notes, incidents};
+use crate::domain::changes::FieldChange;
+use crate::domain::incident::{Incident, Note, Reporter, Status, Tier};
 use crate::domain::level::Level;
-use crate::domain::sla::{Deadlines, SlaTargets};
-use crate::domain::state_machine::Facts;
+use crate::domain::workflow::{IncidentRef, NewIncident};
 use crate::error::AppError;
 
 /// A stored incident.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, AsChangeset, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, AsChangeset)]
 #[diesel(table_name = incidents, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
 #[allow(missing_docs)]
 pub struct IncidentRow {
@@ -38,7 +34,6 @@ pub struct IncidentRow {
     pub subcategory: Option<String>,
     pub level: String,
     #[diesel(skip_update)]
-    #[serde(skip)]
     pub level_rank: i16,
     pub affects_onsite_work: bool,
     pub affects_data_upload: bool,
@@ -67,38 +62,136 @@ pub struct IncidentRow {
     pub created_by: i64,
     #[diesel(skip_update)]
     pub created_at: DateTime<Utc>,
-    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
-    #[serde(skip)]
     pub version: i32,
 }
 
-impl IncidentRow {
-    /// What the state machine needs to know about this incident.
-    pub fn facts(&self) -> Result<Facts, AppError> {
-        let parse = |what: &str, value: &str| {
-            AppError::internal(format!("stored {what} `{value}` is unknown"))
-        };
-        Ok(Facts {
-            status: self
-                .status
-                .parse()
-                .map_err(|_| parse("status", &self.status))?,
-            tier: self.tier.parse().map_err(|_| parse("tier", &self.tier))?,
-            customer_id: self.customer_id,
-            user_reported: self.reporter.is_some(),
-            user_confirmed: self.user_confirmed_at.is_some(),
-            classified: self.category.is_some() && self.subcategory.is_some(),
-            open_customer_issue: false,
+impl TryFrom<IncidentRow> for Incident {
+    type Error = AppError;
+
+    fn try_from(row: IncidentRow) -> Result<Self, AppError> {
+        Ok(Incident {
+            kind: parse_stored(&row.kind)?,
+            channel: parse_stored(&row.channel)?,
+            level: parse_stored(&row.level)?,
+            status: parse_stored(&row.status)?,
+            tier: parse_stored(&row.tier)?,
+            closure_code: row.closure_code.as_deref().map(parse_stored).transpose()?,
+            reporter: row
+                .reporter
+                .map(serde_json::from_value::<Reporter>)
+                .transpose()
+                .map_err(AppError::internal)?,
+            id: row.id,
+            number: row.number,
+            title: row.title,
+            description: row.description,
+            customer_id: row.customer_id,
+            source_system: row.source_system,
+            ci_id: row.ci_id,
+            category: row.category,
+            subcategory: row.subcategory,
+            affects_onsite_work: row.affects_onsite_work,
+            affects_data_upload: row.affects_data_upload,
+            assignee_id: row.assignee_id,
+            workaround: row.workaround,
+            workaround_applied: row.workaround_applied,
+            solution: row.solution,
+            cause: row.cause,
+            subcause: row.subcause,
+            due_at: row.due_at,
+            accepted_at: row.accepted_at,
+            resolved_at: row.resolved_at,
+            user_confirmed_at: row.user_confirmed_at,
+            closed_at: row.closed_at,
+            closed_by: row.closed_by,
+            duplicate_of: row.duplicate_of,
+            recurrence_of: row.recurrence_of,
+            occurrences: row.occurrences,
+            last_occurrence_at: row.last_occurrence_at,
+            dedup_key: row.dedup_key,
+            change_ref: row.change_ref,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
         })
     }
 }
 
-/// An incident to create; level and deadline already decided by the domain rules.
+/// The sort rank of a level, as the `level_rank` column stores it.
+pub fn level_rank(level: Level) -> i16 {
+    match level {
+        Level::Low => 1,
+        Level::Medium => 2,
+        Level::High => 3,
+    }
+}
+
+fn reporter_json(reporter: &Option<Reporter>) -> Result<Option<serde_json::Value>, AppError> {
+    reporter
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(AppError::internal)
+}
+
+impl TryFrom<&Incident> for IncidentRow {
+    type Error = AppError;
+
+    fn try_from(incident: &Incident) -> Result<Self, AppError> {
+        let i = incident.clone();
+        Ok(IncidentRow {
+            kind: i.kind.as_str().to_owned(),
+            channel: i.channel.as_str().to_owned(),
+            level: i.level.as_str().to_owned(),
+            level_rank: level_rank(i.level),
+            status: i.status.as_str().to_owned(),
+            tier: i.tier.as_str().to_owned(),
+            closure_code: i.closure_code.map(|c| c.as_str().to_owned()),
+            reporter: reporter_json(&i.reporter)?,
+            id: i.id,
+            number: i.number,
+            title: i.title,
+            description: i.description,
+            customer_id: i.customer_id,
+            source_system: i.source_system,
+            ci_id: i.ci_id,
+            category: i.category,
+            subcategory: i.subcategory,
+            affects_onsite_work: i.affects_onsite_work,
+            affects_data_upload: i.affects_data_upload,
+            assignee_id: i.assignee_id,
+            workaround: i.workaround,
+            workaround_applied: i.workaround_applied,
+            solution: i.solution,
+            cause: i.cause,
+            subcause: i.subcause,
+            due_at: i.due_at,
+            accepted_at: i.accepted_at,
+            resolved_at: i.resolved_at,
+            user_confirmed_at: i.user_confirmed_at,
+            closed_at: i.closed_at,
+            closed_by: i.closed_by,
+            duplicate_of: i.duplicate_of,
+            recurrence_of: i.recurrence_of,
+            occurrences: i.occurrences,
+            last_occurrence_at: i.last_occurrence_at,
+            dedup_key: i.dedup_key,
+            change_ref: i.change_ref,
+            created_by: i.created_by,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+            version: i.version,
+        })
+    }
+}
+
+/// An incident to insert, as decided by [`crate::domain::workflow::new_incident`].
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = incidents)]
 #[allow(missing_docs)]
-pub struct NewIncident {
+pub struct NewIncidentRow {
     pub kind: String,
     pub channel: String,
     pub title: String,
@@ -119,6 +212,35 @@ pub struct NewIncident {
     pub created_by: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<NewIncident> for NewIncidentRow {
+    type Error = AppError;
+
+    fn try_from(new: NewIncident) -> Result<Self, AppError> {
+        Ok(NewIncidentRow {
+            kind: new.kind.as_str().to_owned(),
+            channel: new.channel.as_str().to_owned(),
+            reporter: reporter_json(&new.reporter)?,
+            level: new.level.as_str().to_owned(),
+            status: new.status.as_str().to_owned(),
+            tier: new.tier.as_str().to_owned(),
+            title: new.title,
+            description: new.description,
+            customer_id: new.customer_id,
+            source_system: new.source_system,
+            ci_id: new.ci_id,
+            category: new.category,
+            subcategory: new.subcategory,
+            affects_onsite_work: new.affects_onsite_work,
+            affects_data_upload: new.affects_data_upload,
+            due_at: new.due_at,
+            recurrence_of: new.recurrence_of,
+            created_by: new.created_by,
+            created_at: new.created_at,
+            updated_at: new.created_at,
+        })
+    }
 }
 
 /// A history entry.
@@ -156,286 +278,48 @@ pub struct NoteRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A note to add with a change.
-#[derive(Debug, Clone)]
-pub struct NewNote {
-    /// `internal` or `public`.
-    pub visibility: String,
-    /// Text.
-    pub body: String,
-}
+impl TryFrom<NoteRow> for Note {
+    type Error = AppError;
 
-/// The outcome of a decision on a locked incident.
-#[derive(Debug, Clone)]
-pub struct Transition {
-    /// The incident as it is to be stored.
-    pub row: IncidentRow,
-    /// History action name (`accept`, `updated`, `note` ...).
-    pub action: &'static str,
-    /// Free text recorded with the entry (a reason, a note).
-    pub comment: Option<String>,
-    /// A note written with the change.
-    pub note: Option<NewNote>,
-    /// An escalation recorded with the change (its `incident_id` is filled in).
-    pub escalation: Option<NewEscalation>,
-}
-
-/// What [`apply`] stored.
-#[derive(Debug, Clone)]
-pub struct Applied {
-    /// The incident after the change.
-    pub row: IncidentRow,
-    /// The note written, if any.
-    pub note: Option<NoteRow>,
-    /// The escalation recorded, if any.
-    pub escalation: Option<EscalationRow>,
-}
-
-/// The resolution targets now in force.
-pub fn sla_targets(conn: &mut PgConnection) -> Result<SlaTargets, AppError> {
-    let rows: Vec<(String, i32)> = sla_policies::table
-        .select((sla_policies::level, sla_policies::resolution_minutes))
-        .load(conn)?;
-    let mut targets = SlaTargets::procedure_defaults();
-    for (level, minutes) in rows {
-        let minutes = chrono::Duration::minutes(i64::from(minutes));
-        match level.parse::<Level>() {
-            Ok(Level::Low) => targets.low = minutes,
-            Ok(Level::Medium) => targets.medium = minutes,
-            Ok(Level::High) => targets.high = minutes,
-            Err(err) => return Err(AppError::internal(err)),
-        }
+    fn try_from(row: NoteRow) -> Result<Self, AppError> {
+        Ok(Note {
+            visibility: parse_stored(&row.visibility)?,
+            id: row.id,
+            incident_id: row.incident_id,
+            author_id: row.author_id,
+            body: row.body,
+            created_at: row.created_at,
+        })
     }
-    Ok(targets)
-}
-
-/// Fields that are bookkeeping, not part of what changed.
-const UNTRACKED: [&str; 4] = ["id", "number", "created_at", "created_by"];
-
-/// The fields that differ between `old` (none at creation) and `new`.
-fn diff(old: Option<&IncidentRow>, new: &IncidentRow) -> Result<Changes, AppError> {
-    let as_map = |row: &IncidentRow| match serde_json::to_value(row) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        other => Err(AppError::internal(format!(
-            "incident did not serialise to an object: {other:?}"
-        ))),
-    };
-    let new_map = as_map(new)?;
-    let old_map = old.map(as_map).transpose()?;
-    let mut changes = Changes::new();
-    for (field, new_value) in &new_map {
-        if UNTRACKED.contains(&field.as_str()) {
-            continue;
-        }
-        let old_value = old_map
-            .as_ref()
-            .and_then(|map| map.get(field).cloned())
-            .unwrap_or(serde_json::Value::Null);
-        changes.track(field, &old_value, new_value);
-    }
-    Ok(changes)
-}
-
-/// A history entry about to be written.
-struct Entry {
-    action: &'static str,
-    changes: Changes,
-    comment: Option<String>,
-    internal: bool,
-}
-
-fn record(
-    conn: &mut PgConnection,
-    incident_id: i64,
-    actor_id: Option<i64>,
-    now: DateTime<Utc>,
-    entry: Entry,
-) -> Result<(), AppError> {
-    let changes = serde_json::to_value(entry.changes.into_vec()).map_err(AppError::internal)?;
-    diesel::insert_into(incident_history::table)
-        .values((
-            incident_history::incident_id.eq(incident_id),
-            incident_history::actor_id.eq(actor_id),
-            incident_history::action.eq(entry.action),
-            incident_history::changes.eq(changes),
-            incident_history::comment.eq(entry.comment),
-            incident_history::internal.eq(entry.internal),
-            incident_history::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Creates an incident and its `created` history entry in one transaction. `prepare` runs
-/// inside the transaction with the deadlines in force (targets and business calendar) and
-/// returns the row to insert.
-pub fn insert(
-    conn: &mut PgConnection,
-    actor_id: i64,
-    now: DateTime<Utc>,
-    timezone: chrono_tz::Tz,
-    prepare: impl FnOnce(&mut PgConnection, &Deadlines) -> Result<NewIncident, AppError>,
-) -> Result<IncidentRow, AppError> {
-    conn.transaction(|conn| {
-        let deadlines = super::calendar::deadlines(conn, timezone)?;
-        let new = prepare(conn, &deadlines)?;
-        let row: IncidentRow = diesel::insert_into(incidents::table)
-            .values(&new)
-            .returning(IncidentRow::as_returning())
-            .get_result(conn)?;
-        record(
-            conn,
-            row.id,
-            Some(actor_id),
-            now,
-            Entry {
-                action: "created",
-                changes: diff(None, &row)?,
-                comment: None,
-                internal: false,
-            },
-        )?;
-        outbox::emit(
-            conn,
-            "incident.created",
-            now,
-            serde_json::json!({ "incident": &row }),
-        )?;
-        Ok(row)
-    })
 }
 
 /// The incident with `id`.
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<IncidentRow, AppError> {
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<Incident, AppError> {
     incidents::table
         .find(id)
         .select(IncidentRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("incident", id))
+        .ok_or_else(|| AppError::not_found("incident", id))?
+        .try_into()
 }
 
-/// Locks incident `id`, checks `expected_version`, and stores what `decide` returns, with its
-/// history entry (and note), in one transaction. Concurrent changes to one incident queue on
-/// the row lock, so each decision sees the state the previous one left.
-pub fn apply(
-    conn: &mut PgConnection,
-    id: i64,
-    expected_version: Option<i32>,
-    actor_id: Option<i64>,
-    now: DateTime<Utc>,
-    decide: impl FnOnce(&mut PgConnection, &IncidentRow) -> Result<Transition, AppError>,
-) -> Result<Applied, AppError> {
-    conn.transaction(|conn| {
-        let current: IncidentRow = incidents::table
-            .find(id)
-            .select(IncidentRow::as_select())
-            .for_update()
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| AppError::not_found("incident", id))?;
-        let transition = decide(conn, &current)?;
-        // The decision may have refused for a reason the client must see first (closed,
-        // not visible); only then does a stale version matter.
-        check_version(expected_version, current.version)?;
-        let changes = diff(Some(&current), &transition.row)?;
-        let escalation = match &transition.escalation {
-            Some(new) => {
-                let new = NewEscalation {
-                    incident_id: id,
-                    ..new.clone()
-                };
-                match escalations::insert_once(conn, &new)? {
-                    Some(row) => Some(row),
-                    // The same SLA escalation exists already (another instance raised it).
-                    None if changes.is_empty() => {
-                        return Ok(Applied {
-                            row: current,
-                            note: None,
-                            escalation: None,
-                        });
-                    }
-                    None => None,
-                }
-            }
-            None => None,
-        };
-        let mut stored = current.clone();
-        if !changes.is_empty() {
-            let mut next = transition.row;
-            next.updated_at = now;
-            next.version = current.version + 1;
-            stored = diesel::update(incidents::table.find(id))
-                .set(&next)
-                .returning(IncidentRow::as_returning())
-                .get_result(conn)?;
-        }
-        let internal = transition
-            .note
-            .as_ref()
-            .is_some_and(|note| note.visibility == "internal");
-        let written = match (&transition.note, actor_id) {
-            (Some(note), Some(author)) => Some(
-                diesel::insert_into(incident_notes::table)
-                    .values((
-                        incident_notes::incident_id.eq(id),
-                        incident_notes::author_id.eq(author),
-                        incident_notes::visibility.eq(&note.visibility),
-                        incident_notes::body.eq(&note.body),
-                        incident_notes::created_at.eq(now),
-                    ))
-                    .returning(NoteRow::as_returning())
-                    .get_result(conn)?,
-            ),
-            _ => None,
-        };
-        if !changes.is_empty()
-            || transition.note.is_some()
-            || transition.comment.is_some()
-            || escalation.is_some()
-        {
-            record(
-                conn,
+/// Who owns incident `id` and where it stands, when it exists.
+pub fn find_ref(conn: &mut PgConnection, id: i64) -> Result<Option<IncidentRef>, AppError> {
+    let found: Option<(i64, i64, String)> = incidents::table
+        .find(id)
+        .select((incidents::id, incidents::customer_id, incidents::status))
+        .first(conn)
+        .optional()?;
+    found
+        .map(|(id, customer_id, status)| {
+            Ok(IncidentRef {
                 id,
-                actor_id,
-                now,
-                Entry {
-                    action: transition.action,
-                    changes,
-                    comment: transition.comment,
-                    internal,
-                },
-            )?;
-        }
-        if stored.status != current.status {
-            let event = match stored.status.as_str() {
-                "resolved" => Some("incident.resolved"),
-                "closed" => Some("incident.closed"),
-                _ => None,
-            };
-            if let Some(event) = event {
-                outbox::emit(conn, event, now, serde_json::json!({ "incident": &stored }))?;
-            }
-        }
-        if let Some(escalation) = &escalation {
-            let data = serde_json::json!({ "escalation": escalation, "incident": &stored });
-            outbox::emit(conn, "escalation.created", now, data.clone())?;
-            match escalation.trigger.as_deref() {
-                Some("sla_warning") => {
-                    outbox::emit(conn, "sla.warning", now, data)?;
-                }
-                Some("sla_breach") => {
-                    outbox::emit(conn, "sla.breached", now, data)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(Applied {
-            row: stored,
-            note: written,
-            escalation,
+                customer_id,
+                status: parse_stored(&status)?,
+            })
         })
-    })
+        .transpose()
 }
 
 /// History entries, oldest first; internal ones only when asked.
@@ -459,7 +343,7 @@ pub fn notes(
     conn: &mut PgConnection,
     id: i64,
     include_internal: bool,
-) -> Result<Vec<NoteRow>, AppError> {
+) -> Result<Vec<Note>, AppError> {
     let mut query = incident_notes::table
         .filter(incident_notes::incident_id.eq(id))
         .select(NoteRow::as_select())
@@ -467,7 +351,8 @@ pub fn notes(
     if !include_internal {
         query = query.filter(incident_notes::visibility.eq("public"));
     }
-    Ok(query.order(incident_notes::id.asc()).load(conn)?)
+    let rows: Vec<NoteRow> = query.order(incident_notes::id.asc()).load(conn)?;
+    rows.into_iter().map(Note::try_from).collect()
 }
 
 /// Sort orders of the incident list.
@@ -494,9 +379,9 @@ pub struct IncidentCursor {
 #[derive(Debug, Clone, Default)]
 #[allow(missing_docs)]
 pub struct IncidentFilter {
-    pub statuses: Vec<String>,
-    pub level: Option<String>,
-    pub tier: Option<String>,
+    pub statuses: Vec<Status>,
+    pub level: Option<Level>,
+    pub tier: Option<Tier>,
     pub assignee_id: Option<i64>,
     pub customer_id: Option<i64>,
     pub category: Option<String>,
@@ -518,19 +403,20 @@ pub fn list(
     descending: bool,
     after: Option<IncidentCursor>,
     limit: i64,
-) -> Result<(Vec<IncidentRow>, Option<IncidentCursor>), AppError> {
+) -> Result<(Vec<Incident>, Option<IncidentCursor>), AppError> {
     use incidents::dsl as i;
     let mut query = incidents::table
         .select(IncidentRow::as_select())
         .into_boxed();
     if !filter.statuses.is_empty() {
-        query = query.filter(i::status.eq_any(filter.statuses.clone()));
+        let codes: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        query = query.filter(i::status.eq_any(codes));
     }
     if let Some(level) = &filter.level {
-        query = query.filter(i::level.eq(level.clone()));
+        query = query.filter(i::level.eq(level.as_str()));
     }
     if let Some(tier) = &filter.tier {
-        query = query.filter(i::tier.eq(tier.clone()));
+        query = query.filter(i::tier.eq(tier.as_str()));
     }
     if let Some(assignee) = filter.assignee_id {
         query = query.filter(i::assignee_id.eq(assignee));
@@ -626,7 +512,7 @@ pub fn list(
         SortKey::Level => keyset!(i::level_rank, rank),
     }
 
-    let mut rows = query.limit(limit + 1).load(conn)?;
+    let mut rows: Vec<IncidentRow> = query.limit(limit + 1).load(conn)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|row| IncidentCursor {
@@ -646,7 +532,11 @@ pub fn list(
     } else {
         None
     };
-    Ok((rows, next))
+    let incidents = rows
+        .into_iter()
+        .map(Incident::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((incidents, next))
 }
 
 /// An unresolved incident the SLA watcher has to escalate.

@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod configuration_items;
 pub mod customers;
 pub mod escalations;
+pub mod incident_writes;
 pub mod incidents;
 pub mod outbox;
 pub mod schema;
@@ -148,6 +149,21 @@ pub fn explain_conflict(err: impl Into<AppError>, detail: impl FnOnce() -> Strin
         },
         other => other,
     }
+}
+
+/// Parses a code read from the database; a value the code does not know is a bug (500).
+pub fn parse_stored<T: std::str::FromStr>(value: &str) -> Result<T, AppError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(AppError::internal)
+}
+
+/// Answers whether the database takes queries (readiness).
+pub fn ping(conn: &mut PgConnection) -> Result<(), AppError> {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside `ILIKE`.

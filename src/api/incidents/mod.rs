@@ -1,0 +1,101 @@
+//! `/api/v1/incidents`: recording, working, resolving, confirming and closing incidents
+//! (SPEC §4). Handlers only extract, authorise, validate the shape of the request and map the
+//! answer; what a write may do is decided by `domain::workflow` inside the store's transaction.
+
+mod actions;
+mod create;
+mod notes;
+mod read;
+mod requests;
+mod types;
+mod update;
+
+pub use actions::{
+    accept_incident, close_incident, confirm_resolution, record_workaround, reject_resolution,
+    resolve_incident,
+};
+pub use create::create_incident;
+pub use notes::{add_note, get_incident_history, list_notes};
+pub use read::{get_incident, list_incidents};
+pub use requests::{
+    AcceptRequest, CloseRequest, ConfirmRequest, CreateIncidentRequest, CreateNoteRequest,
+    IncidentSort, ListIncidentsQuery, RejectResolutionRequest, ResolveRequest,
+    UpdateIncidentRequest, WorkaroundRequest,
+};
+pub use types::{IncidentHistoryEntry, IncidentResponse, NoteResponse};
+pub use update::update_incident;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use chrono::{DateTime, Utc};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::extract::{AuthUser, IfMatch, etag};
+use crate::domain::incident::Incident;
+use crate::domain::role::Role;
+use crate::domain::workflow::IncidentCommand;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+use crate::store::incident_writes::Applied;
+
+/// Who may see incidents at all: staff, customer users, integrations.
+fn require_incident_reader(caller: &AuthUser) -> Result<(), AppError> {
+    caller.require_any(&[
+        Role::ServiceDesk,
+        Role::L2Engineer,
+        Role::OpsStaff,
+        Role::IncidentManager,
+        Role::Customer,
+        Role::Integration,
+    ])
+}
+
+/// Runs `command` by `caller` on incident `id`: one blocking hop, one transaction.
+pub(crate) async fn execute(
+    state: &AppState,
+    caller: &AuthUser,
+    id: i64,
+    if_match: IfMatch,
+    command: IncidentCommand,
+) -> Result<Applied, AppError> {
+    let who = caller.caller();
+    let settings = state.write_settings();
+    let now = state.clock.now();
+    store::run(&state.pool, move |conn| {
+        store::incident_writes::execute(conn, id, if_match.0, &who, command, &settings, now)
+    })
+    .await
+}
+
+/// The incident as JSON with its `ETag` (and `Location` when created).
+fn respond(
+    status: StatusCode,
+    incident: Incident,
+    caller: &AuthUser,
+    now: DateTime<Utc>,
+) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header(etag(incident.version));
+    if status == StatusCode::CREATED {
+        response.insert_header(("Location", format!("/api/v1/incidents/{}", incident.id)));
+    }
+    response.json(IncidentResponse::new(incident, &caller.caller(), now))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_incident)
+        .service(list_incidents)
+        .service(get_incident)
+        .service(update_incident)
+        .service(accept_incident)
+        .service(record_workaround)
+        .service(resolve_incident)
+        .service(confirm_resolution)
+        .service(reject_resolution)
+        .service(close_incident)
+        .service(add_note)
+        .service(list_notes)
+        .service(get_incident_history);
+}

@@ -1,0 +1,144 @@
+//! `GET /incidents` and `GET /incidents/{id}`.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get};
+use serde::{Deserialize, Serialize};
+
+use super::requests::ListIncidentsQuery;
+use super::{IncidentResponse, require_incident_reader, respond};
+use crate::api::extract::{AuthUser, ValidQuery};
+use crate::api::pagination::{DEFAULT_LIMIT, Page, decode_cursor, encode_cursor};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+use crate::store::incidents::{IncidentCursor, IncidentFilter};
+
+#[derive(Serialize, Deserialize)]
+struct ListCursor {
+    sort: String,
+    #[serde(flatten)]
+    position: IncidentCursor,
+}
+
+/// List incidents, filtered and sorted; a customer user sees its own organisation's only.
+#[utoipa::path(
+    tag = "incidents",
+    security(("bearer" = [])),
+    params(ListIncidentsQuery),
+    responses(
+        (status = 200, description = "A page of incidents", body = Page<IncidentResponse>),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
+    )
+)]
+#[get("/incidents")]
+pub async fn list_incidents(
+    state: Data<AppState>,
+    caller: AuthUser,
+    query: ValidQuery<ListIncidentsQuery>,
+) -> Result<HttpResponse, AppError> {
+    require_incident_reader(&caller)?;
+    let query = query.0;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::invalid_field(
+            "limit",
+            "range",
+            "must be between 1 and 200",
+        ));
+    }
+    let sort = query.sort.unwrap_or_default();
+    let after = match query.cursor.as_deref() {
+        None => None,
+        Some(cursor) => {
+            let decoded: ListCursor = decode_cursor(cursor)?;
+            if decoded.sort != sort.code() {
+                return Err(AppError::invalid_field(
+                    "cursor",
+                    "invalid",
+                    "the cursor belongs to another sort order",
+                ));
+            }
+            Some(decoded.position)
+        }
+    };
+    let customer_id = match caller.confined_to_customer() {
+        Some(own) if query.customer_id.is_some_and(|asked| asked != own) => {
+            return Ok(HttpResponse::Ok().json(Page::<IncidentResponse> {
+                items: vec![],
+                next_cursor: None,
+            }));
+        }
+        Some(own) => Some(own),
+        None => query.customer_id,
+    };
+    let now = state.clock.now();
+    let filter = IncidentFilter {
+        statuses: query.status,
+        level: query.level,
+        tier: query.tier,
+        assignee_id: query.assignee_id,
+        customer_id,
+        category: query.category,
+        subcategory: query.subcategory,
+        ci_id: query.ci_id,
+        sla_breached: query.sla_breached.map(|b| (b, now)),
+        created_from: query.created_from,
+        created_to: query.created_to,
+        q: query.q.filter(|q| !q.trim().is_empty()),
+    };
+    let (key, descending) = sort.key();
+    let (rows, next) = store::run(&state.pool, move |conn| {
+        store::incidents::list(conn, &filter, key, descending, after, limit)
+    })
+    .await?;
+    let who = caller.caller();
+    let items: Vec<IncidentResponse> = rows
+        .into_iter()
+        .map(|incident| IncidentResponse::new(incident, &who, now))
+        .collect();
+    let next_cursor = next.map(|position| {
+        encode_cursor(&ListCursor {
+            sort: sort.code().to_owned(),
+            position,
+        })
+    });
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+}
+
+/// One incident.
+#[utoipa::path(
+    tag = "incidents",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentResponse,
+            headers(("ETag" = String, description = "Version"))),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 503, response = crate::api::problems::Unavailable)
+    )
+)]
+#[get("/incidents/{id}")]
+pub async fn get_incident(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    require_incident_reader(&caller)?;
+    let id = id.into_inner();
+    let incident = store::run(&state.pool, move |conn| store::incidents::find(conn, id)).await?;
+    if !caller.caller().sees(&incident) {
+        return Err(AppError::not_found("incident", id));
+    }
+    Ok(respond(
+        StatusCode::OK,
+        incident,
+        &caller,
+        state.clock.now(),
+    ))
+}

@@ -1,0 +1,220 @@
+//! What incident endpoints answer: the incident, its notes and its history.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::incident::{
+    Channel, ClosureCode, Incident, IncidentKind, Note, NoteVisibility, Reporter, Status, Tier,
+};
+use crate::domain::level::Level;
+use crate::domain::workflow::{self, Caller};
+use crate::store::incidents::HistoryRow;
+
+/// An incident as clients see it (SPEC §4).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentResponse {
+    /// Id.
+    pub id: i64,
+    /// Human-readable number.
+    #[schema(example = "INC-000123")]
+    pub number: String,
+    /// Fault report or service request.
+    pub kind: IncidentKind,
+    /// How it reached the service desk.
+    pub channel: Channel,
+    /// Short summary.
+    pub title: String,
+    /// Details.
+    pub description: String,
+    /// Customer organisation.
+    pub customer_id: i64,
+    /// Reporter; `null` for incidents no user reported (monitoring).
+    pub reporter: Option<Reporter>,
+    /// IT / application system concerned.
+    pub source_system: Option<String>,
+    /// Configuration item concerned.
+    pub ci_id: Option<i64>,
+    /// Category code.
+    pub category: Option<String>,
+    /// Subcategory code.
+    pub subcategory: Option<String>,
+    /// Level.
+    pub level: Level,
+    /// The incident holds up on-site work.
+    pub affects_onsite_work: bool,
+    /// The incident holds up the data upload.
+    pub affects_data_upload: bool,
+    /// Status.
+    pub status: Status,
+    /// Support line working it.
+    pub tier: Tier,
+    /// Engineer working it.
+    pub assignee_id: Option<i64>,
+    /// Temporary measure in place.
+    pub workaround: Option<String>,
+    /// A workaround restored the service (the incident stays in progress).
+    pub workaround_applied: bool,
+    /// Recorded solution.
+    pub solution: Option<String>,
+    /// Cause code.
+    pub cause: Option<String>,
+    /// Sub-cause code.
+    pub subcause: Option<String>,
+    /// Resolution deadline.
+    pub due_at: DateTime<Utc>,
+    /// Resolved after `due_at`, or unresolved and past it.
+    pub sla_breached: bool,
+    /// When it was accepted.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When the reporter confirmed the resolution.
+    pub user_confirmed_at: Option<DateTime<Utc>>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Who closed it.
+    pub closed_by: Option<i64>,
+    /// Why it was closed.
+    pub closure_code: Option<ClosureCode>,
+    /// The incident this one duplicates.
+    pub duplicate_of: Option<i64>,
+    /// The closed incident this one is a recurrence of.
+    pub recurrence_of: Option<i64>,
+    /// Reports counted on this incident.
+    pub occurrences: i32,
+    /// Last report counted on it.
+    pub last_occurrence_at: Option<DateTime<Utc>>,
+    /// Deduplication key of monitoring events.
+    pub dedup_key: Option<String>,
+    /// Change request reference.
+    pub change_ref: Option<String>,
+    /// Who recorded it.
+    pub created_by: i64,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Version for `If-Match`.
+    pub version: i32,
+    /// Actions the caller may take now (`accept`, `workaround`, `resolve`, `confirm`,
+    /// `reject-resolution`, `close`, `edit`, `note`).
+    #[schema(example = json!(["accept", "close", "edit", "note"]))]
+    pub allowed_actions: Vec<String>,
+}
+
+impl IncidentResponse {
+    /// `incident` as `caller` sees it at `now`.
+    pub fn new(incident: Incident, caller: &Caller, now: DateTime<Utc>) -> Self {
+        let allowed_actions = workflow::allowed_actions(&incident, caller, false)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        IncidentResponse {
+            sla_breached: incident.sla_breached(now),
+            allowed_actions,
+            id: incident.id,
+            number: incident.number,
+            kind: incident.kind,
+            channel: incident.channel,
+            title: incident.title,
+            description: incident.description,
+            customer_id: incident.customer_id,
+            reporter: incident.reporter,
+            source_system: incident.source_system,
+            ci_id: incident.ci_id,
+            category: incident.category,
+            subcategory: incident.subcategory,
+            level: incident.level,
+            affects_onsite_work: incident.affects_onsite_work,
+            affects_data_upload: incident.affects_data_upload,
+            status: incident.status,
+            tier: incident.tier,
+            assignee_id: incident.assignee_id,
+            workaround: incident.workaround,
+            workaround_applied: incident.workaround_applied,
+            solution: incident.solution,
+            cause: incident.cause,
+            subcause: incident.subcause,
+            due_at: incident.due_at,
+            accepted_at: incident.accepted_at,
+            resolved_at: incident.resolved_at,
+            user_confirmed_at: incident.user_confirmed_at,
+            closed_at: incident.closed_at,
+            closed_by: incident.closed_by,
+            closure_code: incident.closure_code,
+            duplicate_of: incident.duplicate_of,
+            recurrence_of: incident.recurrence_of,
+            occurrences: incident.occurrences,
+            last_occurrence_at: incident.last_occurrence_at,
+            dedup_key: incident.dedup_key,
+            change_ref: incident.change_ref,
+            created_by: incident.created_by,
+            created_at: incident.created_at,
+            updated_at: incident.updated_at,
+            version: incident.version,
+        }
+    }
+}
+
+/// A note as clients see it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoteResponse {
+    /// Id.
+    pub id: i64,
+    /// Incident.
+    pub incident_id: i64,
+    /// Author.
+    pub author_id: i64,
+    /// Visibility.
+    pub visibility: NoteVisibility,
+    /// Text.
+    pub body: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Note> for NoteResponse {
+    fn from(note: Note) -> Self {
+        NoteResponse {
+            id: note.id,
+            incident_id: note.incident_id,
+            author_id: note.author_id,
+            visibility: note.visibility,
+            body: note.body,
+            created_at: note.created_at,
+        }
+    }
+}
+
+/// One history entry.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentHistoryEntry {
+    /// Id.
+    pub id: i64,
+    /// Who acted.
+    pub actor_id: Option<i64>,
+    /// `created`, `edit`, `accept`, `workaround`, `resolve`, `confirm`, `reject-resolution`,
+    /// `close` or `note`.
+    #[schema(example = "accept")]
+    pub action: String,
+    /// Fields that changed, old → new.
+    pub changes: Vec<crate::domain::changes::FieldChange>,
+    /// A reason or note given with the action.
+    pub comment: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<HistoryRow> for IncidentHistoryEntry {
+    fn from(row: HistoryRow) -> Self {
+        IncidentHistoryEntry {
+            changes: row.field_changes(),
+            id: row.id,
+            actor_id: row.actor_id,
+            action: row.action,
+            comment: row.comment,
+            created_at: row.created_at,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `PATCH /incidents/{id}`.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, patch};
+
+use super::requests::{UpdateIncidentRequest, validate_patch};
+use super::{IncidentResponse, execute, require_incident_reader, respond};
+use crate::api::extract::{AuthUser, IfMatch, JsonBody};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Change an incident's descriptive fields (staff). Level and tier change only through
+/// escalations.
+#[utoipa::path(
+    tag = "incidents",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "Incident id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+    ),
+    request_body = UpdateIncidentRequest,
+    responses(
+        (status = 200, description = "The changed incident", body = IncidentResponse,
+            headers(("ETag" = String, description = "New version"))),
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 412, response = crate::api::problems::VersionMismatch),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 422, response = crate::api::problems::ValidationFailed),
+        (status = 503, response = crate::api::problems::Unavailable)
+    )
+)]
+#[patch("/incidents/{id}")]
+pub async fn update_incident(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateIncidentRequest>,
+) -> Result<HttpResponse, AppError> {
+    require_incident_reader(&caller)?;
+    let request = body.parse()?;
+    validate_patch(&request)?;
+    let applied = execute(&state, &caller, id.into_inner(), if_match, request.into()).await?;
+    Ok(respond(
+        StatusCode::OK,
+        applied.incident,
+        &caller,
+        state.clock.now(),
+    ))
+}

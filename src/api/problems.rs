@@ -1,0 +1,77 @@
+//! The problem responses handlers declare in their OpenAPI operations, each with an example body.
+
+use utoipa::ToResponse;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+
+use crate::error::PROBLEM_JSON;
+
+fn problem_response(
+    description: &str,
+    status: u16,
+    code: &str,
+    title: &str,
+    detail: &str,
+) -> RefOr<Response> {
+    let mut example = serde_json::json!({
+        "type": format!("urn:incident-desk:problem:{code}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    });
+    if code == "validation_failed" {
+        example["errors"] = serde_json::json!([
+            {"field": "username", "code": "length", "message": "must be between 2 and 64 characters"}
+        ]);
+    }
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .example(Some(example))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+macro_rules! problem_responses {
+    ($($name:ident => ($status:literal, $code:literal, $title:literal, $detail:literal, $description:literal)),* $(,)?) => {
+        $(
+            #[doc = $description]
+            pub struct $name;
+
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), problem_response($description, $status, $code, $title, $detail))
+                }
+            }
+        )*
+    };
+}
+
+problem_responses! {
+    BadRequest => (400, "bad_request", "Bad request", "The request body is not valid JSON: EOF while parsing an object at line 1 column 12.",
+        "Malformed request: the body is not valid JSON (`bad_request`)."),
+    Unauthorized => (401, "unauthorized", "Unauthorized", "The token is invalid or has expired.",
+        "Missing, invalid or expired bearer token (`unauthorized`)."),
+    Forbidden => (403, "forbidden", "Forbidden", "This needs one of the roles: admin.",
+        "The caller's roles do not allow this (`forbidden`)."),
+    NotFound => (404, "not_found", "Not found", "user 42 does not exist",
+        "No such resource, or one the caller may not see (`not_found`)."),
+    Conflict => (409, "already_exists", "Conflict", "The username `li.lei` is already taken.",
+        "The request conflicts with the current state (`already_exists`, `last_admin`)."),
+    VersionMismatch => (412, "version_mismatch", "Version mismatch",
+        "The resource has changed; its current version is 3. Fetch it again and retry.",
+        "`If-Match` names an outdated version (`version_mismatch`)."),
+    PayloadTooLarge => (413, "payload_too_large", "Payload too large", "The request body exceeds the limit of 1 MiB.",
+        "The body exceeds 1 MiB (`payload_too_large`)."),
+    ValidationFailed => (422, "validation_failed", "Validation failed", "The request has invalid fields.",
+        "Invalid fields, listed in `errors` (`validation_failed`)."),
+    Unavailable => (503, "service_unavailable", "Service unavailable",
+        "The service cannot reach its database right now; retry shortly.",
+        "The database is unreachable; retry later (`service_unavailable`)."),
+}

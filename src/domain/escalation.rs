@@ -1,0 +1,181 @@
+//! Escalations (SPEC §5, procedure §4.8.2): their kinds, triggers and the record each one leaves.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::incident::{Incident, Tier, UnknownCode, text_codes};
+use super::level::Level;
+
+text_codes!(
+    /// Kinds of escalation.
+    EscalationKind, "escalation kind" {
+        /// L1 → L2.
+        Functional => "functional",
+        /// Level change.
+        Priority => "priority",
+        /// To the incident managers.
+        Hierarchical => "hierarchical",
+    }
+);
+
+text_codes!(
+    /// Why a priority escalation happened.
+    PriorityTrigger, "trigger" {
+        /// On-site work is held up.
+        OnsiteUrgent => "onsite_urgent",
+        /// The data upload is held up.
+        DataUpload => "data_upload",
+        /// A person decided.
+        Manual => "manual",
+    }
+);
+
+text_codes!(
+    /// Which deadline threshold the SLA watcher escalates for.
+    SlaTrigger, "trigger" {
+        /// The warning share of the time to the deadline has passed.
+        SlaWarning => "sla_warning",
+        /// The deadline has passed.
+        SlaBreach => "sla_breach",
+    }
+);
+
+/// What set an escalation off: a priority trigger or an SLA threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationTrigger {
+    /// A priority escalation's trigger.
+    Priority(PriorityTrigger),
+    /// The SLA watcher's threshold.
+    Sla(SlaTrigger),
+}
+
+impl EscalationTrigger {
+    /// The stable code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationTrigger::Priority(trigger) => trigger.as_str(),
+            EscalationTrigger::Sla(trigger) => trigger.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for EscalationTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EscalationTrigger {
+    type Err = UnknownCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<PriorityTrigger>()
+            .map(EscalationTrigger::Priority)
+            .or_else(|_| s.parse::<SlaTrigger>().map(EscalationTrigger::Sla))
+    }
+}
+
+/// An escalation as recorded: the incident's tier, level and assignee before and after.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct EscalationRecord {
+    pub kind: EscalationKind,
+    pub trigger: Option<EscalationTrigger>,
+    /// The reason, or the diagnosis of a functional escalation.
+    pub reason: Option<String>,
+    pub from_tier: Tier,
+    pub to_tier: Tier,
+    pub from_level: Level,
+    pub to_level: Level,
+    pub from_assignee_id: Option<i64>,
+    pub to_assignee_id: Option<i64>,
+    /// The deadline an SLA escalation is about (one escalation per trigger and deadline).
+    pub due_at: Option<DateTime<Utc>>,
+    /// `None` for the SLA watcher.
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl EscalationRecord {
+    /// The record of an escalation that took the incident from `before` to `after`.
+    pub fn between(
+        before: &Incident,
+        after: &Incident,
+        kind: EscalationKind,
+        trigger: Option<EscalationTrigger>,
+        reason: String,
+        created_by: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        EscalationRecord {
+            kind,
+            trigger,
+            reason: Some(reason),
+            from_tier: before.tier,
+            to_tier: after.tier,
+            from_level: before.level,
+            to_level: after.level,
+            from_assignee_id: before.assignee_id,
+            to_assignee_id: after.assignee_id,
+            due_at: None,
+            created_by,
+            created_at: now,
+        }
+    }
+}
+
+/// A stored escalation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)]
+pub struct Escalation {
+    pub id: i64,
+    pub incident_id: i64,
+    pub kind: EscalationKind,
+    #[serde(serialize_with = "serialize_trigger")]
+    pub trigger: Option<EscalationTrigger>,
+    pub reason: Option<String>,
+    pub from_tier: Tier,
+    pub to_tier: Tier,
+    pub from_level: Level,
+    pub to_level: Level,
+    pub from_assignee_id: Option<i64>,
+    pub to_assignee_id: Option<i64>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub acknowledged_by: Option<i64>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+fn serialize_trigger<S: serde::Serializer>(
+    trigger: &Option<EscalationTrigger>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match trigger {
+        Some(trigger) => serializer.serialize_str(trigger.as_str()),
+        None => serializer.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_parse_from_either_family() {
+        assert_eq!(
+            "data_upload".parse::<EscalationTrigger>(),
+            Ok(EscalationTrigger::Priority(PriorityTrigger::DataUpload))
+        );
+        assert_eq!(
+            "sla_breach".parse::<EscalationTrigger>(),
+            Ok(EscalationTrigger::Sla(SlaTrigger::SlaBreach))
+        );
+        assert!("later".parse::<EscalationTrigger>().is_err());
+        assert_eq!(EscalationKind::Hierarchical.as_str(), "hierarchical");
+    }
+}

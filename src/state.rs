@@ -1,0 +1,38 @@
+//! The state every HTTP worker and background job shares.
+
+use std::sync::Arc;
+
+use crate::auth::token::TokenKeys;
+use crate::config::Settings;
+use crate::domain::clock::Clock;
+use crate::domain::taxonomy::Taxonomy;
+use crate::store::DbPool;
+use crate::store::incident_writes::WriteSettings;
+use crate::telemetry::Metrics;
+
+/// Shared state of every worker.
+pub struct AppState {
+    /// Database connections.
+    pub pool: DbPool,
+    /// Access-token keys.
+    pub tokens: TokenKeys,
+    /// The taxonomy, loaded at start-up.
+    pub taxonomy: Arc<Taxonomy>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Source of the current time.
+    pub clock: Arc<dyn Clock>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// What incident writes need besides the database.
+    pub fn write_settings(&self) -> WriteSettings {
+        WriteSettings {
+            taxonomy: self.taxonomy.clone(),
+            timezone: self.settings.timezone,
+            upload_cutoff: self.settings.upload_cutoff,
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Every write to an incident: load the facts the command needs, lock the row, ask the domain
+//! for one decision, check the client's version, and write the outcome (the row, its history
+//! entry, the note, the escalation and the webhook events) in one transaction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+
+use super::escalations::{self, NewEscalation};
+use super::incidents::{IncidentRow, NewIncidentRow, NoteRow};
+use super::schema::{incident_history, incident_notes, incidents};
+use super::{calendar, check_version, outbox};
+use crate::domain::escalation::Escalation;
+use crate::domain::incident::{Incident, Note};
+use crate::domain::sla::UploadCutoff;
+use crate::domain::taxonomy::Taxonomy;
+use crate::domain::workflow::{
+    self, Caller, CiRef, CreationLookups, CustomerFacts, HistoryEntry, IncidentCommand,
+    IncidentDraft, IncidentEvent, Lookups, UserFacts,
+};
+use crate::error::AppError;
+
+/// What every incident write needs besides the database: the taxonomy and the deadline
+/// settings.
+#[derive(Debug, Clone)]
+pub struct WriteSettings {
+    /// Classification and cause codes.
+    pub taxonomy: Arc<Taxonomy>,
+    /// Local time zone of deadlines and the upload cut-off.
+    pub timezone: Tz,
+    /// The daily upload cut-off (local time), when configured.
+    pub upload_cutoff: Option<NaiveTime>,
+}
+
+impl WriteSettings {
+    fn cutoff(&self) -> Option<UploadCutoff> {
+        self.upload_cutoff.map(|time| UploadCutoff {
+            time,
+            timezone: self.timezone,
+        })
+    }
+}
+
+/// What a write stored.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The incident after the change.
+    pub incident: Incident,
+    /// The note written, if any.
+    pub note: Option<Note>,
+    /// The escalation recorded, if any.
+    pub escalation: Option<Escalation>,
+}
+
+/// Creates an incident with its `created` history entry and `incident.created` event, in one
+/// transaction.
+pub fn create(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    draft: IncidentDraft,
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+) -> Result<Incident, AppError> {
+    // Who may report for which organisation is settled before anything is read.
+    let customer_id = workflow::customer_of_new(caller, draft.customer_id)?;
+    conn.transaction(|conn| {
+        let customer = super::customers::find_optional(conn, customer_id)?.map(|c| CustomerFacts {
+            id: c.id,
+            active: c.active,
+        });
+        let ci = draft
+            .ci_id
+            .map(|id| ci_ref(conn, id))
+            .transpose()?
+            .flatten();
+        let recurrence = draft
+            .recurrence_of
+            .map(|id| super::incidents::find_ref(conn, id))
+            .transpose()?
+            .flatten();
+        let lookups = CreationLookups {
+            now,
+            taxonomy: &settings.taxonomy,
+            customer,
+            ci,
+            recurrence,
+            deadlines: calendar::deadlines(conn, settings.timezone)?,
+            upload_cutoff: settings.cutoff(),
+        };
+        let new = workflow::new_incident(caller, draft, &lookups)?;
+        let row: IncidentRow = diesel::insert_into(incidents::table)
+            .values(NewIncidentRow::try_from(new)?)
+            .returning(IncidentRow::as_returning())
+            .get_result(conn)?;
+        let incident = Incident::try_from(row)?;
+        let (entry, events) = workflow::created(&incident);
+        record(conn, incident.id, caller.id, now, entry)?;
+        for event in events {
+            outbox::emit(
+                conn,
+                event.as_str(),
+                now,
+                serde_json::json!({ "incident": incident.to_event_json(now) }),
+            )?;
+        }
+        Ok(incident)
+    })
+}
+
+/// Runs `command` by `caller` on incident `id`. Concurrent writes to one incident queue on the
+/// row lock, so each decision sees the state the previous one left.
+pub fn execute(
+    conn: &mut PgConnection,
+    id: i64,
+    expected_version: Option<i32>,
+    caller: &Caller,
+    command: IncidentCommand,
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+) -> Result<Applied, AppError> {
+    conn.transaction(|conn| {
+        let current: Incident = incidents::table
+            .find(id)
+            .select(IncidentRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::not_found("incident", id))?
+            .try_into()?;
+        let needs = command.needs();
+        let lookups = Lookups {
+            now,
+            taxonomy: &settings.taxonomy,
+            user: needs
+                .user
+                .map(|id| user_facts(conn, id))
+                .transpose()?
+                .flatten(),
+            incident: needs
+                .incident
+                .map(|id| super::incidents::find_ref(conn, id))
+                .transpose()?
+                .flatten(),
+            ci: needs.ci.map(|id| ci_ref(conn, id)).transpose()?.flatten(),
+            // Coordination tickets do not exist yet; nothing can block a resolve.
+            open_customer_issue: false,
+            deadlines: needs
+                .deadlines
+                .then(|| calendar::deadlines(conn, settings.timezone))
+                .transpose()?,
+            upload_cutoff: settings.cutoff(),
+        };
+        let outcome = workflow::decide(&current, caller, command, &lookups)?;
+        // The decision may refuse for a reason the client must see first (not visible, closed,
+        // illegal, forbidden, invalid); only then does a stale version matter.
+        check_version(expected_version, current.version)?;
+        let escalation = match &outcome.escalation {
+            Some(record) => {
+                let new = NewEscalation::of(id, record);
+                match escalations::insert_once(conn, &new)? {
+                    Some(row) => Some(Escalation::try_from(row)?),
+                    // The same SLA escalation exists already (another instance raised it).
+                    None if !outcome.changes_fields() => {
+                        return Ok(Applied {
+                            incident: current,
+                            note: None,
+                            escalation: None,
+                        });
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let mut stored = current.clone();
+        if outcome.changes_fields() {
+            let mut next = IncidentRow::try_from(&outcome.incident)?;
+            next.updated_at = now;
+            next.version = current.version + 1;
+            stored = diesel::update(incidents::table.find(id))
+                .set(&next)
+                .returning(IncidentRow::as_returning())
+                .get_result::<IncidentRow>(conn)?
+                .try_into()?;
+        }
+        let note = match (&outcome.note, caller.id) {
+            (Some(note), Some(author)) => {
+                let row: NoteRow = diesel::insert_into(incident_notes::table)
+                    .values((
+                        incident_notes::incident_id.eq(id),
+                        incident_notes::author_id.eq(author),
+                        incident_notes::visibility.eq(note.visibility.as_str()),
+                        incident_notes::body.eq(&note.body),
+                        incident_notes::created_at.eq(now),
+                    ))
+                    .returning(NoteRow::as_returning())
+                    .get_result(conn)?;
+                Some(Note::try_from(row)?)
+            }
+            _ => None,
+        };
+        if let Some(entry) = outcome.history {
+            record(conn, id, caller.id, now, entry)?;
+        }
+        for event in outcome.events {
+            let data = match (&escalation, event.is_about_escalation()) {
+                (Some(escalation), true) => serde_json::json!({
+                    "escalation": escalation,
+                    "incident": stored.to_event_json(now),
+                }),
+                // An escalation that was not recorded (another instance had it) is not news.
+                (None, true) => continue,
+                (_, false) => serde_json::json!({ "incident": stored.to_event_json(now) }),
+            };
+            emit(conn, event, now, data)?;
+        }
+        Ok(Applied {
+            incident: stored,
+            note,
+            escalation,
+        })
+    })
+}
+
+fn emit(
+    conn: &mut PgConnection,
+    event: IncidentEvent,
+    now: DateTime<Utc>,
+    data: serde_json::Value,
+) -> Result<(), AppError> {
+    outbox::emit(conn, event.as_str(), now, data).map(|_| ())
+}
+
+fn record(
+    conn: &mut PgConnection,
+    incident_id: i64,
+    actor_id: Option<i64>,
+    now: DateTime<Utc>,
+    entry: HistoryEntry,
+) -> Result<(), AppError> {
+    let changes = serde_json::to_value(entry.changes).map_err(AppError::internal)?;
+    diesel::insert_into(incident_history::table)
+        .values((
+            incident_history::incident_id.eq(incident_id),
+            incident_history::actor_id.eq(actor_id),
+            incident_history::action.eq(entry.action),
+            incident_history::changes.eq(changes),
+            incident_history::comment.eq(entry.comment),
+            incident_history::internal.eq(entry.internal),
+            incident_history::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, AppError> {
+    match super::users::find(conn, id) {
+        Ok(user) => Ok(Some(UserFacts {
+            id: user.id,
+            active: user.active,
+            roles: user.roles(),
+        })),
+        Err(AppError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+fn ci_ref(conn: &mut PgConnection, id: i64) -> Result<Option<CiRef>, AppError> {
+    match super::configuration_items::find(conn, id) {
+        Ok(ci) => Ok(Some(CiRef {
+            id: ci.id,
+            customer_id: ci.customer_id,
+        })),
+        Err(AppError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
