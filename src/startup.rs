@@ -171,14 +171,17 @@ impl Application {
         let tokens = TokenKeys::new(&secret, settings.jwt_ttl);
         let document = openapi::document();
         let routes = Data::new(RouteTable::new(&document));
+        let metrics = Arc::new(Metrics::new());
         let state = Data::new(AppState {
             pool,
             tokens,
             taxonomy: Arc::new(taxonomy),
             settings: settings.clone(),
             clock,
-            metrics: Arc::new(Metrics::new()),
+            metrics: metrics.clone(),
         });
+        // The metrics middleware reads its own app data, so telemetry needs no AppState.
+        let metrics = Data::from(metrics);
 
         crate::jobs::spawn(state.clone());
         let listener =
@@ -198,6 +201,7 @@ impl Application {
                 .configure(api::configure)
                 .split_for_parts();
             app.app_data(state.clone())
+                .app_data(metrics.clone())
                 .app_data(routes.clone())
                 .app_data(web::PayloadConfig::new(api::extract::MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|err, req| {

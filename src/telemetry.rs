@@ -202,8 +202,8 @@ pub async fn record_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let metrics = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map(|state| state.metrics.clone());
+        .app_data::<actix_web::web::Data<Metrics>>()
+        .map(|metrics| metrics.clone().into_inner());
     let method = req.method().to_string();
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {

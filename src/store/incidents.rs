@@ -1,6 +1,5 @@
 //! Incidents, their history and notes: reading, and converting stored rows into the domain's
-//! [`Incident`] (the only place that parses stored codes). Writes are in
-//! [`super::incident_writes`].
+//! [`Incident`] (the only place that parses stored codes). Writes are in `incident_writes`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
