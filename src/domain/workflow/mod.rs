@@ -1,0 +1,415 @@
+//! One decision per incident write.
+//!
+//! [`decide`] takes the incident, the caller, the command with its payload and the facts the
+//! store looked up beforehand ([`Lookups`]), and returns either a refusal or the whole
+//! [`Outcome`]: the incident's new fields, the history entry, the note, the escalation record
+//! and the webhook events. [`new_incident`] does the same for creation. The store only loads the
+//! facts a command [`needs`](IncidentCommand::needs), locks the row, calls one of them and
+//! writes what they return; nothing here touches HTTP or the database.
+
+mod apply;
+mod command;
+mod create;
+#[cfg(test)]
+mod tests;
+
+pub use command::{EscalationRequest, IncidentCommand, IncidentEdit, Needs, Resolution};
+pub use create::{
+    CreationLookups, CustomerFacts, IncidentDraft, NewIncident, created, customer_of_new,
+    new_incident,
+};
+
+use chrono::{DateTime, Utc};
+
+use super::changes::{Changes, FieldChange};
+use super::escalation::{EscalationRecord, EscalationTrigger, SlaTrigger};
+use super::incident::{ClosureCode, Incident, NoteVisibility, Status};
+use super::role::{Role, Roles};
+use super::sla::{Deadlines, UploadCutoff};
+use super::state_machine::{self, Actor, Command, Escalation, Facts, TransitionError};
+use super::taxonomy::Taxonomy;
+use super::validation::FieldError;
+/// Who is acting on an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user; `None` for the server's own jobs (the SLA watcher).
+    pub id: Option<i64>,
+    /// Display name, recorded as the reporter when a customer user reports.
+    pub name: String,
+    /// Current roles.
+    pub roles: Roles,
+    /// Organisation of a customer user.
+    pub customer_id: Option<i64>,
+}
+
+impl Caller {
+    /// The organisation a customer user is confined to; `None` for everyone else.
+    pub fn confined_to_customer(&self) -> Option<i64> {
+        if self.roles.has(Role::Customer) {
+            self.customer_id
+        } else {
+            None
+        }
+    }
+
+    /// True when the caller may know that `incident` exists (SPEC §2).
+    pub fn sees(&self, incident: &Incident) -> bool {
+        self.confined_to_customer()
+            .is_none_or(|own| own == incident.customer_id)
+    }
+
+    fn actor(&self) -> Actor<'_> {
+        Actor {
+            roles: &self.roles,
+            customer_id: self.customer_id,
+        }
+    }
+}
+
+/// A user named by a command, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFacts {
+    /// Id.
+    pub id: i64,
+    /// Can still sign in and work.
+    pub active: bool,
+    /// Roles.
+    pub roles: Roles,
+}
+
+/// Another incident named by a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentRef {
+    /// Id.
+    pub id: i64,
+    /// Its organisation.
+    pub customer_id: i64,
+    /// Its status.
+    pub status: Status,
+}
+
+/// A configuration item named by a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CiRef {
+    /// Id.
+    pub id: i64,
+    /// Its organisation.
+    pub customer_id: i64,
+}
+
+/// The facts looked up before a decision; what a command does not [`need`](Needs) is `None`.
+#[derive(Debug, Clone)]
+pub struct Lookups<'a> {
+    /// The time of the change.
+    pub now: DateTime<Utc>,
+    /// The classification and cause codes.
+    pub taxonomy: &'a Taxonomy,
+    /// The user the command names, when it exists.
+    pub user: Option<UserFacts>,
+    /// The other incident the command names, when it exists.
+    pub incident: Option<IncidentRef>,
+    /// The configuration item the command names, when it exists.
+    pub ci: Option<CiRef>,
+    /// A `customer_issue` coordination ticket of this incident is open or accepted.
+    pub open_customer_issue: bool,
+    /// The deadlines in force, when the command may change the level.
+    pub deadlines: Option<Deadlines>,
+    /// The daily upload cut-off, when configured.
+    pub upload_cutoff: Option<UploadCutoff>,
+}
+
+/// A note to write with a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNote {
+    /// Who may read it.
+    pub visibility: NoteVisibility,
+    /// Text.
+    pub body: String,
+}
+
+/// Webhook events a change emits (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentEvent {
+    /// `incident.created`.
+    Created,
+    /// `incident.resolved`.
+    Resolved,
+    /// `incident.closed`.
+    Closed,
+    /// `escalation.created`.
+    EscalationCreated,
+    /// `sla.warning`.
+    SlaWarning,
+    /// `sla.breached`.
+    SlaBreached,
+}
+
+impl IncidentEvent {
+    /// The event type subscribers choose.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentEvent::Created => "incident.created",
+            IncidentEvent::Resolved => "incident.resolved",
+            IncidentEvent::Closed => "incident.closed",
+            IncidentEvent::EscalationCreated => "escalation.created",
+            IncidentEvent::SlaWarning => "sla.warning",
+            IncidentEvent::SlaBreached => "sla.breached",
+        }
+    }
+
+    /// True for events about the escalation written with the change (only sent when the
+    /// escalation was actually recorded).
+    pub fn is_about_escalation(self) -> bool {
+        matches!(
+            self,
+            IncidentEvent::EscalationCreated
+                | IncidentEvent::SlaWarning
+                | IncidentEvent::SlaBreached
+        )
+    }
+}
+
+/// The append-only history entry of a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// `created`, `edit`, `accept`, `escalate`, ...
+    pub action: &'static str,
+    /// Fields that changed, old → new.
+    pub changes: Vec<FieldChange>,
+    /// A reason or note given with the action.
+    pub comment: Option<String>,
+    /// Hidden from customer users (it is about an internal note).
+    pub internal: bool,
+}
+
+/// What a decision changes; the store writes all of it in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The incident as it is to be stored (equal to the current one when nothing changes).
+    pub incident: Incident,
+    /// The history entry; `None` when nothing happened that is worth recording.
+    pub history: Option<HistoryEntry>,
+    /// A note to write.
+    pub note: Option<NewNote>,
+    /// An escalation to record.
+    pub escalation: Option<EscalationRecord>,
+    /// Webhook events to emit.
+    pub events: Vec<IncidentEvent>,
+}
+
+impl Outcome {
+    /// Nothing to do.
+    fn nothing(current: &Incident) -> Self {
+        Outcome {
+            incident: current.clone(),
+            history: None,
+            note: None,
+            escalation: None,
+            events: vec![],
+        }
+    }
+
+    /// True when the incident's fields change.
+    pub fn changes_fields(&self) -> bool {
+        self.history.as_ref().is_some_and(|h| !h.changes.is_empty())
+    }
+}
+
+/// What a command adds besides the new fields.
+#[derive(Default)]
+struct Effect {
+    comment: Option<String>,
+    note: Option<NewNote>,
+    escalation: Option<EscalationRecord>,
+}
+
+fn invalid(field: &str, code: &str, message: impl Into<String>) -> TransitionError {
+    TransitionError::Invalid(vec![FieldError::new(field, code, message)])
+}
+
+fn machine_facts(incident: &Incident, open_customer_issue: bool) -> Facts {
+    Facts {
+        status: incident.status,
+        tier: incident.tier,
+        customer_id: incident.customer_id,
+        user_reported: incident.user_reported(),
+        user_confirmed: incident.user_confirmed_at.is_some(),
+        classified: incident.classified(),
+        open_customer_issue,
+    }
+}
+
+/// Decides `command` by `caller` on `current`. Refusals come in the order clients rely on:
+/// not visible (404), closed or not allowed in this state (409), not allowed to this caller
+/// (403), then the command's fields (422).
+pub fn decide(
+    current: &Incident,
+    caller: &Caller,
+    command: IncidentCommand,
+    lookups: &Lookups<'_>,
+) -> Result<Outcome, TransitionError> {
+    if let IncidentCommand::SlaEscalation {
+        trigger,
+        warning_percent,
+    } = command
+    {
+        return Ok(apply::sla_escalation(
+            current,
+            trigger,
+            warning_percent,
+            lookups.now,
+        ));
+    }
+    if !caller.sees(current) {
+        return Err(TransitionError::NotFound {
+            what: "incident",
+            id: current.id,
+        });
+    }
+    let machine_command = command.machine_command(current);
+    let actor = caller.actor();
+    let before = machine_facts(current, lookups.open_customer_issue);
+    // The machine decides before the command's fields are looked at, so a closed incident or
+    // an illegal action is reported as such, not as a field error. Resolving may classify the
+    // incident in the same step, so a missing classification is judged afterwards.
+    match state_machine::decide(&before, &actor, machine_command) {
+        Ok(_) | Err(TransitionError::ClassificationRequired) => {}
+        Err(refused) => return Err(refused),
+    }
+    let mut next = current.clone();
+    let effect = apply::apply(command, current, &mut next, caller, lookups)?;
+    let after = Facts {
+        classified: next.classified(),
+        ..before
+    };
+    next.status = state_machine::decide(&after, &actor, machine_command)?;
+    Ok(outcome(
+        current,
+        next,
+        machine_command.action().as_str(),
+        effect,
+    ))
+}
+
+fn outcome(current: &Incident, next: Incident, action: &'static str, effect: Effect) -> Outcome {
+    let changes = diff(Some(current), &next);
+    let mut events = Vec::new();
+    if next.status != current.status {
+        match next.status {
+            Status::Resolved => events.push(IncidentEvent::Resolved),
+            Status::Closed => events.push(IncidentEvent::Closed),
+            _ => {}
+        }
+    }
+    if let Some(escalation) = &effect.escalation {
+        events.push(IncidentEvent::EscalationCreated);
+        match escalation.trigger {
+            Some(EscalationTrigger::Sla(SlaTrigger::SlaWarning)) => {
+                events.push(IncidentEvent::SlaWarning)
+            }
+            Some(EscalationTrigger::Sla(SlaTrigger::SlaBreach)) => {
+                events.push(IncidentEvent::SlaBreached)
+            }
+            _ => {}
+        }
+    }
+    let worth_recording = !changes.is_empty()
+        || effect.note.is_some()
+        || effect.comment.is_some()
+        || effect.escalation.is_some();
+    let history = worth_recording.then(|| HistoryEntry {
+        action,
+        changes: changes.into_vec(),
+        comment: effect.comment,
+        internal: effect
+            .note
+            .as_ref()
+            .is_some_and(|note| note.visibility == NoteVisibility::Internal),
+    });
+    Outcome {
+        incident: next,
+        history,
+        note: effect.note,
+        escalation: effect.escalation,
+        events,
+    }
+}
+
+/// Fields that are bookkeeping, not part of what changed.
+const UNTRACKED: [&str; 6] = [
+    "id",
+    "number",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "version",
+];
+
+/// The fields that differ between `old` (none at creation) and `new`, by their JSON names.
+pub fn diff(old: Option<&Incident>, new: &Incident) -> Changes {
+    let as_map = |incident: &Incident| match serde_json::to_value(incident) {
+        Ok(serde_json::Value::Object(map)) => map,
+        // A struct of plain fields always serialises to an object.
+        _ => serde_json::Map::new(),
+    };
+    let new_map = as_map(new);
+    let old_map = old.map(as_map);
+    let mut changes = Changes::new();
+    for (field, new_value) in &new_map {
+        if UNTRACKED.contains(&field.as_str()) {
+            continue;
+        }
+        let old_value = old_map
+            .as_ref()
+            .and_then(|map| map.get(field).cloned())
+            .unwrap_or(serde_json::Value::Null);
+        changes.track(field, &old_value, new_value);
+    }
+    changes
+}
+
+/// The actions `caller` may take on `incident` now, by their names (`allowed_actions`).
+/// Resolving is offered to an unclassified incident too, since the same request can classify it.
+pub fn allowed_actions(
+    incident: &Incident,
+    caller: &Caller,
+    open_customer_issue: bool,
+) -> Vec<&'static str> {
+    const CANDIDATES: &[&[Command]] = &[
+        &[Command::Accept],
+        &[Command::Workaround],
+        &[Command::Resolve],
+        &[Command::Confirm],
+        &[Command::RejectResolution],
+        &[
+            Command::Close(ClosureCode::Resolved),
+            Command::Close(ClosureCode::Unresolved),
+            Command::Close(ClosureCode::Duplicate),
+            Command::Close(ClosureCode::Withdrawn),
+        ],
+        &[Command::Edit],
+        &[Command::AddNote(NoteVisibility::Public)],
+        &[
+            Command::Escalate(Escalation::Hierarchical),
+            Command::Escalate(Escalation::Functional),
+            Command::Escalate(Escalation::RaiseLevel),
+        ],
+    ];
+    if incident.status == Status::Closed || !caller.sees(incident) {
+        return vec![];
+    }
+    let facts = machine_facts(incident, open_customer_issue);
+    let actor = caller.actor();
+    CANDIDATES
+        .iter()
+        .filter(|commands| {
+            commands.iter().any(|command| {
+                matches!(
+                    state_machine::decide(&facts, &actor, *command),
+                    Ok(_) | Err(TransitionError::ClassificationRequired)
+                )
+            })
+        })
+        .map(|commands| commands[0].action().as_str())
+        .collect()
+}
