@@ -8,16 +8,7 @@ use crate::helpers::*;
 /// Endpoints that take a JSON body, each with a token allowed to call it.
 async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, String)> {
     let customer = app.create_customer(admin, "C1").await;
-    let item = expect_json(
-        app.post(
-            "/api/v1/configuration-items",
-            admin,
-            json!({"name": "n", "ci_type": "t", "customer_id": customer, "system": "s"}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let item = app.create_ci(admin, customer, "n").await;
     let (user, _) = app
         .create_user(admin, "someone", &["service_desk"], None)
         .await;

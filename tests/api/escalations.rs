@@ -8,46 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-struct Staff {
-    admin: String,
-    customer: i64,
-    portal: String,
-    desk: String,
-    l2: String,
-    l2_id: i64,
-    ops: String,
-    manager: String,
-}
-
-async fn staff(app: &TestApp) -> Staff {
-    let admin = app.admin_token().await;
-    let customer = app.create_customer(&admin, "HOSP").await;
-    let (_, portal) = app
-        .create_user(&admin, "reporter", &["customer"], Some(customer))
-        .await;
-    let (_, desk) = app
-        .create_user(&admin, "desk", &["service_desk"], None)
-        .await;
-    let (l2_id, l2) = app
-        .create_user(&admin, "engineer", &["l2_engineer"], None)
-        .await;
-    let (_, ops) = app.create_user(&admin, "ops", &["ops_staff"], None).await;
-    let (_, manager) = app
-        .create_user(&admin, "manager", &["incident_manager"], None)
-        .await;
-    Staff {
-        admin,
-        customer,
-        portal,
-        desk,
-        l2,
-        l2_id,
-        ops,
-        manager,
-    }
-}
-
-async fn incident(app: &TestApp, s: &Staff, extra: Value) -> Value {
+async fn incident(app: &TestApp, s: &Cast, extra: Value) -> Value {
     let mut body = json!({"title": "t", "customer_id": s.customer, "subcategory": "upgrade_error"});
     body.as_object_mut()
         .unwrap()
@@ -64,16 +25,10 @@ async fn escalate(app: &TestApp, token: &str, id: &Value, body: Value) -> reqwes
         .await
 }
 
-fn time(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(value.as_str().unwrap())
-        .unwrap()
-        .to_utc()
-}
-
 #[tokio::test]
 async fn functional_escalation_hands_the_incident_to_l2() {
     let app = TestApp::spawn().await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let inc = incident(&app, &s, json!({})).await;
     let id = &inc["id"];
     let problem = expect_problem(
@@ -206,7 +161,7 @@ async fn functional_escalation_hands_the_incident_to_l2() {
 #[tokio::test]
 async fn priority_escalations_recompute_the_deadline() {
     let app = TestApp::spawn().await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let created_at = DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z")
         .unwrap()
         .to_utc();
@@ -295,7 +250,7 @@ async fn priority_escalations_recompute_the_deadline() {
 #[tokio::test]
 async fn flags_set_later_raise_the_level_at_once() {
     let app = TestApp::spawn().await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let low = incident(
         &app,
         &s,
@@ -355,7 +310,7 @@ async fn flags_set_later_raise_the_level_at_once() {
 #[tokio::test]
 async fn hierarchical_escalations_wait_in_the_managers_queue() {
     let app = TestApp::spawn().await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let first = incident(&app, &s, json!({})).await;
     let second = incident(&app, &s, json!({})).await;
     let problem = expect_problem(
@@ -506,7 +461,7 @@ async fn hierarchical_escalations_wait_in_the_managers_queue() {
 #[tokio::test]
 async fn closed_incidents_are_not_escalated() {
     let app = TestApp::spawn().await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let inc = incident(&app, &s, json!({})).await;
     expect_json(
         app.post(
@@ -570,7 +525,7 @@ async fn sla_triggers(app: &TestApp, token: &str, id: &Value) -> Vec<String> {
 #[tokio::test]
 async fn the_sla_watcher_warns_then_reports_the_breach_once() {
     let app = TestApp::spawn_with(&[("SLA_SCAN_INTERVAL_SECS", "100ms")]).await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let start = DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z")
         .unwrap()
         .to_utc();
@@ -686,7 +641,7 @@ async fn two_instances_never_escalate_twice() {
         &[("SLA_SCAN_INTERVAL_SECS", "100ms")],
     )
     .await;
-    let s = staff(&first).await;
+    let s = first.cast().await;
     let start = DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z")
         .unwrap()
         .to_utc();
@@ -727,7 +682,7 @@ async fn two_instances_never_escalate_twice() {
 #[tokio::test]
 async fn a_business_calendar_makes_deadlines_count_working_time() {
     let app = TestApp::spawn().await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let off = expect_json(
         app.get("/api/v1/business-calendar", &s.desk).await,
         StatusCode::OK,
@@ -838,7 +793,7 @@ async fn a_business_calendar_makes_deadlines_count_working_time() {
 async fn the_schema_admits_one_sla_escalation_per_incident_trigger_and_deadline() {
     use incident_desk::store::escalations::{NewEscalation, insert_once};
     let app = TestApp::spawn().await;
-    let s = staff(&app).await;
+    let s = app.cast().await;
     let inc = incident(&app, &s, json!({"level": "high"})).await;
     let due = time(&inc["due_at"]);
     let new = |trigger: &str, due_at: DateTime<Utc>| NewEscalation {

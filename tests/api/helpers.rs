@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use incident_desk::config::Settings;
@@ -302,6 +302,119 @@ impl TestApp {
             .unwrap();
         (id, self.login(username, USER_PASSWORD).await)
     }
+}
+
+/// A customer organisation, a customer user of it, and one user of each staff role.
+pub struct Cast {
+    /// Token of `admin`.
+    pub admin: String,
+    /// The organisation.
+    pub customer: i64,
+    /// A customer user of it (the reporter).
+    pub portal: String,
+    /// A service-desk user.
+    pub desk: String,
+    /// Its id.
+    pub desk_id: i64,
+    /// An L2 engineer.
+    pub l2: String,
+    /// Its id.
+    pub l2_id: i64,
+    /// An ops staff user.
+    pub ops: String,
+    /// An incident manager.
+    pub manager: String,
+}
+
+impl TestApp {
+    /// Creates the [`Cast`]: organisation `HOSP` and users `reporter`, `desk`, `engineer`,
+    /// `ops` and `manager`.
+    pub async fn cast(&self) -> Cast {
+        let admin = self.admin_token().await;
+        let customer = self.create_customer(&admin, "HOSP").await;
+        let (_, portal) = self
+            .create_user(&admin, "reporter", &["customer"], Some(customer))
+            .await;
+        let (desk_id, desk) = self
+            .create_user(&admin, "desk", &["service_desk"], None)
+            .await;
+        let (l2_id, l2) = self
+            .create_user(&admin, "engineer", &["l2_engineer"], None)
+            .await;
+        let (_, ops) = self.create_user(&admin, "ops", &["ops_staff"], None).await;
+        let (_, manager) = self
+            .create_user(&admin, "manager", &["incident_manager"], None)
+            .await;
+        Cast {
+            admin,
+            customer,
+            portal,
+            desk,
+            desk_id,
+            l2,
+            l2_id,
+            ops,
+            manager,
+        }
+    }
+
+    /// Creates a configuration item of `customer_id`; returns it.
+    pub async fn create_ci(&self, admin: &str, customer_id: i64, name: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/configuration-items",
+                admin,
+                json!({"name": name, "ci_type": "db", "customer_id": customer_id, "system": "HIS"}),
+            )
+            .await;
+        expect_json(response, StatusCode::CREATED).await
+    }
+
+    /// Records an incident; panics unless it is created.
+    pub async fn create_incident(&self, token: &str, body: Value) -> Value {
+        expect_json(
+            self.post("/api/v1/incidents", token, body).await,
+            StatusCode::CREATED,
+        )
+        .await
+    }
+
+    /// `POST /incidents/{id}/{action}`.
+    pub async fn act(&self, token: &str, id: &Value, action: &str, body: Value) -> Response {
+        self.post(&format!("/api/v1/incidents/{id}/{action}"), token, body)
+            .await
+    }
+
+    /// An action that must succeed; returns the incident.
+    pub async fn act_ok(&self, token: &str, id: &Value, action: &str, body: Value) -> Value {
+        expect_json(self.act(token, id, action, body).await, StatusCode::OK).await
+    }
+
+    /// An incident the cast's customer reported, classified, taken and resolved by the service
+    /// desk.
+    pub async fn resolved_incident(&self, c: &Cast) -> Value {
+        let incident = self
+            .create_incident(
+                &c.portal,
+                json!({"title": "收费模块无法录入", "subcategory": "module_input_blocked"}),
+            )
+            .await;
+        let id = &incident["id"];
+        self.act_ok(&c.desk, id, "accept", json!({})).await;
+        self.act_ok(&c.desk, id, "resolve", resolution()).await
+    }
+}
+
+/// A valid `resolve` body.
+pub fn resolution() -> Value {
+    json!({"solution": "重新部署补丁", "cause": "system_defect", "subcause": "module_unusable"})
+}
+
+/// An RFC 3339 timestamp of a response.
+pub fn time(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().expect("a timestamp"))
+        .expect("RFC 3339")
+        .to_utc()
 }
 
 impl Drop for TestApp {

@@ -1,0 +1,224 @@
+//! Recording and editing an incident's fields (SPEC §4): validation at creation, edits with
+//! optimistic concurrency (§10).
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn staff_edit_descriptive_fields_with_optimistic_concurrency() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let other = app.create_customer(&c.admin, "OTHER").await;
+    let ci = app.create_ci(&c.admin, c.customer, "his-db").await;
+    let foreign_ci = app.create_ci(&c.admin, other, "x").await;
+    let incident = app.create_incident(&c.portal, json!({"title": "t"})).await;
+    let path = format!("/api/v1/incidents/{}", incident["id"]);
+    let response = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&c.desk)
+        .header("if-match", "\"1\"")
+        .json(&json!({"title": "收费模块报错", "subcategory": "query_inaccurate", "ci_id": ci["id"], "source_system": "HIS", "kind": "service_request"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let edited = expect_json(response, StatusCode::OK).await;
+    assert_eq!(edited["title"], "收费模块报错");
+    assert_eq!(edited["category"], "usage_issue");
+    assert_eq!(edited["ci_id"], ci["id"]);
+    assert_eq!(edited["kind"], "service_request");
+    // Level changes only through escalations: editing the classification keeps it.
+    assert_eq!(edited["level"], incident["level"]);
+
+    let stale = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&c.desk)
+        .header("if-match", "\"1\"")
+        .json(&json!({"title": "late"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(stale, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
+    let stale_action = app
+        .client
+        .post(app.url(&format!("{path}/accept")))
+        .bearer_auth(&c.desk)
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(
+        stale_action,
+        StatusCode::PRECONDITION_FAILED,
+        "version_mismatch",
+    )
+    .await;
+
+    for (body, field) in [
+        (json!({"ci_id": foreign_ci["id"]}), "ci_id"),
+        (
+            json!({"category": "training", "subcategory": "upgrade_error"}),
+            "subcategory",
+        ),
+        (json!({"category": "nope"}), "category"),
+        (json!({"title": " "}), "title"),
+        (
+            json!({"reporter": {"name": "x", "email": "not-an-email"}}),
+            "reporter.email",
+        ),
+        (json!({"level": "high"}), "level"),
+    ] {
+        let problem = expect_problem(
+            app.patch(&path, &c.desk, body.clone()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), [field], "{body}");
+    }
+    let cleared = expect_json(
+        app.patch(&path, &c.desk, json!({"ci_id": null, "category": null}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        cleared["ci_id"].is_null()
+            && cleared["category"].is_null()
+            && cleared["subcategory"].is_null()
+    );
+
+    let history = expect_json(
+        app.get(&format!("{path}/history"), &c.desk).await,
+        StatusCode::OK,
+    )
+    .await;
+    let edit = &history[1];
+    assert_eq!(edit["action"], "edit");
+    let fields: Vec<&str> = edit["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ch| ch["field"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "title",
+        "category",
+        "subcategory",
+        "ci_id",
+        "source_system",
+        "kind",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "{expected} missing from {fields:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn incident_creation_is_validated() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let other = app.create_customer(&c.admin, "OTHER").await;
+    let foreign_ci = app.create_ci(&c.admin, other, "x").await;
+    for (body, field) in [
+        (json!({"customer_id": c.customer}), "title"),
+        (json!({"title": " ", "customer_id": c.customer}), "title"),
+        (
+            json!({"title": "x".repeat(201), "customer_id": c.customer}),
+            "title",
+        ),
+        (json!({"title": "t"}), "customer_id"),
+        (json!({"title": "t", "customer_id": 424_242}), "customer_id"),
+        (
+            json!({"title": "t", "customer_id": c.customer, "kind": "complaint"}),
+            "kind",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "channel": "fax"}),
+            "channel",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "level": "urgent"}),
+            "level",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "subcategory": "nope"}),
+            "subcategory",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "category": "training", "subcategory": "upgrade_error"}),
+            "subcategory",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "ci_id": foreign_ci["id"]}),
+            "ci_id",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "reporter": {"phone": "1"}}),
+            "reporter.name",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "reporter": {"name": "x", "email": "nope"}}),
+            "reporter.email",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "description": "x".repeat(10_001)}),
+            "description",
+        ),
+        (
+            json!({"title": "t", "customer_id": c.customer, "status": "closed"}),
+            "status",
+        ),
+    ] {
+        let problem = expect_problem(
+            app.post("/api/v1/incidents", &c.desk, body.clone()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(error_fields(&problem), [field], "{body}");
+    }
+    expect_json(
+        app.patch(
+            &format!("/api/v1/customers/{other}"),
+            &c.admin,
+            json!({"active": false}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let problem = expect_problem(
+        app.post(
+            "/api/v1/incidents",
+            &c.desk,
+            json!({"title": "t", "customer_id": other}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["code"], "inactive");
+    for path in ["/api/v1/incidents/0", "/api/v1/incidents/abc"] {
+        expect_problem(
+            app.get(path, &c.desk).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    expect_problem(
+        app.post("/api/v1/incidents/0/accept", &c.desk, json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
