@@ -8,6 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::extract::JsonBody;
+use crate::api::problems;
 use crate::auth::password;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -46,11 +47,7 @@ pub struct TokenResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::SignedInErrors, problems::BadRequest, problems::PayloadTooLarge, problems::ValidationFailed
     )
 )]
 #[post("/auth/token")]

@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::extract::{AuthUser, IfMatch, JsonBody, etag};
+use crate::api::problems;
 use crate::domain::validation::FieldError;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -152,9 +153,7 @@ fn check(request: &UpdateBusinessCalendarRequest) -> Result<Vec<DayHours>, AppEr
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The calendar", body = BusinessCalendarResponse),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::SignedInErrors, problems::Forbidden
     )
 )]
 #[get("/business-calendar")]
@@ -177,13 +176,7 @@ pub async fn get_business_calendar(
     request_body = UpdateBusinessCalendarRequest,
     responses(
         (status = 200, description = "The new calendar", body = BusinessCalendarResponse),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::CreateErrors, problems::VersionMismatch
     )
 )]
 #[put("/business-calendar")]

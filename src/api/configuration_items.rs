@@ -9,7 +9,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
-use super::pagination::{Page, page, page_request};
+use super::pagination::{Page, PageQuery, page};
+use crate::api::problems;
 use crate::domain::changes::FieldChange;
 use crate::domain::validation::check_text;
 use crate::domain::validation::rule;
@@ -188,12 +189,6 @@ pub struct ListConfigurationItemsQuery {
     #[validate(length(max = 200))]
     #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
-    /// Rows per page, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
 /// Create a configuration item (admin or staff).
@@ -204,13 +199,7 @@ pub struct ListConfigurationItemsQuery {
     responses(
         (status = 201, description = "Configuration item created", body = ConfigurationItemResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the item"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::CreateErrors, problems::Conflict
     )
 )]
 #[post("/configuration-items")]
@@ -246,13 +235,10 @@ pub async fn create_configuration_item(
 #[utoipa::path(
     tag = "configuration-items",
     security(("bearer" = [])),
-    params(ListConfigurationItemsQuery),
+    params(ListConfigurationItemsQuery, PageQuery),
     responses(
         (status = 200, description = "A page of configuration items, in id order", body = Page<ConfigurationItemResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ListErrors
     )
 )]
 #[get("/configuration-items")]
@@ -260,6 +246,7 @@ pub async fn list_configuration_items(
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<ListConfigurationItemsQuery>,
+    paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.0;
     let customer_id = match caller.confined_to_customer() {
@@ -278,7 +265,7 @@ pub async fn list_configuration_items(
             query.customer_id
         }
     };
-    let page_req = page_request(query.limit, query.cursor.as_deref())?;
+    let page_req = paging.0.request()?;
     let filter = ConfigurationItemFilter {
         customer_id,
         ci_type: query.ci_type,
@@ -322,10 +309,7 @@ async fn load_visible(
     responses(
         (status = 200, description = "The configuration item", body = ConfigurationItemResponse,
             headers(("ETag" = String, description = "Version"))),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/configuration-items/{id}")]
@@ -352,15 +336,7 @@ pub async fn get_configuration_item(
     responses(
         (status = 200, description = "The changed item", body = ConfigurationItemResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::UpdateErrors, problems::Conflict
     )
 )]
 #[patch("/configuration-items/{id}")]
@@ -397,10 +373,7 @@ pub async fn update_configuration_item(
     params(("id" = i64, Path, description = "Configuration item id")),
     responses(
         (status = 200, description = "History entries, oldest first", body = Vec<ConfigurationItemHistoryEntry>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/configuration-items/{id}/history")]

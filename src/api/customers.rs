@@ -9,7 +9,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
-use super::pagination::{Page, page, page_request};
+use super::pagination::{Page, PageQuery, page};
+use crate::api::problems;
 use crate::domain::customer::check_code;
 use crate::domain::validation::check_text;
 use crate::domain::validation::rule;
@@ -111,12 +112,6 @@ pub struct ListCustomersQuery {
     #[validate(length(max = 200))]
     #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
-    /// Rows per page, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
 /// Create a customer organisation (admin).
@@ -127,13 +122,7 @@ pub struct ListCustomersQuery {
     responses(
         (status = 201, description = "Customer created", body = CustomerResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the customer"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::CreateErrors, problems::Conflict
     )
 )]
 #[post("/customers")]
@@ -158,13 +147,10 @@ pub async fn create_customer(
 #[utoipa::path(
     tag = "customers",
     security(("bearer" = [])),
-    params(ListCustomersQuery),
+    params(ListCustomersQuery, PageQuery),
     responses(
         (status = 200, description = "A page of customers, in id order", body = Page<CustomerResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ListErrors
     )
 )]
 #[get("/customers")]
@@ -172,10 +158,11 @@ pub async fn list_customers(
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<ListCustomersQuery>,
+    paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let only_id = visible_scope(&caller)?;
     let query = query.0;
-    let page_req = page_request(query.limit, query.cursor.as_deref())?;
+    let page_req = paging.0.request()?;
     let filter = CustomerFilter {
         only_id,
         active: query.active,
@@ -205,10 +192,7 @@ fn visible_scope(caller: &AuthUser) -> Result<Option<i64>, AppError> {
     responses(
         (status = 200, description = "The customer", body = CustomerResponse,
             headers(("ETag" = String, description = "Version"))),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/customers/{id}")]
@@ -240,15 +224,7 @@ pub async fn get_customer(
     responses(
         (status = 200, description = "The changed customer", body = CustomerResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::UpdateErrors, problems::Conflict
     )
 )]
 #[patch("/customers/{id}")]

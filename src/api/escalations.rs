@@ -10,7 +10,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationErrors};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
-use super::pagination::{Page, page, page_request};
+use super::pagination::{Page, PageQuery, page};
+use crate::api::problems;
 use crate::domain::escalation::Escalation;
 pub use crate::domain::escalation::{EscalationKind, PriorityTrigger};
 use crate::domain::incident::Tier;
@@ -163,15 +164,8 @@ fn reason_error(field: &str, text: &str) -> Result<(), AppError> {
     request_body = CreateEscalationRequest,
     responses(
         (status = 201, description = "Escalated", body = EscalationResponse),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
         (status = 409, description = "`incident_closed` or `illegal_transition`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::UpdateErrors
     )
 )]
 #[post("/incidents/{id}/escalations")]
@@ -212,20 +206,15 @@ pub struct ListEscalationsQuery {
     pub acknowledged: Option<bool>,
     /// Escalations of this incident.
     pub incident_id: Option<i64>,
-    /// Rows per page, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
 async fn list(
     state: &AppState,
     query: ListEscalationsQuery,
+    paging: PageQuery,
     incident_id: Option<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let page_req = page_request(query.limit, query.cursor.as_deref())?;
+    let page_req = paging.request()?;
     let filter = EscalationFilter {
         kind: query.kind,
         acknowledged: query.acknowledged,
@@ -246,13 +235,10 @@ async fn list(
 #[utoipa::path(
     tag = "escalations",
     security(("bearer" = [])),
-    params(ListEscalationsQuery),
+    params(ListEscalationsQuery, PageQuery),
     responses(
         (status = 200, description = "A page of escalations", body = Page<EscalationResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ListErrors
     )
 )]
 #[get("/escalations")]
@@ -260,23 +246,20 @@ pub async fn list_escalations(
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<ListEscalationsQuery>,
+    paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
-    list(&state, query.0, None).await
+    list(&state, query.0, paging.0, None).await
 }
 
 /// The escalations of one incident, oldest first (staff).
 #[utoipa::path(
     tag = "escalations",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Incident id"), ListEscalationsQuery),
+    params(("id" = i64, Path, description = "Incident id"), ListEscalationsQuery, PageQuery),
     responses(
         (status = 200, description = "A page of escalations", body = Page<EscalationResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors, problems::ValidationFailed
     )
 )]
 #[get("/incidents/{id}/escalations")]
@@ -285,9 +268,10 @@ pub async fn list_incident_escalations(
     caller: AuthUser,
     id: Path<i64>,
     query: ValidQuery<ListEscalationsQuery>,
+    paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
-    list(&state, query.0, Some(id.into_inner())).await
+    list(&state, query.0, paging.0, Some(id.into_inner())).await
 }
 
 /// Acknowledge an escalation (incident managers).
@@ -297,11 +281,7 @@ pub async fn list_incident_escalations(
     params(("id" = i64, Path, description = "Escalation id")),
     responses(
         (status = 200, description = "Acknowledged", body = EscalationResponse),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors, problems::Conflict
     )
 )]
 #[post("/escalations/{id}/acknowledge")]

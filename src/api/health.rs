@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -35,7 +36,7 @@ pub async fn healthz() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = HealthResponse),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::Unavailable
     )
 )]
 #[get("/readyz")]

@@ -3,7 +3,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
 use crate::error::AppError;
 use crate::store::PageRequest;
@@ -19,6 +20,26 @@ pub struct Page<T> {
     /// Pass as `cursor` to get the next page; `null` on the last page.
     #[schema(example = "eyJhZnRlciI6NTB9")]
     pub next_cursor: Option<String>,
+}
+
+/// `limit` and `cursor` of every list (SPEC §10), read from the same query string as the
+/// list's filters.
+#[derive(Debug, Default, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Rows per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page request of an id-ordered list.
+    pub fn request(&self) -> Result<PageRequest, AppError> {
+        page_request(self.limit, self.cursor.as_deref())
+    }
 }
 
 #[derive(Serialize, Deserialize)]

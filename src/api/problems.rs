@@ -1,8 +1,10 @@
 //! The problem responses handlers declare in their OpenAPI operations, each with an example body.
 
-use utoipa::ToResponse;
+use std::collections::BTreeMap;
+
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{IntoResponses, ToResponse};
 
 use crate::error::PROBLEM_JSON;
 
@@ -49,6 +51,13 @@ macro_rules! problem_responses {
                     (stringify!($name), problem_response($description, $status, $code, $title, $detail))
                 }
             }
+
+            // Alone in an operation's `responses(...)`: a reference to the shared response.
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([($status.to_string(), Ref::from_response_name(stringify!($name)).into())])
+                }
+            }
         )*
     };
 }
@@ -74,4 +83,78 @@ problem_responses! {
     Unavailable => (503, "service_unavailable", "Service unavailable",
         "The service cannot reach its database right now; retry shortly.",
         "The database is unreachable; retry later (`service_unavailable`)."),
+}
+
+/// Reading one resource: 401, 403, 404, 503.
+#[derive(IntoResponses)]
+pub enum ReadErrors {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// Listing with query parameters: 401, 403, 422, 503.
+#[derive(IntoResponses)]
+pub enum ListErrors {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 422)]
+    ValidationFailed(#[ref_response] ValidationFailed),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// Creating from a JSON body: 400, 401, 403, 413, 422, 503.
+#[derive(IntoResponses)]
+pub enum CreateErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 422)]
+    ValidationFailed(#[ref_response] ValidationFailed),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// Changing an existing resource from a JSON body with `If-Match`: 400, 401, 403, 404, 412,
+/// 413, 422, 503.
+#[derive(IntoResponses)]
+pub enum UpdateErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 412)]
+    VersionMismatch(#[ref_response] VersionMismatch),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 422)]
+    ValidationFailed(#[ref_response] ValidationFailed),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// Anything a signed-in caller may call: 401, 503.
+#[derive(IntoResponses)]
+pub enum SignedInErrors {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
 }

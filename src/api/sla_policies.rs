@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::extract::{AuthUser, IfMatch, JsonBody, etag};
+use crate::api::problems;
 use crate::domain::level::Level;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -61,8 +62,7 @@ pub struct UpdateSlaPolicyRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Policies, highest level first", body = Vec<SlaPolicyResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::SignedInErrors
     )
 )]
 #[get("/sla-policies")]
@@ -90,14 +90,7 @@ pub async fn list_sla_policies(
     responses(
         (status = 200, description = "The changed policy", body = SlaPolicyResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::UpdateErrors
     )
 )]
 #[put("/sla-policies/{level}")]

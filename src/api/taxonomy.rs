@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::AuthUser;
+use crate::api::problems;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -16,8 +17,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The taxonomy", body = Taxonomy),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::SignedInErrors
     )
 )]
 #[get("/taxonomy")]

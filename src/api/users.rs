@@ -9,7 +9,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
-use super::pagination::{Page, page, page_request};
+use super::pagination::{Page, PageQuery, page};
+use crate::api::problems;
 use crate::auth::password;
 use crate::domain::role::{Role, Roles};
 use crate::domain::user;
@@ -154,12 +155,6 @@ pub struct ListUsersQuery {
     #[validate(length(max = 200))]
     #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
-    /// Rows per page, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
 /// Create a user account (admin).
@@ -170,13 +165,7 @@ pub struct ListUsersQuery {
     responses(
         (status = 201, description = "User created", body = UserResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the user"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::CreateErrors, problems::Conflict
     )
 )]
 #[post("/users")]
@@ -215,13 +204,10 @@ pub async fn create_user(
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
-    params(ListUsersQuery),
+    params(ListUsersQuery, PageQuery),
     responses(
         (status = 200, description = "A page of users, in id order", body = Page<UserResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ListErrors
     )
 )]
 #[get("/users")]
@@ -229,10 +215,11 @@ pub async fn list_users(
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<ListUsersQuery>,
+    paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_admin()?;
     let query = query.0;
-    let page_req = page_request(query.limit, query.cursor.as_deref())?;
+    let page_req = paging.0.request()?;
     let filter = UserFilter {
         role: query.role,
         active: query.active,
@@ -252,8 +239,7 @@ pub async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = UserResponse),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::SignedInErrors
     )
 )]
 #[get("/users/me")]
@@ -273,10 +259,7 @@ pub async fn get_current_user(caller: AuthUser) -> Result<HttpResponse, AppError
     responses(
         (status = 200, description = "The user", body = UserResponse,
             headers(("ETag" = String, description = "Version"))),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/users/{id}")]
@@ -306,15 +289,7 @@ pub async fn get_user(
     responses(
         (status = 200, description = "The changed user", body = UserResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::UpdateErrors, problems::Conflict
     )
 )]
 #[patch("/users/{id}")]

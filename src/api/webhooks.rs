@@ -5,12 +5,13 @@ use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
-use super::pagination::{Page, page, page_request};
+use super::pagination::{Page, PageQuery, page};
+use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -176,18 +177,6 @@ fn delivery(row: DeliveryRow, event_type: String, attempts: Vec<AttemptRow>) -> 
     }
 }
 
-/// Paging of webhook lists.
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Rows per page, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
-}
-
 /// Subscribe a URL to events (admin). Each delivery is a POST of `{id, type, occurred_at,
 /// data}` with `X-Incident-Desk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 /// "<t>." + body)>`, retried with exponential back-off.
@@ -197,12 +186,7 @@ pub struct PageQuery {
     request_body = CreateWebhookRequest,
     responses(
         (status = 201, description = "Webhook created", body = WebhookResponse),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::CreateErrors
     )
 )]
 #[post("/webhooks")]
@@ -241,10 +225,7 @@ pub async fn create_webhook(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of webhooks", body = Page<WebhookResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ListErrors
     )
 )]
 #[get("/webhooks")]
@@ -254,7 +235,7 @@ pub async fn list_webhooks(
     query: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_admin()?;
-    let page_req = page_request(query.0.limit, query.0.cursor.as_deref())?;
+    let page_req = query.0.request()?;
     let rows = store::run(&state.pool, move |conn| {
         store::webhooks::list(conn, page_req)
     })
@@ -269,10 +250,7 @@ pub async fn list_webhooks(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The webhook", body = WebhookResponse),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/webhooks/{id}")]
@@ -300,14 +278,7 @@ pub async fn get_webhook(
     request_body = UpdateWebhookRequest,
     responses(
         (status = 200, description = "The changed webhook", body = WebhookResponse),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::UpdateErrors
     )
 )]
 #[patch("/webhooks/{id}")]
@@ -348,10 +319,7 @@ pub async fn update_webhook(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[delete("/webhooks/{id}")]
@@ -373,11 +341,7 @@ pub async fn delete_webhook(
     params(("id" = i64, Path, description = "Webhook id"), PageQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<DeliveryResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors, problems::ValidationFailed
     )
 )]
 #[get("/webhooks/{id}/deliveries")]
@@ -389,7 +353,7 @@ pub async fn list_deliveries(
 ) -> Result<HttpResponse, AppError> {
     caller.require_admin()?;
     let id = id.into_inner();
-    let page_req = page_request(query.0.limit, query.0.cursor.as_deref())?;
+    let page_req = query.0.request()?;
     let rows = store::run(&state.pool, move |conn| {
         store::webhooks::deliveries(conn, id, page_req)
     })
@@ -411,10 +375,7 @@ pub async fn list_deliveries(
     ),
     responses(
         (status = 202, description = "Queued for delivery"),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[post("/webhooks/{id}/deliveries/{delivery_id}/redeliver")]

@@ -10,6 +10,7 @@ use super::requests::{
 };
 use super::{IncidentResponse, execute, require_incident_reader, respond};
 use crate::api::extract::{AuthUser, IfMatch, JsonBody};
+use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -29,15 +30,8 @@ macro_rules! action_doc {
             responses(
                 (status = 200, description = $success, body = IncidentResponse,
                     headers(("ETag" = String, description = "New version"))),
-                (status = 400, response = crate::api::problems::BadRequest),
-                (status = 401, response = crate::api::problems::Unauthorized),
-                (status = 403, response = crate::api::problems::Forbidden),
-                (status = 404, response = crate::api::problems::NotFound),
                 (status = 409, description = "`illegal_transition` (with `state` and `allowed_actions`), `incident_closed` or `confirmation_required`", body = crate::error::Problem, content_type = "application/problem+json"),
-                (status = 412, response = crate::api::problems::VersionMismatch),
-                (status = 413, response = crate::api::problems::PayloadTooLarge),
-                (status = 422, response = crate::api::problems::ValidationFailed),
-                (status = 503, response = crate::api::problems::Unavailable)
+                problems::UpdateErrors
             )
         )]
         #[post($path)]

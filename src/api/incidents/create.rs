@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, post};
 use super::requests::CreateIncidentRequest;
 use super::{IncidentResponse, require_incident_reader, respond};
 use crate::api::extract::{AuthUser, JsonBody};
+use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -20,12 +21,7 @@ use crate::store;
     responses(
         (status = 201, description = "Incident recorded", body = IncidentResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the incident"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::CreateErrors
     )
 )]
 #[post("/incidents")]

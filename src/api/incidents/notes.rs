@@ -8,6 +8,7 @@ use super::requests::CreateNoteRequest;
 use super::types::{IncidentHistoryEntry, NoteResponse};
 use super::{execute, require_incident_reader};
 use crate::api::extract::{AuthUser, IfMatch, JsonBody};
+use crate::api::problems;
 use crate::domain::incident::NoteVisibility;
 use crate::domain::workflow::{Caller, IncidentCommand};
 use crate::error::AppError;
@@ -33,14 +34,7 @@ fn visible_incident(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result
     request_body = CreateNoteRequest,
     responses(
         (status = 201, description = "Note added", body = NoteResponse),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::CreateErrors, problems::NotFound, problems::Conflict
     )
 )]
 #[post("/incidents/{id}/notes")]
@@ -75,10 +69,7 @@ pub async fn add_note(
     params(("id" = i64, Path, description = "Incident id")),
     responses(
         (status = 200, description = "Notes, oldest first", body = Vec<NoteResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/incidents/{id}/notes")]
@@ -108,10 +99,7 @@ pub async fn list_notes(
     params(("id" = i64, Path, description = "Incident id")),
     responses(
         (status = 200, description = "History, oldest first", body = Vec<IncidentHistoryEntry>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/incidents/{id}/history")]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::requests::ListIncidentsQuery;
 use super::{IncidentResponse, require_incident_reader, respond};
 use crate::api::extract::{AuthUser, ValidQuery};
-use crate::api::pagination::{DEFAULT_LIMIT, Page, decode_cursor, encode_cursor};
+use crate::api::pagination::{DEFAULT_LIMIT, Page, PageQuery, decode_cursor, encode_cursor};
+use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -25,13 +26,10 @@ struct ListCursor {
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
-    params(ListIncidentsQuery),
+    params(ListIncidentsQuery, PageQuery),
     responses(
         (status = 200, description = "A page of incidents", body = Page<IncidentResponse>),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ListErrors
     )
 )]
 #[get("/incidents")]
@@ -39,10 +37,11 @@ pub async fn list_incidents(
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<ListIncidentsQuery>,
+    paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     require_incident_reader(&caller)?;
     let query = query.0;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = paging.0.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid_field(
             "limit",
@@ -51,7 +50,7 @@ pub async fn list_incidents(
         ));
     }
     let sort = query.sort.unwrap_or_default();
-    let after = match query.cursor.as_deref() {
+    let after = match paging.0.cursor.as_deref() {
         None => None,
         Some(cursor) => {
             let decoded: ListCursor = decode_cursor(cursor)?;
@@ -117,10 +116,7 @@ pub async fn list_incidents(
     responses(
         (status = 200, description = "The incident", body = IncidentResponse,
             headers(("ETag" = String, description = "Version"))),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::ReadErrors
     )
 )]
 #[get("/incidents/{id}")]

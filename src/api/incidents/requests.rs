@@ -328,14 +328,9 @@ pub struct ListIncidentsQuery {
     #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Order: `-created_at` (default), `created_at`, `due_at`, `-due_at`, `level`, `-level`.
+    /// A `cursor` continues only the order it was made in.
     #[param(value_type = Option<IncidentSort>)]
     pub sort: Option<IncidentSort>,
-    /// Rows per page, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page (with the same `sort`).
-    #[param(pattern = "^[A-Za-z0-9_-]*$")]
-    pub cursor: Option<String>,
 }
 
 impl From<CreateIncidentRequest> for IncidentDraft {

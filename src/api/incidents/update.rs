@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, patch};
 use super::requests::{UpdateIncidentRequest, validate_patch};
 use super::{IncidentResponse, execute, require_incident_reader, respond};
 use crate::api::extract::{AuthUser, IfMatch, JsonBody};
+use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -23,15 +24,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "The changed incident", body = IncidentResponse,
             headers(("ETag" = String, description = "New version"))),
-        (status = 400, response = crate::api::problems::BadRequest),
-        (status = 401, response = crate::api::problems::Unauthorized),
-        (status = 403, response = crate::api::problems::Forbidden),
-        (status = 404, response = crate::api::problems::NotFound),
-        (status = 409, response = crate::api::problems::Conflict),
-        (status = 412, response = crate::api::problems::VersionMismatch),
-        (status = 413, response = crate::api::problems::PayloadTooLarge),
-        (status = 422, response = crate::api::problems::ValidationFailed),
-        (status = 503, response = crate::api::problems::Unavailable)
+        problems::UpdateErrors, problems::Conflict
     )
 )]
 #[patch("/incidents/{id}")]
