@@ -14,8 +14,11 @@ CONNECTIONS=${CONNECTIONS:-32}
 export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
     JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
 
-cargo build --release -q
-BIN=target/release/incident-desk
+# BIN=path/to/incident-desk measures another build (e.g. an older commit's) with the same load.
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q
+    BIN=target/release/incident-desk
+fi
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 
 wait_ready() {
@@ -73,6 +76,18 @@ if ! command -v wrk >/dev/null; then
     echo "wrk is not installed (apt-get install wrk); skipping the load figures"
     exit 0
 fi
+# What PostgreSQL itself does on this machine in this run: the yardstick for the figures below.
+echo "== pgbench, $CONNECTIONS clients, $DURATION (PostgreSQL alone)"
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" 2>/dev/null
+psql "$PG/postgres" -qc "CREATE DATABASE bench_pgbench"
+pgbench -q -i -s 10 "$PG/bench_pgbench" >/dev/null 2>&1
+PGBENCH_SECS=${DURATION%s}
+echo -n "select-only (-S): "
+pgbench -n -S -c "$CONNECTIONS" -j 2 -T "$PGBENCH_SECS" "$PG/bench_pgbench" 2>/dev/null | grep -E '^tps' | sed 's/(without initial connection time)//'
+echo -n "single-row insert: "
+printf 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n' >/tmp/pgbench_insert.sql
+pgbench -n -f /tmp/pgbench_insert.sql -c "$CONNECTIONS" -j 2 -T "$PGBENCH_SECS" "$PG/bench_pgbench" 2>/dev/null | grep -E '^tps' | sed 's/(without initial connection time)//'
+psql "$PG/postgres" -qc "DROP DATABASE bench_pgbench"
 load() {
     echo "== wrk -t2 -c$CONNECTIONS -d$DURATION $1"
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $TOKEN" "$BASE$1" \

@@ -149,6 +149,18 @@ impl AppError {
         AppError::Internal(cause.to_string())
     }
 
+    /// An internal failure caused by `error`, keeping its whole chain of causes for the log.
+    pub fn internal_error(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut text = format!("{context}: {error}");
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        AppError::Internal(text)
+    }
+
     fn title(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "Bad request",
@@ -292,7 +304,7 @@ impl From<diesel::result::Error> for AppError {
             {
                 AppError::Unavailable(err.to_string())
             }
-            other => AppError::Internal(format!("database: {other}")),
+            other => AppError::internal_error("database", &other),
         }
     }
 }
@@ -359,7 +371,7 @@ impl From<diesel::r2d2::PoolError> for AppError {
 
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(err: actix_web::error::BlockingError) -> Self {
-        AppError::Internal(format!("blocking task failed: {err}"))
+        AppError::internal_error("blocking task failed", &err)
     }
 }
 
@@ -386,6 +398,23 @@ mod tests {
         assert_eq!(status, 500);
         assert_eq!(body["code"], "internal");
         assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn internal_errors_keep_their_causes_for_the_log() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("pool exhausted")]
+        struct Root;
+        #[derive(Debug, thiserror::Error)]
+        #[error("query failed")]
+        struct Outer(#[source] Root);
+        let err = AppError::internal_error("database", &Outer(Root));
+        assert_eq!(
+            err.to_string(),
+            "internal error: database: query failed: pool exhausted"
+        );
+        let (_, body, _) = body_of(err);
+        assert!(!body.to_string().contains("pool exhausted"));
     }
 
     #[test]

@@ -432,12 +432,7 @@ impl FromRequest for AuthUser {
             })?;
             let user_id = claims.user_id().ok_or_else(invalid)?;
             let user = store::run(&state.pool, move |conn| {
-                store::users::find(conn, user_id)
-                    .map(Some)
-                    .or_else(|err| match err {
-                        AppError::NotFound(_) => Ok(None),
-                        other => Err(other),
-                    })
+                store::users::find_optional(conn, user_id)
             })
             .await?
             .ok_or_else(invalid)?;

@@ -157,12 +157,19 @@ pub fn insert(
 
 /// The item with `id`.
 pub fn find(conn: &mut PgConnection, id: i64) -> Result<ConfigurationItemRow, AppError> {
-    configuration_items::table
+    find_optional(conn, id)?.ok_or_else(|| AppError::not_found("configuration item", id))
+}
+
+/// The item with `id`, when it exists.
+pub fn find_optional(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<ConfigurationItemRow>, AppError> {
+    Ok(configuration_items::table
         .find(id)
         .select(ConfigurationItemRow::as_select())
         .first(conn)
-        .optional()?
-        .ok_or_else(|| AppError::not_found("configuration item", id))
+        .optional()?)
 }
 
 /// One page of items in id order.

@@ -256,24 +256,20 @@ fn record(
 }
 
 fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, AppError> {
-    match super::users::find(conn, id) {
-        Ok(user) => Ok(Some(UserFacts {
+    Ok(
+        super::users::find_optional(conn, id)?.map(|user| UserFacts {
+            roles: user.roles(),
             id: user.id,
             active: user.active,
-            roles: user.roles(),
-        })),
-        Err(AppError::NotFound(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
+        }),
+    )
 }
 
 fn ci_ref(conn: &mut PgConnection, id: i64) -> Result<Option<CiRef>, AppError> {
-    match super::configuration_items::find(conn, id) {
-        Ok(ci) => Ok(Some(CiRef {
+    Ok(
+        super::configuration_items::find_optional(conn, id)?.map(|ci| CiRef {
             id: ci.id,
             customer_id: ci.customer_id,
-        })),
-        Err(AppError::NotFound(_)) => Ok(None),
-        Err(other) => Err(other),
-    }
+        }),
+    )
 }

@@ -118,12 +118,16 @@ pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, AppError
 
 /// The user with `id`.
 pub fn find(conn: &mut PgConnection, id: i64) -> Result<UserRow, AppError> {
-    users::table
+    find_optional(conn, id)?.ok_or_else(|| AppError::not_found("user", id))
+}
+
+/// The user with `id`, when it exists.
+pub fn find_optional(conn: &mut PgConnection, id: i64) -> Result<Option<UserRow>, AppError> {
+    Ok(users::table
         .find(id)
         .select(UserRow::as_select())
         .first(conn)
-        .optional()?
-        .ok_or_else(|| AppError::not_found("user", id))
+        .optional()?)
 }
 
 /// The user named `username` (already normalised), if any.
