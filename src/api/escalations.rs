@@ -3,8 +3,7 @@
 
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get, post};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationErrors};
@@ -14,7 +13,6 @@ use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
 use crate::domain::escalation::Escalation;
 pub use crate::domain::escalation::{EscalationKind, PriorityTrigger};
-use crate::domain::incident::Tier;
 use crate::domain::level::Level;
 use crate::domain::role::Role;
 use crate::domain::validation::check_text;
@@ -61,66 +59,8 @@ impl Validate for CreateEscalationRequest {
     }
 }
 
-/// An escalation record.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EscalationResponse {
-    /// Id.
-    pub id: i64,
-    /// Incident.
-    pub incident_id: i64,
-    /// Kind.
-    pub kind: EscalationKind,
-    /// `onsite_urgent`, `data_upload`, `manual`, `sla_warning` or `sla_breach`.
-    #[schema(example = "manual")]
-    pub trigger: Option<String>,
-    /// Reason, or the diagnosis of a functional escalation.
-    pub reason: Option<String>,
-    /// Tier before.
-    pub from_tier: Tier,
-    /// Tier after.
-    pub to_tier: Tier,
-    /// Level before.
-    pub from_level: Level,
-    /// Level after.
-    pub to_level: Level,
-    /// Assignee before.
-    pub from_assignee_id: Option<i64>,
-    /// Assignee after.
-    pub to_assignee_id: Option<i64>,
-    /// The deadline an SLA escalation is about.
-    pub due_at: Option<DateTime<Utc>>,
-    /// Who escalated; `null` for the SLA watcher.
-    pub created_by: Option<i64>,
-    /// When.
-    pub created_at: DateTime<Utc>,
-    /// Incident manager who acknowledged it.
-    pub acknowledged_by: Option<i64>,
-    /// When it was acknowledged.
-    pub acknowledged_at: Option<DateTime<Utc>>,
-}
-
-impl From<Escalation> for EscalationResponse {
-    fn from(escalation: Escalation) -> Self {
-        EscalationResponse {
-            id: escalation.id,
-            incident_id: escalation.incident_id,
-            kind: escalation.kind,
-            trigger: escalation.trigger.map(|t| t.as_str().to_owned()),
-            reason: escalation.reason,
-            from_tier: escalation.from_tier,
-            to_tier: escalation.to_tier,
-            from_level: escalation.from_level,
-            to_level: escalation.to_level,
-            from_assignee_id: escalation.from_assignee_id,
-            to_assignee_id: escalation.to_assignee_id,
-            due_at: escalation.due_at,
-            created_by: escalation.created_by,
-            created_at: escalation.created_at,
-            acknowledged_by: escalation.acknowledged_by,
-            acknowledged_at: escalation.acknowledged_at,
-        }
-    }
-}
+/// An escalation as clients see it: the domain's record, documented as `EscalationResponse`.
+pub type EscalationResponse = Escalation;
 
 impl From<CreateEscalationRequest> for EscalationRequest {
     fn from(request: CreateEscalationRequest) -> Self {
@@ -193,7 +133,7 @@ pub async fn create_escalation(
         .ok_or_else(|| AppError::internal("the escalation was not recorded"))?;
     Ok(HttpResponse::Created()
         .insert_header(super::extract::etag(applied.incident.version))
-        .json(EscalationResponse::from(escalation)))
+        .json(escalation))
 }
 
 /// Filters of the escalation lists.
@@ -227,7 +167,7 @@ async fn list(
         store::escalations::list(conn, &filter, page_req)
     })
     .await?;
-    let items: Vec<EscalationResponse> = rows.into_iter().map(Into::into).collect();
+    let items: Vec<EscalationResponse> = rows;
     Ok(HttpResponse::Ok().json(page((items, next), |e| e)))
 }
 
@@ -297,7 +237,7 @@ pub async fn acknowledge_escalation(
         store::escalations::acknowledge(conn, id, caller.id, now)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(EscalationResponse::from(row)))
+    Ok(HttpResponse::Ok().json(row))
 }
 
 /// Registers the routes.

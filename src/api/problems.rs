@@ -85,76 +85,43 @@ problem_responses! {
         "The database is unreachable; retry later (`service_unavailable`)."),
 }
 
-/// Reading one resource: 401, 403, 404, 503.
-#[derive(IntoResponses)]
-pub enum ReadErrors {
-    #[response(status = 401)]
-    Unauthorized(#[ref_response] Unauthorized),
-    #[response(status = 403)]
-    Forbidden(#[ref_response] Forbidden),
-    #[response(status = 404)]
-    NotFound(#[ref_response] NotFound),
-    #[response(status = 503)]
-    Unavailable(#[ref_response] Unavailable),
+/// Declares a set of problem responses that operations share, as one `IntoResponses` type.
+macro_rules! problem_set {
+    ($(#[$doc:meta])* $name:ident { $($status:literal => $problem:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(IntoResponses)]
+        pub enum $name {
+            $(
+                #[response(status = $status)]
+                $problem(#[ref_response] $problem),
+            )+
+        }
+    };
 }
 
-/// Listing with query parameters: 401, 403, 422, 503.
-#[derive(IntoResponses)]
-pub enum ListErrors {
-    #[response(status = 401)]
-    Unauthorized(#[ref_response] Unauthorized),
-    #[response(status = 403)]
-    Forbidden(#[ref_response] Forbidden),
-    #[response(status = 422)]
-    ValidationFailed(#[ref_response] ValidationFailed),
-    #[response(status = 503)]
-    Unavailable(#[ref_response] Unavailable),
-}
-
-/// Creating from a JSON body: 400, 401, 403, 413, 422, 503.
-#[derive(IntoResponses)]
-pub enum CreateErrors {
-    #[response(status = 400)]
-    BadRequest(#[ref_response] BadRequest),
-    #[response(status = 401)]
-    Unauthorized(#[ref_response] Unauthorized),
-    #[response(status = 403)]
-    Forbidden(#[ref_response] Forbidden),
-    #[response(status = 413)]
-    PayloadTooLarge(#[ref_response] PayloadTooLarge),
-    #[response(status = 422)]
-    ValidationFailed(#[ref_response] ValidationFailed),
-    #[response(status = 503)]
-    Unavailable(#[ref_response] Unavailable),
-}
-
-/// Changing an existing resource from a JSON body with `If-Match`: 400, 401, 403, 404, 412,
-/// 413, 422, 503.
-#[derive(IntoResponses)]
-pub enum UpdateErrors {
-    #[response(status = 400)]
-    BadRequest(#[ref_response] BadRequest),
-    #[response(status = 401)]
-    Unauthorized(#[ref_response] Unauthorized),
-    #[response(status = 403)]
-    Forbidden(#[ref_response] Forbidden),
-    #[response(status = 404)]
-    NotFound(#[ref_response] NotFound),
-    #[response(status = 412)]
-    VersionMismatch(#[ref_response] VersionMismatch),
-    #[response(status = 413)]
-    PayloadTooLarge(#[ref_response] PayloadTooLarge),
-    #[response(status = 422)]
-    ValidationFailed(#[ref_response] ValidationFailed),
-    #[response(status = 503)]
-    Unavailable(#[ref_response] Unavailable),
-}
-
-/// Anything a signed-in caller may call: 401, 503.
-#[derive(IntoResponses)]
-pub enum SignedInErrors {
-    #[response(status = 401)]
-    Unauthorized(#[ref_response] Unauthorized),
-    #[response(status = 503)]
-    Unavailable(#[ref_response] Unavailable),
-}
+problem_set!(
+    /// Reading one resource.
+    ReadErrors { 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 503 => Unavailable }
+);
+problem_set!(
+    /// Listing with query parameters.
+    ListErrors { 401 => Unauthorized, 403 => Forbidden, 422 => ValidationFailed, 503 => Unavailable }
+);
+problem_set!(
+    /// Creating from a JSON body.
+    CreateErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 413 => PayloadTooLarge,
+        422 => ValidationFailed, 503 => Unavailable,
+    }
+);
+problem_set!(
+    /// Changing an existing resource from a JSON body with `If-Match`.
+    UpdateErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound,
+        412 => VersionMismatch, 413 => PayloadTooLarge, 422 => ValidationFailed, 503 => Unavailable,
+    }
+);
+problem_set!(
+    /// Anything a signed-in caller may call.
+    SignedInErrors { 401 => Unauthorized, 503 => Unavailable }
+);

@@ -128,26 +128,43 @@ impl EscalationRecord {
     }
 }
 
-/// A stored escalation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)]
+/// An escalation record.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = EscalationResponse)]
 pub struct Escalation {
+    /// Id.
     pub id: i64,
+    /// Incident.
     pub incident_id: i64,
+    /// Kind.
     pub kind: EscalationKind,
+    /// `onsite_urgent`, `data_upload`, `manual`, `sla_warning` or `sla_breach`.
     #[serde(serialize_with = "serialize_trigger")]
+    #[schema(value_type = Option<String>, example = "manual")]
     pub trigger: Option<EscalationTrigger>,
+    /// Reason, or the diagnosis of a functional escalation.
     pub reason: Option<String>,
+    /// Tier before.
     pub from_tier: Tier,
+    /// Tier after.
     pub to_tier: Tier,
+    /// Level before.
     pub from_level: Level,
+    /// Level after.
     pub to_level: Level,
+    /// Assignee before.
     pub from_assignee_id: Option<i64>,
+    /// Assignee after.
     pub to_assignee_id: Option<i64>,
+    /// The deadline an SLA escalation is about.
     pub due_at: Option<DateTime<Utc>>,
+    /// Who escalated; `null` for the SLA watcher.
     pub created_by: Option<i64>,
+    /// When.
     pub created_at: DateTime<Utc>,
+    /// Incident manager who acknowledged it.
     pub acknowledged_by: Option<i64>,
+    /// When it was acknowledged.
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 

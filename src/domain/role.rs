@@ -48,6 +48,13 @@ impl Role {
         Role::IncidentManager,
     ];
 
+    /// Who may read incidents at all: staff, customer users (their organisation's) and
+    /// integrations; every role but `admin`.
+    pub const INCIDENT_READERS: [Role; 6] = {
+        let [a, b, c, d] = Role::STAFF;
+        [a, b, c, d, Role::Customer, Role::Integration]
+    };
+
     /// The stable code used in JSON, tokens and the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -152,6 +159,13 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
         assert_eq!("root".parse::<Role>(), Err(UnknownRole("root".into())));
+    }
+
+    #[test]
+    fn every_role_but_admin_reads_incidents() {
+        for role in Role::ALL {
+            assert_eq!(Role::INCIDENT_READERS.contains(&role), role != Role::Admin);
+        }
     }
 
     #[test]

@@ -31,26 +31,6 @@ pub struct EscalationRow {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
-/// An escalation to record with an incident change.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = escalations)]
-#[allow(missing_docs)]
-pub struct NewEscalation {
-    pub incident_id: i64,
-    pub kind: String,
-    pub trigger: Option<String>,
-    pub reason: Option<String>,
-    pub from_tier: String,
-    pub to_tier: String,
-    pub from_level: String,
-    pub to_level: String,
-    pub from_assignee_id: Option<i64>,
-    pub to_assignee_id: Option<i64>,
-    pub due_at: Option<DateTime<Utc>>,
-    pub created_by: Option<i64>,
-    pub created_at: DateTime<Utc>,
-}
-
 impl TryFrom<EscalationRow> for Escalation {
     type Error = AppError;
 
@@ -76,34 +56,30 @@ impl TryFrom<EscalationRow> for Escalation {
     }
 }
 
-impl NewEscalation {
-    /// The row of `record` for incident `incident_id`.
-    pub fn of(incident_id: i64, record: &EscalationRecord) -> Self {
-        NewEscalation {
-            incident_id,
-            kind: record.kind.as_str().to_owned(),
-            trigger: record.trigger.map(|t| t.as_str().to_owned()),
-            reason: record.reason.clone(),
-            from_tier: record.from_tier.as_str().to_owned(),
-            to_tier: record.to_tier.as_str().to_owned(),
-            from_level: record.from_level.as_str().to_owned(),
-            to_level: record.to_level.as_str().to_owned(),
-            from_assignee_id: record.from_assignee_id,
-            to_assignee_id: record.to_assignee_id,
-            due_at: record.due_at,
-            created_by: record.created_by,
-            created_at: record.created_at,
-        }
-    }
-}
-
-/// Inserts `new` unless the same SLA escalation exists already; returns it when inserted.
+/// Records `record` for incident `incident_id` unless the same SLA escalation (incident,
+/// trigger, deadline) exists already; returns it when recorded.
 pub fn insert_once(
     conn: &mut PgConnection,
-    new: &NewEscalation,
+    incident_id: i64,
+    record: &EscalationRecord,
 ) -> Result<Option<EscalationRow>, AppError> {
+    use escalations::dsl as e;
     Ok(diesel::insert_into(escalations::table)
-        .values(new)
+        .values((
+            e::incident_id.eq(incident_id),
+            e::kind.eq(record.kind.as_str()),
+            e::trigger.eq(record.trigger.map(|t| t.as_str())),
+            e::reason.eq(&record.reason),
+            e::from_tier.eq(record.from_tier.as_str()),
+            e::to_tier.eq(record.to_tier.as_str()),
+            e::from_level.eq(record.from_level.as_str()),
+            e::to_level.eq(record.to_level.as_str()),
+            e::from_assignee_id.eq(record.from_assignee_id),
+            e::to_assignee_id.eq(record.to_assignee_id),
+            e::due_at.eq(record.due_at),
+            e::created_by.eq(record.created_by),
+            e::created_at.eq(record.created_at),
+        ))
         .on_conflict_do_nothing()
         .returning(EscalationRow::as_returning())
         .get_result(conn)

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 
-use super::escalations::{self, NewEscalation};
+use super::escalations;
 use super::incidents::{IncidentRow, NewIncidentRow, NoteRow};
 use super::schema::{incident_history, incident_notes, incidents};
 use super::{calendar, check_version, outbox};
@@ -158,8 +158,7 @@ pub fn execute(
         check_version(expected_version, current.version)?;
         let escalation = match &outcome.escalation {
             Some(record) => {
-                let new = NewEscalation::of(id, record);
-                match escalations::insert_once(conn, &new)? {
+                match escalations::insert_once(conn, id, record)? {
                     Some(row) => Some(Escalation::try_from(row)?),
                     // The same SLA escalation exists already (another instance raised it).
                     None if !outcome.changes_fields() => {

@@ -791,20 +791,25 @@ async fn a_business_calendar_makes_deadlines_count_working_time() {
 
 #[tokio::test]
 async fn the_schema_admits_one_sla_escalation_per_incident_trigger_and_deadline() {
-    use incident_desk::store::escalations::{NewEscalation, insert_once};
+    use incident_desk::domain::escalation::{
+        EscalationKind, EscalationRecord, EscalationTrigger, SlaTrigger,
+    };
+    use incident_desk::domain::incident::Tier;
+    use incident_desk::domain::level::Level;
+    use incident_desk::store::escalations::insert_once;
     let app = TestApp::spawn().await;
     let s = app.cast().await;
     let inc = incident(&app, &s, json!({"level": "high"})).await;
     let due = time(&inc["due_at"]);
-    let new = |trigger: &str, due_at: DateTime<Utc>| NewEscalation {
-        incident_id: inc["id"].as_i64().unwrap(),
-        kind: "hierarchical".into(),
-        trigger: Some(trigger.into()),
+    let id = inc["id"].as_i64().unwrap();
+    let new = |trigger: SlaTrigger, due_at: DateTime<Utc>| EscalationRecord {
+        kind: EscalationKind::Hierarchical,
+        trigger: Some(EscalationTrigger::Sla(trigger)),
         reason: None,
-        from_tier: "l1".into(),
-        to_tier: "l1".into(),
-        from_level: "high".into(),
-        to_level: "high".into(),
+        from_tier: Tier::L1,
+        to_tier: Tier::L1,
+        from_level: Level::High,
+        to_level: Level::High,
         from_assignee_id: None,
         to_assignee_id: None,
         due_at: Some(due_at),
@@ -814,25 +819,29 @@ async fn the_schema_admits_one_sla_escalation_per_incident_trigger_and_deadline(
     let mut conn: diesel::PgConnection =
         diesel::Connection::establish(&database_url(&app.database)).unwrap();
     assert!(
-        insert_once(&mut conn, &new("sla_breach", due))
+        insert_once(&mut conn, id, &new(SlaTrigger::SlaBreach, due))
             .unwrap()
             .is_some()
     );
     assert!(
-        insert_once(&mut conn, &new("sla_breach", due))
+        insert_once(&mut conn, id, &new(SlaTrigger::SlaBreach, due))
             .unwrap()
             .is_none(),
         "a second breach for the same deadline"
     );
     assert!(
-        insert_once(&mut conn, &new("sla_warning", due))
+        insert_once(&mut conn, id, &new(SlaTrigger::SlaWarning, due))
             .unwrap()
             .is_some()
     );
     assert!(
-        insert_once(&mut conn, &new("sla_breach", due + Duration::hours(1)))
-            .unwrap()
-            .is_some(),
+        insert_once(
+            &mut conn,
+            id,
+            &new(SlaTrigger::SlaBreach, due + Duration::hours(1))
+        )
+        .unwrap()
+        .is_some(),
         "a new deadline"
     );
     // Not only the code: a plain INSERT of a duplicate is refused by the database.

@@ -28,12 +28,13 @@ pub use update::update_incident;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::{AuthUser, IfMatch, etag};
 use crate::domain::incident::Incident;
 use crate::domain::role::Role;
-use crate::domain::workflow::IncidentCommand;
+use crate::domain::workflow::{Caller, IncidentCommand};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -41,14 +42,21 @@ use crate::store::incident_writes::Applied;
 
 /// Who may see incidents at all: staff, customer users, integrations.
 fn require_incident_reader(caller: &AuthUser) -> Result<(), AppError> {
-    caller.require_any(&[
-        Role::ServiceDesk,
-        Role::L2Engineer,
-        Role::OpsStaff,
-        Role::IncidentManager,
-        Role::Customer,
-        Role::Integration,
-    ])
+    caller.require_any(&Role::INCIDENT_READERS)
+}
+
+/// Incident `id`, unless `caller` may not know it exists (404 either way).
+fn visible_incident(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: i64,
+) -> Result<Incident, AppError> {
+    let incident = store::incidents::find(conn, id)?;
+    if caller.sees(&incident) {
+        Ok(incident)
+    } else {
+        Err(AppError::not_found("incident", id))
+    }
 }
 
 /// Runs `command` by `caller` on incident `id`: one blocking hop, one transaction.

@@ -6,23 +6,31 @@ use diesel::PgConnection;
 
 use super::requests::CreateNoteRequest;
 use super::types::{IncidentHistoryEntry, NoteResponse};
-use super::{execute, require_incident_reader};
+use super::{execute, require_incident_reader, visible_incident};
 use crate::api::extract::{AuthUser, IfMatch, JsonBody};
 use crate::api::problems;
 use crate::domain::incident::NoteVisibility;
-use crate::domain::workflow::{Caller, IncidentCommand};
+use crate::domain::workflow::IncidentCommand;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
 
-/// 404 unless incident `id` exists and `caller` may see it.
-fn visible_incident(conn: &mut PgConnection, caller: &Caller, id: i64) -> Result<(), AppError> {
-    let incident = store::incidents::find(conn, id)?;
-    if caller.sees(&incident) {
-        Ok(())
-    } else {
-        Err(AppError::not_found("incident", id))
-    }
+/// What `load` finds beside incident `id` (notes, history), after the caller's visibility
+/// check; `load` is told whether internal records are included (for staff only).
+async fn beside_incident<T: Send + 'static>(
+    state: &AppState,
+    caller: &AuthUser,
+    id: i64,
+    load: fn(&mut PgConnection, i64, bool) -> Result<Vec<T>, AppError>,
+) -> Result<Vec<T>, AppError> {
+    require_incident_reader(caller)?;
+    let staff = caller.roles.is_staff();
+    let who = caller.caller();
+    store::run(&state.pool, move |conn| {
+        visible_incident(conn, &who, id)?;
+        load(conn, id, staff)
+    })
+    .await
 }
 
 /// Add a note. Staff write internal or public notes; customer users public ones on their
@@ -78,15 +86,7 @@ pub async fn list_notes(
     caller: AuthUser,
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    require_incident_reader(&caller)?;
-    let id = id.into_inner();
-    let staff = caller.roles.is_staff();
-    let who = caller.caller();
-    let notes = store::run(&state.pool, move |conn| {
-        visible_incident(conn, &who, id)?;
-        store::incidents::notes(conn, id, staff)
-    })
-    .await?;
+    let notes = beside_incident(&state, &caller, id.into_inner(), store::incidents::notes).await?;
     let notes: Vec<NoteResponse> = notes.into_iter().map(NoteResponse::from).collect();
     Ok(HttpResponse::Ok().json(notes))
 }
@@ -108,15 +108,7 @@ pub async fn get_incident_history(
     caller: AuthUser,
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    require_incident_reader(&caller)?;
-    let id = id.into_inner();
-    let staff = caller.roles.is_staff();
-    let who = caller.caller();
-    let rows = store::run(&state.pool, move |conn| {
-        visible_incident(conn, &who, id)?;
-        store::incidents::history(conn, id, staff)
-    })
-    .await?;
+    let rows = beside_incident(&state, &caller, id.into_inner(), store::incidents::history).await?;
     let entries: Vec<IncidentHistoryEntry> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(entries))
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
 
 use super::requests::ListIncidentsQuery;
-use super::{IncidentResponse, require_incident_reader, respond};
+use super::{IncidentResponse, require_incident_reader, respond, visible_incident};
 use crate::api::extract::{AuthUser, ValidQuery};
 use crate::api::pagination::{DEFAULT_LIMIT, Page, PageQuery, decode_cursor, encode_cursor};
 use crate::api::problems;
@@ -127,10 +127,8 @@ pub async fn get_incident(
 ) -> Result<HttpResponse, AppError> {
     require_incident_reader(&caller)?;
     let id = id.into_inner();
-    let incident = store::run(&state.pool, move |conn| store::incidents::find(conn, id)).await?;
-    if !caller.caller().sees(&incident) {
-        return Err(AppError::not_found("incident", id));
-    }
+    let who = caller.caller();
+    let incident = store::run(&state.pool, move |conn| visible_incident(conn, &who, id)).await?;
     Ok(respond(
         StatusCode::OK,
         incident,

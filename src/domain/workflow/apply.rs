@@ -14,7 +14,7 @@ use super::super::taxonomy::Taxonomy;
 use super::super::validation::FieldError;
 use super::{
     Caller, Effect, EscalationRequest, IncidentCommand, IncidentEdit, Lookups, NewNote, Outcome,
-    Resolution, UserFacts, invalid, machine_facts, outcome,
+    Resolution, UserFacts, check_ci, invalid, machine_facts, outcome,
 };
 
 /// Fills in the fields `command` sets, once the state machine has agreed.
@@ -229,23 +229,7 @@ fn edit_fields(
     if let Some(ci_id) = edit.ci_id {
         next.ci_id = ci_id;
         if let Some(id) = ci_id.filter(|_| next.ci_id != current.ci_id) {
-            match lookups.ci.filter(|ci| ci.id == id) {
-                Some(ci) if ci.customer_id == current.customer_id => {}
-                Some(_) => {
-                    return Err(invalid(
-                        "ci_id",
-                        "invalid",
-                        "the configuration item belongs to another customer",
-                    ));
-                }
-                None => {
-                    return Err(invalid(
-                        "ci_id",
-                        "not_found",
-                        format!("configuration item {id} does not exist"),
-                    ));
-                }
-            }
+            check_ci(id, lookups.ci, current.customer_id)?;
         }
     }
     if let Some(onsite) = edit.affects_onsite_work {

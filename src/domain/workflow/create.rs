@@ -9,7 +9,7 @@ use super::super::role::Role;
 use super::super::sla::{self, Deadlines, UploadCutoff};
 use super::super::state_machine::TransitionError;
 use super::super::taxonomy::Taxonomy;
-use super::{Caller, CiRef, HistoryEntry, IncidentEvent, IncidentRef, diff, invalid};
+use super::{Caller, CiRef, HistoryEntry, IncidentEvent, IncidentRef, check_ci, diff, invalid};
 
 /// A new incident as reported, before the rules fill in defaults, level and deadline.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -166,23 +166,7 @@ pub fn new_incident(
         Some(_) => {}
     }
     if let Some(ci_id) = draft.ci_id {
-        match lookups.ci.filter(|ci| ci.id == ci_id) {
-            Some(ci) if ci.customer_id == customer_id => {}
-            Some(_) => {
-                return Err(invalid(
-                    "ci_id",
-                    "invalid",
-                    "the configuration item belongs to another customer",
-                ));
-            }
-            None => {
-                return Err(invalid(
-                    "ci_id",
-                    "not_found",
-                    format!("configuration item {ci_id} does not exist"),
-                ));
-            }
-        }
+        check_ci(ci_id, lookups.ci, customer_id)?;
     }
     if let Some(previous) = draft.recurrence_of {
         let found = lookups

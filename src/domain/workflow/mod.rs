@@ -227,6 +227,24 @@ fn invalid(field: &str, code: &str, message: impl Into<String>) -> TransitionErr
     TransitionError::Invalid(vec![FieldError::new(field, code, message)])
 }
 
+/// A configuration item named for an incident of `customer_id` must exist and be that
+/// customer's.
+fn check_ci(id: i64, found: Option<CiRef>, customer_id: i64) -> Result<(), TransitionError> {
+    match found.filter(|ci| ci.id == id) {
+        Some(ci) if ci.customer_id == customer_id => Ok(()),
+        Some(_) => Err(invalid(
+            "ci_id",
+            "invalid",
+            "the configuration item belongs to another customer",
+        )),
+        None => Err(invalid(
+            "ci_id",
+            "not_found",
+            format!("configuration item {id} does not exist"),
+        )),
+    }
+}
+
 fn machine_facts(incident: &Incident, open_customer_issue: bool) -> Facts {
     Facts {
         status: incident.status,
