@@ -14,7 +14,7 @@ use crate::domain::workflow::{Caller, IncidentCommand};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
-use crate::store::webhooks::{AttemptOutcome, Claimed};
+use crate::store::webhooks::{AttemptOutcome, Claimed, DeliveryState};
 
 /// Starts both workers on the current Tokio runtime.
 pub fn spawn(state: Data<AppState>) {
@@ -131,14 +131,14 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<u
         let max_attempts = state.settings.webhook_max_attempts as i32;
         let id = delivery.delivery_id;
         let recorded = outcome.clone();
-        let status = store::run(&state.pool, move |conn| {
+        let now_stands = store::run(&state.pool, move |conn| {
             store::webhooks::record_attempt(conn, id, &recorded, max_attempts, retry_ms)
         })
         .await?;
-        let label = match (outcome.delivered, status.as_str()) {
-            (true, _) => "delivered",
-            (false, "failed") => "given_up",
-            (false, _) => "retrying",
+        let label = match now_stands {
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::GivenUp => "given_up",
+            DeliveryState::Retrying => "retrying",
         };
         state.metrics.webhook_attempt(label);
     }

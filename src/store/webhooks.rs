@@ -286,15 +286,26 @@ pub struct AttemptOutcome {
     pub duration_ms: i32,
 }
 
+/// Where a delivery stands after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// The receiver took it.
+    Delivered,
+    /// Another attempt is scheduled.
+    Retrying,
+    /// The last attempt failed; no more are made (until someone redelivers it).
+    GivenUp,
+}
+
 /// Records an attempt; schedules the next one after `retry_after_ms`, or gives up after
-/// `max_attempts`. Returns the delivery's new status.
+/// `max_attempts`. Returns where the delivery now stands.
 pub fn record_attempt(
     conn: &mut PgConnection,
     delivery_id: i64,
     outcome: &AttemptOutcome,
     max_attempts: i32,
     retry_after_ms: i64,
-) -> Result<String, AppError> {
+) -> Result<DeliveryState, AppError> {
     conn.transaction(|conn| {
         diesel::insert_into(webhook_delivery_attempts::table)
             .values((
@@ -326,6 +337,13 @@ pub fn record_attempt(
         .bind::<Nullable<Integer>, _>(outcome.status_code)
         .bind::<Nullable<Text>, _>(&outcome.error)
         .get_result(conn)?;
-        Ok(status.status)
+        match status.status.as_str() {
+            "delivered" => Ok(DeliveryState::Delivered),
+            "failed" => Ok(DeliveryState::GivenUp),
+            "pending" => Ok(DeliveryState::Retrying),
+            other => Err(AppError::internal(format!(
+                "stored delivery status `{other}` is unknown"
+            ))),
+        }
     })
 }
