@@ -145,6 +145,16 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<u
     Ok(count)
 }
 
+/// The body of a delivery, serialised straight from the stored event (no copy of `data`).
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    id: i64,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    occurred_at: chrono::DateTime<Utc>,
+    data: &'a serde_json::Value,
+}
+
 async fn send(client: &reqwest::Client, delivery: &Claimed) -> AttemptOutcome {
     let started = Instant::now();
     let elapsed = |started: Instant| started.elapsed().as_millis().min(i32::MAX as u128) as i32;
@@ -156,13 +166,13 @@ async fn send(client: &reqwest::Client, delivery: &Claimed) -> AttemptOutcome {
             duration_ms: 0,
         };
     }
-    let body = serde_json::json!({
-        "id": delivery.event_id,
-        "type": delivery.event_type,
-        "occurred_at": delivery.occurred_at,
-        "data": delivery.data,
+    let body = serde_json::to_string(&Envelope {
+        id: delivery.event_id,
+        event_type: &delivery.event_type,
+        occurred_at: delivery.occurred_at,
+        data: &delivery.data,
     })
-    .to_string();
+    .unwrap_or_default();
     let timestamp = Utc::now().timestamp();
     let result = client
         .post(&delivery.url)

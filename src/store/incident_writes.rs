@@ -98,12 +98,7 @@ pub fn create(
         let (entry, events) = workflow::created(&incident);
         record(conn, incident.id, caller.id, now, entry)?;
         for event in events {
-            outbox::emit(
-                conn,
-                event.as_str(),
-                now,
-                serde_json::json!({ "incident": incident.to_event_json(now) }),
-            )?;
+            outbox::emit(conn, event.as_str(), now, event_data(&incident, None, now)?)?;
         }
         Ok(incident)
     })
@@ -205,13 +200,10 @@ pub fn execute(
         }
         for event in outcome.events {
             let data = match (&escalation, event.is_about_escalation()) {
-                (Some(escalation), true) => serde_json::json!({
-                    "escalation": escalation,
-                    "incident": stored.to_event_json(now),
-                }),
+                (Some(escalation), true) => event_data(&stored, Some(escalation), now)?,
                 // An escalation that was not recorded (another instance had it) is not news.
                 (None, true) => continue,
-                (_, false) => serde_json::json!({ "incident": stored.to_event_json(now) }),
+                (_, false) => event_data(&stored, None, now)?,
             };
             emit(conn, event, now, data)?;
         }
@@ -221,6 +213,22 @@ pub fn execute(
             escalation,
         })
     })
+}
+
+/// The `data` of a webhook event: the incident as the API shows it and, for escalation events,
+/// the escalation. Built as a map: `json!` would serialise the incident's JSON a second time.
+fn event_data(
+    incident: &Incident,
+    escalation: Option<&Escalation>,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, AppError> {
+    let mut data = serde_json::Map::new();
+    if let Some(escalation) = escalation {
+        let escalation = serde_json::to_value(escalation).map_err(AppError::internal)?;
+        data.insert("escalation".to_owned(), escalation);
+    }
+    data.insert("incident".to_owned(), incident.to_event_json(now));
+    Ok(serde_json::Value::Object(data))
 }
 
 fn emit(

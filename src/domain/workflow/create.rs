@@ -237,7 +237,7 @@ pub fn created(incident: &Incident) -> (HistoryEntry, Vec<IncidentEvent>) {
     (
         HistoryEntry {
             action: "created",
-            changes: diff(None, incident).into_vec(),
+            changes: diff(None, incident),
             comment: None,
             internal: false,
         },

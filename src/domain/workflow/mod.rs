@@ -21,7 +21,7 @@ pub use create::{
 
 use chrono::{DateTime, Utc};
 
-use super::changes::{Changes, FieldChange};
+use super::changes::FieldChange;
 use super::escalation::{EscalationRecord, EscalationTrigger, SlaTrigger};
 use super::incident::{ClosureCode, Incident, NoteVisibility, Status};
 use super::role::{Role, Roles};
@@ -337,7 +337,7 @@ fn outcome(current: &Incident, next: Incident, action: &'static str, effect: Eff
         || effect.escalation.is_some();
     let history = worth_recording.then(|| HistoryEntry {
         action,
-        changes: changes.into_vec(),
+        changes,
         comment: effect.comment,
         internal: effect
             .note
@@ -364,26 +364,26 @@ const UNTRACKED: [&str; 6] = [
 ];
 
 /// The fields that differ between `old` (none at creation) and `new`, by their JSON names.
-pub fn diff(old: Option<&Incident>, new: &Incident) -> Changes {
+pub fn diff(old: Option<&Incident>, new: &Incident) -> Vec<FieldChange> {
     let as_map = |incident: &Incident| match serde_json::to_value(incident) {
         Ok(serde_json::Value::Object(map)) => map,
         // A struct of plain fields always serialises to an object.
         _ => serde_json::Map::new(),
     };
-    let new_map = as_map(new);
-    let old_map = old.map(as_map);
-    let mut changes = Changes::new();
-    for (field, new_value) in &new_map {
-        if UNTRACKED.contains(&field.as_str()) {
-            continue;
-        }
-        let old_value = old_map
-            .as_ref()
-            .and_then(|map| map.get(field).cloned())
-            .unwrap_or(serde_json::Value::Null);
-        changes.track(field, &old_value, new_value);
-    }
-    changes
+    let mut old_map = old.map(as_map);
+    // Values move from the two maps into the changes: an incident has some forty fields and
+    // every write records its diff, so no value is cloned on the way.
+    as_map(new)
+        .into_iter()
+        .filter(|(field, _)| !UNTRACKED.contains(&field.as_str()))
+        .filter_map(|(field, new)| {
+            let old = old_map
+                .as_mut()
+                .and_then(|map| map.remove(&field))
+                .unwrap_or(serde_json::Value::Null);
+            (old != new).then_some(FieldChange { field, old, new })
+        })
+        .collect()
 }
 
 /// The actions `caller` may take on `incident` now, by their names (`allowed_actions`).

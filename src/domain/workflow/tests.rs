@@ -534,7 +534,7 @@ fn history_diffs_leave_out_bookkeeping_fields() {
     next.updated_at = t0() + Duration::hours(1);
     assert!(diff(Some(&current), &next).is_empty());
     next.title = "新标题".into();
-    let changes = diff(Some(&current), &next).into_vec();
+    let changes = diff(Some(&current), &next);
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].field, "title");
     let (created, events) = created(&current);
