@@ -55,9 +55,10 @@ create() {
 }
 list() {
     for _ in $(seq 1 "$1"); do
-        curl -fs -o /dev/null "$BASE/api/v1/incidents?limit=50" -H "Authorization: Bearer $DESK"
+        curl -fs -o /dev/null "$BASE/api/v1/incidents?${2:-limit=50}" -H "Authorization: Bearer $DESK"
     done
 }
+FILTER='status=new&level=high&sort=due_at&limit=50'
 # Instructions since the last zeroing, summed over the dump's threads.
 count() {
     callgrind_control -d "$SERVER" >/dev/null 2>&1
@@ -75,9 +76,13 @@ CREATE=$(count)
 callgrind_control -z "$SERVER" >/dev/null 2>&1
 list "$N"
 LIST=$(count)
-python3 - "$N" "$CREATE" "$LIST" <<'PY'
+callgrind_control -z "$SERVER" >/dev/null 2>&1
+list "$N" "$FILTER"
+FILTERED=$(count)
+python3 - "$N" "$CREATE" "$LIST" "$FILTERED" <<'PY'
 import sys
-n, create, lst = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+n, create, lst, filtered = (int(x) for x in sys.argv[1:5])
 print(f"POST /api/v1/incidents:          {create / n:>12,.0f} instructions per request ({n} requests)")
 print(f"GET /api/v1/incidents?limit=50:  {lst / n:>12,.0f} instructions per request ({n} pages)")
+print(f"GET /api/v1/incidents?status=new&level=high&sort=due_at&limit=50: {filtered / n:>12,.0f} per page")
 PY
