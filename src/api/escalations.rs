@@ -162,7 +162,8 @@ async fn list(
     };
     let (rows, next) = store::run(&state.pool, move |conn| {
         if let Some(id) = incident_id {
-            store::incidents::find(conn, id)?;
+            store::incidents::find_ref(conn, id)?
+                .ok_or_else(|| AppError::not_found("incident", id))?;
         }
         store::escalations::list(conn, &filter, page_req)
     })

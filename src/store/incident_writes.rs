@@ -168,17 +168,18 @@ pub fn execute(
             }
             None => None,
         };
-        let mut stored = current.clone();
-        if outcome.changes_fields() {
-            let mut next = IncidentRow::try_from(&outcome.incident)?;
+        let stored: Incident = if outcome.changes_fields() {
+            let mut next = IncidentRow::try_from(outcome.incident)?;
             next.updated_at = now;
             next.version = current.version + 1;
-            stored = diesel::update(incidents::table.find(id))
+            diesel::update(incidents::table.find(id))
                 .set(&next)
                 .returning(IncidentRow::as_returning())
                 .get_result::<IncidentRow>(conn)?
-                .try_into()?;
-        }
+                .try_into()?
+        } else {
+            current
+        };
         let note = match (&outcome.note, caller.id) {
             (Some(note), Some(author)) => {
                 let row: NoteRow = diesel::insert_into(incident_notes::table)

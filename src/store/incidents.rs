@@ -135,11 +135,10 @@ fn reporter_json(reporter: &Option<Reporter>) -> Result<Option<serde_json::Value
         .map_err(AppError::internal)
 }
 
-impl TryFrom<&Incident> for IncidentRow {
+impl TryFrom<Incident> for IncidentRow {
     type Error = AppError;
 
-    fn try_from(incident: &Incident) -> Result<Self, AppError> {
-        let i = incident.clone();
+    fn try_from(i: Incident) -> Result<Self, AppError> {
         Ok(IncidentRow {
             kind: i.kind.as_str().to_owned(),
             channel: i.channel.as_str().to_owned(),
