@@ -417,6 +417,26 @@ async fn deliveries_give_up_after_the_last_attempt_and_can_be_redelivered() {
         assert!(Instant::now() < deadline, "not redelivered: {log:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Each attempt is counted by how it left the delivery: retried, given up, delivered.
+    let expected = [
+        r#"incident_desk_webhook_delivery_attempts_total{outcome="retrying"} 1"#,
+        r#"incident_desk_webhook_delivery_attempts_total{outcome="given_up"} 1"#,
+        r#"incident_desk_webhook_delivery_attempts_total{outcome="delivered"} 1"#,
+    ];
+    loop {
+        let metrics = app
+            .send(Method::GET, "/metrics", None, None)
+            .await
+            .text()
+            .await
+            .unwrap();
+        if expected.iter().all(|line| metrics.contains(line)) {
+            break;
+        }
+        // The counter follows the stored attempt by a moment.
+        assert!(Instant::now() < deadline, "attempt metrics: {metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     expect_problem(
         app.send(
             Method::POST,
