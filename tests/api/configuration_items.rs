@@ -1,4 +1,3 @@
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -23,34 +22,25 @@ async fn staff_create_and_change_items_and_every_change_is_kept() {
         )
         .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let created = expect_json(response, StatusCode::CREATED).await;
+    let created = expect_created(response).await;
     assert_eq!(created["system"], "HIS");
 
-    let changed = expect_json(
+    let changed = expect_ok(
         app.patch(
             &location,
             &admin,
             json!({"system": "LIS", "ci_type": "database_server"}),
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(changed["system"], "LIS");
     assert_eq!(changed["version"], 2);
     // A change that changes nothing keeps the version and writes no history.
-    let same = expect_json(
-        app.patch(&location, &admin, json!({"system": "LIS"})).await,
-        StatusCode::OK,
-    )
-    .await;
+    let same = expect_ok(app.patch(&location, &admin, json!({"system": "LIS"})).await).await;
     assert_eq!(same["version"], 2);
 
-    let history = expect_json(
-        app.get(&format!("{location}/history"), &desk).await,
-        StatusCode::OK,
-    )
-    .await;
+    let history = expect_ok(app.get(&format!("{location}/history"), &desk).await).await;
     let entries = history.as_array().unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0]["action"], "created");
@@ -68,29 +58,25 @@ async fn item_names_are_unique_within_a_customer() {
     let admin = app.admin_token().await;
     let first = app.create_customer(&admin, "C1").await;
     let second = app.create_customer(&admin, "C2").await;
-    expect_json(
+    expect_created(
         app.post("/api/v1/configuration-items", &admin, item("gw", first))
             .await,
-        StatusCode::CREATED,
     )
     .await;
-    expect_json(
+    expect_created(
         app.post("/api/v1/configuration-items", &admin, item("gw", second))
             .await,
-        StatusCode::CREATED,
     )
     .await;
     expect_problem(
         app.post("/api/v1/configuration-items", &admin, item("gw", first))
             .await,
-        StatusCode::CONFLICT,
         "already_exists",
     )
     .await;
     let problem = expect_problem(
         app.post("/api/v1/configuration-items", &admin, item("gw", 999_999))
             .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
@@ -102,7 +88,6 @@ async fn item_names_are_unique_within_a_customer() {
             json!({"name": " ", "ci_type": "", "customer_id": "one", "system": "S"}),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
@@ -114,7 +99,6 @@ async fn item_names_are_unique_within_a_customer() {
             json!({"name": " ", "ci_type": "", "customer_id": first, "system": "S"}),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
@@ -127,27 +111,21 @@ async fn customer_users_see_only_their_own_items() {
     let admin = app.admin_token().await;
     let own = app.create_customer(&admin, "OWN").await;
     let other = app.create_customer(&admin, "OTHER").await;
-    let mine = expect_json(
+    let mine = expect_created(
         app.post("/api/v1/configuration-items", &admin, item("a", own))
             .await,
-        StatusCode::CREATED,
     )
     .await;
-    let theirs = expect_json(
+    let theirs = expect_created(
         app.post("/api/v1/configuration-items", &admin, item("b", other))
             .await,
-        StatusCode::CREATED,
     )
     .await;
     let (_, portal) = app
         .create_user(&admin, "portal", &["customer"], Some(own))
         .await;
 
-    let list = expect_json(
-        app.get("/api/v1/configuration-items", &portal).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = expect_ok(app.get("/api/v1/configuration-items", &portal).await).await;
     let ids: Vec<_> = list["items"]
         .as_array()
         .unwrap()
@@ -155,23 +133,21 @@ async fn customer_users_see_only_their_own_items() {
         .map(|i| i["id"].clone())
         .collect();
     assert_eq!(ids, [mine["id"].clone()]);
-    let asked = expect_json(
+    let asked = expect_ok(
         app.get(
             &format!("/api/v1/configuration-items?customer_id={other}"),
             &portal,
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(asked["items"], json!([]));
-    expect_json(
+    expect_ok(
         app.get(
             &format!("/api/v1/configuration-items/{}", mine["id"]),
             &portal,
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     expect_problem(
@@ -180,14 +156,12 @@ async fn customer_users_see_only_their_own_items() {
             &portal,
         )
         .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     expect_problem(
         app.post("/api/v1/configuration-items", &portal, item("c", own))
             .await,
-        StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
@@ -197,18 +171,16 @@ async fn customer_users_see_only_their_own_items() {
             &portal,
         )
         .await,
-        StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
 
-    let staff_view = expect_json(
+    let staff_view = expect_ok(
         app.get(
             &format!("/api/v1/configuration-items?customer_id={other}"),
             &admin,
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(staff_view["items"].as_array().unwrap().len(), 1);
@@ -219,18 +191,13 @@ async fn stale_item_updates_are_refused() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let customer = app.create_customer(&admin, "C1").await;
-    let created = expect_json(
+    let created = expect_created(
         app.post("/api/v1/configuration-items", &admin, item("x", customer))
             .await,
-        StatusCode::CREATED,
     )
     .await;
     let path = format!("/api/v1/configuration-items/{}", created["id"]);
-    expect_json(
-        app.patch(&path, &admin, json!({"name": "y"})).await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_ok(app.patch(&path, &admin, json!({"name": "y"})).await).await;
     let stale = app
         .client
         .patch(app.url(&path))
@@ -240,11 +207,10 @@ async fn stale_item_updates_are_refused() {
         .send()
         .await
         .unwrap();
-    expect_problem(stale, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
+    expect_problem(stale, "version_mismatch").await;
     expect_problem(
         app.get("/api/v1/configuration-items/0/history", &admin)
             .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
@@ -259,25 +225,16 @@ async fn item_times_come_from_the_server_clock() {
         .unwrap()
         .to_utc();
     app.clock.set(at);
-    let created = expect_json(
+    let created = expect_created(
         app.post("/api/v1/configuration-items", &admin, item("x", customer))
             .await,
-        StatusCode::CREATED,
     )
     .await;
     assert_eq!(created["created_at"], "2025-01-04T09:30:00Z");
     app.clock.advance(chrono::Duration::minutes(5));
     let path = format!("/api/v1/configuration-items/{}", created["id"]);
-    let changed = expect_json(
-        app.patch(&path, &admin, json!({"name": "y"})).await,
-        StatusCode::OK,
-    )
-    .await;
+    let changed = expect_ok(app.patch(&path, &admin, json!({"name": "y"})).await).await;
     assert_eq!(changed["updated_at"], "2025-01-04T09:35:00Z");
-    let history = expect_json(
-        app.get(&format!("{path}/history"), &admin).await,
-        StatusCode::OK,
-    )
-    .await;
+    let history = expect_ok(app.get(&format!("{path}/history"), &admin).await).await;
     assert_eq!(history[1]["created_at"], "2025-01-04T09:35:00Z");
 }

@@ -1,4 +1,3 @@
-use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -15,36 +14,27 @@ async fn admin_manages_customers() {
         )
         .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let created = expect_json(response, StatusCode::CREATED).await;
+    let created = expect_created(response).await;
     assert_eq!(created["name"], "青岛市第一人民医院");
     assert_eq!(created["active"], true);
-    let fetched = expect_json(app.get(&location, &admin).await, StatusCode::OK).await;
+    let fetched = expect_ok(app.get(&location, &admin).await).await;
     assert_eq!(fetched, created);
 
-    let changed = expect_json(
+    let changed = expect_ok(
         app.patch(
             &location,
             &admin,
             json!({"name": "青岛一院", "active": false}),
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(changed["name"], "青岛一院");
     assert_eq!(changed["code"], "QD-HOSP-1");
     assert_eq!(changed["version"], 2);
-    let inactive = expect_json(
-        app.get("/api/v1/customers?active=false", &admin).await,
-        StatusCode::OK,
-    )
-    .await;
+    let inactive = expect_ok(app.get("/api/v1/customers?active=false", &admin).await).await;
     assert_eq!(inactive["items"][0]["id"], created["id"]);
-    let search = expect_json(
-        app.get("/api/v1/customers?q=hosp", &admin).await,
-        StatusCode::OK,
-    )
-    .await;
+    let search = expect_ok(app.get("/api/v1/customers?q=hosp", &admin).await).await;
     assert_eq!(search["items"].as_array().unwrap().len(), 1);
 }
 
@@ -60,7 +50,6 @@ async fn customer_codes_are_unique_and_well_formed() {
             json!({"code": "C1", "name": "Again"}),
         )
         .await,
-        StatusCode::CONFLICT,
         "already_exists",
     )
     .await;
@@ -72,7 +61,6 @@ async fn customer_codes_are_unique_and_well_formed() {
             json!({"code": "C1"}),
         )
         .await,
-        StatusCode::CONFLICT,
         "already_exists",
     )
     .await;
@@ -84,7 +72,6 @@ async fn customer_codes_are_unique_and_well_formed() {
     ] {
         let problem = expect_problem(
             app.post("/api/v1/customers", &admin, body).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         )
         .await;
@@ -105,15 +92,11 @@ async fn staff_see_all_customers_and_customer_users_only_their_own() {
         .create_user(&admin, "portal", &["customer"], Some(own))
         .await;
 
-    let all = expect_json(app.get("/api/v1/customers", &desk).await, StatusCode::OK).await;
+    let all = expect_ok(app.get("/api/v1/customers", &desk).await).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
-    expect_json(
-        app.get(&format!("/api/v1/customers/{other}"), &desk).await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_ok(app.get(&format!("/api/v1/customers/{other}"), &desk).await).await;
 
-    let mine = expect_json(app.get("/api/v1/customers", &portal).await, StatusCode::OK).await;
+    let mine = expect_ok(app.get("/api/v1/customers", &portal).await).await;
     let ids: Vec<_> = mine["items"]
         .as_array()
         .unwrap()
@@ -121,22 +104,16 @@ async fn staff_see_all_customers_and_customer_users_only_their_own() {
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, [own]);
-    expect_json(
-        app.get(&format!("/api/v1/customers/{own}"), &portal).await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_ok(app.get(&format!("/api/v1/customers/{own}"), &portal).await).await;
     // Existence of other organisations does not leak: 404, not 403.
     expect_problem(
         app.get(&format!("/api/v1/customers/{other}"), &portal)
             .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     expect_problem(
         app.get("/api/v1/customers/777777", &desk).await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;

@@ -249,7 +249,7 @@ impl TestApp {
                 Some(json!({"username": username, "password": password})),
             )
             .await;
-        let body = expect_json(response, StatusCode::OK).await;
+        let body = expect_ok(response).await;
         body["access_token"]
             .as_str()
             .expect("access_token")
@@ -270,9 +270,7 @@ impl TestApp {
                 json!({"code": code, "name": format!("Customer {code}")}),
             )
             .await;
-        expect_json(response, StatusCode::CREATED).await["id"]
-            .as_i64()
-            .unwrap()
+        expect_created(response).await["id"].as_i64().unwrap()
     }
 
     /// Creates a user with `roles` (and `customer_id` for customer users); returns its id and
@@ -297,9 +295,7 @@ impl TestApp {
                 }),
             )
             .await;
-        let id = expect_json(response, StatusCode::CREATED).await["id"]
-            .as_i64()
-            .unwrap();
+        let id = expect_created(response).await["id"].as_i64().unwrap();
         (id, self.login(username, USER_PASSWORD).await)
     }
 }
@@ -367,16 +363,12 @@ impl TestApp {
                 json!({"name": name, "ci_type": "db", "customer_id": customer_id, "system": "HIS"}),
             )
             .await;
-        expect_json(response, StatusCode::CREATED).await
+        expect_created(response).await
     }
 
     /// Records an incident; panics unless it is created.
     pub async fn create_incident(&self, token: &str, body: Value) -> Value {
-        expect_json(
-            self.post("/api/v1/incidents", token, body).await,
-            StatusCode::CREATED,
-        )
-        .await
+        expect_created(self.post("/api/v1/incidents", token, body).await).await
     }
 
     /// `POST /incidents/{id}/{action}`.
@@ -387,7 +379,7 @@ impl TestApp {
 
     /// An action that must succeed; returns the incident.
     pub async fn act_ok(&self, token: &str, id: &Value, action: &str, body: Value) -> Value {
-        expect_json(self.act(token, id, action, body).await, StatusCode::OK).await
+        expect_ok(self.act(token, id, action, body).await).await
     }
 
     /// An incident the cast's customer reported, classified, taken and resolved by the service
@@ -432,7 +424,8 @@ pub async fn expect_json(response: Response, status: StatusCode) -> Value {
 }
 
 /// Asserts an RFC 9457 problem with `status` and `code`; returns it.
-pub async fn expect_problem(response: Response, status: StatusCode, code: &str) -> Value {
+pub async fn expect_problem(response: Response, code: &str) -> Value {
+    let status = problem_status(code);
     let content_type = response
         .headers()
         .get("content-type")
@@ -448,6 +441,47 @@ pub async fn expect_problem(response: Response, status: StatusCode, code: &str) 
     assert_eq!(body["type"], format!("urn:incident-desk:problem:{code}"));
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
+}
+
+/// The HTTP status SPEC.md §10 gives each problem `code`; a code it does not list fails the test.
+fn problem_status(code: &str) -> StatusCode {
+    match code {
+        "bad_request" => StatusCode::BAD_REQUEST,
+        "unauthorized" => StatusCode::UNAUTHORIZED,
+        "forbidden" => StatusCode::FORBIDDEN,
+        "not_found" => StatusCode::NOT_FOUND,
+        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
+        "version_mismatch" => StatusCode::PRECONDITION_FAILED,
+        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "validation_failed" => StatusCode::UNPROCESSABLE_ENTITY,
+        "service_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "illegal_transition"
+        | "incident_closed"
+        | "already_exists"
+        | "last_admin"
+        | "already_acknowledged"
+        | "confirmation_required" => StatusCode::CONFLICT,
+        other => panic!("no status is specified for problem code {other}"),
+    }
+}
+
+/// The body of a `200 OK` JSON response.
+pub async fn expect_ok(response: Response) -> Value {
+    expect_json(response, StatusCode::OK).await
+}
+
+/// The body of a `201 Created` JSON response.
+pub async fn expect_created(response: Response) -> Value {
+    expect_json(response, StatusCode::CREATED).await
+}
+
+/// One field of every element of a JSON array, in order.
+pub fn pluck<'a>(list: &'a Value, field: &str) -> Vec<&'a Value> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|item| &item[field])
+        .collect()
 }
 
 /// The field names of a `validation_failed` problem.

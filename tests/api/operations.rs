@@ -9,17 +9,9 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = TestApp::spawn().await;
-    let health = expect_json(
-        app.send(Method::GET, "/healthz", None, None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let health = expect_ok(app.send(Method::GET, "/healthz", None, None).await).await;
     assert_eq!(health["status"], "ok");
-    let ready = expect_json(
-        app.send(Method::GET, "/readyz", None, None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let ready = expect_ok(app.send(Method::GET, "/readyz", None, None).await).await;
     assert_eq!(ready["status"], "ready");
 }
 
@@ -74,7 +66,6 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
     expect_problem(
         app.send(Method::GET, "/api/v1/nothing-here", None, None)
             .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
@@ -82,12 +73,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
         .send(Method::DELETE, "/api/v1/users/3", None, None)
         .await;
     assert_eq!(response.headers()["allow"], "GET, PATCH");
-    expect_problem(
-        response,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-    )
-    .await;
+    expect_problem(response, "method_not_allowed").await;
 }
 
 #[tokio::test]
@@ -148,20 +134,11 @@ async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
         let response = app.send(Method::GET, path, Some(&admin), None).await;
         let elapsed = started.elapsed();
         assert_eq!(response.headers()["retry-after"], "5");
-        let problem = expect_problem(
-            response,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-        )
-        .await;
+        let problem = expect_problem(response, "service_unavailable").await;
         assert!(!problem["detail"].as_str().unwrap().contains("postgres"));
         assert!(elapsed < Duration::from_secs(5), "{path} took {elapsed:?}");
     }
-    expect_json(
-        app.send(Method::GET, "/healthz", None, None).await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_ok(app.send(Method::GET, "/healthz", None, None).await).await;
 
     // The database comes back (as a fresh copy): the same server serves again by itself.
     let mut conn: diesel::PgConnection =
@@ -175,7 +152,7 @@ async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
         &mut conn,
     )
     .unwrap();
-    let me = expect_json(app.get("/api/v1/users/me", &admin).await, StatusCode::OK).await;
+    let me = expect_ok(app.get("/api/v1/users/me", &admin).await).await;
     assert_eq!(me["username"], "admin");
 }
 
@@ -185,7 +162,7 @@ async fn start_up_creates_a_missing_database_and_its_admin() {
     drop_database(&database);
     let app = TestApp::spawn_on(database, &[]).await;
     let token = app.admin_token().await;
-    let me = expect_json(app.get("/api/v1/users/me", &token).await, StatusCode::OK).await;
+    let me = expect_ok(app.get("/api/v1/users/me", &token).await).await;
     assert_eq!(me["roles"], json!(["admin"]));
 }
 
@@ -268,15 +245,9 @@ async fn a_method_a_static_route_lacks_is_405_even_where_a_template_matches() {
         .patch("/api/v1/users/me", &admin, json!({"active": false}))
         .await;
     assert_eq!(response.headers()["allow"], "GET");
-    expect_problem(
-        response,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-    )
-    .await;
+    expect_problem(response, "method_not_allowed").await;
     expect_problem(
         app.patch("/api/v1/users/abc", &admin, json!({})).await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;

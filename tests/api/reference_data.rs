@@ -1,4 +1,4 @@
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -12,7 +12,7 @@ async fn the_taxonomy_is_served_in_both_languages() {
         .create_user(&admin, "portal", &["customer"], Some(customer))
         .await;
     // Any authenticated user may read it; customer portals need it to report incidents.
-    let taxonomy = expect_json(app.get("/api/v1/taxonomy", &portal).await, StatusCode::OK).await;
+    let taxonomy = expect_ok(app.get("/api/v1/taxonomy", &portal).await).await;
     let categories = taxonomy["categories"].as_array().unwrap();
     assert_eq!(categories.len(), 10);
     let subcategories: Vec<&Value> = categories
@@ -43,7 +43,6 @@ async fn the_taxonomy_is_served_in_both_languages() {
 
     expect_problem(
         app.send(Method::GET, "/api/v1/taxonomy", None, None).await,
-        StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
     .await;
@@ -56,7 +55,7 @@ async fn sla_policies_default_to_the_procedure_and_admins_change_them() {
     let (_, desk) = app
         .create_user(&admin, "desk", &["service_desk"], None)
         .await;
-    let policies = expect_json(app.get("/api/v1/sla-policies", &desk).await, StatusCode::OK).await;
+    let policies = expect_ok(app.get("/api/v1/sla-policies", &desk).await).await;
     let targets: Vec<(Value, Value)> = policies
         .as_array()
         .unwrap()
@@ -81,10 +80,10 @@ async fn sla_policies_default_to_the_procedure_and_admins_change_them() {
         )
         .await;
     assert_eq!(response.headers()["etag"], "\"2\"");
-    let changed = expect_json(response, StatusCode::OK).await;
+    let changed = expect_ok(response).await;
     assert_eq!(changed["resolution_minutes"], 90);
     assert!(changed["updated_by"].is_i64());
-    let policies = expect_json(app.get("/api/v1/sla-policies", &desk).await, StatusCode::OK).await;
+    let policies = expect_ok(app.get("/api/v1/sla-policies", &desk).await).await;
     assert_eq!(policies[0]["resolution_minutes"], 90);
 
     let stale = app
@@ -96,7 +95,7 @@ async fn sla_policies_default_to_the_procedure_and_admins_change_them() {
         .send()
         .await
         .unwrap();
-    expect_problem(stale, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
+    expect_problem(stale, "version_mismatch").await;
 }
 
 #[tokio::test]
@@ -117,7 +116,6 @@ async fn sla_policy_changes_are_validated() {
                 Some(body),
             )
             .await,
-            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         )
         .await;
@@ -131,7 +129,6 @@ async fn sla_policy_changes_are_validated() {
             Some(json!({"resolution_minutes": 5})),
         )
         .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;

@@ -1,7 +1,6 @@
 use std::collections::HashSet;
 use std::process::Command;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -29,21 +28,17 @@ async fn admin_creates_reads_and_lists_users() {
         .await;
     assert_eq!(response.headers()["etag"], "\"1\"");
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let created = expect_json(response, StatusCode::CREATED).await;
+    let created = expect_created(response).await;
     assert_eq!(created["username"], "li.lei");
     assert_eq!(created["roles"], json!(["service_desk", "l2_engineer"]));
     assert_eq!(created["active"], true);
     assert_eq!(created["version"], 1);
     assert_eq!(location, format!("/api/v1/users/{}", created["id"]));
 
-    let fetched = expect_json(app.get(&location, &admin).await, StatusCode::OK).await;
+    let fetched = expect_ok(app.get(&location, &admin).await).await;
     assert_eq!(fetched, created);
 
-    let list = expect_json(
-        app.get("/api/v1/users?role=l2_engineer", &admin).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = expect_ok(app.get("/api/v1/users?role=l2_engineer", &admin).await).await;
     let names: Vec<_> = list["items"]
         .as_array()
         .unwrap()
@@ -54,7 +49,7 @@ async fn admin_creates_reads_and_lists_users() {
     assert!(list["next_cursor"].is_null());
 
     let token = app.login("LI.LEI", USER_PASSWORD).await;
-    let me = expect_json(app.get("/api/v1/users/me", &token).await, StatusCode::OK).await;
+    let me = expect_ok(app.get("/api/v1/users/me", &token).await).await;
     assert_eq!(me["id"], created["id"]);
 }
 
@@ -76,7 +71,7 @@ async fn user_list_filters_and_cursor_walk_without_gaps_or_repeats() {
                 new_user(&format!("user{i}"), roles, customer_id),
             )
             .await;
-        expect_json(response, StatusCode::CREATED).await;
+        expect_created(response).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -86,7 +81,7 @@ async fn user_list_filters_and_cursor_walk_without_gaps_or_repeats() {
             Some(c) => format!("/api/v1/users?limit=3&cursor={c}"),
             None => "/api/v1/users?limit=3".to_owned(),
         };
-        let page = expect_json(app.get(&path, &admin).await, StatusCode::OK).await;
+        let page = expect_ok(app.get(&path, &admin).await).await;
         pages += 1;
         for user in page["items"].as_array().unwrap() {
             seen.push(user["id"].as_i64().unwrap());
@@ -101,27 +96,18 @@ async fn user_list_filters_and_cursor_walk_without_gaps_or_repeats() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 8);
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
 
-    let customers = expect_json(
+    let customers = expect_ok(
         app.get(&format!("/api/v1/users?customer_id={customer}"), &admin)
             .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(customers["items"].as_array().unwrap().len(), 4);
-    let found = expect_json(
-        app.get("/api/v1/users?q=user3", &admin).await,
-        StatusCode::OK,
-    )
-    .await;
+    let found = expect_ok(app.get("/api/v1/users?q=user3", &admin).await).await;
     assert_eq!(found["items"][0]["username"], "user3");
-    let inactive = expect_json(
-        app.get("/api/v1/users?active=false", &admin).await,
-        StatusCode::OK,
-    )
-    .await;
+    let inactive = expect_ok(app.get("/api/v1/users?active=false", &admin).await).await;
     assert_eq!(inactive["items"].as_array().unwrap().len(), 0);
     // `%` and `_` in q match literally.
-    let literal = expect_json(app.get("/api/v1/users?q=%25", &admin).await, StatusCode::OK).await;
+    let literal = expect_ok(app.get("/api/v1/users?q=%25", &admin).await).await;
     assert_eq!(literal["items"].as_array().unwrap().len(), 0);
 }
 
@@ -136,7 +122,7 @@ async fn usernames_are_unique_regardless_of_case() {
             new_user("hanmei", json!(["ops_staff"]), None),
         )
         .await;
-    expect_json(first, StatusCode::CREATED).await;
+    expect_created(first).await;
     let again = app
         .post(
             "/api/v1/users",
@@ -144,7 +130,7 @@ async fn usernames_are_unique_regardless_of_case() {
             new_user("HanMei", json!(["ops_staff"]), None),
         )
         .await;
-    let problem = expect_problem(again, StatusCode::CONFLICT, "already_exists").await;
+    let problem = expect_problem(again, "already_exists").await;
     assert!(problem["detail"].as_str().unwrap().contains("hanmei"));
 }
 
@@ -175,12 +161,7 @@ async fn role_and_customer_binding_rules_are_enforced() {
     ];
     for (body, fields) in cases {
         let response = app.post("/api/v1/users", &admin, body.clone()).await;
-        let problem = expect_problem(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
+        let problem = expect_problem(response, "validation_failed").await;
         assert_eq!(error_fields(&problem), fields, "{body}");
     }
     let ok = app
@@ -190,7 +171,7 @@ async fn role_and_customer_binding_rules_are_enforced() {
             new_user("c3", json!(["customer"]), Some(customer)),
         )
         .await;
-    let created = expect_json(ok, StatusCode::CREATED).await;
+    let created = expect_created(ok).await;
     assert_eq!(created["customer_id"], customer);
 }
 
@@ -216,7 +197,6 @@ async fn user_fields_are_validated() {
     for (body, fields) in cases {
         let problem = expect_problem(
             app.post("/api/v1/users", &admin, body.clone()).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         )
         .await;
@@ -237,7 +217,7 @@ async fn patch_changes_fields_bumps_version_and_honours_if_match() {
         .patch(&path, &admin, json!({"display_name": "  韩梅梅 "}))
         .await;
     assert_eq!(response.headers()["etag"], "\"2\"");
-    let body = expect_json(response, StatusCode::OK).await;
+    let body = expect_ok(response).await;
     assert_eq!(body["display_name"], "韩梅梅");
     assert_eq!(body["version"], 2);
 
@@ -250,7 +230,7 @@ async fn patch_changes_fields_bumps_version_and_honours_if_match() {
         .send()
         .await
         .unwrap();
-    expect_problem(stale, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
+    expect_problem(stale, "version_mismatch").await;
 
     let current = app
         .client
@@ -261,7 +241,7 @@ async fn patch_changes_fields_bumps_version_and_honours_if_match() {
         .send()
         .await
         .unwrap();
-    let body = expect_json(current, StatusCode::OK).await;
+    let body = expect_ok(current).await;
     assert_eq!(body["roles"], json!(["incident_manager"]));
     assert_eq!(body["display_name"], "韩梅梅");
 
@@ -274,7 +254,7 @@ async fn patch_changes_fields_bumps_version_and_honours_if_match() {
         .send()
         .await
         .unwrap();
-    expect_problem(bad_tag, StatusCode::BAD_REQUEST, "bad_request").await;
+    expect_problem(bad_tag, "bad_request").await;
 }
 
 #[tokio::test]
@@ -289,19 +269,17 @@ async fn a_customer_user_can_become_staff_only_by_leaving_its_organisation() {
     let problem = expect_problem(
         app.patch(&path, &admin, json!({"roles": ["service_desk"]}))
             .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
     assert_eq!(error_fields(&problem), ["customer_id"]);
-    let body = expect_json(
+    let body = expect_ok(
         app.patch(
             &path,
             &admin,
             json!({"roles": ["service_desk"], "customer_id": null}),
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     assert!(body["customer_id"].is_null());
@@ -311,23 +289,14 @@ async fn a_customer_user_can_become_staff_only_by_leaving_its_organisation() {
 async fn the_last_active_admin_cannot_be_removed() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let me = expect_json(app.get("/api/v1/users/me", &admin).await, StatusCode::OK).await;
+    let me = expect_ok(app.get("/api/v1/users/me", &admin).await).await;
     let path = format!("/api/v1/users/{}", me["id"]);
     for change in [json!({"active": false}), json!({"roles": ["service_desk"]})] {
-        expect_problem(
-            app.patch(&path, &admin, change).await,
-            StatusCode::CONFLICT,
-            "last_admin",
-        )
-        .await;
+        expect_problem(app.patch(&path, &admin, change).await, "last_admin").await;
     }
     app.create_user(&admin, "second.admin", &["admin"], None)
         .await;
-    expect_json(
-        app.patch(&path, &admin, json!({"active": false})).await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_ok(app.patch(&path, &admin, json!({"active": false})).await).await;
 }
 
 #[tokio::test]
@@ -339,17 +308,11 @@ async fn unknown_users_are_404() {
         "/api/v1/users/abc",
         "/api/v1/users/99999999999999999999999",
     ] {
-        expect_problem(
-            app.get(path, &admin).await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        )
-        .await;
+        expect_problem(app.get(path, &admin).await, "not_found").await;
     }
     expect_problem(
         app.patch("/api/v1/users/424242", &admin, json!({"active": true}))
             .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
@@ -387,7 +350,7 @@ async fn create_user_subcommand_creates_a_user_that_can_log_in() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("shell.user"));
     let token = app.login("shell.user", "shell passphrase").await;
-    let me = expect_json(app.get("/api/v1/users/me", &token).await, StatusCode::OK).await;
+    let me = expect_ok(app.get("/api/v1/users/me", &token).await).await;
     assert_eq!(me["roles"], json!(["customer"]));
     assert_eq!(me["customer_id"], customer);
 

@@ -123,26 +123,24 @@ fn verify(received: &Received, secret: &str) -> bool {
 }
 
 async fn subscribe(app: &TestApp, admin: &str, url: &str, events: Value) -> Value {
-    expect_json(
+    expect_created(
         app.post(
             "/api/v1/webhooks",
             admin,
             json!({"url": url, "events": events, "secret": SECRET}),
         )
         .await,
-        StatusCode::CREATED,
     )
     .await
 }
 
 async fn deliveries(app: &TestApp, admin: &str, webhook: &Value) -> Vec<Value> {
-    let page = expect_json(
+    let page = expect_ok(
         app.get(
             &format!("/api/v1/webhooks/{}/deliveries", webhook["id"]),
             admin,
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     page["items"].as_array().unwrap().clone()
@@ -186,15 +184,11 @@ async fn admins_manage_webhooks_and_secrets_are_never_shown() {
     assert!(hook.get("secret").is_none());
     assert_eq!(hook["active"], true);
     let path = format!("/api/v1/webhooks/{}", hook["id"]);
-    let fetched = expect_json(app.get(&path, &admin).await, StatusCode::OK).await;
+    let fetched = expect_ok(app.get(&path, &admin).await).await;
     assert!(!fetched.to_string().contains(SECRET));
-    let paused = expect_json(
-        app.patch(&path, &admin, json!({"active": false})).await,
-        StatusCode::OK,
-    )
-    .await;
+    let paused = expect_ok(app.patch(&path, &admin, json!({"active": false})).await).await;
     assert_eq!(paused["active"], false);
-    let listed = expect_json(app.get("/api/v1/webhooks", &admin).await, StatusCode::OK).await;
+    let listed = expect_ok(app.get("/api/v1/webhooks", &admin).await).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     for (body, field) in [
         (
@@ -216,29 +210,17 @@ async fn admins_manage_webhooks_and_secrets_are_never_shown() {
     ] {
         let problem = expect_problem(
             app.post("/api/v1/webhooks", &admin, body).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         )
         .await;
         assert_eq!(error_fields(&problem), [field]);
     }
-    expect_problem(
-        app.get("/api/v1/webhooks", &desk).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_problem(app.get("/api/v1/webhooks", &desk).await, "forbidden").await;
     let deleted = app.send(Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    expect_problem(
-        app.get(&path, &admin).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_problem(app.get(&path, &admin).await, "not_found").await;
     expect_problem(
         app.send(Method::DELETE, &path, Some(&admin), None).await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
@@ -262,14 +244,13 @@ async fn events_are_delivered_signed_for_the_subscribed_types_only() {
     .await;
     let other = subscribe(&app, &admin, &receiver.url, json!(["sla.breached"])).await;
 
-    let incident = expect_json(
+    let incident = expect_created(
         app.post(
             "/api/v1/incidents",
             &desk,
             json!({"title": "t", "customer_id": customer, "subcategory": "usage_howto"}),
         )
         .await,
-        StatusCode::CREATED,
     )
     .await;
     let id = &incident["id"];
@@ -282,10 +263,9 @@ async fn events_are_delivered_signed_for_the_subscribed_types_only() {
         ),
         ("close", json!({"closure_code": "resolved"})),
     ] {
-        answered = expect_json(
+        answered = expect_ok(
             app.post(&format!("/api/v1/incidents/{id}/{action}"), &desk, body)
                 .await,
-            StatusCode::OK,
         )
         .await;
     }
@@ -351,12 +331,7 @@ async fn failed_deliveries_are_retried_with_back_off_and_logged() {
     let log = wait_until_settled(&app, &admin, &hook, 1).await;
     assert_eq!(log[0]["status"], "delivered");
     assert_eq!(log[0]["attempts"], 3);
-    let codes: Vec<&Value> = log[0]["attempt_log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| &a["status_code"])
-        .collect();
+    let codes = pluck(&log[0]["attempt_log"], "status_code");
     assert_eq!(codes, [&json!(503), &json!(503), &json!(204)]);
     let times: Vec<chrono::DateTime<chrono::Utc>> = log[0]["attempt_log"]
         .as_array()
@@ -448,7 +423,6 @@ async fn deliveries_give_up_after_the_last_attempt_and_can_be_redelivered() {
             None,
         )
         .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
@@ -529,24 +503,22 @@ async fn escalations_and_sla_events_reach_subscribers_and_metrics() {
         .unwrap()
         .to_utc();
     app.clock.set(start);
-    let incident = expect_json(
+    let incident = expect_created(
         app.post(
             "/api/v1/incidents",
             &desk,
             json!({"title": "t", "customer_id": customer, "level": "high"}),
         )
         .await,
-        StatusCode::CREATED,
     )
     .await;
-    expect_json(
+    expect_created(
         app.post(
             &format!("/api/v1/incidents/{}/escalations", incident["id"]),
             &desk,
             json!({"kind": "hierarchical", "reason": "r"}),
         )
         .await,
-        StatusCode::CREATED,
     )
     .await;
     app.clock.set(start + chrono::Duration::hours(3));

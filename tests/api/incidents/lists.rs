@@ -1,7 +1,6 @@
 //! Incident lists (SPEC §10): filters and cursor pagination in every sort order.
 
 use chrono::{DateTime, Duration};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -69,10 +68,9 @@ async fn list_filters_select_the_right_incidents() {
         ("sort=due_at".into(), vec![id(&d), id(&b), id(&a)]),
     ];
     for (query, expected) in cases {
-        let page = expect_json(
+        let page = expect_ok(
             app.get(&format!("/api/v1/incidents?{query}"), &c.manager)
                 .await,
-            StatusCode::OK,
         )
         .await;
         assert_eq!(ids(&page), expected, "{query}");
@@ -89,7 +87,6 @@ async fn list_filters_select_the_right_incidents() {
         let problem = expect_problem(
             app.get(&format!("/api/v1/incidents?{query}"), &c.desk)
                 .await,
-            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         )
         .await;
@@ -124,10 +121,9 @@ async fn cursor_walks_cover_every_incident_once_in_every_order() {
         "level",
         "-level",
     ] {
-        let full = expect_json(
+        let full = expect_ok(
             app.get(&format!("/api/v1/incidents?sort={sort}&limit=200"), &c.desk)
                 .await,
-            StatusCode::OK,
         )
         .await;
         let expected: Vec<i64> = full["items"]
@@ -144,7 +140,7 @@ async fn cursor_walks_cover_every_incident_once_in_every_order() {
                 Some(cur) => format!("/api/v1/incidents?sort={sort}&limit=2&cursor={cur}"),
                 None => format!("/api/v1/incidents?sort={sort}&limit=2"),
             };
-            let page = expect_json(app.get(&path, &c.desk).await, StatusCode::OK).await;
+            let page = expect_ok(app.get(&path, &c.desk).await).await;
             walked.extend(
                 page["items"]
                     .as_array()
@@ -183,10 +179,9 @@ async fn cursor_walks_cover_every_incident_once_in_every_order() {
         });
         assert_eq!(keys, sorted, "{sort} is not ordered");
     }
-    let first = expect_json(
+    let first = expect_ok(
         app.get("/api/v1/incidents?sort=level&limit=2", &c.desk)
             .await,
-        StatusCode::OK,
     )
     .await;
     let cursor = first["next_cursor"].as_str().unwrap();
@@ -196,7 +191,6 @@ async fn cursor_walks_cover_every_incident_once_in_every_order() {
             &c.desk,
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;

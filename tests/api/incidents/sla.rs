@@ -1,8 +1,8 @@
 //! Level and deadline (SPEC §4.1): levels at creation, the upload cut-off, SLA breaches.
 
 use chrono::{DateTime, Duration};
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -55,7 +55,7 @@ async fn level_and_deadline_follow_the_rules_at_creation() {
         );
     }
     // Targets come from the SLA policies in force.
-    expect_json(
+    expect_ok(
         app.send(
             Method::PUT,
             "/api/v1/sla-policies/high",
@@ -63,7 +63,6 @@ async fn level_and_deadline_follow_the_rules_at_creation() {
             Some(json!({"resolution_minutes": 60})),
         )
         .await,
-        StatusCode::OK,
     )
     .await;
     let incident = app
@@ -134,44 +133,30 @@ async fn sla_breaches_are_computed_from_the_clock() {
         .await;
     assert_eq!(resolved["sla_breached"], false);
     app.clock.advance(Duration::minutes(61));
-    let fetched = expect_json(
+    let fetched = expect_ok(
         app.get(&format!("/api/v1/incidents/{}", late["id"]), &c.desk)
             .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(fetched["sla_breached"], true);
-    let fetched = expect_json(
+    let fetched = expect_ok(
         app.get(&format!("/api/v1/incidents/{}", on_time["id"]), &c.desk)
             .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(fetched["sla_breached"], false);
-    let breached = expect_json(
+    let breached = expect_ok(
         app.get("/api/v1/incidents?sla_breached=true", &c.desk)
             .await,
-        StatusCode::OK,
     )
     .await;
-    let ids: Vec<&Value> = breached["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["id"])
-        .collect();
+    let ids = pluck(&breached["items"], "id");
     assert_eq!(ids, [&late["id"]]);
-    let fine = expect_json(
+    let fine = expect_ok(
         app.get("/api/v1/incidents?sla_breached=false", &c.desk)
             .await,
-        StatusCode::OK,
     )
     .await;
-    let ids: Vec<&Value> = fine["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["id"])
-        .collect();
+    let ids = pluck(&fine["items"], "id");
     assert_eq!(ids, [&on_time["id"]]);
 }

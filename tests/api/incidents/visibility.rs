@@ -1,8 +1,8 @@
 //! Who sees what (SPEC §2) and the journal (§4.3): customer users see their organisation's
 //! incidents and public notes only.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -24,7 +24,6 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
 
     expect_problem(
         app.get(&format!("/api/v1/incidents/{id}"), &stranger).await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
@@ -32,7 +31,6 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
         expect_problem(
             app.get(&format!("/api/v1/incidents/{id}/{path}"), &stranger)
                 .await,
-            StatusCode::NOT_FOUND,
             "not_found",
         )
         .await;
@@ -44,26 +42,15 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             json!({"body": "hi"}),
         )
         .await,
-        StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    let listed = expect_json(
-        app.get("/api/v1/incidents", &c.portal).await,
-        StatusCode::OK,
-    )
-    .await;
-    let ids: Vec<&Value> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["id"])
-        .collect();
+    let listed = expect_ok(app.get("/api/v1/incidents", &c.portal).await).await;
+    let ids = pluck(&listed["items"], "id");
     assert_eq!(ids, [id]);
-    let asked = expect_json(
+    let asked = expect_ok(
         app.get(&format!("/api/v1/incidents?customer_id={other}"), &c.portal)
             .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(asked["items"], json!([]));
@@ -74,7 +61,6 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             json!({"title": "x", "customer_id": other}),
         )
         .await,
-        StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
@@ -85,7 +71,6 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             json!({"title": "x", "level": "high"}),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
@@ -93,35 +78,32 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
     assert_ne!(theirs["customer_id"], incident["customer_id"]);
 
     // Notes: staff write internal ones by default; customers never see them.
-    let internal = expect_json(
+    let internal = expect_created(
         app.post(
             &format!("/api/v1/incidents/{id}/notes"),
             &c.desk,
             json!({"body": "内部：疑似数据库锁"}),
         )
         .await,
-        StatusCode::CREATED,
     )
     .await;
     assert_eq!(internal["visibility"], "internal");
-    let public = expect_json(
+    let public = expect_created(
         app.post(
             &format!("/api/v1/incidents/{id}/notes"),
             &c.desk,
             json!({"body": "正在处理", "visibility": "public"}),
         )
         .await,
-        StatusCode::CREATED,
     )
     .await;
-    let from_customer = expect_json(
+    let from_customer = expect_created(
         app.post(
             &format!("/api/v1/incidents/{id}/notes"),
             &c.portal,
             json!({"body": "谢谢"}),
         )
         .await,
-        StatusCode::CREATED,
     )
     .await;
     assert_eq!(from_customer["visibility"], "public");
@@ -132,31 +114,27 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             json!({"body": "x", "visibility": "internal"}),
         )
         .await,
-        StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
 
-    let seen = expect_json(
+    let seen = expect_ok(
         app.get(&format!("/api/v1/incidents/{id}/notes"), &c.portal)
             .await,
-        StatusCode::OK,
     )
     .await;
-    let seen_ids: Vec<&Value> = seen.as_array().unwrap().iter().map(|n| &n["id"]).collect();
+    let seen_ids = pluck(&seen, "id");
     assert_eq!(seen_ids, [&public["id"], &from_customer["id"]]);
-    let staff_view = expect_json(
+    let staff_view = expect_ok(
         app.get(&format!("/api/v1/incidents/{id}/notes"), &c.desk)
             .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(staff_view.as_array().unwrap().len(), 3);
 
-    let history = expect_json(
+    let history = expect_ok(
         app.get(&format!("/api/v1/incidents/{id}/history"), &c.portal)
             .await,
-        StatusCode::OK,
     )
     .await;
     let text = history.to_string();
@@ -170,10 +148,9 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             .count(),
         2
     );
-    let staff_history = expect_json(
+    let staff_history = expect_ok(
         app.get(&format!("/api/v1/incidents/{id}/history"), &c.desk)
             .await,
-        StatusCode::OK,
     )
     .await;
     assert_eq!(
@@ -185,11 +162,7 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             .count(),
         3
     );
-    let body = expect_json(
-        app.get(&format!("/api/v1/incidents/{id}"), &c.portal).await,
-        StatusCode::OK,
-    )
-    .await;
+    let body = expect_ok(app.get(&format!("/api/v1/incidents/{id}"), &c.portal).await).await;
     assert!(!body.to_string().contains("疑似数据库锁"));
 
     // Customers do not edit or work incidents.
@@ -200,17 +173,11 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             json!({"title": "x"}),
         )
         .await,
-        StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
     // Admins are not incident staff.
-    expect_problem(
-        app.get("/api/v1/incidents", &c.admin).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_problem(app.get("/api/v1/incidents", &c.admin).await, "forbidden").await;
     expect_problem(
         app.post(
             "/api/v1/incidents",
@@ -218,13 +185,11 @@ async fn customers_see_only_their_organisation_and_never_internal_notes() {
             json!({"title": "x", "customer_id": c.customer}),
         )
         .await,
-        StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
     expect_problem(
         app.send(Method::GET, "/api/v1/incidents", None, None).await,
-        StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
     .await;
