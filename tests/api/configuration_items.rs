@@ -1,3 +1,4 @@
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -25,22 +26,24 @@ async fn staff_create_and_change_items_and_every_change_is_kept() {
     let created = expect_created(response).await;
     assert_eq!(created["system"], "HIS");
 
-    let changed = expect_ok(
-        app.patch(
+    let changed = app
+        .patch(
             &location,
             &admin,
             json!({"system": "LIS", "ci_type": "database_server"}),
         )
-        .await,
-    )
-    .await;
+        .ok()
+        .await;
     assert_eq!(changed["system"], "LIS");
     assert_eq!(changed["version"], 2);
     // A change that changes nothing keeps the version and writes no history.
-    let same = expect_ok(app.patch(&location, &admin, json!({"system": "LIS"})).await).await;
+    let same = app
+        .patch(&location, &admin, json!({"system": "LIS"}))
+        .ok()
+        .await;
     assert_eq!(same["version"], 2);
 
-    let history = expect_ok(app.get(&format!("{location}/history"), &desk).await).await;
+    let history = app.get(&format!("{location}/history"), &desk).ok().await;
     let entries = history.as_array().unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0]["action"], "created");
@@ -58,50 +61,37 @@ async fn item_names_are_unique_within_a_customer() {
     let admin = app.admin_token().await;
     let first = app.create_customer(&admin, "C1").await;
     let second = app.create_customer(&admin, "C2").await;
-    expect_created(
-        app.post("/api/v1/configuration-items", &admin, item("gw", first))
-            .await,
-    )
-    .await;
-    expect_created(
-        app.post("/api/v1/configuration-items", &admin, item("gw", second))
-            .await,
-    )
-    .await;
-    expect_problem(
-        app.post("/api/v1/configuration-items", &admin, item("gw", first))
-            .await,
-        "already_exists",
-    )
-    .await;
-    let problem = expect_problem(
-        app.post("/api/v1/configuration-items", &admin, item("gw", 999_999))
-            .await,
-        "validation_failed",
-    )
-    .await;
+    app.post("/api/v1/configuration-items", &admin, item("gw", first))
+        .created()
+        .await;
+    app.post("/api/v1/configuration-items", &admin, item("gw", second))
+        .created()
+        .await;
+    app.post("/api/v1/configuration-items", &admin, item("gw", first))
+        .refused("already_exists")
+        .await;
+    let problem = app
+        .post("/api/v1/configuration-items", &admin, item("gw", 999_999))
+        .refused("validation_failed")
+        .await;
     assert_eq!(error_fields(&problem), ["customer_id"]);
-    let problem = expect_problem(
-        app.post(
+    let problem = app
+        .post(
             "/api/v1/configuration-items",
             &admin,
             json!({"name": " ", "ci_type": "", "customer_id": "one", "system": "S"}),
         )
-        .await,
-        "validation_failed",
-    )
-    .await;
+        .refused("validation_failed")
+        .await;
     assert_eq!(error_fields(&problem), ["customer_id"]);
-    let problem = expect_problem(
-        app.post(
+    let problem = app
+        .post(
             "/api/v1/configuration-items",
             &admin,
             json!({"name": " ", "ci_type": "", "customer_id": first, "system": "S"}),
         )
-        .await,
-        "validation_failed",
-    )
-    .await;
+        .refused("validation_failed")
+        .await;
     assert_eq!(error_fields(&problem), ["ci_type", "name"]);
 }
 
@@ -111,21 +101,19 @@ async fn customer_users_see_only_their_own_items() {
     let admin = app.admin_token().await;
     let own = app.create_customer(&admin, "OWN").await;
     let other = app.create_customer(&admin, "OTHER").await;
-    let mine = expect_created(
-        app.post("/api/v1/configuration-items", &admin, item("a", own))
-            .await,
-    )
-    .await;
-    let theirs = expect_created(
-        app.post("/api/v1/configuration-items", &admin, item("b", other))
-            .await,
-    )
-    .await;
+    let mine = app
+        .post("/api/v1/configuration-items", &admin, item("a", own))
+        .created()
+        .await;
+    let theirs = app
+        .post("/api/v1/configuration-items", &admin, item("b", other))
+        .created()
+        .await;
     let (_, portal) = app
         .create_user(&admin, "portal", &["customer"], Some(own))
         .await;
 
-    let list = expect_ok(app.get("/api/v1/configuration-items", &portal).await).await;
+    let list = app.get("/api/v1/configuration-items", &portal).ok().await;
     let ids: Vec<_> = list["items"]
         .as_array()
         .unwrap()
@@ -133,56 +121,43 @@ async fn customer_users_see_only_their_own_items() {
         .map(|i| i["id"].clone())
         .collect();
     assert_eq!(ids, [mine["id"].clone()]);
-    let asked = expect_ok(
-        app.get(
+    let asked = app
+        .get(
             &format!("/api/v1/configuration-items?customer_id={other}"),
             &portal,
         )
-        .await,
-    )
-    .await;
+        .ok()
+        .await;
     assert_eq!(asked["items"], json!([]));
-    expect_ok(
-        app.get(
-            &format!("/api/v1/configuration-items/{}", mine["id"]),
-            &portal,
-        )
-        .await,
+    app.get(
+        &format!("/api/v1/configuration-items/{}", mine["id"]),
+        &portal,
     )
+    .ok()
     .await;
-    expect_problem(
-        app.get(
-            &format!("/api/v1/configuration-items/{}", theirs["id"]),
-            &portal,
-        )
-        .await,
-        "not_found",
+    app.get(
+        &format!("/api/v1/configuration-items/{}", theirs["id"]),
+        &portal,
     )
+    .refused("not_found")
     .await;
-    expect_problem(
-        app.post("/api/v1/configuration-items", &portal, item("c", own))
-            .await,
-        "forbidden",
+    app.post("/api/v1/configuration-items", &portal, item("c", own))
+        .refused("forbidden")
+        .await;
+    app.get(
+        &format!("/api/v1/configuration-items/{}/history", mine["id"]),
+        &portal,
     )
-    .await;
-    expect_problem(
-        app.get(
-            &format!("/api/v1/configuration-items/{}/history", mine["id"]),
-            &portal,
-        )
-        .await,
-        "forbidden",
-    )
+    .refused("forbidden")
     .await;
 
-    let staff_view = expect_ok(
-        app.get(
+    let staff_view = app
+        .get(
             &format!("/api/v1/configuration-items?customer_id={other}"),
             &admin,
         )
-        .await,
-    )
-    .await;
+        .ok()
+        .await;
     assert_eq!(staff_view["items"].as_array().unwrap().len(), 1);
 }
 
@@ -191,29 +166,18 @@ async fn stale_item_updates_are_refused() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let customer = app.create_customer(&admin, "C1").await;
-    let created = expect_created(
-        app.post("/api/v1/configuration-items", &admin, item("x", customer))
-            .await,
-    )
-    .await;
+    let created = app
+        .post("/api/v1/configuration-items", &admin, item("x", customer))
+        .created()
+        .await;
     let path = format!("/api/v1/configuration-items/{}", created["id"]);
-    expect_ok(app.patch(&path, &admin, json!({"name": "y"})).await).await;
-    let stale = app
-        .client
-        .patch(app.url(&path))
-        .bearer_auth(&admin)
-        .header("if-match", "\"1\"")
-        .json(&json!({"name": "z"}))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(stale, "version_mismatch").await;
-    expect_problem(
-        app.get("/api/v1/configuration-items/0/history", &admin)
-            .await,
-        "not_found",
-    )
-    .await;
+    app.patch(&path, &admin, json!({"name": "y"})).ok().await;
+    app.send_if_match(Method::PATCH, &path, &admin, "\"1\"", json!({"name": "z"}))
+        .refused("version_mismatch")
+        .await;
+    app.get("/api/v1/configuration-items/0/history", &admin)
+        .refused("not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -225,16 +189,15 @@ async fn item_times_come_from_the_server_clock() {
         .unwrap()
         .to_utc();
     app.clock.set(at);
-    let created = expect_created(
-        app.post("/api/v1/configuration-items", &admin, item("x", customer))
-            .await,
-    )
-    .await;
+    let created = app
+        .post("/api/v1/configuration-items", &admin, item("x", customer))
+        .created()
+        .await;
     assert_eq!(created["created_at"], "2025-01-04T09:30:00Z");
     app.clock.advance(chrono::Duration::minutes(5));
     let path = format!("/api/v1/configuration-items/{}", created["id"]);
-    let changed = expect_ok(app.patch(&path, &admin, json!({"name": "y"})).await).await;
+    let changed = app.patch(&path, &admin, json!({"name": "y"})).ok().await;
     assert_eq!(changed["updated_at"], "2025-01-04T09:35:00Z");
-    let history = expect_ok(app.get(&format!("{path}/history"), &admin).await).await;
+    let history = app.get(&format!("{path}/history"), &admin).ok().await;
     assert_eq!(history[1]["created_at"], "2025-01-04T09:35:00Z");
 }

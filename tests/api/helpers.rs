@@ -223,6 +223,25 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// Sends JSON with a token and an `If-Match` header.
+    pub async fn send_if_match(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        if_match: &str,
+        body: Value,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("if-match", if_match)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// GET with a token.
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.send(Method::GET, path, Some(token), None).await
@@ -474,6 +493,27 @@ pub async fn expect_ok(response: Response) -> Value {
 pub async fn expect_created(response: Response) -> Value {
     expect_json(response, StatusCode::CREATED).await
 }
+
+/// What a test expects of a request, said where it is sent:
+/// `app.get(path, &token).ok().await` is `expect_ok(app.get(path, &token).await).await`.
+pub trait Expect: Future<Output = Response> + Sized {
+    /// The body of a `200 OK` JSON response.
+    fn ok(self) -> impl Future<Output = Value> {
+        async { expect_ok(self.await).await }
+    }
+
+    /// The body of a `201 Created` JSON response.
+    fn created(self) -> impl Future<Output = Value> {
+        async { expect_created(self.await).await }
+    }
+
+    /// The problem body of a refusal with this `code`.
+    fn refused(self, code: &str) -> impl Future<Output = Value> {
+        async move { expect_problem(self.await, code).await }
+    }
+}
+
+impl<F: Future<Output = Response>> Expect for F {}
 
 /// One field of every element of a JSON array, in order.
 pub fn pluck<'a>(list: &'a Value, field: &str) -> Vec<&'a Value> {

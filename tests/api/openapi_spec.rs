@@ -6,11 +6,10 @@ use crate::helpers::*;
 #[tokio::test]
 async fn the_checked_in_spec_matches_the_served_one() {
     let app = TestApp::spawn().await;
-    let served = expect_ok(
-        app.send(Method::GET, "/api-docs/openapi.json", None, None)
-            .await,
-    )
-    .await;
+    let served = app
+        .send(Method::GET, "/api-docs/openapi.json", None, None)
+        .ok()
+        .await;
     let checked_in: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .expect("openapi/openapi.json exists"),

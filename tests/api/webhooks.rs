@@ -123,26 +123,23 @@ fn verify(received: &Received, secret: &str) -> bool {
 }
 
 async fn subscribe(app: &TestApp, admin: &str, url: &str, events: Value) -> Value {
-    expect_created(
-        app.post(
-            "/api/v1/webhooks",
-            admin,
-            json!({"url": url, "events": events, "secret": SECRET}),
-        )
-        .await,
+    app.post(
+        "/api/v1/webhooks",
+        admin,
+        json!({"url": url, "events": events, "secret": SECRET}),
     )
+    .created()
     .await
 }
 
 async fn deliveries(app: &TestApp, admin: &str, webhook: &Value) -> Vec<Value> {
-    let page = expect_ok(
-        app.get(
+    let page = app
+        .get(
             &format!("/api/v1/webhooks/{}/deliveries", webhook["id"]),
             admin,
         )
-        .await,
-    )
-    .await;
+        .ok()
+        .await;
     page["items"].as_array().unwrap().clone()
 }
 
@@ -184,11 +181,14 @@ async fn admins_manage_webhooks_and_secrets_are_never_shown() {
     assert!(hook.get("secret").is_none());
     assert_eq!(hook["active"], true);
     let path = format!("/api/v1/webhooks/{}", hook["id"]);
-    let fetched = expect_ok(app.get(&path, &admin).await).await;
+    let fetched = app.get(&path, &admin).ok().await;
     assert!(!fetched.to_string().contains(SECRET));
-    let paused = expect_ok(app.patch(&path, &admin, json!({"active": false})).await).await;
+    let paused = app
+        .patch(&path, &admin, json!({"active": false}))
+        .ok()
+        .await;
     assert_eq!(paused["active"], false);
-    let listed = expect_ok(app.get("/api/v1/webhooks", &admin).await).await;
+    let listed = app.get("/api/v1/webhooks", &admin).ok().await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     for (body, field) in [
         (
@@ -208,22 +208,21 @@ async fn admins_manage_webhooks_and_secrets_are_never_shown() {
             "secret",
         ),
     ] {
-        let problem = expect_problem(
-            app.post("/api/v1/webhooks", &admin, body).await,
-            "validation_failed",
-        )
-        .await;
+        let problem = app
+            .post("/api/v1/webhooks", &admin, body)
+            .refused("validation_failed")
+            .await;
         assert_eq!(error_fields(&problem), [field]);
     }
-    expect_problem(app.get("/api/v1/webhooks", &desk).await, "forbidden").await;
+    app.get("/api/v1/webhooks", &desk)
+        .refused("forbidden")
+        .await;
     let deleted = app.send(Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    expect_problem(app.get(&path, &admin).await, "not_found").await;
-    expect_problem(
-        app.send(Method::DELETE, &path, Some(&admin), None).await,
-        "not_found",
-    )
-    .await;
+    app.get(&path, &admin).refused("not_found").await;
+    app.send(Method::DELETE, &path, Some(&admin), None)
+        .refused("not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -244,15 +243,14 @@ async fn events_are_delivered_signed_for_the_subscribed_types_only() {
     .await;
     let other = subscribe(&app, &admin, &receiver.url, json!(["sla.breached"])).await;
 
-    let incident = expect_created(
-        app.post(
+    let incident = app
+        .post(
             "/api/v1/incidents",
             &desk,
             json!({"title": "t", "customer_id": customer, "subcategory": "usage_howto"}),
         )
-        .await,
-    )
-    .await;
+        .created()
+        .await;
     let id = &incident["id"];
     let mut answered = Value::Null;
     for (action, body) in [
@@ -263,11 +261,10 @@ async fn events_are_delivered_signed_for_the_subscribed_types_only() {
         ),
         ("close", json!({"closure_code": "resolved"})),
     ] {
-        answered = expect_ok(
-            app.post(&format!("/api/v1/incidents/{id}/{action}"), &desk, body)
-                .await,
-        )
-        .await;
+        answered = app
+            .post(&format!("/api/v1/incidents/{id}/{action}"), &desk, body)
+            .ok()
+            .await;
     }
     let seen = receiver.wait_for(3).await;
     let types: Vec<&str> = seen.iter().map(|r| r.event.as_str()).collect();
@@ -412,19 +409,16 @@ async fn deliveries_give_up_after_the_last_attempt_and_can_be_redelivered() {
         assert!(Instant::now() < deadline, "attempt metrics: {metrics}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    expect_problem(
-        app.send(
-            Method::POST,
-            &format!(
-                "/api/v1/webhooks/{}/deliveries/999999/redeliver",
-                hook["id"]
-            ),
-            Some(&admin),
-            None,
-        )
-        .await,
-        "not_found",
+    app.send(
+        Method::POST,
+        &format!(
+            "/api/v1/webhooks/{}/deliveries/999999/redeliver",
+            hook["id"]
+        ),
+        Some(&admin),
+        None,
     )
+    .refused("not_found")
     .await;
 }
 
@@ -503,23 +497,20 @@ async fn escalations_and_sla_events_reach_subscribers_and_metrics() {
         .unwrap()
         .to_utc();
     app.clock.set(start);
-    let incident = expect_created(
-        app.post(
+    let incident = app
+        .post(
             "/api/v1/incidents",
             &desk,
             json!({"title": "t", "customer_id": customer, "level": "high"}),
         )
-        .await,
+        .created()
+        .await;
+    app.post(
+        &format!("/api/v1/incidents/{}/escalations", incident["id"]),
+        &desk,
+        json!({"kind": "hierarchical", "reason": "r"}),
     )
-    .await;
-    expect_created(
-        app.post(
-            &format!("/api/v1/incidents/{}/escalations", incident["id"]),
-            &desk,
-            json!({"kind": "hierarchical", "reason": "r"}),
-        )
-        .await,
-    )
+    .created()
     .await;
     app.clock.set(start + chrono::Duration::hours(3));
     let seen = receiver.wait_for(5).await;

@@ -1,6 +1,7 @@
 //! Recording and editing an incident's fields (SPEC §4): validation at creation, edits with
 //! optimistic concurrency (§10).
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -14,15 +15,16 @@ async fn staff_edit_descriptive_fields_with_optimistic_concurrency() {
     let foreign_ci = app.create_ci(&c.admin, other, "x").await;
     let incident = app.create_incident(&c.portal, json!({"title": "t"})).await;
     let path = format!("/api/v1/incidents/{}", incident["id"]);
+    let edit = json!({
+        "title": "收费模块报错",
+        "subcategory": "query_inaccurate",
+        "ci_id": ci["id"],
+        "source_system": "HIS",
+        "kind": "service_request"
+    });
     let response = app
-        .client
-        .patch(app.url(&path))
-        .bearer_auth(&c.desk)
-        .header("if-match", "\"1\"")
-        .json(&json!({"title": "收费模块报错", "subcategory": "query_inaccurate", "ci_id": ci["id"], "source_system": "HIS", "kind": "service_request"}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PATCH, &path, &c.desk, "\"1\"", edit)
+        .await;
     assert_eq!(response.headers()["etag"], "\"2\"");
     let edited = expect_ok(response).await;
     assert_eq!(edited["title"], "收费模块报错");
@@ -32,25 +34,24 @@ async fn staff_edit_descriptive_fields_with_optimistic_concurrency() {
     // Level changes only through escalations: editing the classification keeps it.
     assert_eq!(edited["level"], incident["level"]);
 
-    let stale = app
-        .client
-        .patch(app.url(&path))
-        .bearer_auth(&c.desk)
-        .header("if-match", "\"1\"")
-        .json(&json!({"title": "late"}))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(stale, "version_mismatch").await;
-    let stale_action = app
-        .client
-        .post(app.url(&format!("{path}/accept")))
-        .bearer_auth(&c.desk)
-        .header("if-match", "\"1\"")
-        .send()
-        .await
-        .unwrap();
-    expect_problem(stale_action, "version_mismatch").await;
+    app.send_if_match(
+        Method::PATCH,
+        &path,
+        &c.desk,
+        "\"1\"",
+        json!({"title": "late"}),
+    )
+    .refused("version_mismatch")
+    .await;
+    app.send_if_match(
+        Method::POST,
+        &format!("{path}/accept"),
+        &c.desk,
+        "\"1\"",
+        json!({}),
+    )
+    .refused("version_mismatch")
+    .await;
 
     for (body, field) in [
         (json!({"ci_id": foreign_ci["id"]}), "ci_id"),
@@ -66,25 +67,23 @@ async fn staff_edit_descriptive_fields_with_optimistic_concurrency() {
         ),
         (json!({"level": "high"}), "level"),
     ] {
-        let problem = expect_problem(
-            app.patch(&path, &c.desk, body.clone()).await,
-            "validation_failed",
-        )
-        .await;
+        let problem = app
+            .patch(&path, &c.desk, body.clone())
+            .refused("validation_failed")
+            .await;
         assert_eq!(error_fields(&problem), [field], "{body}");
     }
-    let cleared = expect_ok(
-        app.patch(&path, &c.desk, json!({"ci_id": null, "category": null}))
-            .await,
-    )
-    .await;
+    let cleared = app
+        .patch(&path, &c.desk, json!({"ci_id": null, "category": null}))
+        .ok()
+        .await;
     assert!(
         cleared["ci_id"].is_null()
             && cleared["category"].is_null()
             && cleared["subcategory"].is_null()
     );
 
-    let history = expect_ok(app.get(&format!("{path}/history"), &c.desk).await).await;
+    let history = app.get(&format!("{path}/history"), &c.desk).ok().await;
     let edit = &history[1];
     assert_eq!(edit["action"], "edit");
     let fields: Vec<&str> = edit["changes"]
@@ -164,40 +163,32 @@ async fn incident_creation_is_validated() {
             "status",
         ),
     ] {
-        let problem = expect_problem(
-            app.post("/api/v1/incidents", &c.desk, body.clone()).await,
-            "validation_failed",
-        )
-        .await;
+        let problem = app
+            .post("/api/v1/incidents", &c.desk, body.clone())
+            .refused("validation_failed")
+            .await;
         assert_eq!(error_fields(&problem), [field], "{body}");
     }
-    expect_ok(
-        app.patch(
-            &format!("/api/v1/customers/{other}"),
-            &c.admin,
-            json!({"active": false}),
-        )
-        .await,
+    app.patch(
+        &format!("/api/v1/customers/{other}"),
+        &c.admin,
+        json!({"active": false}),
     )
+    .ok()
     .await;
-    let problem = expect_problem(
-        app.post(
+    let problem = app
+        .post(
             "/api/v1/incidents",
             &c.desk,
             json!({"title": "t", "customer_id": other}),
         )
-        .await,
-        "validation_failed",
-    )
-    .await;
+        .refused("validation_failed")
+        .await;
     assert_eq!(problem["errors"][0]["code"], "inactive");
     for path in ["/api/v1/incidents/0", "/api/v1/incidents/abc"] {
-        expect_problem(app.get(path, &c.desk).await, "not_found").await;
+        app.get(path, &c.desk).refused("not_found").await;
     }
-    expect_problem(
-        app.post("/api/v1/incidents/0/accept", &c.desk, json!({}))
-            .await,
-        "not_found",
-    )
-    .await;
+    app.post("/api/v1/incidents/0/accept", &c.desk, json!({}))
+        .refused("not_found")
+        .await;
 }
