@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::extract::{AuthUser, IfMatch, JsonBody, etag};
+use super::extract::{AuthUser, IfMatch, JsonBody};
 use crate::api::problems;
+use crate::api::respond::versioned;
 use crate::domain::validation::FieldError;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -163,16 +164,14 @@ pub async fn get_business_calendar(
 ) -> Result<HttpResponse, AppError> {
     caller.require_admin_or_staff()?;
     let row = store::run(&state.pool, store::calendar::find).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(BusinessCalendarResponse::from(row)))
+    Ok(versioned(row.version, BusinessCalendarResponse::from(row)))
 }
 
 /// Replace the business calendar (admin). Applies to deadlines computed afterwards.
 #[utoipa::path(
     tag = "reference-data",
     security(("bearer" = [])),
-    params(("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")),
+    params(IfMatch),
     request_body = UpdateBusinessCalendarRequest,
     responses(
         (status = 200, description = "The new calendar", body = BusinessCalendarResponse),
@@ -197,9 +196,7 @@ pub async fn update_business_calendar(
         store::calendar::update(conn, request.enabled, &hours, &holidays, if_match.0, now)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(BusinessCalendarResponse::from(row)))
+    Ok(versioned(row.version, BusinessCalendarResponse::from(row)))
 }
 
 /// Registers the routes.

@@ -8,9 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
+use crate::api::respond::{created, versioned};
 use crate::domain::changes::FieldChange;
 use crate::domain::validation::check_text;
 use crate::domain::validation::rule;
@@ -221,13 +222,11 @@ pub async fn create_configuration_item(
         store::configuration_items::insert(conn, new, caller.id, now)
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(row.version))
-        .insert_header((
-            "Location",
-            format!("/api/v1/configuration-items/{}", row.id),
-        ))
-        .json(ConfigurationItemResponse::from(row)))
+    Ok(created(
+        Some(format!("/api/v1/configuration-items/{}", row.id)),
+        row.version,
+        ConfigurationItemResponse::from(row),
+    ))
 }
 
 /// List configuration items. Admins and staff see all; a customer user sees its own
@@ -249,21 +248,9 @@ pub async fn list_configuration_items(
     paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.0;
-    let customer_id = match caller.confined_to_customer() {
-        Some(own) => {
-            if query.customer_id.is_some_and(|asked| asked != own) {
-                // Another organisation's items: an empty list, as if there were none.
-                return Ok(HttpResponse::Ok().json(Page::<ConfigurationItemResponse> {
-                    items: vec![],
-                    next_cursor: None,
-                }));
-            }
-            Some(own)
-        }
-        None => {
-            caller.require_admin_or_staff()?;
-            query.customer_id
-        }
+    caller.customer_scope()?;
+    let Some(customer_id) = caller.customer_filter(query.customer_id) else {
+        return Ok(HttpResponse::Ok().json(Page::<ConfigurationItemResponse>::empty()));
     };
     let page_req = paging.0.request()?;
     let filter = ConfigurationItemFilter {
@@ -284,13 +271,7 @@ async fn load_visible(
     caller: &AuthUser,
     id: i64,
 ) -> Result<ConfigurationItemRow, AppError> {
-    let own = match caller.confined_to_customer() {
-        Some(own) => Some(own),
-        None => {
-            caller.require_admin_or_staff()?;
-            None
-        }
-    };
+    let own = caller.customer_scope()?;
     let row = store::run(&state.pool, move |conn| {
         store::configuration_items::find(conn, id)
     })
@@ -319,9 +300,7 @@ pub async fn get_configuration_item(
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let row = load_visible(&state, &caller, id.into_inner()).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(ConfigurationItemResponse::from(row)))
+    Ok(versioned(row.version, ConfigurationItemResponse::from(row)))
 }
 
 /// Change a configuration item (admin or staff); the change is recorded in its history.
@@ -330,7 +309,7 @@ pub async fn get_configuration_item(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Configuration item id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+        IfMatch
     ),
     request_body = UpdateConfigurationItemRequest,
     responses(
@@ -361,9 +340,7 @@ pub async fn update_configuration_item(
         store::configuration_items::update(conn, id, patch, if_match.0, caller.id, now)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(ConfigurationItemResponse::from(row)))
+    Ok(versioned(row.version, ConfigurationItemResponse::from(row)))
 }
 
 /// The change history of a configuration item, oldest first (admin or staff).

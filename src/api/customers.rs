@@ -8,9 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
+use crate::api::respond::{created, versioned};
 use crate::domain::customer::check_code;
 use crate::domain::validation::check_text;
 use crate::domain::validation::rule;
@@ -137,10 +138,11 @@ pub async fn create_customer(
         store::customers::insert(conn, &request.code, request.name.trim())
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(row.version))
-        .insert_header(("Location", format!("/api/v1/customers/{}", row.id)))
-        .json(CustomerResponse::from(row)))
+    Ok(created(
+        Some(format!("/api/v1/customers/{}", row.id)),
+        row.version,
+        CustomerResponse::from(row),
+    ))
 }
 
 /// List customer organisations. Admins and staff see all; a customer user sees its own.
@@ -160,7 +162,7 @@ pub async fn list_customers(
     query: ValidQuery<ListCustomersQuery>,
     paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let only_id = visible_scope(&caller)?;
+    let only_id = caller.customer_scope()?;
     let query = query.0;
     let page_req = paging.0.request()?;
     let filter = CustomerFilter {
@@ -173,15 +175,6 @@ pub async fn list_customers(
     })
     .await?;
     Ok(HttpResponse::Ok().json(page(rows, CustomerResponse::from)))
-}
-
-/// `None` for callers who see every customer, the own id for customer users; 403 for others.
-fn visible_scope(caller: &AuthUser) -> Result<Option<i64>, AppError> {
-    if let Some(own) = caller.confined_to_customer() {
-        return Ok(Some(own));
-    }
-    caller.require_admin_or_staff()?;
-    Ok(None)
 }
 
 /// One customer organisation.
@@ -203,13 +196,11 @@ pub async fn get_customer(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     // A customer user learns nothing about other organisations, not even that they exist.
-    if visible_scope(&caller)?.is_some_and(|own| own != id) {
+    if caller.customer_scope()?.is_some_and(|own| own != id) {
         return Err(AppError::not_found("customer", id));
     }
     let row = store::run(&state.pool, move |conn| store::customers::find(conn, id)).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(CustomerResponse::from(row)))
+    Ok(versioned(row.version, CustomerResponse::from(row)))
 }
 
 /// Change a customer organisation (admin).
@@ -218,7 +209,7 @@ pub async fn get_customer(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+        IfMatch
     ),
     request_body = UpdateCustomerRequest,
     responses(
@@ -248,9 +239,7 @@ pub async fn update_customer(
         store::customers::update(conn, id, patch, if_match.0, now)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(CustomerResponse::from(row)))
+    Ok(versioned(row.version, CustomerResponse::from(row)))
 }
 
 /// Registers the routes.

@@ -11,6 +11,7 @@ use validator::{Validate, ValidationErrors};
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
+use crate::api::respond::created;
 use crate::domain::escalation::Escalation;
 pub use crate::domain::escalation::{EscalationKind, PriorityTrigger};
 use crate::domain::level::Level;
@@ -99,7 +100,7 @@ fn reason_error(field: &str, text: &str) -> Result<(), AppError> {
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Incident id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the incident version this is based on", pattern = "^(W/)?\"[0-9]+\"$")
+        IfMatch
     ),
     request_body = CreateEscalationRequest,
     responses(
@@ -131,9 +132,7 @@ pub async fn create_escalation(
     let escalation = applied
         .escalation
         .ok_or_else(|| AppError::internal("the escalation was not recorded"))?;
-    Ok(HttpResponse::Created()
-        .insert_header(super::extract::etag(applied.incident.version))
-        .json(escalation))
+    Ok(created(None, applied.incident.version, escalation))
 }
 
 /// Filters of the escalation lists.

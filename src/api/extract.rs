@@ -14,6 +14,9 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::domain::role::{Role, Roles};
@@ -296,6 +299,25 @@ impl FromRequest for IfMatch {
     }
 }
 
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let etag = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r#"^(W/)?"[0-9]+"$"#));
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "ETag of the version this write is based on; absent or `*` writes regardless",
+                ))
+                .schema(Some(etag))
+                .build(),
+        ]
+    }
+}
+
 fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Option<i32>, AppError> {
     let Some(value) = value else { return Ok(None) };
     let text = value
@@ -325,11 +347,6 @@ where
     T: serde::Deserialize<'de>,
 {
     serde::Deserialize::deserialize(deserializer).map(Some)
-}
-
-/// The ETag header value of a resource version.
-pub fn etag(version: i32) -> (header::HeaderName, String) {
-    (header::ETAG, format!("\"{version}\""))
 }
 
 /// The authenticated caller.
@@ -387,6 +404,26 @@ impl AuthUser {
             name: self.row.display_name.clone(),
             roles: self.roles.clone(),
             customer_id: self.customer_id,
+        }
+    }
+
+    /// Whose records the caller may see: `Some(own organisation)` for a customer user, `None`
+    /// (every customer's) for admins and staff; 403 for anyone else.
+    pub fn customer_scope(&self) -> Result<Option<i64>, AppError> {
+        match self.confined_to_customer() {
+            Some(own) => Ok(Some(own)),
+            None => self.require_admin_or_staff().map(|()| None),
+        }
+    }
+
+    /// The customer filter of a list: what was asked, except that a customer user is held to
+    /// its own organisation. `None` when a customer user asks for another one, whose records it
+    /// must not learn about: the answer is an empty page, as if there were none.
+    pub fn customer_filter(&self, asked: Option<i64>) -> Option<Option<i64>> {
+        match self.confined_to_customer() {
+            Some(own) if asked.is_some_and(|asked| asked != own) => None,
+            Some(own) => Some(Some(own)),
+            None => Some(asked),
         }
     }
 

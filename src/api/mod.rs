@@ -13,6 +13,7 @@ pub mod health;
 pub mod incidents;
 pub mod pagination;
 pub mod problems;
+pub mod respond;
 pub mod sla_policies;
 pub mod taxonomy;
 pub mod users;

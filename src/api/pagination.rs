@@ -40,6 +40,29 @@ impl PageQuery {
     pub fn request(&self) -> Result<PageRequest, AppError> {
         page_request(self.limit, self.cursor.as_deref())
     }
+
+    /// The page size asked for, 1–200 (default 50); anything else is a 422 on `limit`.
+    pub fn limit(&self) -> Result<i64, AppError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=200).contains(&limit) {
+            return Err(AppError::invalid_field(
+                "limit",
+                "range",
+                "must be between 1 and 200",
+            ));
+        }
+        Ok(limit)
+    }
+}
+
+impl<T> Page<T> {
+    /// The answer to a list that cannot hold anything for this caller.
+    pub fn empty() -> Self {
+        Page {
+            items: vec![],
+            next_cursor: None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -65,14 +88,11 @@ pub fn decode_cursor<T: serde::de::DeserializeOwned>(cursor: &str) -> Result<T, 
 
 /// Builds the page request from `limit` and `cursor`.
 pub fn page_request(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, AppError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=200).contains(&limit) {
-        return Err(AppError::invalid_field(
-            "limit",
-            "range",
-            "must be between 1 and 200",
-        ));
+    let limit = PageQuery {
+        limit,
+        cursor: None,
     }
+    .limit()?;
     let after = cursor
         .map(|cursor| decode_cursor::<IdCursor>(cursor).map(|c| c.after))
         .transpose()?;

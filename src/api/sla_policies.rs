@@ -8,8 +8,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::extract::{AuthUser, IfMatch, JsonBody, etag};
+use super::extract::{AuthUser, IfMatch, JsonBody};
 use crate::api::problems;
+use crate::api::respond::versioned;
 use crate::domain::level::Level;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -84,7 +85,7 @@ pub async fn list_sla_policies(
     security(("bearer" = [])),
     params(
         ("level" = Level, Path, description = "`low`, `medium` or `high`"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+        IfMatch
     ),
     request_body = UpdateSlaPolicyRequest,
     responses(
@@ -120,9 +121,7 @@ pub async fn update_sla_policy(
         )
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(SlaPolicyResponse::try_from(row)?))
+    Ok(versioned(row.version, SlaPolicyResponse::try_from(row)?))
 }
 
 /// Registers the routes.

@@ -8,9 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
+use crate::api::respond::{created, versioned};
 use crate::auth::password;
 use crate::domain::role::{Role, Roles};
 use crate::domain::user;
@@ -194,10 +195,11 @@ pub async fn create_user(
         customer_id: request.customer_id,
     };
     let row = store::run(&state.pool, move |conn| store::users::insert(conn, new)).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(row.version))
-        .insert_header(("Location", format!("/api/v1/users/{}", row.id)))
-        .json(UserResponse::from(row)))
+    Ok(created(
+        Some(format!("/api/v1/users/{}", row.id)),
+        row.version,
+        UserResponse::from(row),
+    ))
 }
 
 /// List user accounts (admin).
@@ -246,9 +248,7 @@ pub async fn list_users(
 pub async fn get_current_user(caller: AuthUser) -> Result<HttpResponse, AppError> {
     // The extractor has just read the caller's row; no second query.
     let row = caller.row;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(UserResponse::from(row)))
+    Ok(versioned(row.version, UserResponse::from(row)))
 }
 
 /// One user account (admin).
@@ -271,9 +271,7 @@ pub async fn get_user(
     caller.require_admin()?;
     let id = id.into_inner();
     let row = store::run(&state.pool, move |conn| store::users::find(conn, id)).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(UserResponse::from(row)))
+    Ok(versioned(row.version, UserResponse::from(row)))
 }
 
 /// Change a user account (admin). `{"active": false}` deactivates it and its tokens stop
@@ -283,7 +281,7 @@ pub async fn get_user(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+        IfMatch
     ),
     request_body = UpdateUserRequest,
     responses(
@@ -323,9 +321,7 @@ pub async fn update_user(
         store::users::update(conn, id, patch, if_match.0, now)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(UserResponse::from(row)))
+    Ok(versioned(row.version, UserResponse::from(row)))
 }
 
 /// Registers the routes; `/users/me` comes before `/users/{id}`.

@@ -9,9 +9,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
-use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery, etag};
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
+use crate::api::respond::{created, versioned};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -212,10 +213,11 @@ pub async fn create_webhook(
         )
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(row.version))
-        .insert_header(("Location", format!("/api/v1/webhooks/{}", row.id)))
-        .json(WebhookResponse::from(row)))
+    Ok(created(
+        Some(format!("/api/v1/webhooks/{}", row.id)),
+        row.version,
+        WebhookResponse::from(row),
+    ))
 }
 
 /// List webhooks (admin).
@@ -262,9 +264,7 @@ pub async fn get_webhook(
     caller.require_admin()?;
     let id = id.into_inner();
     let row = store::run(&state.pool, move |conn| store::webhooks::find(conn, id)).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(WebhookResponse::from(row)))
+    Ok(versioned(row.version, WebhookResponse::from(row)))
 }
 
 /// Change a webhook (admin).
@@ -273,7 +273,7 @@ pub async fn get_webhook(
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Webhook id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+        IfMatch
     ),
     request_body = UpdateWebhookRequest,
     responses(
@@ -307,9 +307,7 @@ pub async fn update_webhook(
         store::webhooks::update(conn, id, patch, if_match.0, now)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(row.version))
-        .json(WebhookResponse::from(row)))
+    Ok(versioned(row.version, WebhookResponse::from(row)))
 }
 
 /// Delete a webhook and its delivery log (admin).

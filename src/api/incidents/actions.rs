@@ -24,7 +24,7 @@ macro_rules! action_doc {
             security(("bearer" = [])),
             params(
                 ("id" = i64, Path, description = "Incident id"),
-                ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this action is based on", pattern = "^(W/)?\"[0-9]+\"$")
+                IfMatch
             ),
             request_body = $body,
             responses(

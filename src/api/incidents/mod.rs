@@ -31,7 +31,8 @@ use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::extract::{AuthUser, IfMatch, etag};
+use super::extract::{AuthUser, IfMatch};
+use crate::api::respond::{created, versioned};
 use crate::domain::incident::Incident;
 use crate::domain::role::Role;
 use crate::domain::workflow::{Caller, IncidentCommand};
@@ -83,12 +84,13 @@ fn respond(
     caller: &AuthUser,
     now: DateTime<Utc>,
 ) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header(etag(incident.version));
+    let body = IncidentResponse::new(incident, &caller.caller(), now);
     if status == StatusCode::CREATED {
-        response.insert_header(("Location", format!("/api/v1/incidents/{}", incident.id)));
+        let location = format!("/api/v1/incidents/{}", body.id);
+        created(Some(location), body.version, body)
+    } else {
+        versioned(body.version, body)
     }
-    response.json(IncidentResponse::new(incident, &caller.caller(), now))
 }
 
 /// Registers the routes.

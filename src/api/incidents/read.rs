@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::requests::ListIncidentsQuery;
 use super::{IncidentResponse, require_incident_reader, respond, visible_incident};
 use crate::api::extract::{AuthUser, ValidQuery};
-use crate::api::pagination::{DEFAULT_LIMIT, Page, PageQuery, decode_cursor, encode_cursor};
+use crate::api::pagination::{Page, PageQuery, decode_cursor, encode_cursor};
 use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -41,14 +41,7 @@ pub async fn list_incidents(
 ) -> Result<HttpResponse, AppError> {
     require_incident_reader(&caller)?;
     let query = query.0;
-    let limit = paging.0.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=200).contains(&limit) {
-        return Err(AppError::invalid_field(
-            "limit",
-            "range",
-            "must be between 1 and 200",
-        ));
-    }
+    let limit = paging.0.limit()?;
     let sort = query.sort.unwrap_or_default();
     let after = match paging.0.cursor.as_deref() {
         None => None,
@@ -64,15 +57,8 @@ pub async fn list_incidents(
             Some(decoded.position)
         }
     };
-    let customer_id = match caller.confined_to_customer() {
-        Some(own) if query.customer_id.is_some_and(|asked| asked != own) => {
-            return Ok(HttpResponse::Ok().json(Page::<IncidentResponse> {
-                items: vec![],
-                next_cursor: None,
-            }));
-        }
-        Some(own) => Some(own),
-        None => query.customer_id,
+    let Some(customer_id) = caller.customer_filter(query.customer_id) else {
+        return Ok(HttpResponse::Ok().json(Page::<IncidentResponse>::empty()));
     };
     let now = state.clock.now();
     let filter = IncidentFilter {

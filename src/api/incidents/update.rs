@@ -18,7 +18,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Incident id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "ETag of the version this change is based on", pattern = "^(W/)?\"[0-9]+\"$")
+        IfMatch
     ),
     request_body = UpdateIncidentRequest,
     responses(
