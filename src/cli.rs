@@ -1,4 +1,4 @@
-//! Command line: `serve` (default), `migrate`, `openapi`, `create-user`.
+//! Command line: `serve` (default), `migrate`, `openapi`, `create-user`, `create-api-token`.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::password;
+use crate::auth::{api_token, password};
 use crate::config::Settings;
 use crate::domain::clock::SystemClock;
 use crate::domain::role::{Role, Roles};
 use crate::domain::user;
+use crate::domain::validation::FieldError;
 use crate::error::AppError;
 use crate::startup::{self, Application};
 use crate::store::{self, bootstrap};
@@ -34,6 +35,22 @@ enum Command {
     Openapi,
     /// Create a user account.
     CreateUser(CreateUserArgs),
+    /// Create an API token for an integration and print it (it is shown only once).
+    CreateApiToken(CreateApiTokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct CreateApiTokenArgs {
+    /// Unique name, shown in journals as the author of what the token writes.
+    #[arg(long)]
+    name: String,
+    /// A role; repeat for several (integration, service_desk, l2_engineer, ops_staff,
+    /// incident_manager).
+    #[arg(long = "role", required = true)]
+    roles: Vec<String>,
+    /// When the token stops working (RFC 3339); never when absent.
+    #[arg(long)]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +82,7 @@ pub fn run() -> ExitCode {
         Command::Serve => serve(),
         Command::Migrate => migrate(),
         Command::CreateUser(args) => create_user(args),
+        Command::CreateApiToken(args) => create_api_token(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,12 +142,7 @@ fn create_user(args: CreateUserArgs) -> Result<(), String> {
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let roles = args
-        .roles
-        .iter()
-        .map(|code| code.parse::<Role>().map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Roles::new)?;
+    let roles = parse_roles(&args.roles)?;
     let username =
         user::parse_username(&args.username).map_err(|e| format!("username {}", e.message))?;
     let display_name = args.display_name.unwrap_or_else(|| username.clone());
@@ -156,16 +169,65 @@ fn create_user(args: CreateUserArgs) -> Result<(), String> {
         roles,
         customer_id: args.customer_id,
     };
-    match store::users::insert(&mut conn, new) {
-        Ok(row) => {
-            println!("created user `{}` with id {}", row.username, row.id);
-            Ok(())
-        }
-        Err(AppError::Validation(errors)) => Err(errors
-            .iter()
-            .map(|e| format!("{} {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
-        Err(err) => Err(err.problem().detail),
+    let row = store::users::insert(&mut conn, new).map_err(explain)?;
+    println!("created user `{}` with id {}", row.username, row.id);
+    Ok(())
+}
+
+fn parse_roles(codes: &[String]) -> Result<Roles, String> {
+    codes
+        .iter()
+        .map(|code| code.parse::<Role>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Roles::new)
+}
+
+fn field_problems(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{} {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn explain(err: AppError) -> String {
+    match err {
+        AppError::Validation(errors) => field_problems(&errors),
+        other => other.problem().detail,
     }
+}
+
+fn create_api_token(args: CreateApiTokenArgs) -> Result<(), String> {
+    let settings = settings()?;
+    let roles = parse_roles(&args.roles)?;
+    let now = chrono::Utc::now();
+    let mut errors = user::check_token_roles(&roles);
+    errors.extend(user::check_token_name(&args.name).err());
+    if args.expires_at.is_some_and(|expiry| expiry <= now) {
+        errors.push(FieldError::new(
+            "expires_at",
+            "invalid",
+            "must lie in the future",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(field_problems(&errors));
+    }
+    startup::prepare_database(&settings).map_err(|e| e.to_string())?;
+    let mut conn = bootstrap::connect(&settings.database_url).map_err(|e| e.to_string())?;
+    let token = api_token::generate();
+    let new = store::api_tokens::NewApiToken {
+        name: args.name.trim().to_owned(),
+        roles,
+        expires_at: args.expires_at,
+        created_by: None,
+    };
+    let created = store::api_tokens::insert(&mut conn, new, api_token::digest(&token), now)
+        .map_err(explain)?;
+    eprintln!(
+        "created API token `{}` with id {}; it is shown only once:",
+        created.row.name, created.row.id
+    );
+    println!("{token}");
+    Ok(())
 }

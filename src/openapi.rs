@@ -45,6 +45,8 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "User accounts (admin)"),
+        (name = "api-tokens", description = "API tokens for integrations such as monitoring systems (admin)"),
+        (name = "events", description = "Monitoring intake: PagerDuty Events API v2 and Alertmanager webhooks (SPEC §8)"),
         (name = "customers", description = "Customer organisations"),
         (name = "incidents", description = "Incidents: the state machine of SPEC §4.2, notes and history"),
         (name = "escalations", description = "Functional, priority and hierarchical escalations (SPEC §5)"),
@@ -66,8 +68,10 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some("Access token from POST /api/v1/auth/token"))
+                    .description(Some(
+                        "An access token (JWT) from POST /api/v1/auth/token, or an API token \
+                         (`idt_…`) from POST /api/v1/api-tokens",
+                    ))
                     .build(),
             ),
         );

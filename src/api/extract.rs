@@ -19,6 +19,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
+use crate::auth::api_token;
 use crate::domain::role::{Role, Roles};
 use crate::domain::validation::FieldError;
 use crate::domain::workflow::Caller;
@@ -462,8 +463,27 @@ impl FromRequest for AuthUser {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
-            let invalid = || AppError::Unauthorized("The token is invalid or has expired.".into());
-            let claims = state.tokens.verify(&token?).map_err(|err| {
+            AuthUser::from_token(&state, token?).await
+        })
+    }
+}
+
+impl AuthUser {
+    /// The caller a Bearer value stands for: an API token (`idt_…`) or a JWT (SPEC §10). The
+    /// user is read on every request, so revocation and deactivation apply at once, on every
+    /// server instance.
+    pub async fn from_token(state: &AppState, token: String) -> Result<AuthUser, AppError> {
+        let invalid = || AppError::Unauthorized("The token is invalid or has expired.".into());
+        let user = if api_token::is_api_token(&token) {
+            let digest = api_token::digest(&token);
+            let now = state.clock.now();
+            store::run(&state.pool, move |conn| {
+                store::api_tokens::authenticate(conn, &digest, now)
+            })
+            .await?
+            .ok_or_else(invalid)?
+        } else {
+            let claims = state.tokens.verify(&token).map_err(|err| {
                 log::debug!("refused token: {err}");
                 invalid()
             })?;
@@ -473,16 +493,17 @@ impl FromRequest for AuthUser {
             })
             .await?
             .ok_or_else(invalid)?;
-            if !user.active || claims.generation != user.token_generation {
+            if !user.active || claims.generation != user.token_generation || user.is_api_token() {
                 return Err(invalid());
             }
-            Ok(AuthUser {
-                id: user.id,
-                roles: user.roles(),
-                username: user.username.clone(),
-                customer_id: user.customer_id,
-                row: user,
-            })
+            user
+        };
+        Ok(AuthUser {
+            id: user.id,
+            roles: user.roles(),
+            username: user.username.clone(),
+            customer_id: user.customer_id,
+            row: user,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! One module per resource; each registers its handlers with `.service(...)` so that the
 //! OpenAPI document is collected from the same registrations the server runs.
 
+pub mod api_tokens;
 pub mod auth;
 pub mod business_calendar;
 pub mod configuration_items;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         scope::scope("/api/v1")
             .configure(auth::configure)
             .configure(users::configure)
+            .configure(api_tokens::configure)
             .configure(customers::configure)
             .configure(incidents::configure)
             .configure(escalations::configure)

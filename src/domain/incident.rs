@@ -191,7 +191,7 @@ pub struct Incident {
     pub channel: Channel,
     pub title: String,
     pub description: String,
-    pub customer_id: i64,
+    pub customer_id: Option<i64>,
     pub reporter: Option<Reporter>,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,

@@ -113,8 +113,9 @@ pub struct Facts {
     pub status: Status,
     /// Current tier.
     pub tier: Tier,
-    /// The incident's customer organisation.
-    pub customer_id: i64,
+    /// The incident's customer organisation; `None` for monitoring's incidents of no known
+    /// customer.
+    pub customer_id: Option<i64>,
     /// A reporter is recorded (the incident was raised by a user).
     pub user_reported: bool,
     /// The reporter has confirmed the current resolution.
@@ -254,7 +255,9 @@ pub fn decide(
     let roles = actor.roles;
     let worker = tier_worker(facts.tier);
     let works_this_tier = roles.has_any(&[worker, Role::IncidentManager]);
-    let own_customer = roles.has(Role::Customer) && actor.customer_id == Some(facts.customer_id);
+    let own_customer = roles.has(Role::Customer)
+        && actor.customer_id.is_some()
+        && actor.customer_id == facts.customer_id;
     let tier_rule = match facts.tier {
         Tier::L1 => "the service desk (the incident is at tier l1) or an incident manager",
         Tier::L2 => "L2 engineers (the incident is at tier l2) or an incident manager",
@@ -376,7 +379,7 @@ mod tests {
         Facts {
             status,
             tier: Tier::L1,
-            customer_id: CUSTOMER,
+            customer_id: Some(CUSTOMER),
             user_reported: true,
             user_confirmed: false,
             classified: true,
@@ -818,7 +821,7 @@ mod tests {
             let mut f = Facts {
                 status: Status::New,
                 tier: if tier_l2 { Tier::L2 } else { Tier::L1 },
-                customer_id: CUSTOMER,
+                customer_id: Some(CUSTOMER),
                 user_reported,
                 user_confirmed: false,
                 classified: false,

@@ -95,9 +95,56 @@ pub fn check_role_binding(roles: &Roles, customer_id: Option<i64>) -> Vec<FieldE
     errors
 }
 
+/// Checks the roles of an API token (SPEC §10): at least one, each `integration` or a staff
+/// role. `admin` and `customer` are for people: a token would hold them without a person's
+/// accountability or organisation.
+pub fn check_token_roles(roles: &Roles) -> Vec<FieldError> {
+    if roles.is_empty() {
+        return vec![FieldError::new(
+            "roles",
+            "required",
+            "at least one role is required",
+        )];
+    }
+    roles
+        .as_slice()
+        .iter()
+        .filter(|role| !(role.is_staff() || **role == Role::Integration))
+        .map(|role| {
+            FieldError::new(
+                "roles",
+                "invalid",
+                format!(
+                    "an API token cannot hold the {role} role; use integration or a staff role"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Checks an API token's name: 1–100 characters with visible content.
+pub fn check_token_name(name: &str) -> Result<(), FieldError> {
+    check_text("name", name, 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_hold_integration_or_staff_roles_only() {
+        assert!(check_token_roles(&Roles::new([Role::Integration])).is_empty());
+        assert!(check_token_roles(&Roles::new([Role::ServiceDesk, Role::Integration])).is_empty());
+        assert_eq!(check_token_roles(&Roles::new([])).len(), 1);
+        assert_eq!(check_token_roles(&Roles::new([Role::Admin])).len(), 1);
+        let mixed = check_token_roles(&Roles::new([Role::Customer, Role::Admin, Role::OpsStaff]));
+        assert_eq!(mixed.len(), 2);
+        assert!(
+            mixed
+                .iter()
+                .all(|e| e.field == "roles" && e.code == "invalid")
+        );
+    }
 
     #[test]
     fn usernames_are_trimmed_and_lower_cased() {

@@ -25,7 +25,7 @@ pub struct IncidentRow {
     pub channel: String,
     pub title: String,
     pub description: String,
-    pub customer_id: i64,
+    pub customer_id: Option<i64>,
     pub reporter: Option<serde_json::Value>,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,
@@ -194,7 +194,7 @@ pub struct NewIncidentRow {
     pub channel: String,
     pub title: String,
     pub description: String,
-    pub customer_id: i64,
+    pub customer_id: Option<i64>,
     pub reporter: Option<serde_json::Value>,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,
@@ -304,7 +304,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Incident, AppError> {
 
 /// Who owns incident `id` and where it stands, when it exists.
 pub fn find_ref(conn: &mut PgConnection, id: i64) -> Result<Option<IncidentRef>, AppError> {
-    let found: Option<(i64, i64, String)> = incidents::table
+    let found: Option<(i64, Option<i64>, String)> = incidents::table
         .find(id)
         .select((incidents::id, incidents::customer_id, incidents::status))
         .first(conn)

@@ -3,6 +3,7 @@
 //! Every query runs through [`run`], which takes a pooled connection inside `web::block`, so
 //! neither the query nor the wait for a connection blocks an HTTP worker.
 
+pub mod api_tokens;
 pub mod bootstrap;
 pub mod calendar;
 pub mod configuration_items;

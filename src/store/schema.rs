@@ -25,6 +25,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+        kind -> Text,
     }
 }
 
@@ -109,7 +110,7 @@ diesel::table! {
         channel -> Text,
         title -> Text,
         description -> Text,
-        customer_id -> Int8,
+        customer_id -> Nullable<Int8>,
         reporter -> Nullable<Jsonb>,
         source_system -> Nullable<Text>,
         ci_id -> Nullable<Int8>,
@@ -252,6 +253,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        name -> Text,
+        token_hash -> Bytea,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(users -> customers (customer_id));
 diesel::joinable!(escalations -> incidents (incident_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
@@ -283,4 +297,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_delivery_attempts,
     business_calendar,
+    api_tokens,
 );

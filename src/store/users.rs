@@ -36,9 +36,16 @@ pub struct UserRow {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version.
     pub version: i32,
+    /// `person`, or `api_token` for the user an API token acts as.
+    pub kind: String,
 }
 
 impl UserRow {
+    /// True for the user an API token acts as (SPEC §10).
+    pub fn is_api_token(&self) -> bool {
+        self.kind == "api_token"
+    }
+
     /// The parsed roles; the database constraint admits only known codes.
     pub fn roles(&self) -> Roles {
         Roles::parse(&self.roles).unwrap_or_default()
@@ -135,8 +142,10 @@ pub fn find_by_username(
     conn: &mut PgConnection,
     username: &str,
 ) -> Result<Option<UserRow>, AppError> {
+    // Token users never sign in with a password (SPEC §10).
     Ok(users::table
         .filter(users::username.eq(username))
+        .filter(users::kind.eq("person"))
         .select(UserRow::as_select())
         .first(conn)
         .optional()?)
@@ -196,6 +205,11 @@ pub fn update(
             .optional()?
             .ok_or_else(|| AppError::not_found("user", id))?;
         check_version(expected_version, current.version)?;
+        if current.is_api_token() {
+            return Err(AppError::forbidden(
+                "This user is an API token's; manage it through /api/v1/api-tokens.",
+            ));
+        }
 
         let roles = patch.roles.clone().unwrap_or_else(|| current.roles());
         let customer_id = patch.customer_id.unwrap_or(current.customer_id);

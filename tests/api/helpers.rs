@@ -319,6 +319,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Creates an API token; returns its id and the token.
+    pub async fn create_api_token(&self, admin: &str, name: &str, roles: &[&str]) -> (i64, String) {
+        let created = self
+            .post(
+                "/api/v1/api-tokens",
+                admin,
+                json!({"name": name, "roles": roles}),
+            )
+            .created()
+            .await;
+        (
+            created["id"].as_i64().expect("token id"),
+            created["token"].as_str().expect("token").to_owned(),
+        )
+    }
+}
+
 /// A customer organisation, a customer user of it, and one user of each staff role.
 pub struct Cast {
     /// Token of `admin`.

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod api_tokens;
 mod architecture;
 mod auth;
 mod bad_input;

@@ -27,8 +27,9 @@ pub struct IncidentResponse {
     pub title: String,
     /// Details.
     pub description: String,
-    /// Customer organisation.
-    pub customer_id: i64,
+    /// Customer organisation; `null` only for an incident monitoring opened for no known customer,
+    /// which staff alone see until the service desk sets it.
+    pub customer_id: Option<i64>,
     /// Reporter; `null` for incidents no user reported (monitoring).
     pub reporter: Option<Reporter>,
     /// IT / application system concerned.

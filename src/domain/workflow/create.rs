@@ -80,7 +80,7 @@ pub struct NewIncident {
     pub channel: Channel,
     pub title: String,
     pub description: String,
-    pub customer_id: i64,
+    pub customer_id: Option<i64>,
     pub reporter: Option<Reporter>,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,
@@ -166,12 +166,12 @@ pub fn new_incident(
         Some(_) => {}
     }
     if let Some(ci_id) = draft.ci_id {
-        check_ci(ci_id, lookups.ci, customer_id)?;
+        check_ci(ci_id, lookups.ci, Some(customer_id))?;
     }
     if let Some(previous) = draft.recurrence_of {
         let found = lookups
             .recurrence
-            .filter(|p| p.id == previous && p.customer_id == customer_id);
+            .filter(|p| p.id == previous && p.customer_id == Some(customer_id));
         match found {
             Some(p) if p.status == Status::Closed => {}
             Some(_) => {
@@ -208,7 +208,7 @@ pub fn new_incident(
         channel,
         title: draft.title.trim().to_owned(),
         description: draft.description.unwrap_or_default(),
-        customer_id,
+        customer_id: Some(customer_id),
         reporter,
         source_system: draft.source_system.map(|s| s.trim().to_owned()),
         ci_id: draft.ci_id,

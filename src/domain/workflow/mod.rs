@@ -55,7 +55,7 @@ impl Caller {
     /// True when the caller may know that `incident` exists (SPEC §2).
     pub fn sees(&self, incident: &Incident) -> bool {
         self.confined_to_customer()
-            .is_none_or(|own| own == incident.customer_id)
+            .is_none_or(|own| Some(own) == incident.customer_id)
     }
 
     fn actor(&self) -> Actor<'_> {
@@ -83,7 +83,7 @@ pub struct IncidentRef {
     /// Id.
     pub id: i64,
     /// Its organisation.
-    pub customer_id: i64,
+    pub customer_id: Option<i64>,
     /// Its status.
     pub status: Status,
 }
@@ -228,8 +228,19 @@ fn invalid(field: &str, code: &str, message: impl Into<String>) -> TransitionErr
 }
 
 /// A configuration item named for an incident of `customer_id` must exist and be that
-/// customer's.
-fn check_ci(id: i64, found: Option<CiRef>, customer_id: i64) -> Result<(), TransitionError> {
+/// customer's; an incident of no known customer names none until the customer is set.
+fn check_ci(
+    id: i64,
+    found: Option<CiRef>,
+    customer_id: Option<i64>,
+) -> Result<(), TransitionError> {
+    let Some(customer_id) = customer_id else {
+        return Err(invalid(
+            "ci_id",
+            "invalid",
+            "set the incident's customer before naming a configuration item",
+        ));
+    };
     match found.filter(|ci| ci.id == id) {
         Some(ci) if ci.customer_id == customer_id => Ok(()),
         Some(_) => Err(invalid(

@@ -54,7 +54,7 @@ fn incident(status: Status) -> Incident {
         channel: Channel::Phone,
         title: "收费模块无法录入".into(),
         description: String::new(),
-        customer_id: CUSTOMER,
+        customer_id: Some(CUSTOMER),
         reporter: Some(Reporter {
             name: "王医生".into(),
             phone: None,
@@ -199,7 +199,7 @@ fn a_duplicate_names_another_existing_incident_of_the_same_customer() {
     };
     let same = |id, customer_id| IncidentRef {
         id,
-        customer_id,
+        customer_id: Some(customer_id),
         status: Status::InProgress,
     };
     assert_eq!(field_of(attempt(None, None).unwrap_err()), "duplicate_of");
@@ -507,7 +507,7 @@ fn a_new_incident_needs_a_served_customer_and_a_closed_predecessor() {
     let mut open = creation(&tax);
     open.recurrence = Some(IncidentRef {
         id: 4,
-        customer_id: CUSTOMER,
+        customer_id: Some(CUSTOMER),
         status: Status::InProgress,
     });
     let err = new_incident(&desk(), recurring.clone(), &open).unwrap_err();
@@ -515,7 +515,7 @@ fn a_new_incident_needs_a_served_customer_and_a_closed_predecessor() {
     let mut closed = open.clone();
     closed.recurrence = Some(IncidentRef {
         id: 4,
-        customer_id: CUSTOMER,
+        customer_id: Some(CUSTOMER),
         status: Status::Closed,
     });
     assert_eq!(

@@ -1,0 +1,11 @@
+DROP INDEX incidents_dedup_key_idx;
+DROP INDEX incidents_open_dedup_key_idx;
+CREATE INDEX incidents_dedup_key_idx ON incidents (dedup_key) WHERE dedup_key IS NOT NULL;
+ALTER TABLE incidents DROP CONSTRAINT incidents_customer_required;
+DELETE FROM incidents WHERE customer_id IS NULL;
+ALTER TABLE incidents ALTER COLUMN customer_id SET NOT NULL;
+DROP TABLE api_tokens;
+ALTER TABLE users DROP CONSTRAINT users_username_check;
+DELETE FROM users WHERE kind = 'api_token';
+ALTER TABLE users ADD CONSTRAINT users_username_check CHECK (username ~ '^[a-z0-9][a-z0-9_.@-]{1,63}$');
+ALTER TABLE users DROP COLUMN kind;
