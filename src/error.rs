@@ -24,6 +24,10 @@ pub enum AppError {
     /// Well-formed input that breaks the rules, field by field.
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
+    /// A monitoring event that cannot be read (SPEC §8): 400, never 422, because a PagerDuty
+    /// sender does not retry a 400.
+    #[error("invalid event: {0:?}")]
+    InvalidEvent(Vec<FieldError>),
     /// Missing or invalid credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -116,6 +120,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => "bad_request",
             AppError::Validation(_) => "validation_failed",
+            AppError::InvalidEvent(_) => "invalid_event",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
@@ -165,6 +170,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => "Bad request",
             AppError::Validation(_) => "Validation failed",
+            AppError::InvalidEvent(_) => "Invalid event",
             AppError::Unauthorized(_) => "Unauthorized",
             AppError::Forbidden(_) => "Forbidden",
             AppError::NotFound(_) => "Not found",
@@ -188,6 +194,7 @@ impl AppError {
                 detail.clone()
             }
             AppError::Validation(_) => "The request has invalid fields.".into(),
+            AppError::InvalidEvent(_) => "The event cannot be read; see errors.".into(),
             AppError::MethodNotAllowed { allow } => {
                 format!("This path accepts only: {allow}.")
             }
@@ -211,7 +218,9 @@ impl AppError {
             detail: self.detail(),
             code: self.code().into(),
             errors: match self {
-                AppError::Validation(errors) => Some(errors.clone()),
+                AppError::Validation(errors) | AppError::InvalidEvent(errors) => {
+                    Some(errors.clone())
+                }
                 _ => None,
             },
             status_name: match self {
@@ -231,7 +240,7 @@ impl AppError {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,

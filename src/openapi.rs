@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
-    ValidationFailed, VersionMismatch,
+    BadRequest, Conflict, Forbidden, InvalidEvent, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -32,6 +32,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
         schemas(Problem, FieldError, crate::api::incidents::IncidentSort),
         responses(
             BadRequest,
+            InvalidEvent,
             Unauthorized,
             Forbidden,
             NotFound,

@@ -54,6 +54,7 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     webhook_attempts: IntCounterVec,
+    events: IntCounterVec,
     open_incidents: IntGaugeVec,
     escalations: IntGaugeVec,
     deliveries: IntGaugeVec,
@@ -95,6 +96,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let events = IntCounterVec::new(
+            Opts::new(
+                "monitoring_events_total",
+                "Monitoring events answered, by result and source (this instance)",
+            ),
+            &["result", "source"],
+        )
+        .expect("valid metric");
         let open_incidents = IntGaugeVec::new(
             Opts::new("open_incidents", "Incidents not closed, by level and tier"),
             &["level", "tier"],
@@ -113,6 +122,7 @@ impl Metrics {
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_attempts.clone()),
+            Box::new(events.clone()),
             Box::new(open_incidents.clone()),
             Box::new(escalations.clone()),
             Box::new(deliveries.clone()),
@@ -133,6 +143,7 @@ impl Metrics {
             pool_idle,
             pool_max,
             webhook_attempts,
+            events,
             open_incidents,
             escalations,
             deliveries,
@@ -142,6 +153,12 @@ impl Metrics {
     /// Counts one webhook delivery attempt (`delivered`, `retrying`, `given_up`).
     pub fn webhook_attempt(&self, outcome: &str) {
         self.webhook_attempts.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts one monitoring event by what it did (`created`, ..., `invalid`, `refused`) and
+    /// where it came from (`events` for the PagerDuty endpoint, `alertmanager`).
+    pub fn monitoring_event(&self, result: &str, source: &str) {
+        self.events.with_label_values(&[result, source]).inc();
     }
 
     /// Sets the gauges read from the database (shared by all instances).

@@ -42,6 +42,13 @@ pub struct JsonBody<T> {
     target: PhantomData<fn() -> T>,
 }
 
+impl<T> JsonBody<T> {
+    /// The body as read, for formats with rules of their own (monitoring events).
+    pub fn bytes(&self) -> &[u8] {
+        &self.body
+    }
+}
+
 impl<T: DeserializeOwned + Validate> JsonBody<T> {
     /// Parses and validates the body.
     pub fn parse(self) -> Result<T, AppError> {
@@ -438,7 +445,7 @@ impl AuthUser {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Result<String, AppError> {
+pub fn bearer_token(req: &HttpRequest) -> Result<String, AppError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         AppError::Unauthorized("An Authorization: Bearer token is required.".into())
     })?;

@@ -9,6 +9,7 @@ pub mod business_calendar;
 pub mod configuration_items;
 pub mod customers;
 pub mod escalations;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod incidents;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(customers::configure)
             .configure(incidents::configure)
             .configure(escalations::configure)
+            .configure(events::configure)
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)
             .configure(sla_policies::configure)

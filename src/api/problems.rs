@@ -27,6 +27,11 @@ fn problem_response(
             {"field": "username", "code": "length", "message": "must be between 2 and 64 characters"}
         ]);
     }
+    if code == "invalid_event" {
+        example["errors"] = serde_json::json!([
+            {"field": "payload.severity", "code": "invalid", "message": "must be one of: critical, error, warning, info"}
+        ]);
+    }
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -65,6 +70,8 @@ macro_rules! problem_responses {
 problem_responses! {
     BadRequest => (400, "bad_request", "Bad request", "The request body is not valid JSON: EOF while parsing an object at line 1 column 12.",
         "Malformed request: the body is not valid JSON (`bad_request`)."),
+    InvalidEvent => (400, "invalid_event", "Invalid event", "The event cannot be read; see errors.",
+        "A monitoring event that cannot be read, each problem in `errors` (`invalid_event`); never 422, so a PagerDuty sender does not retry it."),
     Unauthorized => (401, "unauthorized", "Unauthorized", "The token is invalid or has expired.",
         "Missing, invalid or expired bearer token (`unauthorized`)."),
     Forbidden => (403, "forbidden", "Forbidden", "This needs one of the roles: admin.",
@@ -124,4 +131,11 @@ problem_set!(
 problem_set!(
     /// Anything a signed-in caller may call.
     SignedInErrors { 401 => Unauthorized, 503 => Unavailable }
+);
+problem_set!(
+    /// Posting monitoring events.
+    EventErrors {
+        400 => InvalidEvent, 401 => Unauthorized, 403 => Forbidden, 413 => PayloadTooLarge,
+        503 => Unavailable,
+    }
 );

@@ -10,6 +10,7 @@ pub mod customer;
 pub mod escalation;
 pub mod incident;
 pub mod level;
+pub mod monitoring;
 pub mod role;
 pub mod sla;
 pub mod state_machine;

@@ -28,6 +28,21 @@ pub enum Command {
     AddNote(NoteVisibility),
     /// Escalate (SPEC §5).
     Escalate(Escalation),
+    /// A monitoring event about the incident (SPEC §8).
+    Monitoring(MonitoringEvent),
+}
+
+/// What a monitoring event does to the open incident of its `dedup_key` (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitoringEvent {
+    /// The fault fired again: one more occurrence.
+    Occurrence,
+    /// The sender acknowledged the alert.
+    Acknowledge,
+    /// The fault recovered while nobody had taken the incident: it resolves itself.
+    AutoResolve,
+    /// The fault recovered while a person works the incident: recorded, the work goes on.
+    RecoveryReported,
 }
 
 /// The kinds of escalation, with the direction of a level change.
@@ -64,6 +79,14 @@ pub enum Action {
     AddNote,
     /// `escalate`.
     Escalate,
+    /// `event_triggered`: a monitoring trigger counted as one more occurrence.
+    EventTriggered,
+    /// `event_acknowledged`: monitoring acknowledged the alert.
+    EventAcknowledged,
+    /// `auto-resolve`: monitoring reported recovery of a `new` incident.
+    AutoResolve,
+    /// `event_resolved`: monitoring reported recovery while the incident is worked.
+    EventResolved,
 }
 
 impl Action {
@@ -79,6 +102,10 @@ impl Action {
             Action::Edit => "edit",
             Action::AddNote => "note",
             Action::Escalate => "escalate",
+            Action::EventTriggered => "event_triggered",
+            Action::EventAcknowledged => "event_acknowledged",
+            Action::AutoResolve => "auto-resolve",
+            Action::EventResolved => "event_resolved",
         }
     }
 }
@@ -102,6 +129,10 @@ impl Command {
             Command::Edit => Action::Edit,
             Command::AddNote(_) => Action::AddNote,
             Command::Escalate(_) => Action::Escalate,
+            Command::Monitoring(MonitoringEvent::Occurrence) => Action::EventTriggered,
+            Command::Monitoring(MonitoringEvent::Acknowledge) => Action::EventAcknowledged,
+            Command::Monitoring(MonitoringEvent::AutoResolve) => Action::AutoResolve,
+            Command::Monitoring(MonitoringEvent::RecoveryReported) => Action::EventResolved,
         }
     }
 }
@@ -201,6 +232,17 @@ pub enum TransitionError {
     Forbidden(String),
 }
 
+/// What monitoring events may do in a state: they act on open incidents only, and only a
+/// `new` incident resolves itself (SPEC §4.2, §8). People never see these actions offered.
+fn monitoring_actions(status: Status) -> &'static [Action] {
+    use Action::*;
+    match status {
+        Status::New => &[EventTriggered, EventAcknowledged, AutoResolve],
+        Status::InProgress => &[EventTriggered, EventAcknowledged, EventResolved],
+        Status::Resolved | Status::Closed => &[],
+    }
+}
+
 /// Actions the state allows to someone (before role checks).
 pub fn allowed_actions(facts: &Facts) -> &'static [Action] {
     use Action::*;
@@ -243,7 +285,10 @@ pub fn decide(
         return Err(TransitionError::IncidentClosed);
     }
     let action = command.action();
-    let allowed = allowed_actions(facts);
+    let allowed = match command {
+        Command::Monitoring(_) => monitoring_actions(facts.status),
+        _ => allowed_actions(facts),
+    };
     if !allowed.contains(&action) {
         return Err(TransitionError::IllegalTransition {
             status: facts.status,
@@ -354,6 +399,16 @@ pub fn decide(
                 return Err(forbidden(action, "staff"));
             }
             Ok(facts.status)
+        }
+        Command::Monitoring(event) => {
+            // Events come from integrations, or from staff posting them by hand.
+            if !(roles.has(Role::Integration) || roles.is_staff()) {
+                return Err(forbidden(action, "monitoring integrations and staff"));
+            }
+            Ok(match event {
+                MonitoringEvent::AutoResolve => Status::Resolved,
+                _ => facts.status,
+            })
         }
         Command::AddNote(visibility) => {
             let may = roles.is_staff() || (own_customer && visibility == NoteVisibility::Public);

@@ -18,7 +18,7 @@ use crate::domain::sla::UploadCutoff;
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
     self, Caller, CiRef, CreationLookups, CustomerFacts, HistoryEntry, IncidentCommand,
-    IncidentDraft, IncidentEvent, Lookups, UserFacts,
+    IncidentDraft, IncidentEvent, Lookups, NewIncident, UserFacts,
 };
 use crate::error::AppError;
 
@@ -66,10 +66,7 @@ pub fn create(
     // Who may report for which organisation is settled before anything is read.
     let customer_id = workflow::customer_of_new(caller, draft.customer_id)?;
     conn.transaction(|conn| {
-        let customer = super::customers::find_optional(conn, customer_id)?.map(|c| CustomerFacts {
-            id: c.id,
-            active: c.active,
-        });
+        let customer = customer_facts(conn, customer_id)?;
         let ci = draft
             .ci_id
             .map(|id| ci_ref(conn, id))
@@ -90,18 +87,29 @@ pub fn create(
             upload_cutoff: settings.cutoff(),
         };
         let new = workflow::new_incident(caller, draft, &lookups)?;
-        let row: IncidentRow = diesel::insert_into(incidents::table)
-            .values(NewIncidentRow::try_from(new)?)
-            .returning(IncidentRow::as_returning())
-            .get_result(conn)?;
-        let incident = Incident::try_from(row)?;
-        let (entry, events) = workflow::created(&incident);
-        record(conn, incident.id, caller.id, now, entry)?;
-        for event in events {
-            outbox::emit(conn, event.as_str(), now, event_data(&incident, None, now)?)?;
-        }
-        Ok(incident)
+        insert(conn, new, now)
     })
+}
+
+/// Stores a decided new incident with its `created` history entry and `incident.created`
+/// event; the caller holds the transaction.
+pub(super) fn insert(
+    conn: &mut PgConnection,
+    new: NewIncident,
+    now: DateTime<Utc>,
+) -> Result<Incident, AppError> {
+    let author = new.created_by;
+    let row: IncidentRow = diesel::insert_into(incidents::table)
+        .values(NewIncidentRow::try_from(new)?)
+        .returning(IncidentRow::as_returning())
+        .get_result(conn)?;
+    let incident = Incident::try_from(row)?;
+    let (entry, events) = workflow::created(&incident);
+    record(conn, incident.id, Some(author), now, entry)?;
+    for event in events {
+        outbox::emit(conn, event.as_str(), now, event_data(&incident, None, now)?)?;
+    }
+    Ok(incident)
 }
 
 /// Runs `command` by `caller` on incident `id`. Concurrent writes to one incident queue on the
@@ -139,6 +147,11 @@ pub fn execute(
                 .transpose()?
                 .flatten(),
             ci: needs.ci.map(|id| ci_ref(conn, id)).transpose()?.flatten(),
+            customer: needs
+                .customer
+                .map(|id| customer_facts(conn, id))
+                .transpose()?
+                .flatten(),
             // Coordination tickets do not exist yet; nothing can block a resolve.
             open_customer_issue: false,
             deadlines: needs
@@ -269,6 +282,15 @@ fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, App
             roles: user.roles(),
             id: user.id,
             active: user.active,
+        }),
+    )
+}
+
+fn customer_facts(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerFacts>, AppError> {
+    Ok(
+        super::customers::find_optional(conn, id)?.map(|c| CustomerFacts {
+            id: c.id,
+            active: c.active,
         }),
     )
 }

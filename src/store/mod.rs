@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod configuration_items;
 pub mod customers;
 pub mod escalations;
+pub mod events;
 pub mod incident_writes;
 pub mod incidents;
 pub mod outbox;

@@ -96,6 +96,10 @@ pub struct UpdateIncidentRequest {
     #[serde(default, deserialize_with = "crate::api::extract::clearable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
     pub source_system: Option<Option<String>>,
+    /// The customer of an incident monitoring opened for no known customer; set once, after
+    /// which customer users of that organisation see the incident. The customer of any other
+    /// incident does not change.
+    pub customer_id: Option<i64>,
     /// New configuration item (`null` clears).
     #[serde(default, deserialize_with = "crate::api::extract::clearable")]
     #[schema(value_type = Option<i64>)]
@@ -361,6 +365,7 @@ impl From<UpdateIncidentRequest> for IncidentCommand {
             description: r.description,
             reporter: r.reporter,
             source_system: r.source_system,
+            customer_id: r.customer_id,
             ci_id: r.ci_id,
             kind: r.kind,
             channel: r.channel,

@@ -9,12 +9,14 @@ use super::super::incident::{ClosureCode, Incident, Tier};
 use super::super::level::Level;
 use super::super::role::{Role, Roles};
 use super::super::sla;
-use super::super::state_machine::{self, Action, Actor, Command, Escalation, TransitionError};
+use super::super::state_machine::{
+    self, Action, Actor, Command, Escalation, MonitoringEvent, TransitionError,
+};
 use super::super::taxonomy::Taxonomy;
 use super::super::validation::FieldError;
 use super::{
-    Caller, Effect, EscalationRequest, IncidentCommand, IncidentEdit, Lookups, NewNote, Outcome,
-    Resolution, UserFacts, check_ci, invalid, machine_facts, outcome,
+    Caller, CustomerFacts, Effect, EscalationRequest, IncidentCommand, IncidentEdit, Lookups,
+    NewNote, Outcome, Resolution, UserFacts, check_ci, invalid, machine_facts, outcome,
 };
 
 /// Fills in the fields `command` sets, once the state machine has agreed.
@@ -126,8 +128,86 @@ pub(super) fn apply(
             ..Effect::default()
         }),
         IncidentCommand::Escalate(request) => escalate(request, current, next, caller, lookups),
+        IncidentCommand::Monitoring(event) => Ok(monitoring_event(event, current, next, now)),
         // Handled before the state machine is asked.
         IncidentCommand::SlaEscalation { .. } => Ok(Effect::default()),
+    }
+}
+
+/// The solution and cause an incident gets when monitoring reports recovery before anybody
+/// took it (SPEC §4.2 `auto-resolve`).
+const AUTO_RESOLUTION: (&str, &str, &str) = (
+    "monitoring reported recovery",
+    "unknown",
+    "unclear_direct_fix",
+);
+
+fn monitoring_event(
+    event: MonitoringEvent,
+    current: &Incident,
+    next: &mut Incident,
+    now: DateTime<Utc>,
+) -> Effect {
+    let comment = match event {
+        MonitoringEvent::Occurrence => {
+            next.occurrences = current.occurrences.saturating_add(1);
+            next.last_occurrence_at = Some(now);
+            None
+        }
+        MonitoringEvent::Acknowledge => Some("monitoring acknowledged the alert"),
+        MonitoringEvent::AutoResolve => {
+            let (solution, cause, subcause) = AUTO_RESOLUTION;
+            next.solution = Some(solution.to_owned());
+            next.cause = Some(cause.to_owned());
+            next.subcause = Some(subcause.to_owned());
+            next.resolved_at = Some(now);
+            next.user_confirmed_at = None;
+            None
+        }
+        MonitoringEvent::RecoveryReported => {
+            Some("monitoring reported recovery; the incident stays in progress")
+        }
+    };
+    Effect {
+        comment: comment.map(str::to_owned),
+        ..Effect::default()
+    }
+}
+
+/// Sets the customer of an incident monitoring opened for no known customer (SPEC §4, §8). A
+/// customer, once set, stays: the incident is that organisation's record.
+fn set_customer(
+    customer_id: i64,
+    current: &Incident,
+    next: &mut Incident,
+    found: Option<CustomerFacts>,
+) -> Result<(), TransitionError> {
+    match current.customer_id {
+        Some(existing) if existing == customer_id => return Ok(()),
+        Some(_) => {
+            return Err(invalid(
+                "customer_id",
+                "immutable",
+                "the customer of an incident does not change once set",
+            ));
+        }
+        None => {}
+    }
+    match found.filter(|c| c.id == customer_id) {
+        None => Err(invalid(
+            "customer_id",
+            "not_found",
+            format!("customer {customer_id} does not exist"),
+        )),
+        Some(customer) if !customer.active => Err(invalid(
+            "customer_id",
+            "inactive",
+            "the customer organisation is no longer served",
+        )),
+        Some(_) => {
+            next.customer_id = Some(customer_id);
+            Ok(())
+        }
     }
 }
 
@@ -226,10 +306,13 @@ fn edit_fields(
     taxonomy
         .check_classification(next.category.as_deref(), next.subcategory.as_deref())
         .map_err(|e| TransitionError::Invalid(vec![e]))?;
+    if let Some(customer_id) = edit.customer_id {
+        set_customer(customer_id, current, next, lookups.customer)?;
+    }
     if let Some(ci_id) = edit.ci_id {
         next.ci_id = ci_id;
         if let Some(id) = ci_id.filter(|_| next.ci_id != current.ci_id) {
-            check_ci(id, lookups.ci, current.customer_id)?;
+            check_ci(id, lookups.ci, next.customer_id)?;
         }
     }
     if let Some(onsite) = edit.affects_onsite_work {

@@ -5,7 +5,7 @@ use super::super::incident::{
     Channel, ClosureCode, Incident, IncidentKind, NoteVisibility, Reporter,
 };
 use super::super::level::Level;
-use super::super::state_machine::{Command, Escalation};
+use super::super::state_machine::{Command, Escalation, MonitoringEvent};
 
 /// Changes to an incident's descriptive fields: `None` keeps a field, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15,6 +15,7 @@ pub struct IncidentEdit {
     pub description: Option<String>,
     pub reporter: Option<Option<Reporter>>,
     pub source_system: Option<Option<String>>,
+    pub customer_id: Option<i64>,
     pub ci_id: Option<Option<i64>>,
     pub kind: Option<IncidentKind>,
     pub channel: Option<Channel>,
@@ -106,6 +107,8 @@ pub enum IncidentCommand {
     },
     /// Escalate.
     Escalate(EscalationRequest),
+    /// A monitoring event on the open incident of its `dedup_key` (SPEC §8).
+    Monitoring(MonitoringEvent),
     /// The SLA watcher's escalation once a threshold has passed (for the incident managers).
     SlaEscalation {
         /// Which threshold.
@@ -124,6 +127,8 @@ pub struct Needs {
     pub incident: Option<i64>,
     /// A configuration item the command names.
     pub ci: Option<i64>,
+    /// A customer organisation the command names.
+    pub customer: Option<i64>,
     /// The deadlines in force (targets and calendar), for level changes.
     pub deadlines: bool,
 }
@@ -154,6 +159,7 @@ impl IncidentCommand {
             },
             IncidentCommand::Edit(edit) => Needs {
                 ci: edit.ci_id.flatten(),
+                customer: edit.customer_id,
                 deadlines: edit.affects_data_upload == Some(true)
                     || edit.affects_onsite_work == Some(true),
                 ..Needs::default()
@@ -186,6 +192,7 @@ impl IncidentCommand {
             }
             IncidentCommand::Escalate(EscalationRequest::Hierarchical { .. })
             | IncidentCommand::SlaEscalation { .. } => Command::Escalate(Escalation::Hierarchical),
+            IncidentCommand::Monitoring(event) => Command::Monitoring(*event),
         }
     }
 }

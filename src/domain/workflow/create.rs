@@ -93,6 +93,8 @@ pub struct NewIncident {
     pub tier: Tier,
     pub due_at: DateTime<Utc>,
     pub recurrence_of: Option<i64>,
+    pub dedup_key: Option<String>,
+    pub last_occurrence_at: Option<DateTime<Utc>>,
     pub created_by: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -227,6 +229,8 @@ pub fn new_incident(
             lookups.upload_cutoff,
         ),
         recurrence_of: draft.recurrence_of,
+        dedup_key: None,
+        last_occurrence_at: None,
         created_by,
         created_at: now,
     })

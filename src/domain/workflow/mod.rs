@@ -110,6 +110,8 @@ pub struct Lookups<'a> {
     pub incident: Option<IncidentRef>,
     /// The configuration item the command names, when it exists.
     pub ci: Option<CiRef>,
+    /// The customer organisation the command names, when it exists.
+    pub customer: Option<CustomerFacts>,
     /// A `customer_issue` coordination ticket of this incident is open or accepted.
     pub open_customer_issue: bool,
     /// The deadlines in force, when the command may change the level.

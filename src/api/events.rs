@@ -1,0 +1,289 @@
+//! Monitoring intake (SPEC §8): `POST /api/v1/events` speaks the PagerDuty Events API v2, so
+//! any tool that notifies PagerDuty posts here by changing only the URL;
+//! `POST /api/v1/integrations/alertmanager` takes Alertmanager's (and Grafana's) webhook.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse, post};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::extract::{AuthUser, JsonBody, bearer_token};
+use crate::api::problems;
+use crate::domain::monitoring::{
+    Event, EventOutcome, EventResult, alertmanager_events, parse_event,
+};
+use crate::domain::role::Role;
+use crate::error::{AppError, FieldError};
+use crate::state::AppState;
+use crate::store;
+
+/// A PagerDuty Events API v2 event, as documented; the server reads it leniently (unknown
+/// fields are ignored) and names every problem in one 400.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "routing_key": "idt_3q2T0m6yV8e9rJk1xZ4pL7cQ5wB0nH2sD8fG6aY1uE0",
+    "event_action": "trigger",
+    "dedup_key": "his-db-01/disk",
+    "payload": {
+        "summary": "Disk almost full on his-db-01",
+        "source": "his-db-01",
+        "severity": "warning",
+        "component": "his-db-01",
+        "custom_details": {"customer": "QD-01", "free": "4%"}
+    }
+}))]
+pub struct EventRequest {
+    /// An API token of role `integration`; read only when no `Authorization` header is sent.
+    pub routing_key: Option<String>,
+    /// `trigger`, `acknowledge` or `resolve`.
+    #[schema(example = "trigger")]
+    pub event_action: String,
+    /// The alert's key, 1–255 characters; derived from `source` and `summary` when absent.
+    pub dedup_key: Option<String>,
+    /// Required for `trigger`.
+    pub payload: Option<EventPayloadRequest>,
+}
+
+/// The fault a trigger describes.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EventPayloadRequest {
+    /// One line, 1–1024 characters; the incident title is its first 200.
+    pub summary: String,
+    /// Where the fault is; becomes the incident's `source_system`.
+    pub source: String,
+    /// `critical` or `error` (level high), `warning` (medium), `info` (low).
+    pub severity: String,
+    /// When the sender saw it (RFC 3339).
+    pub timestamp: Option<String>,
+    /// Names the customer's configuration item.
+    pub component: Option<String>,
+    /// Free grouping text.
+    pub group: Option<String>,
+    /// Free class text.
+    pub class: Option<String>,
+    /// Anything; `customer` names the customer by code. Becomes the incident's description.
+    pub custom_details: Option<Value>,
+}
+
+/// The answer to an accepted event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventAccepted {
+    /// Always `success`.
+    #[schema(example = "success")]
+    pub status: String,
+    /// For people.
+    #[schema(example = "Event processed")]
+    pub message: String,
+    /// The alert's key, derived when the event had none.
+    #[schema(example = "his-db-01/disk")]
+    pub dedup_key: String,
+    /// What the event did.
+    pub result: EventResult,
+    /// The incident it opened or changed; `null` when ignored.
+    #[schema(example = 42)]
+    pub incident_id: Option<i64>,
+}
+
+/// The answer to an Alertmanager webhook: one result per alert, in order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertsAccepted {
+    /// Always `success`.
+    #[schema(example = "success")]
+    pub status: String,
+    /// One per alert.
+    pub results: Vec<EventOutcome>,
+}
+
+/// Post a monitoring event (PagerDuty Events API v2). Authenticate with an `Authorization:
+/// Bearer` header (an API token of role `integration`, or a staff access token), or without it
+/// by an API token in `routing_key`. A trigger opens an incident, or counts one more occurrence
+/// of the open incident with its `dedup_key`; a resolve of a still-`new` incident resolves it.
+#[utoipa::path(
+    tag = "events",
+    security((), ("bearer" = [])),
+    request_body = EventRequest,
+    responses(
+        (status = 202, description = "Event processed", body = EventAccepted, examples(
+            ("created" = (summary = "A new incident", value = json!({"status": "success", "message": "Event processed", "dedup_key": "his-db-01/disk", "result": "created", "incident_id": 42}))),
+            ("deduplicated" = (summary = "One more occurrence of the open incident", value = json!({"status": "success", "message": "Event processed", "dedup_key": "his-db-01/disk", "result": "deduplicated", "incident_id": 42}))),
+            ("noted" = (summary = "Recorded in the open incident's journal", value = json!({"status": "success", "message": "Event processed", "dedup_key": "his-db-01/disk", "result": "noted", "incident_id": 42}))),
+            ("resolved" = (summary = "The new incident resolved itself", value = json!({"status": "success", "message": "Event processed", "dedup_key": "his-db-01/disk", "result": "resolved", "incident_id": 42}))),
+            ("ignored" = (summary = "No open incident has the key", value = json!({"status": "success", "message": "Event processed", "dedup_key": "his-db-01/disk", "result": "ignored", "incident_id": null})))
+        )),
+        problems::EventErrors
+    )
+)]
+#[post("/events")]
+pub async fn post_event(
+    request: HttpRequest,
+    state: Data<AppState>,
+    body: JsonBody<EventRequest>,
+) -> Result<HttpResponse, AppError> {
+    let metrics = state.metrics.clone();
+    let answer = async {
+        // The header alone decides when present; without it the body is read first.
+        let header_caller = match request.headers().contains_key(AUTHORIZATION) {
+            true => Some(event_sender(&state, bearer_token(&request)?).await?),
+            false => None,
+        };
+        let event = parse_event(&read_json(body.bytes())?).map_err(AppError::InvalidEvent)?;
+        let caller = match header_caller {
+            Some(caller) => caller,
+            None => routing_key_sender(&state, &event).await?,
+        };
+        let outcome = ingest(&state, &caller, vec![event]).await?;
+        Ok::<_, AppError>(outcome.into_iter().next())
+    }
+    .await;
+    match answer {
+        Ok(Some(outcome)) => {
+            metrics.monitoring_event(outcome.result.as_str(), "events");
+            Ok(
+                HttpResponse::build(StatusCode::ACCEPTED).json(EventAccepted {
+                    status: "success".into(),
+                    message: "Event processed".into(),
+                    dedup_key: outcome.dedup_key,
+                    result: outcome.result,
+                    incident_id: outcome.incident_id,
+                }),
+            )
+        }
+        Ok(None) => Err(AppError::internal("an event without an outcome")),
+        Err(err) => {
+            metrics.monitoring_event(refusal(&err), "events");
+            Err(err)
+        }
+    }
+}
+
+/// Post a Prometheus Alertmanager webhook (`webhook_configs`, version 4) or a Grafana alerting
+/// webhook, with an `Authorization: Bearer` API token. Each alert is an event with `dedup_key`
+/// `alertmanager:<fingerprint>`: firing triggers, resolved resolves.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    request_body(content = Value, description = "Alertmanager webhook payload, version 4", example = json!({
+        "version": "4", "status": "firing", "receiver": "incident-desk",
+        "groupLabels": {"alertname": "DiskFull"}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093", "groupKey": "{}:{alertname=\"DiskFull\"}", "truncatedAlerts": 0,
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "DiskFull", "instance": "his-db-01:9100", "severity": "warning", "customer": "QD-01", "ci": "his-db-01"},
+            "annotations": {"summary": "Disk almost full on his-db-01"},
+            "startsAt": "2025-01-06T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": "3f2a9c1e5b7d4a60"
+        }]
+    })),
+    responses(
+        (status = 202, description = "Every alert processed, one result each", body = AlertsAccepted,
+            example = json!({"status": "success", "results": [{"dedup_key": "alertmanager:3f2a9c1e5b7d4a60", "result": "created", "incident_id": 42}]})),
+        problems::EventErrors
+    )
+)]
+#[post("/integrations/alertmanager")]
+pub async fn post_alertmanager(
+    request: HttpRequest,
+    state: Data<AppState>,
+    body: JsonBody<Value>,
+) -> Result<HttpResponse, AppError> {
+    let metrics = state.metrics.clone();
+    let answer = async {
+        let caller = event_sender(&state, bearer_token(&request)?).await?;
+        let events =
+            alertmanager_events(&read_json(body.bytes())?).map_err(AppError::InvalidEvent)?;
+        ingest(&state, &caller, events).await
+    }
+    .await;
+    match answer {
+        Ok(results) => {
+            for outcome in &results {
+                metrics.monitoring_event(outcome.result.as_str(), "alertmanager");
+            }
+            Ok(
+                HttpResponse::build(StatusCode::ACCEPTED).json(AlertsAccepted {
+                    status: "success".into(),
+                    results,
+                }),
+            )
+        }
+        Err(err) => {
+            metrics.monitoring_event(refusal(&err), "alertmanager");
+            Err(err)
+        }
+    }
+}
+
+/// The metrics label of a refused event.
+fn refusal(err: &AppError) -> &'static str {
+    match err {
+        AppError::InvalidEvent(_) | AppError::PayloadTooLarge => "invalid",
+        AppError::Unauthorized(_) | AppError::Forbidden(_) => "refused",
+        _ => "failed",
+    }
+}
+
+/// The JSON document of an event body; anything else is an unreadable event.
+fn read_json(body: &[u8]) -> Result<Value, AppError> {
+    serde_json::from_slice(body).map_err(|err| {
+        AppError::InvalidEvent(vec![FieldError::new(
+            ".",
+            "malformed",
+            format!("the body is not valid JSON: {err}"),
+        )])
+    })
+}
+
+/// The caller an `Authorization` header names, who must be allowed to post events.
+async fn event_sender(state: &AppState, token: String) -> Result<AuthUser, AppError> {
+    let caller = AuthUser::from_token(state, token).await?;
+    let mut senders = vec![Role::Integration];
+    senders.extend(Role::STAFF);
+    caller.require_any(&senders)?;
+    Ok(caller)
+}
+
+/// The caller an event's `routing_key` names: only a live API token of role `integration`.
+async fn routing_key_sender(state: &AppState, event: &Event) -> Result<AuthUser, AppError> {
+    let refused = || {
+        AppError::Unauthorized(
+            "Send an Authorization: Bearer header, or an API token of role integration as routing_key."
+                .into(),
+        )
+    };
+    let key = event.routing_key.clone().ok_or_else(refused)?;
+    if !crate::auth::api_token::is_api_token(&key) {
+        return Err(refused());
+    }
+    let caller = AuthUser::from_token(state, key).await?;
+    if !caller.roles.has(Role::Integration) {
+        return Err(refused());
+    }
+    Ok(caller)
+}
+
+/// Runs events one after another, each in its own transaction.
+async fn ingest(
+    state: &AppState,
+    caller: &AuthUser,
+    events: Vec<Event>,
+) -> Result<Vec<EventOutcome>, AppError> {
+    let caller = caller.caller();
+    let settings = state.write_settings();
+    let now = state.clock.now();
+    store::run(&state.pool, move |conn| {
+        events
+            .iter()
+            .map(|event| store::events::ingest(conn, &caller, event, &settings, now))
+            .collect()
+    })
+    .await
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(post_event).service(post_alertmanager);
+}

@@ -1,0 +1,765 @@
+//! Monitoring events (SPEC §8): the PagerDuty Events API v2 body, what each event does to the
+//! open incident of its `dedup_key`, and the incident a trigger opens.
+//!
+//! Events are read from a JSON value rather than through serde derive: a PagerDuty sender
+//! expects unknown fields to be ignored and every problem named field by field in one 400.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::incident::{Channel, IncidentKind, Status, Tier, UnknownCode, text_codes};
+use super::level::Level;
+use super::sla::{self, Deadlines};
+use super::state_machine::MonitoringEvent;
+use super::validation::FieldError;
+use super::workflow::NewIncident;
+
+text_codes!(
+    /// What an event says about its alert.
+    EventAction, "event_action" {
+        /// The fault fired (again).
+        Trigger => "trigger",
+        /// Someone acknowledged the alert at the sender.
+        Acknowledge => "acknowledge",
+        /// The fault recovered.
+        Resolve => "resolve",
+    }
+);
+
+text_codes!(
+    /// How bad the sender says the fault is.
+    Severity, "severity" {
+        /// Critical.
+        Critical => "critical",
+        /// Error.
+        Error => "error",
+        /// Warning.
+        Warning => "warning",
+        /// Informational.
+        Info => "info",
+    }
+);
+
+impl Severity {
+    /// The incident level a trigger of this severity opens (SPEC §8).
+    pub fn level(self) -> Level {
+        match self {
+            Severity::Critical | Severity::Error => Level::High,
+            Severity::Warning => Level::Medium,
+            Severity::Info => Level::Low,
+        }
+    }
+}
+
+text_codes!(
+    /// What an event did (SPEC §8).
+    EventResult, "result" {
+        /// A new incident was opened.
+        Created => "created",
+        /// The open incident of the key counted one more occurrence.
+        Deduplicated => "deduplicated",
+        /// Recorded in the open incident's journal; nothing else changed.
+        Noted => "noted",
+        /// The open incident, still `new`, resolved itself.
+        Resolved => "resolved",
+        /// No open incident had the key; nothing happened.
+        Ignored => "ignored",
+    }
+);
+
+/// The longest `dedup_key` accepted, as PagerDuty's.
+pub const MAX_DEDUP_KEY: usize = 255;
+/// The longest `summary` accepted, as PagerDuty's; the incident title is its first 200.
+pub const MAX_SUMMARY: usize = 1024;
+const MAX_TITLE: usize = 200;
+const MAX_SOURCE_SYSTEM: usize = 200;
+const MAX_DESCRIPTION: usize = 10_000;
+
+/// The fault a trigger describes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPayload {
+    /// One line about the fault.
+    pub summary: String,
+    /// The system where it happened.
+    pub source: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// When the sender saw it.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The part of the system: names the configuration item.
+    pub component: Option<String>,
+    /// Anything else the sender adds; `customer` names the customer by code.
+    pub custom_details: Option<Value>,
+}
+
+impl EventPayload {
+    /// The customer code in `custom_details.customer`, when given.
+    pub fn customer_code(&self) -> Option<&str> {
+        self.custom_details
+            .as_ref()
+            .and_then(|details| details.get("customer"))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|code| !code.is_empty())
+    }
+}
+
+/// A readable event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// An API token standing in for the Authorization header.
+    pub routing_key: Option<String>,
+    /// What happened.
+    pub action: EventAction,
+    /// The alert's key: as sent, else derived from source and summary.
+    pub dedup_key: String,
+    /// Present for triggers; optional otherwise.
+    pub payload: Option<EventPayload>,
+}
+
+/// The key of an event sent without one: the same source and summary give the same key, so a
+/// repeated alert deduplicates and its resolve finds it.
+pub fn derived_dedup_key(source: &str, summary: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(source.as_bytes());
+    hasher.update([0]);
+    hasher.update(summary.as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("derived:{hex}")
+}
+
+/// Collects field errors while reading an event.
+struct Reader {
+    errors: Vec<FieldError>,
+}
+
+impl Reader {
+    fn error(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, code, message));
+    }
+
+    /// An optional string field: absent and `null` are `None`.
+    fn text(&mut self, object: &Value, key: &str, field: &str) -> Option<String> {
+        match object.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) if text.contains('\0') => {
+                self.error(field, "invalid", "must not contain NUL characters");
+                None
+            }
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(_) => {
+                self.error(field, "invalid_type", "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A required, non-blank string of at most `max` characters.
+    fn required_text(
+        &mut self,
+        object: &Value,
+        key: &str,
+        field: &str,
+        max: usize,
+    ) -> Option<String> {
+        match self.text(object, key, field) {
+            None if object.get(key).is_none_or(Value::is_null) => {
+                self.error(field, "required", "is required");
+                None
+            }
+            None => None,
+            Some(text) if text.trim().is_empty() => {
+                self.error(field, "blank", "must not be blank");
+                None
+            }
+            Some(text) if text.chars().count() > max => {
+                self.error(field, "length", format!("must be at most {max} characters"));
+                None
+            }
+            Some(text) => Some(text),
+        }
+    }
+
+    fn code<T: FromStr<Err = UnknownCode>>(
+        &mut self,
+        object: &Value,
+        key: &str,
+        field: &str,
+        allowed: &[T],
+        required: bool,
+    ) -> Option<T>
+    where
+        T: fmt::Display + Copy,
+    {
+        let missing = object.get(key).is_none_or(Value::is_null);
+        let text = self.text(object, key, field);
+        match text {
+            None if missing && required => {
+                self.error(field, "required", "is required");
+                None
+            }
+            None => None,
+            Some(text) => match text.parse() {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    let names: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+                    self.error(
+                        field,
+                        "invalid",
+                        format!("must be one of: {}", names.join(", ")),
+                    );
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// Reads a PagerDuty Events API v2 body. Unknown fields are ignored; every problem is named
+/// with its field, and any problem makes the whole event unreadable.
+pub fn parse_event(body: &Value) -> Result<Event, Vec<FieldError>> {
+    let mut reader = Reader { errors: vec![] };
+    if !body.is_object() {
+        reader.error(".", "invalid_type", "an event is a JSON object");
+        return Err(reader.errors);
+    }
+    let routing_key = reader.text(body, "routing_key", "routing_key");
+    let action = reader.code(body, "event_action", "event_action", EventAction::ALL, true);
+    let dedup_key = reader.text(body, "dedup_key", "dedup_key");
+    if let Some(key) = &dedup_key {
+        let length = key.chars().count();
+        if key.trim().is_empty() || length > MAX_DEDUP_KEY {
+            reader.error(
+                "dedup_key",
+                "length",
+                format!("must be 1 to {MAX_DEDUP_KEY} characters and not blank"),
+            );
+        }
+    }
+    let payload = match body.get("payload") {
+        None | Some(Value::Null) => {
+            if action == Some(EventAction::Trigger) {
+                reader.error(
+                    "payload",
+                    "required",
+                    "a trigger describes the fault in payload",
+                );
+            }
+            None
+        }
+        Some(payload) if payload.is_object() => read_payload(&mut reader, payload),
+        Some(_) => {
+            reader.error("payload", "invalid_type", "must be an object");
+            None
+        }
+    };
+    if !reader.errors.is_empty() {
+        return Err(reader.errors);
+    }
+    let action = action.expect("a missing action is an error above");
+    let dedup_key = match (dedup_key, &payload) {
+        (Some(key), _) => key,
+        (None, Some(payload)) => derived_dedup_key(&payload.source, &payload.summary),
+        (None, None) => {
+            return Err(vec![FieldError::new(
+                "dedup_key",
+                "required",
+                "an acknowledge or resolve names its alert by dedup_key (or by payload)",
+            )]);
+        }
+    };
+    Ok(Event {
+        routing_key,
+        action,
+        dedup_key,
+        payload,
+    })
+}
+
+fn read_payload(reader: &mut Reader, payload: &Value) -> Option<EventPayload> {
+    let summary = reader.required_text(payload, "summary", "payload.summary", MAX_SUMMARY);
+    let source = reader.required_text(payload, "source", "payload.source", MAX_SUMMARY);
+    let severity = reader.code(payload, "severity", "payload.severity", Severity::ALL, true);
+    let timestamp = reader
+        .text(payload, "timestamp", "payload.timestamp")
+        .and_then(|text| match DateTime::parse_from_rfc3339(&text) {
+            Ok(time) => Some(time.to_utc()),
+            Err(_) => {
+                reader.error("payload.timestamp", "invalid", "must be an RFC 3339 time");
+                None
+            }
+        });
+    let component = reader
+        .text(payload, "component", "payload.component")
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    for key in ["group", "class"] {
+        reader.text(payload, key, &format!("payload.{key}"));
+    }
+    let custom_details = payload
+        .get("custom_details")
+        .filter(|v| !v.is_null())
+        .cloned();
+    Some(EventPayload {
+        summary: summary?,
+        source: source?,
+        severity: severity?,
+        timestamp,
+        component,
+        custom_details,
+    })
+}
+
+/// What an event does, given the status of the open incident of its key (`None` when there is
+/// none). Open means `new` or `in_progress`: the store never passes another status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStep {
+    /// Open a new incident.
+    Open,
+    /// Run this command on the open incident.
+    Apply(MonitoringEvent),
+    /// Nothing to do.
+    Ignore,
+}
+
+impl EventStep {
+    /// The step of `action` when the open incident of the key is in `open` (SPEC §8).
+    pub fn of(action: EventAction, open: Option<Status>) -> EventStep {
+        match (action, open) {
+            (EventAction::Trigger, None) => EventStep::Open,
+            (EventAction::Trigger, Some(_)) => EventStep::Apply(MonitoringEvent::Occurrence),
+            (EventAction::Acknowledge, Some(_)) => EventStep::Apply(MonitoringEvent::Acknowledge),
+            (EventAction::Resolve, Some(Status::New)) => {
+                EventStep::Apply(MonitoringEvent::AutoResolve)
+            }
+            (EventAction::Resolve, Some(_)) => EventStep::Apply(MonitoringEvent::RecoveryReported),
+            (EventAction::Acknowledge | EventAction::Resolve, None) => EventStep::Ignore,
+        }
+    }
+
+    /// What the sender is told.
+    pub fn result(self) -> EventResult {
+        match self {
+            EventStep::Open => EventResult::Created,
+            EventStep::Apply(MonitoringEvent::Occurrence) => EventResult::Deduplicated,
+            EventStep::Apply(MonitoringEvent::AutoResolve) => EventResult::Resolved,
+            EventStep::Apply(MonitoringEvent::Acknowledge | MonitoringEvent::RecoveryReported) => {
+                EventResult::Noted
+            }
+            EventStep::Ignore => EventResult::Ignored,
+        }
+    }
+}
+
+/// What the store looked up for a trigger that opens an incident.
+#[derive(Debug, Clone)]
+pub struct OpeningFacts {
+    /// The customer whose code the event named, when it exists.
+    pub customer_id: Option<i64>,
+    /// That customer's configuration item named by `payload.component`, when it exists.
+    pub ci_id: Option<i64>,
+    /// The deadlines in force.
+    pub deadlines: Deadlines,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+}
+
+/// The incident a trigger opens (SPEC §8): a fault reported by monitoring, without reporter,
+/// its level from the severity.
+pub fn opened_incident(
+    created_by: i64,
+    dedup_key: String,
+    payload: &EventPayload,
+    facts: &OpeningFacts,
+) -> NewIncident {
+    let level = payload.severity.level();
+    let description = match &payload.custom_details {
+        None => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(details) => serde_json::to_string_pretty(details).unwrap_or_default(),
+    };
+    NewIncident {
+        kind: IncidentKind::Fault,
+        channel: Channel::Monitoring,
+        title: cut(payload.summary.trim(), MAX_TITLE),
+        description: cut(&description, MAX_DESCRIPTION),
+        customer_id: facts.customer_id,
+        reporter: None,
+        source_system: Some(cut(payload.source.trim(), MAX_SOURCE_SYSTEM)),
+        ci_id: facts.ci_id,
+        category: None,
+        subcategory: None,
+        level,
+        affects_onsite_work: false,
+        affects_data_upload: false,
+        status: Status::New,
+        tier: Tier::L1,
+        due_at: sla::initial_due_at(facts.now, level, &facts.deadlines, false, None),
+        recurrence_of: None,
+        dedup_key: Some(dedup_key),
+        last_occurrence_at: Some(facts.now),
+        created_by,
+        created_at: facts.now,
+    }
+}
+
+/// The first `max` characters of `text`.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// Reads a Prometheus Alertmanager webhook body (version 4; Grafana's alerting webhook, a
+/// superset, too): one event per alert (SPEC §8). Labels and annotations travel on as the
+/// event's `custom_details`, so the incident's description shows them.
+pub fn alertmanager_events(body: &Value) -> Result<Vec<Event>, Vec<FieldError>> {
+    let mut reader = Reader { errors: vec![] };
+    let Some(alerts) = body.get("alerts").and_then(Value::as_array) else {
+        let (code, message) = match body.get("alerts") {
+            None | Some(Value::Null) => ("required", "an Alertmanager webhook lists its alerts"),
+            Some(_) => ("invalid_type", "must be an array"),
+        };
+        reader.error("alerts", code, message);
+        return Err(reader.errors);
+    };
+    let mut events = Vec::with_capacity(alerts.len());
+    for (index, alert) in alerts.iter().enumerate() {
+        if let Some(event) = read_alert(&mut reader, alert, &format!("alerts[{index}]")) {
+            events.push(event);
+        }
+    }
+    if reader.errors.is_empty() {
+        Ok(events)
+    } else {
+        Err(reader.errors)
+    }
+}
+
+fn read_alert(reader: &mut Reader, alert: &Value, at: &str) -> Option<Event> {
+    if !alert.is_object() {
+        reader.error(at, "invalid_type", "an alert is an object");
+        return None;
+    }
+    let empty = Value::Object(serde_json::Map::new());
+    let labels = alert
+        .get("labels")
+        .filter(|l| l.is_object())
+        .unwrap_or(&empty);
+    let annotations = alert
+        .get("annotations")
+        .filter(|a| a.is_object())
+        .unwrap_or(&empty);
+    let label = |reader: &mut Reader, key: &str| {
+        reader
+            .text(labels, key, &format!("{at}.labels.{key}"))
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    };
+    let fingerprint = reader.required_text(alert, "fingerprint", &format!("{at}.fingerprint"), 200);
+    let action = match reader
+        .text(alert, "status", &format!("{at}.status"))
+        .as_deref()
+    {
+        Some("firing") => Some(EventAction::Trigger),
+        Some("resolved") => Some(EventAction::Resolve),
+        Some(_) => {
+            reader.error(
+                &format!("{at}.status"),
+                "invalid",
+                "must be firing or resolved",
+            );
+            None
+        }
+        None => {
+            reader.error(&format!("{at}.status"), "required", "is required");
+            None
+        }
+    };
+    let summary = reader
+        .text(annotations, "summary", &format!("{at}.annotations.summary"))
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| label(reader, "alertname"));
+    if summary.is_none() {
+        reader.error(
+            &format!("{at}.labels.alertname"),
+            "required",
+            "an alert needs annotations.summary or labels.alertname",
+        );
+    }
+    let source = label(reader, "instance")
+        .or_else(|| label(reader, "job"))
+        .unwrap_or_else(|| "alertmanager".to_owned());
+    // Alertmanager severities are free text ("page", "ticket"); what is not ours is `error`.
+    let severity = label(reader, "severity")
+        .and_then(|s| s.to_lowercase().parse().ok())
+        .unwrap_or(Severity::Error);
+    let component = label(reader, "ci");
+    let customer = label(reader, "customer");
+    let starts_at = reader
+        .text(alert, "startsAt", &format!("{at}.startsAt"))
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.to_utc());
+    let mut details = serde_json::Map::new();
+    if let Some(customer) = customer {
+        details.insert("customer".into(), Value::String(customer));
+    }
+    details.insert("labels".into(), labels.clone());
+    details.insert("annotations".into(), annotations.clone());
+    if let Some(url) = alert.get("generatorURL").filter(|u| u.is_string()) {
+        details.insert("generator_url".into(), url.clone());
+    }
+    Some(Event {
+        routing_key: None,
+        action: action?,
+        dedup_key: format!("alertmanager:{}", fingerprint?),
+        payload: Some(EventPayload {
+            summary: cut(summary?.trim(), MAX_SUMMARY),
+            source,
+            severity,
+            timestamp: starts_at,
+            component,
+            custom_details: Some(Value::Object(details)),
+        }),
+    })
+}
+
+/// The answer to one event (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventOutcome {
+    /// The alert's key, derived when the event had none.
+    #[schema(example = "alertmanager:3f2a9c1e5b7d4a60")]
+    pub dedup_key: String,
+    /// What the event did.
+    pub result: EventResult,
+    /// The incident it opened or changed; `null` when ignored.
+    #[schema(example = 42)]
+    pub incident_id: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::sla::SlaTargets;
+
+    fn fields(errors: Vec<FieldError>) -> Vec<String> {
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    fn trigger() -> Value {
+        json!({
+            "routing_key": "idt_x",
+            "event_action": "trigger",
+            "dedup_key": "db-1/disk",
+            "payload": {
+                "summary": "Disk full on his-db-01",
+                "source": "his-db-01",
+                "severity": "critical",
+                "component": "his-db-01",
+                "custom_details": {"customer": "QD-01", "free": "0%"}
+            },
+            "client": "Prometheus",
+            "links": [{"href": "http://prometheus/alerts"}]
+        })
+    }
+
+    #[test]
+    fn a_pagerduty_trigger_is_read_and_unknown_fields_are_ignored() {
+        let event = parse_event(&trigger()).unwrap();
+        assert_eq!(event.action, EventAction::Trigger);
+        assert_eq!(event.dedup_key, "db-1/disk");
+        assert_eq!(event.routing_key.as_deref(), Some("idt_x"));
+        let payload = event.payload.unwrap();
+        assert_eq!(payload.severity, Severity::Critical);
+        assert_eq!(payload.customer_code(), Some("QD-01"));
+        assert_eq!(payload.component.as_deref(), Some("his-db-01"));
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_field() {
+        let errors = parse_event(
+            &json!({"event_action": "explode", "payload": {"severity": "bad", "summary": 3}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields(errors),
+            [
+                "event_action",
+                "payload.summary",
+                "payload.source",
+                "payload.severity"
+            ]
+        );
+        let errors = parse_event(&json!({"event_action": "trigger"})).unwrap_err();
+        assert_eq!(fields(errors), ["payload"]);
+        let errors = parse_event(&json!({})).unwrap_err();
+        assert_eq!(fields(errors), ["event_action"]);
+        assert_eq!(fields(parse_event(&json!([1])).unwrap_err()), ["."]);
+        let long_key = json!({"event_action": "resolve", "dedup_key": "k".repeat(256)});
+        assert_eq!(fields(parse_event(&long_key).unwrap_err()), ["dedup_key"]);
+        let bad_time = json!({"event_action": "trigger", "payload": {"summary": "s", "source": "h", "severity": "info", "timestamp": "yesterday"}});
+        assert_eq!(
+            fields(parse_event(&bad_time).unwrap_err()),
+            ["payload.timestamp"]
+        );
+    }
+
+    #[test]
+    fn acknowledge_and_resolve_need_a_key_but_no_payload() {
+        let event = parse_event(&json!({"event_action": "resolve", "dedup_key": "k"})).unwrap();
+        assert_eq!(event.payload, None);
+        let errors = parse_event(&json!({"event_action": "acknowledge"})).unwrap_err();
+        assert_eq!(fields(errors), ["dedup_key"]);
+    }
+
+    #[test]
+    fn a_missing_key_is_derived_from_source_and_summary() {
+        let mut body = trigger();
+        body.as_object_mut().unwrap().remove("dedup_key");
+        let first = parse_event(&body).unwrap().dedup_key;
+        assert_eq!(first, parse_event(&body).unwrap().dedup_key);
+        assert!(first.starts_with("derived:"));
+        body["payload"]["summary"] = json!("Disk full on his-db-02");
+        assert_ne!(first, parse_event(&body).unwrap().dedup_key);
+        assert_ne!(derived_dedup_key("ab", "c"), derived_dedup_key("a", "bc"));
+    }
+
+    #[test]
+    fn severities_map_to_levels() {
+        assert_eq!(Severity::Critical.level(), Level::High);
+        assert_eq!(Severity::Error.level(), Level::High);
+        assert_eq!(Severity::Warning.level(), Level::Medium);
+        assert_eq!(Severity::Info.level(), Level::Low);
+    }
+
+    #[test]
+    fn each_action_and_open_state_has_one_result() {
+        use EventAction::*;
+        let cases = [
+            (Trigger, None, EventResult::Created),
+            (Trigger, Some(Status::New), EventResult::Deduplicated),
+            (Trigger, Some(Status::InProgress), EventResult::Deduplicated),
+            (Acknowledge, Some(Status::New), EventResult::Noted),
+            (Acknowledge, Some(Status::InProgress), EventResult::Noted),
+            (Acknowledge, None, EventResult::Ignored),
+            (Resolve, Some(Status::New), EventResult::Resolved),
+            (Resolve, Some(Status::InProgress), EventResult::Noted),
+            (Resolve, None, EventResult::Ignored),
+        ];
+        for (action, open, result) in cases {
+            assert_eq!(
+                EventStep::of(action, open).result(),
+                result,
+                "{action} on {open:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trigger_opens_a_monitoring_fault_without_reporter() {
+        let event = parse_event(&trigger()).unwrap();
+        let mut payload = event.payload.unwrap();
+        payload.summary = format!("  {}", "磁".repeat(300));
+        let now = DateTime::parse_from_rfc3339("2025-01-06T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        let facts = OpeningFacts {
+            customer_id: None,
+            ci_id: None,
+            deadlines: Deadlines::wall_clock(SlaTargets::procedure_defaults()),
+            now,
+        };
+        let new = opened_incident(7, event.dedup_key, &payload, &facts);
+        assert_eq!(new.channel, Channel::Monitoring);
+        assert_eq!(new.kind, IncidentKind::Fault);
+        assert_eq!(new.reporter, None);
+        assert_eq!(new.title.chars().count(), 200);
+        assert_eq!(new.level, Level::High);
+        assert_eq!(new.due_at, now + chrono::Duration::hours(2));
+        assert_eq!(new.source_system.as_deref(), Some("his-db-01"));
+        assert!(new.description.contains("\"free\": \"0%\""));
+        assert_eq!(new.dedup_key.as_deref(), Some("db-1/disk"));
+        assert_eq!(new.customer_id, None);
+    }
+
+    fn alert(status: &str, labels: Value, annotations: Value) -> Value {
+        json!({
+            "status": status,
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": "2025-01-06T08:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "3f2a9c1e5b7d4a60"
+        })
+    }
+
+    #[test]
+    fn each_alertmanager_alert_becomes_an_event() {
+        let body = json!({
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                alert(
+                    "firing",
+                    json!({"alertname": "DiskFull", "instance": "his-db-01:9100", "job": "node", "severity": "warning", "customer": "QD-01", "ci": "his-db-01"}),
+                    json!({"summary": "Disk almost full"}),
+                ),
+                alert("resolved", json!({"alertname": "Down", "job": "node", "severity": "page"}), json!({})),
+                alert("firing", json!({"alertname": "Grafana rule"}), json!({})),
+            ]
+        });
+        let events = alertmanager_events(&body).unwrap();
+        assert_eq!(events.len(), 3);
+        let first = &events[0];
+        assert_eq!(first.action, EventAction::Trigger);
+        assert_eq!(first.dedup_key, "alertmanager:3f2a9c1e5b7d4a60");
+        let payload = first.payload.as_ref().unwrap();
+        assert_eq!(payload.summary, "Disk almost full");
+        assert_eq!(payload.source, "his-db-01:9100");
+        assert_eq!(payload.severity, Severity::Warning);
+        assert_eq!(payload.component.as_deref(), Some("his-db-01"));
+        assert_eq!(payload.customer_code(), Some("QD-01"));
+
+        let second = &events[1];
+        assert_eq!(second.action, EventAction::Resolve);
+        let payload = second.payload.as_ref().unwrap();
+        assert_eq!(
+            (payload.summary.as_str(), payload.source.as_str()),
+            ("Down", "node")
+        );
+        assert_eq!(
+            payload.severity,
+            Severity::Error,
+            "unknown severities are error"
+        );
+        assert_eq!(events[2].payload.as_ref().unwrap().source, "alertmanager");
+    }
+
+    #[test]
+    fn unreadable_alerts_are_named_by_their_place() {
+        assert_eq!(
+            fields(alertmanager_events(&json!({})).unwrap_err()),
+            ["alerts"]
+        );
+        let body = json!({"alerts": [
+            alert("firing", json!({"alertname": "A"}), json!({})),
+            {"status": "pending", "labels": {}, "annotations": {}},
+        ]});
+        assert_eq!(
+            fields(alertmanager_events(&body).unwrap_err()),
+            [
+                "alerts[1].fingerprint",
+                "alerts[1].status",
+                "alerts[1].labels.alertname"
+            ]
+        );
+    }
+}
