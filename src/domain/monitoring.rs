@@ -187,7 +187,7 @@ impl Reader {
         }
     }
 
-    fn code<T: FromStr<Err = UnknownCode>>(
+    fn code<T>(
         &mut self,
         object: &Value,
         key: &str,
@@ -196,7 +196,7 @@ impl Reader {
         required: bool,
     ) -> Option<T>
     where
-        T: fmt::Display + Copy,
+        T: FromStr<Err = UnknownCode> + fmt::Display + Copy,
     {
         let missing = object.get(key).is_none_or(Value::is_null);
         let text = self.text(object, key, field);

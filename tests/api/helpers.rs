@@ -483,7 +483,7 @@ pub async fn expect_problem(response: Response, code: &str) -> Value {
 /// The HTTP status SPEC.md §10 gives each problem `code`; a code it does not list fails the test.
 fn problem_status(code: &str) -> StatusCode {
     match code {
-        "bad_request" => StatusCode::BAD_REQUEST,
+        "bad_request" | "invalid_event" => StatusCode::BAD_REQUEST,
         "unauthorized" => StatusCode::UNAUTHORIZED,
         "forbidden" => StatusCode::FORBIDDEN,
         "not_found" => StatusCode::NOT_FOUND,

@@ -9,6 +9,7 @@ mod bad_input;
 mod configuration_items;
 mod customers;
 mod escalations;
+mod events;
 mod incidents;
 mod openapi_spec;
 mod operations;
