@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod alertmanager;
 mod api_tokens;
 mod architecture;
 mod auth;
