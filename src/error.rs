@@ -61,6 +61,12 @@ pub enum AppError {
         /// Actions the current state allows.
         allowed_actions: Vec<String>,
     },
+    /// A new report duplicates an unresolved incident (SPEC §8).
+    #[error("duplicate of incident {duplicate_of}")]
+    DuplicateIncident {
+        /// The unresolved incident it duplicates.
+        duplicate_of: i64,
+    },
     /// `If-Match` named a version that is no longer current.
     #[error("version mismatch: current version is {current}")]
     VersionMismatch {
@@ -108,6 +114,10 @@ pub struct Problem {
     #[serde(rename = "state", skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, example = "new")]
     pub status_name: Option<String>,
+    /// The unresolved incident a new report duplicates (`duplicate_incident` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = 42)]
+    pub duplicate_of: Option<i64>,
     /// Actions the incident's current state allows (`illegal_transition` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, example = json!(["accept", "close", "edit", "note"]))]
@@ -127,6 +137,7 @@ impl AppError {
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::Conflict { code, .. } => code,
             AppError::IllegalTransition { .. } => "illegal_transition",
+            AppError::DuplicateIncident { .. } => "duplicate_incident",
             AppError::VersionMismatch { .. } => "version_mismatch",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::Unavailable(_) => "service_unavailable",
@@ -177,6 +188,7 @@ impl AppError {
             AppError::MethodNotAllowed { .. } => "Method not allowed",
             AppError::Conflict { .. } => "Conflict",
             AppError::IllegalTransition { .. } => "Illegal transition",
+            AppError::DuplicateIncident { .. } => "Duplicate incident",
             AppError::VersionMismatch { .. } => "Version mismatch",
             AppError::PayloadTooLarge => "Payload too large",
             AppError::Unavailable(_) => "Service unavailable",
@@ -194,6 +206,10 @@ impl AppError {
                 detail.clone()
             }
             AppError::Validation(_) => "The request has invalid fields.".into(),
+            AppError::DuplicateIncident { duplicate_of } => format!(
+                "Unresolved incident {duplicate_of} has the same customer, system, configuration item and subcategory. \
+                 Retry with ?on_duplicate=append to record this report on it, or ?on_duplicate=create to open a new incident anyway."
+            ),
             AppError::InvalidEvent(_) => "The event cannot be read; see errors.".into(),
             AppError::MethodNotAllowed { allow } => {
                 format!("This path accepts only: {allow}.")
@@ -227,6 +243,10 @@ impl AppError {
                 AppError::IllegalTransition { status, .. } => Some(status.clone()),
                 _ => None,
             },
+            duplicate_of: match self {
+                AppError::DuplicateIncident { duplicate_of } => Some(*duplicate_of),
+                _ => None,
+            },
             allowed_actions: match self {
                 AppError::IllegalTransition {
                     allowed_actions, ..
@@ -246,7 +266,9 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict { .. } | AppError::IllegalTransition { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. }
+            | AppError::IllegalTransition { .. }
+            | AppError::DuplicateIncident { .. } => StatusCode::CONFLICT,
             AppError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

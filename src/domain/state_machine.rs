@@ -30,6 +30,8 @@ pub enum Command {
     Escalate(Escalation),
     /// A monitoring event about the incident (SPEC §8).
     Monitoring(MonitoringEvent),
+    /// A person reports the same fault again (SPEC §8 `on_duplicate=append`).
+    ReportAgain,
 }
 
 /// What a monitoring event does to the open incident of its `dedup_key` (SPEC §8).
@@ -87,6 +89,8 @@ pub enum Action {
     AutoResolve,
     /// `event_resolved`: monitoring reported recovery while the incident is worked.
     EventResolved,
+    /// `reported_again`: a duplicate report recorded on the incident.
+    ReportedAgain,
 }
 
 impl Action {
@@ -106,6 +110,7 @@ impl Action {
             Action::EventAcknowledged => "event_acknowledged",
             Action::AutoResolve => "auto-resolve",
             Action::EventResolved => "event_resolved",
+            Action::ReportedAgain => "reported_again",
         }
     }
 }
@@ -133,6 +138,7 @@ impl Command {
             Command::Monitoring(MonitoringEvent::Acknowledge) => Action::EventAcknowledged,
             Command::Monitoring(MonitoringEvent::AutoResolve) => Action::AutoResolve,
             Command::Monitoring(MonitoringEvent::RecoveryReported) => Action::EventResolved,
+            Command::ReportAgain => Action::ReportedAgain,
         }
     }
 }
@@ -232,13 +238,24 @@ pub enum TransitionError {
     Forbidden(String),
 }
 
-/// What monitoring events may do in a state: they act on open incidents only, and only a
-/// `new` incident resolves itself (SPEC §4.2, §8). People never see these actions offered.
-fn monitoring_actions(status: Status) -> &'static [Action] {
+/// What new reports of a fault may do in a state: monitoring events and duplicate reports act
+/// on open incidents only, and only a `new` incident resolves itself (SPEC §4.2, §8). They are
+/// not actions a client calls, so they are never offered in `allowed_actions`.
+fn intake_actions(status: Status) -> &'static [Action] {
     use Action::*;
     match status {
-        Status::New => &[EventTriggered, EventAcknowledged, AutoResolve],
-        Status::InProgress => &[EventTriggered, EventAcknowledged, EventResolved],
+        Status::New => &[
+            EventTriggered,
+            EventAcknowledged,
+            AutoResolve,
+            ReportedAgain,
+        ],
+        Status::InProgress => &[
+            EventTriggered,
+            EventAcknowledged,
+            EventResolved,
+            ReportedAgain,
+        ],
         Status::Resolved | Status::Closed => &[],
     }
 }
@@ -286,7 +303,7 @@ pub fn decide(
     }
     let action = command.action();
     let allowed = match command {
-        Command::Monitoring(_) => monitoring_actions(facts.status),
+        Command::Monitoring(_) | Command::ReportAgain => intake_actions(facts.status),
         _ => allowed_actions(facts),
     };
     if !allowed.contains(&action) {
@@ -409,6 +426,15 @@ pub fn decide(
                 MonitoringEvent::AutoResolve => Status::Resolved,
                 _ => facts.status,
             })
+        }
+        Command::ReportAgain => {
+            if !(roles.is_staff() || roles.has(Role::Integration) || own_customer) {
+                return Err(forbidden(
+                    action,
+                    "staff, integrations and the incident's organisation",
+                ));
+            }
+            Ok(facts.status)
         }
         Command::AddNote(visibility) => {
             let may = roles.is_staff() || (own_customer && visibility == NoteVisibility::Public);

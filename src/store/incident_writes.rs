@@ -18,7 +18,7 @@ use crate::domain::sla::UploadCutoff;
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
     self, Caller, CiRef, CreationLookups, CustomerFacts, HistoryEntry, IncidentCommand,
-    IncidentDraft, IncidentEvent, Lookups, NewIncident, UserFacts,
+    IncidentDraft, IncidentEvent, Lookups, NewIncident, OnDuplicate, UserFacts,
 };
 use crate::error::AppError;
 
@@ -54,15 +54,26 @@ pub struct Applied {
     pub escalation: Option<Escalation>,
 }
 
+/// What a report did.
+#[derive(Debug, Clone)]
+pub enum Reported {
+    /// A new incident.
+    Created(Incident),
+    /// Recorded on the unresolved incident it duplicates.
+    Appended(Applied),
+}
+
 /// Creates an incident with its `created` history entry and `incident.created` event, in one
-/// transaction.
+/// transaction; or, when it duplicates an unresolved incident (SPEC §8), refuses it or records it
+/// there, as `on_duplicate` says.
 pub fn create(
     conn: &mut PgConnection,
     caller: &Caller,
     draft: IncidentDraft,
+    on_duplicate: Option<OnDuplicate>,
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<Incident, AppError> {
+) -> Result<Reported, AppError> {
     // Who may report for which organisation is settled before anything is read.
     let customer_id = workflow::customer_of_new(caller, draft.customer_id)?;
     conn.transaction(|conn| {
@@ -87,7 +98,26 @@ pub fn create(
             upload_cutoff: settings.cutoff(),
         };
         let new = workflow::new_incident(caller, draft, &lookups)?;
-        insert(conn, new, now)
+        let duplicate_of = match new.duplicate_signature() {
+            Some(signature) if on_duplicate != Some(OnDuplicate::Create) => {
+                super::incidents::find_unresolved_duplicate(conn, &signature)?
+            }
+            _ => None,
+        };
+        match (duplicate_of, on_duplicate) {
+            (None, _) => insert(conn, new, now).map(Reported::Created),
+            (Some(original), Some(OnDuplicate::Append)) => {
+                let command = IncidentCommand::ReportAgain {
+                    title: new.title,
+                    description: Some(new.description),
+                };
+                execute(conn, original, None, caller, command, settings, now)
+                    .map(Reported::Appended)
+            }
+            (Some(original), _) => Err(AppError::DuplicateIncident {
+                duplicate_of: original,
+            }),
+        }
     })
 }
 

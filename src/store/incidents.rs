@@ -10,7 +10,7 @@ use super::schema::{incident_history, incident_notes, incidents};
 use crate::domain::changes::FieldChange;
 use crate::domain::incident::{Incident, Note, Reporter, Status, Tier};
 use crate::domain::level::Level;
-use crate::domain::workflow::{IncidentRef, NewIncident};
+use crate::domain::workflow::{DuplicateSignature, IncidentRef, NewIncident};
 use crate::error::AppError;
 
 /// A stored incident.
@@ -304,6 +304,24 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Incident, AppError> {
         .optional()?
         .ok_or_else(|| AppError::not_found("incident", id))?
         .try_into()
+}
+
+/// The oldest unresolved incident (`new` or `in_progress`) with the same customer, system,
+/// configuration item and subcategory, when there is one.
+pub fn find_unresolved_duplicate(
+    conn: &mut PgConnection,
+    signature: &DuplicateSignature,
+) -> Result<Option<i64>, AppError> {
+    Ok(incidents::table
+        .filter(incidents::customer_id.eq(signature.customer_id))
+        .filter(incidents::source_system.eq(&signature.source_system))
+        .filter(incidents::ci_id.eq(signature.ci_id))
+        .filter(incidents::subcategory.eq(&signature.subcategory))
+        .filter(incidents::status.eq_any(["new", "in_progress"]))
+        .select(incidents::id)
+        .order(incidents::id.asc())
+        .first(conn)
+        .optional()?)
 }
 
 /// Who owns incident `id` and where it stands, when it exists.

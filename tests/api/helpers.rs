@@ -497,7 +497,8 @@ fn problem_status(code: &str) -> StatusCode {
         | "already_exists"
         | "last_admin"
         | "already_acknowledged"
-        | "confirmation_required" => StatusCode::CONFLICT,
+        | "confirmation_required"
+        | "duplicate_incident" => StatusCode::CONFLICT,
         other => panic!("no status is specified for problem code {other}"),
     }
 }

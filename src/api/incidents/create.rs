@@ -3,24 +3,49 @@
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{HttpResponse, post};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use validator::Validate;
 
 use super::requests::CreateIncidentRequest;
 use super::{IncidentResponse, require_incident_reader, respond};
-use crate::api::extract::{AuthUser, JsonBody};
+use crate::api::extract::{AuthUser, JsonBody, ValidQuery};
 use crate::api::problems;
+use crate::domain::workflow::OnDuplicate;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
+use crate::store::incident_writes::Reported;
+
+/// What to do when the report duplicates an unresolved incident.
+#[derive(Debug, Default, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateIncidentQuery {
+    /// `append` records the report on the unresolved incident it duplicates (one more
+    /// occurrence, answered 200 with that incident); `create` opens a new incident anyway.
+    /// Without it a duplicate is refused with 409 `duplicate_incident` naming `duplicate_of`.
+    #[param(inline)]
+    pub on_duplicate: Option<OnDuplicate>,
+}
 
 /// Record an incident (staff, customer users, integrations). Level and deadline follow
-/// SPEC §4.1.
+/// SPEC §4.1. A report is a duplicate when an unresolved incident has the same customer,
+/// `source_system`, `ci_id` and `subcategory` (all set); see `on_duplicate`.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
+    params(CreateIncidentQuery),
     request_body = CreateIncidentRequest,
     responses(
         (status = 201, description = "Incident recorded", body = IncidentResponse,
             headers(("ETag" = String, description = "Version"), ("Location" = String, description = "URL of the incident"))),
+        (status = 200, description = "`on_duplicate=append`: the report was recorded on the unresolved incident it duplicates, returned here", body = IncidentResponse,
+            headers(("ETag" = String, description = "Version"))),
+        (status = 409, description = "The report duplicates an unresolved incident, named in `duplicate_of` (`duplicate_incident`)", body = crate::error::Problem,
+            content_type = "application/problem+json",
+            example = json!({"type": "urn:incident-desk:problem:duplicate_incident", "title": "Duplicate incident", "status": 409,
+                "detail": "Unresolved incident 42 has the same customer, system, configuration item and subcategory. Retry with ?on_duplicate=append to record this report on it, or ?on_duplicate=create to open a new incident anyway.",
+                "code": "duplicate_incident", "duplicate_of": 42})),
         problems::CreateErrors
     )
 )]
@@ -28,16 +53,21 @@ use crate::store;
 pub async fn create_incident(
     state: Data<AppState>,
     caller: AuthUser,
+    query: ValidQuery<CreateIncidentQuery>,
     body: JsonBody<CreateIncidentRequest>,
 ) -> Result<HttpResponse, AppError> {
     require_incident_reader(&caller)?;
     let draft = body.parse()?.into();
+    let on_duplicate = query.0.on_duplicate;
     let who = caller.caller();
     let settings = state.write_settings();
     let now = state.clock.now();
-    let incident = store::run(&state.pool, move |conn| {
-        store::incident_writes::create(conn, &who, draft, &settings, now)
+    let reported = store::run(&state.pool, move |conn| {
+        store::incident_writes::create(conn, &who, draft, on_duplicate, &settings, now)
     })
     .await?;
-    Ok(respond(StatusCode::CREATED, incident, &caller, now))
+    Ok(match reported {
+        Reported::Created(incident) => respond(StatusCode::CREATED, incident, &caller, now),
+        Reported::Appended(applied) => respond(StatusCode::OK, applied.incident, &caller, now),
+    })
 }

@@ -129,6 +129,17 @@ pub(super) fn apply(
         }),
         IncidentCommand::Escalate(request) => escalate(request, current, next, caller, lookups),
         IncidentCommand::Monitoring(event) => Ok(monitoring_event(event, current, next, now)),
+        IncidentCommand::ReportAgain { title, description } => {
+            count_occurrence(current, next, now);
+            let comment = match description.filter(|d| !d.trim().is_empty()) {
+                Some(description) => format!("reported again: {title}\n\n{description}"),
+                None => format!("reported again: {title}"),
+            };
+            Ok(Effect {
+                comment: Some(comment),
+                ..Effect::default()
+            })
+        }
         // Handled before the state machine is asked.
         IncidentCommand::SlaEscalation { .. } => Ok(Effect::default()),
     }
@@ -142,6 +153,11 @@ const AUTO_RESOLUTION: (&str, &str, &str) = (
     "unclear_direct_fix",
 );
 
+fn count_occurrence(current: &Incident, next: &mut Incident, now: DateTime<Utc>) {
+    next.occurrences = current.occurrences.saturating_add(1);
+    next.last_occurrence_at = Some(now);
+}
+
 fn monitoring_event(
     event: MonitoringEvent,
     current: &Incident,
@@ -150,8 +166,7 @@ fn monitoring_event(
 ) -> Effect {
     let comment = match event {
         MonitoringEvent::Occurrence => {
-            next.occurrences = current.occurrences.saturating_add(1);
-            next.last_occurrence_at = Some(now);
+            count_occurrence(current, next, now);
             None
         }
         MonitoringEvent::Acknowledge => Some("monitoring acknowledged the alert"),

@@ -109,6 +109,13 @@ pub enum IncidentCommand {
     Escalate(EscalationRequest),
     /// A monitoring event on the open incident of its `dedup_key` (SPEC §8).
     Monitoring(MonitoringEvent),
+    /// A new report that duplicates this unresolved incident, recorded on it (SPEC §8).
+    ReportAgain {
+        /// The new report's title.
+        title: String,
+        /// The new report's description.
+        description: Option<String>,
+    },
     /// The SLA watcher's escalation once a threshold has passed (for the incident managers).
     SlaEscalation {
         /// Which threshold.
@@ -193,6 +200,7 @@ impl IncidentCommand {
             IncidentCommand::Escalate(EscalationRequest::Hierarchical { .. })
             | IncidentCommand::SlaEscalation { .. } => Command::Escalate(Escalation::Hierarchical),
             IncidentCommand::Monitoring(event) => Command::Monitoring(*event),
+            IncidentCommand::ReportAgain { .. } => Command::ReportAgain,
         }
     }
 }

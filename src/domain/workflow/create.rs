@@ -99,6 +99,43 @@ pub struct NewIncident {
     pub created_at: DateTime<Utc>,
 }
 
+/// What to do with a new report that duplicates an unresolved incident (SPEC §8); without a
+/// choice the report is refused, naming the incident it duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDuplicate {
+    /// Record the report on the existing incident (`occurrences += 1`).
+    Append,
+    /// Open a new incident anyway.
+    Create,
+}
+
+/// What makes two reports the same fault (SPEC §8): customer, system, configuration item and
+/// subcategory, all set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateSignature {
+    /// Customer.
+    pub customer_id: i64,
+    /// System.
+    pub source_system: String,
+    /// Configuration item.
+    pub ci_id: i64,
+    /// Subcategory.
+    pub subcategory: String,
+}
+
+impl NewIncident {
+    /// The fields that find its duplicates; `None` when any is unset (a null never matches).
+    pub fn duplicate_signature(&self) -> Option<DuplicateSignature> {
+        Some(DuplicateSignature {
+            customer_id: self.customer_id?,
+            source_system: self.source_system.clone()?,
+            ci_id: self.ci_id?,
+            subcategory: self.subcategory.clone()?,
+        })
+    }
+}
+
 /// Decides a new incident (SPEC §4, §4.1): its organisation, reporter, channel, classification,
 /// level and deadline. Field errors come in the order of the request's checks: who may report
 /// for whom, the level, the classification, then what had to be looked up.

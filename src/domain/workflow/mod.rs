@@ -15,8 +15,8 @@ mod tests;
 
 pub use command::{EscalationRequest, IncidentCommand, IncidentEdit, Needs, Resolution};
 pub use create::{
-    CreationLookups, CustomerFacts, IncidentDraft, NewIncident, created, customer_of_new,
-    new_incident,
+    CreationLookups, CustomerFacts, DuplicateSignature, IncidentDraft, NewIncident, OnDuplicate,
+    created, customer_of_new, new_incident,
 };
 
 use chrono::{DateTime, Utc};

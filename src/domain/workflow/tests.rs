@@ -705,3 +705,37 @@ fn an_incident_without_customer_is_staff_only_until_the_desk_sets_one() {
             .changes_fields()
     );
 }
+
+#[test]
+fn a_duplicate_report_counts_on_an_unresolved_incident_only() {
+    let taxonomy = taxonomy();
+    let now = t0() + Duration::minutes(3);
+    let again = || IncidentCommand::ReportAgain {
+        title: "收费模块报错".into(),
+        description: Some("二楼也报错".into()),
+    };
+    let reporter = caller(60, &[Role::Customer], Some(CUSTOMER));
+    let outcome = decide(
+        &incident(Status::New),
+        &reporter,
+        again(),
+        &lookups(&taxonomy, now),
+    )
+    .unwrap();
+    assert_eq!(outcome.incident.occurrences, 2);
+    let history = outcome.history.unwrap();
+    assert_eq!(history.action, "reported_again");
+    assert!(history.comment.unwrap().contains("二楼也报错"));
+    let resolved = decide(
+        &incident(Status::Resolved),
+        &reporter,
+        again(),
+        &lookups(&taxonomy, now),
+    );
+    assert!(matches!(
+        resolved,
+        Err(TransitionError::IllegalTransition { .. })
+    ));
+    // Nor is it an action anybody is offered.
+    assert!(!allowed_actions(&incident(Status::New), &desk(), false).contains(&"reported_again"));
+}

@@ -1,5 +1,6 @@
 //! Incidents (SPEC §4), by section.
 
+mod duplicates;
 mod fields;
 mod lifecycle;
 mod lists;
