@@ -59,8 +59,8 @@ pub struct Applied {
 pub enum Reported {
     /// A new incident.
     Created(Incident),
-    /// Recorded on the unresolved incident it duplicates.
-    Appended(Applied),
+    /// Recorded on the unresolved incident it duplicates, as it is now.
+    Appended(Incident),
 }
 
 /// Creates an incident with its `created` history entry and `incident.created` event, in one
