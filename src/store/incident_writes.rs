@@ -112,7 +112,7 @@ pub fn create(
                     description: Some(new.description),
                 };
                 execute(conn, original, None, caller, command, settings, now)
-                    .map(Reported::Appended)
+                    .map(|applied| Reported::Appended(applied.incident))
             }
             (Some(original), _) => Err(AppError::DuplicateIncident {
                 duplicate_of: original,

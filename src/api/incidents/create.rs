@@ -68,6 +68,6 @@ pub async fn create_incident(
     .await?;
     Ok(match reported {
         Reported::Created(incident) => respond(StatusCode::CREATED, incident, &caller, now),
-        Reported::Appended(applied) => respond(StatusCode::OK, applied.incident, &caller, now),
+        Reported::Appended(incident) => respond(StatusCode::OK, incident, &caller, now),
     })
 }
