@@ -28,6 +28,15 @@ pub enum AppError {
     /// sender does not retry a 400.
     #[error("invalid event: {0:?}")]
     InvalidEvent(Vec<FieldError>),
+    /// Well-formed input the request cannot be carried out with, as a whole (not field by
+    /// field), e.g. `idempotency_key_reused`.
+    #[error("unprocessable ({code}): {detail}")]
+    Unprocessable {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation for people.
+        detail: String,
+    },
     /// Missing or invalid credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -131,6 +140,7 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::Validation(_) => "validation_failed",
             AppError::InvalidEvent(_) => "invalid_event",
+            AppError::Unprocessable { code, .. } => code,
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
@@ -182,6 +192,7 @@ impl AppError {
             AppError::BadRequest(_) => "Bad request",
             AppError::Validation(_) => "Validation failed",
             AppError::InvalidEvent(_) => "Invalid event",
+            AppError::Unprocessable { .. } => "Unprocessable request",
             AppError::Unauthorized(_) => "Unauthorized",
             AppError::Forbidden(_) => "Forbidden",
             AppError::NotFound(_) => "Not found",
@@ -202,9 +213,9 @@ impl AppError {
             | AppError::Unauthorized(d)
             | AppError::Forbidden(d)
             | AppError::NotFound(d) => d.clone(),
-            AppError::Conflict { detail, .. } | AppError::IllegalTransition { detail, .. } => {
-                detail.clone()
-            }
+            AppError::Conflict { detail, .. }
+            | AppError::IllegalTransition { detail, .. }
+            | AppError::Unprocessable { detail, .. } => detail.clone(),
             AppError::Validation(_) => "The request has invalid fields.".into(),
             AppError::DuplicateIncident { duplicate_of } => format!(
                 "Unresolved incident {duplicate_of} has the same customer, system, configuration item and subcategory. \
@@ -261,7 +272,9 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) | AppError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
-            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Validation(_) | AppError::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -1,5 +1,6 @@
-//! Background work of every server instance: the SLA watcher and the webhook delivery worker.
-//! Both coordinate through the database, so any number of instances can run them.
+//! Background work of every server instance: the SLA watcher, the webhook delivery worker and
+//! the clean-up of expired idempotency keys. They coordinate through the database, so any
+//! number of instances can run them.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,20 @@ use crate::state::AppState;
 use crate::store;
 use crate::store::webhooks::{AttemptOutcome, Claimed, DeliveryState};
 
-/// Starts both workers on the current Tokio runtime.
+/// How often expired idempotency keys are deleted.
+const IDEMPOTENCY_SWEEP: Duration = Duration::from_secs(15 * 60);
+
+/// Starts the workers on the current Tokio runtime.
 pub fn spawn(state: Data<AppState>) {
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(err) = sweep_idempotency_keys(&sweeper).await {
+                log::warn!("deleting expired idempotency keys failed: {err}");
+            }
+            tokio::time::sleep(IDEMPOTENCY_SWEEP).await;
+        }
+    });
     let watcher = state.clone();
     tokio::spawn(async move {
         loop {
@@ -52,6 +65,15 @@ pub fn spawn(state: Data<AppState>) {
 }
 
 const BATCH: i64 = 20;
+
+/// Deletes idempotency keys past their 24 hours; returns how many.
+pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    store::run(&state.pool, move |conn| {
+        store::idempotency::delete_expired(conn, now)
+    })
+    .await
+}
 
 /// One SLA scan: raises `sla_warning` and `sla_breach` hierarchical escalations that are due.
 /// Returns how many were raised. Each escalation is unique per incident, trigger and deadline

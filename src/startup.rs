@@ -214,6 +214,7 @@ impl Application {
                 )
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(fallback))
+                .wrap(from_fn(api::idempotency::idempotency))
                 .wrap(from_fn(telemetry::record_metrics))
                 .wrap(Logger::new(
                     r#"%a "%r" %s %b %Dms request_id=%{x-request-id}i"#,

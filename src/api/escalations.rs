@@ -10,6 +10,7 @@ use validator::{Validate, ValidationErrors};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
+use crate::api::idempotency::IdempotencyKey;
 use crate::api::problems;
 use crate::api::respond::created;
 use crate::domain::escalation::Escalation;
@@ -100,7 +101,8 @@ fn reason_error(field: &str, text: &str) -> Result<(), AppError> {
     security(("bearer" = [])),
     params(
         ("id" = i64, Path, description = "Incident id"),
-        IfMatch
+        IfMatch,
+        IdempotencyKey
     ),
     request_body = CreateEscalationRequest,
     responses(

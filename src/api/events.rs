@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::{AuthUser, JsonBody, bearer_token};
+use crate::api::idempotency::IdempotencyKey;
 use crate::api::problems;
 use crate::domain::monitoring::{
     Event, EventOutcome, EventResult, alertmanager_events, parse_event,
@@ -105,6 +106,7 @@ pub struct AlertsAccepted {
 #[utoipa::path(
     tag = "events",
     security((), ("bearer" = [])),
+    params(IdempotencyKey),
     request_body = EventRequest,
     responses(
         (status = 202, description = "Event processed", body = EventAccepted, examples(

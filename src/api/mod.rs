@@ -12,6 +12,7 @@ pub mod escalations;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod incidents;
 pub mod pagination;
 pub mod problems;

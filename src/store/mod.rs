@@ -10,6 +10,7 @@ pub mod configuration_items;
 pub mod customers;
 pub mod escalations;
 pub mod events;
+pub mod idempotency;
 pub mod incident_writes;
 pub mod incidents;
 pub mod outbox;

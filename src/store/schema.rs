@@ -266,6 +266,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (user_id, method, path, key) {
+        user_id -> Int8,
+        method -> Text,
+        path -> Text,
+        key -> Text,
+        request_hash -> Bytea,
+        status -> Nullable<Int2>,
+        content_type -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        location -> Nullable<Text>,
+        body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(users -> customers (customer_id));
 diesel::joinable!(escalations -> incidents (incident_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
@@ -298,4 +314,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_delivery_attempts,
     business_calendar,
     api_tokens,
+    idempotency_keys,
 );

@@ -490,7 +490,7 @@ fn problem_status(code: &str) -> StatusCode {
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "version_mismatch" => StatusCode::PRECONDITION_FAILED,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "validation_failed" => StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed" | "idempotency_key_reused" => StatusCode::UNPROCESSABLE_ENTITY,
         "service_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "illegal_transition"
         | "incident_closed"
@@ -498,7 +498,8 @@ fn problem_status(code: &str) -> StatusCode {
         | "last_admin"
         | "already_acknowledged"
         | "confirmation_required"
-        | "duplicate_incident" => StatusCode::CONFLICT,
+        | "duplicate_incident"
+        | "idempotency_key_in_use" => StatusCode::CONFLICT,
         other => panic!("no status is specified for problem code {other}"),
     }
 }

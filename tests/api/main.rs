@@ -11,6 +11,7 @@ mod configuration_items;
 mod customers;
 mod escalations;
 mod events;
+mod idempotency;
 mod incidents;
 mod openapi_spec;
 mod operations;

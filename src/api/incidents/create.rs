@@ -10,6 +10,7 @@ use validator::Validate;
 use super::requests::CreateIncidentRequest;
 use super::{IncidentResponse, require_incident_reader, respond};
 use crate::api::extract::{AuthUser, JsonBody, ValidQuery};
+use crate::api::idempotency::IdempotencyKey;
 use crate::api::problems;
 use crate::domain::workflow::OnDuplicate;
 use crate::error::AppError;
@@ -34,7 +35,7 @@ pub struct CreateIncidentQuery {
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
-    params(CreateIncidentQuery),
+    params(CreateIncidentQuery, IdempotencyKey),
     request_body = CreateIncidentRequest,
     responses(
         (status = 201, description = "Incident recorded", body = IncidentResponse,

@@ -8,6 +8,7 @@ use super::requests::CreateNoteRequest;
 use super::types::{IncidentHistoryEntry, NoteResponse};
 use super::{execute, require_incident_reader, visible_incident};
 use crate::api::extract::{AuthUser, IfMatch, JsonBody};
+use crate::api::idempotency::IdempotencyKey;
 use crate::api::problems;
 use crate::domain::incident::NoteVisibility;
 use crate::domain::workflow::IncidentCommand;
@@ -38,7 +39,7 @@ async fn beside_incident<T: Send + 'static>(
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Incident id")),
+    params(("id" = i64, Path, description = "Incident id"), IdempotencyKey),
     request_body = CreateNoteRequest,
     responses(
         (status = 201, description = "Note added", body = NoteResponse),

@@ -1,0 +1,266 @@
+//! `Idempotency-Key` on creating POSTs (SPEC §10): the first response is kept and replayed —
+//! status, body, `ETag`, `Location` — for 24 hours to the same caller, method and path, so a
+//! client that lost an answer can retry without creating twice.
+//!
+//! The key is claimed in the database before the handler runs, so concurrent retries on any
+//! number of server instances never both execute: the second waits for the first answer, and
+//! gets 409 `idempotency_key_in_use` if it does not come in time. A request without a valid
+//! `Authorization` header is passed through untouched; the handler refuses or authenticates it
+//! its own way (an event's `routing_key`).
+
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, Data};
+use actix_web::{Error, FromRequest, HttpResponse};
+use sha2::{Digest, Sha256};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+use super::extract::{AuthUser, bearer_token};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+use crate::store::idempotency::{Claim, KeyScope, StoredResponse};
+
+/// The request header.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The header a replayed answer carries.
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// The creating POSTs a key applies to, as route patterns. Later resources add theirs.
+const CREATING_ROUTES: &[&str] = &[
+    "/api/v1/incidents",
+    "/api/v1/incidents/{id}/notes",
+    "/api/v1/incidents/{id}/escalations",
+    "/api/v1/events",
+];
+
+/// How long a retry waits for the answer of the same request still in flight.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(50);
+
+/// The `Idempotency-Key` header as the OpenAPI document describes it on creating POSTs.
+pub struct IdempotencyKey;
+
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some("^[ -~]+$"));
+        vec![
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "Makes a retry safe: the first answer (status, body, ETag, Location) is \
+                     replayed for 24 h to the same caller, method and path, with \
+                     `Idempotent-Replayed: true`. The same key with another body is 422 \
+                     `idempotency_key_reused`; while the first request is still running a retry \
+                     waits for its answer, or gets 409 `idempotency_key_in_use`.",
+                ))
+                .schema(Some(key))
+                .build(),
+        ]
+    }
+}
+
+/// Middleware: replays, refuses or records creating POSTs that carry an `Idempotency-Key`.
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let applies = req.method() == Method::POST
+        && req.headers().contains_key(IDEMPOTENCY_KEY)
+        && req
+            .match_pattern()
+            .is_some_and(|pattern| CREATING_ROUTES.contains(&pattern.as_str()));
+    if !applies {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let key = match read_key(req.headers().get(IDEMPOTENCY_KEY)) {
+        Ok(key) => key,
+        Err(err) => return Ok(req.error_response(err)),
+    };
+    let caller = match bearer_token(req.request()) {
+        Ok(token) => AuthUser::from_token(&state, token).await.ok(),
+        Err(_) => None,
+    };
+    let Some(caller) = caller else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let (http, payload) = req.parts_mut();
+    let body = match Bytes::from_request(http, payload).await {
+        Ok(body) => body,
+        Err(_) => return Ok(req.error_response(AppError::PayloadTooLarge)),
+    };
+    req.set_payload(Payload::from(body.clone()));
+    let scope = KeyScope {
+        user_id: caller.id,
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+        key,
+    };
+    let fingerprint = Sha256::digest(&body).to_vec();
+
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
+    loop {
+        let now = state.clock.now();
+        let (claim_scope, claim_hash) = (scope.clone(), fingerprint.clone());
+        let claim = store::run(&state.pool, move |conn| {
+            store::idempotency::claim(conn, &claim_scope, &claim_hash, now)
+        })
+        .await;
+        match claim {
+            Ok(Claim::Run) => return run_and_keep(req, next, &state, scope).await,
+            Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(stored))),
+            Ok(Claim::Reused) => {
+                return Ok(req.error_response(AppError::Unprocessable {
+                    code: "idempotency_key_reused",
+                    detail: "This Idempotency-Key was used for a request with another body; \
+                             use a new key for a new request."
+                        .into(),
+                }));
+            }
+            Ok(Claim::InFlight) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL).await;
+            }
+            Ok(Claim::InFlight) => {
+                return Ok(req.error_response(AppError::Conflict {
+                    code: "idempotency_key_in_use",
+                    detail: "A request with this Idempotency-Key is still being answered; retry \
+                             shortly to get its answer."
+                        .into(),
+                }));
+            }
+            Err(err) => return Ok(req.error_response(err)),
+        }
+    }
+}
+
+/// Runs the request that claimed the key and keeps its answer; a server-side failure releases
+/// the key instead, so that a retry runs again.
+async fn run_and_keep(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    state: &AppState,
+    scope: KeyScope,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let response = match next.call(req).await {
+        Ok(response) => response,
+        Err(err) => {
+            release(state, scope).await;
+            return Err(err);
+        }
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        release(state, scope).await;
+        return Ok(response.map_into_boxed_body());
+    }
+    let (request, response) = response.into_parts();
+    let (head, body) = response.into_parts();
+    let body = match actix_web::body::to_bytes(body).await {
+        Ok(body) => body,
+        Err(_) => {
+            release(state, scope).await;
+            return Err(AppError::internal("reading a response body failed").into());
+        }
+    };
+    let header_text = |name: HeaderName| {
+        head.headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let stored = StoredResponse {
+        status: status.as_u16(),
+        content_type: header_text(header::CONTENT_TYPE),
+        etag: header_text(header::ETAG),
+        location: header_text(header::LOCATION),
+        body: body.to_vec(),
+    };
+    let kept = store::run(&state.pool, move |conn| {
+        store::idempotency::finish(conn, &scope, &stored)
+    })
+    .await;
+    if let Err(err) = kept {
+        log::error!("keeping an idempotent response failed: {err}");
+    }
+    let response = head.set_body(body).map_into_boxed_body();
+    Ok(ServiceResponse::new(request, response))
+}
+
+async fn release(state: &AppState, scope: KeyScope) {
+    let released = store::run(&state.pool, move |conn| {
+        store::idempotency::release(conn, &scope)
+    })
+    .await;
+    if let Err(err) = released {
+        log::error!("releasing an idempotency key failed: {err}");
+    }
+}
+
+/// The kept answer, as it was sent the first time.
+fn replay(stored: StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in [
+        (header::CONTENT_TYPE, stored.content_type),
+        (header::ETAG, stored.etag),
+        (header::LOCATION, stored.location),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.insert_header((name, value));
+        }
+    }
+    response.insert_header((HeaderName::from_static(REPLAYED), "true"));
+    response.body(stored.body)
+}
+
+/// A key of 1–255 visible ASCII characters.
+fn read_key(value: Option<&HeaderValue>) -> Result<String, AppError> {
+    let invalid = || {
+        AppError::invalid_field(
+            "Idempotency-Key",
+            "invalid",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    };
+    let text = value.and_then(|v| v.to_str().ok()).ok_or_else(invalid)?;
+    let text = text.trim();
+    let visible = text.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if text.is_empty() || text.len() > 255 || !visible {
+        return Err(invalid());
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_one_to_255_visible_characters() {
+        let read = |s: &'static str| read_key(Some(&HeaderValue::from_static(s)));
+        assert_eq!(read("order-1").unwrap(), "order-1");
+        assert_eq!(read(" 7c1f2a ").unwrap(), "7c1f2a");
+        assert!(read("   ").is_err());
+        assert!(read_key(None).is_err());
+        let long: &'static str = Box::leak("k".repeat(256).into_boxed_str());
+        assert!(read(long).is_err());
+        let longest: &'static str = Box::leak("k".repeat(255).into_boxed_str());
+        assert!(read(longest).is_ok());
+    }
+}

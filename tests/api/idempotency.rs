@@ -1,0 +1,230 @@
+//! `Idempotency-Key` (SPEC §10): the first answer to a creating POST is replayed for 24 hours
+//! to the same caller, method and path; another body is refused; concurrent retries never both
+//! execute.
+
+use chrono::Duration;
+use incident_desk::domain::clock::Clock;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+impl TestApp {
+    async fn post_once(&self, path: &str, token: &str, key: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    async fn incident_count(&self, token: &str) -> usize {
+        let listed = self.get("/api/v1/incidents?limit=200", token).ok().await;
+        listed["items"].as_array().unwrap().len()
+    }
+}
+
+fn report(c: &Cast, title: &str) -> Value {
+    json!({"title": title, "customer_id": c.customer})
+}
+
+#[tokio::test]
+async fn a_retry_replays_status_body_etag_and_location_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let first = app
+        .post_once(
+            "/api/v1/incidents",
+            &c.desk,
+            "order-1",
+            report(&c, "打印机卡纸"),
+        )
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let (etag, location) = (
+        first.headers()["etag"].clone(),
+        first.headers()["location"].clone(),
+    );
+    let body = first.text().await.unwrap();
+
+    let again = app
+        .post_once(
+            "/api/v1/incidents",
+            &c.desk,
+            "order-1",
+            report(&c, "打印机卡纸"),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["etag"], etag);
+    assert_eq!(again.headers()["location"], location);
+    assert_eq!(again.headers()["content-type"], "application/json");
+    assert_eq!(again.text().await.unwrap(), body);
+    assert_eq!(app.incident_count(&c.desk).await, 1);
+
+    // Another body under the same key is refused; another key is another request.
+    app.post_once(
+        "/api/v1/incidents",
+        &c.desk,
+        "order-1",
+        report(&c, "另一个故障"),
+    )
+    .refused("idempotency_key_reused")
+    .await;
+    app.post_once(
+        "/api/v1/incidents",
+        &c.desk,
+        "order-2",
+        report(&c, "打印机卡纸"),
+    )
+    .created()
+    .await;
+    assert_eq!(app.incident_count(&c.desk).await, 2);
+}
+
+#[tokio::test]
+async fn keys_are_scoped_to_the_caller_and_the_path() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let a = app.create_incident(&c.desk, report(&c, "a")).await;
+    let b = app.create_incident(&c.desk, report(&c, "b")).await;
+    let note = json!({"body": "已电话联系", "visibility": "public"});
+    for incident in [&a, &b] {
+        let path = format!("/api/v1/incidents/{}/notes", incident["id"]);
+        app.post_once(&path, &c.desk, "note-1", note.clone())
+            .created()
+            .await;
+    }
+    // The same key from another caller is that caller's own.
+    let by_manager = app
+        .post_once("/api/v1/incidents", &c.manager, "order-1", report(&c, "x"))
+        .created()
+        .await;
+    let by_desk = app
+        .post_once("/api/v1/incidents", &c.desk, "order-1", report(&c, "x"))
+        .created()
+        .await;
+    assert_ne!(by_manager["id"], by_desk["id"]);
+    let notes = app
+        .get(&format!("/api/v1/incidents/{}/notes", a["id"]), &c.desk)
+        .ok()
+        .await;
+    assert_eq!(
+        notes["items"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| notes.as_array().unwrap().len()),
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_retries_never_both_execute() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let sends =
+        (0..10).map(|_| app.post_once("/api/v1/incidents", &c.desk, "burst", report(&c, "并发")));
+    let answers = futures_util::future::join_all(sends).await;
+    let mut ids = std::collections::HashSet::new();
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        let body: Value = answer.json().await.unwrap();
+        ids.insert(body["id"].to_string());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(app.incident_count(&c.desk).await, 1);
+}
+
+#[tokio::test]
+async fn answers_are_kept_for_24_hours_then_the_key_is_free() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let first = app
+        .post_once("/api/v1/incidents", &c.desk, "daily", report(&c, "t"))
+        .created()
+        .await;
+    app.clock.set(app.clock.now() + Duration::hours(23));
+    let replayed = app
+        .post_once("/api/v1/incidents", &c.desk, "daily", report(&c, "t"))
+        .created()
+        .await;
+    assert_eq!(replayed["id"], first["id"]);
+    app.clock.set(app.clock.now() + Duration::hours(2));
+    let fresh = app
+        .post_once("/api/v1/incidents", &c.desk, "daily", report(&c, "t"))
+        .created()
+        .await;
+    assert_ne!(fresh["id"], first["id"]);
+
+    // The background job deletes what is past its 24 hours.
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url(&app.database)).unwrap();
+    let later = app.clock.now() + Duration::hours(25);
+    let deleted = incident_desk::store::idempotency::delete_expired(&mut conn, later).unwrap();
+    assert_eq!(deleted, 1);
+}
+
+#[tokio::test]
+async fn refusals_are_replayed_too_and_bad_keys_are_422() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let bad = json!({"title": "", "customer_id": c.customer});
+    app.post_once("/api/v1/incidents", &c.desk, "bad-1", bad.clone())
+        .refused("validation_failed")
+        .await;
+    let replayed = app
+        .post_once("/api/v1/incidents", &c.desk, "bad-1", bad)
+        .await;
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    expect_problem(replayed, "validation_failed").await;
+
+    let problem = app
+        .post_once(
+            "/api/v1/incidents",
+            &c.desk,
+            &"k".repeat(256),
+            report(&c, "t"),
+        )
+        .refused("validation_failed")
+        .await;
+    assert_eq!(error_fields(&problem), ["Idempotency-Key"]);
+    assert_eq!(app.incident_count(&c.desk).await, 0);
+}
+
+#[tokio::test]
+async fn a_retried_event_is_counted_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, token) = app
+        .create_api_token(&admin, "zabbix", &["integration"])
+        .await;
+    let event = json!({
+        "event_action": "trigger", "dedup_key": "k",
+        "payload": {"summary": "CPU high", "source": "app-01", "severity": "info"}
+    });
+    for _ in 0..2 {
+        let answer = app
+            .post_once("/api/v1/events", &token, "evt-1", event.clone())
+            .await;
+        let answer = expect_json(answer, StatusCode::ACCEPTED).await;
+        assert_eq!(answer["result"], "created");
+    }
+    let again = app
+        .send(Method::POST, "/api/v1/events", Some(&token), Some(event))
+        .await;
+    let again = expect_json(again, StatusCode::ACCEPTED).await;
+    assert_eq!(again["result"], "deduplicated");
+    let incident = app
+        .get(
+            &format!("/api/v1/incidents/{}", again["incident_id"]),
+            &token,
+        )
+        .ok()
+        .await;
+    assert_eq!(incident["occurrences"], 2);
+}
