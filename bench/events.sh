@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Event-storm benchmark (issue: monitoring intake): wrk posts PagerDuty v2 triggers, authenticated
+# by an API token, spread over 1 000 dedup keys and then all on one hot key. Checks that no event
+# is lost (the sum of `occurrences` equals the number of 202 answers) and reports pgbench's
+# single-row insert TPS from the same run as the yardstick, and the server's RSS afterwards.
+# Needs the local PostgreSQL, python3 and wrk (apt-get install wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+DB=bench_events
+PORT=${PORT:-18098}
+BASE=http://127.0.0.1:$PORT
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-32}
+export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
+    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q
+    BIN=target/release/incident-desk
+fi
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
+$BIN serve >/dev/null 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 2000); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.01; done
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+ADMIN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
+    -d '{"username":"admin","password":"bench-password"}' | json '["access_token"]')
+curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
+    -H 'Content-Type: application/json' -d '{"code":"C1","name":"Customer 1"}' >/dev/null
+TOKEN=$(curl -fs -X POST "$BASE/api/v1/api-tokens" -H "Authorization: Bearer $ADMIN" \
+    -H 'Content-Type: application/json' -d '{"name":"bench","roles":["integration"]}' | json '["token"]')
+
+echo "== pgbench single-row insert, $CONNECTIONS clients, $DURATION (PostgreSQL alone)"
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" 2>/dev/null
+psql "$PG/postgres" -qc "CREATE DATABASE bench_pgbench"
+pgbench -q -i -s 10 "$PG/bench_pgbench" >/dev/null 2>&1
+printf 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n' >/tmp/pgbench_insert.sql
+pgbench -n -f /tmp/pgbench_insert.sql -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" "$PG/bench_pgbench" 2>/dev/null \
+    | grep -E '^tps' | sed 's/(without initial connection time)//'
+psql "$PG/postgres" -qc "DROP DATABASE bench_pgbench"
+
+storm() {
+    local keys=$1
+    psql "$PG/$DB" -qc "DELETE FROM outbox_events; DELETE FROM incident_history; DELETE FROM incidents" >/dev/null
+    echo "== wrk -t2 -c$CONNECTIONS -d$DURATION POST /api/v1/events, triggers over $keys key(s)"
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/event_storm.lua \
+        -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/events" -- "$keys" \
+        | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|answers:'
+    psql "$PG/$DB" -Atc "SELECT 'incidents: ' || count(*) || ', sum of occurrences: ' || coalesce(sum(occurrences), 0) FROM incidents"
+}
+storm 1000
+storm 1
+echo "== server memory after load: $(ps -o rss= -p $SERVER | awk '{printf "%.1f MiB", $1/1024}') RSS"
