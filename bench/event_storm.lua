@@ -1,5 +1,5 @@
--- wrk script: PagerDuty v2 triggers over N dedup keys (first script argument, default 1000),
--- counting the 202 answers so the sum of occurrences can be checked against them.
+-- wrk script: PagerDuty v2 triggers over N dedup keys (first script argument, default 1000)
+-- named <prefix>-<n> (second argument), counting the answers wrk saw.
 local threads = {}
 
 function setup(thread)
@@ -8,16 +8,19 @@ end
 
 function init(args)
     keys = tonumber(args[1] or "1000")
+    prefix = args[2] or "storm"
     accepted = 0
     other = 0
     math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+    wrk.headers["Content-Type"] = "application/json"
 end
 
 function request()
-    local key = "storm-" .. math.random(keys)
+    local key = prefix .. "-" .. math.random(keys)
     local body = '{"event_action":"trigger","dedup_key":"' .. key .. '","payload":{"summary":"Disk almost full on '
         .. key .. '","source":"' .. key .. '","severity":"warning","custom_details":{"customer":"C1"}}}'
-    return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+    -- nil headers: wrk.headers, which hold the Authorization given with -H.
+    return wrk.format("POST", nil, nil, body)
 end
 
 function response(status, headers, body)

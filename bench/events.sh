@@ -44,15 +44,30 @@ pgbench -n -f /tmp/pgbench_insert.sql -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" 
     | grep -E '^tps' | sed 's/(without initial connection time)//'
 psql "$PG/postgres" -qc "DROP DATABASE bench_pgbench"
 
+accepted_so_far() {
+    curl -fs "$BASE/metrics" | python3 -c '
+import re, sys
+total = 0
+for line in sys.stdin:
+    m = re.match(r"incident_desk_monitoring_events_total\{result=\"(created|deduplicated)\",source=\"events\"\} (\d+)", line)
+    if m:
+        total += int(m.group(2))
+print(total)'
+}
+
 storm() {
-    local keys=$1
-    psql "$PG/$DB" -qc "DELETE FROM outbox_events; DELETE FROM incident_history; DELETE FROM incidents" >/dev/null
+    local keys=$1 prefix=$2 before after
+    before=$(accepted_so_far)
     echo "== wrk -t2 -c$CONNECTIONS -d$DURATION POST /api/v1/events, triggers over $keys key(s)"
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/event_storm.lua \
-        -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/events" -- "$keys" \
+        -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/events" -- "$keys" "$prefix" \
         | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|answers:'
-    psql "$PG/$DB" -Atc "SELECT 'incidents: ' || count(*) || ', sum of occurrences: ' || coalesce(sum(occurrences), 0) FROM incidents"
+    sleep 1
+    after=$(accepted_so_far)
+    # The server's own count of 202 answers: wrk stops counting with requests still in flight.
+    psql "$PG/$DB" -Atc "SELECT 'server answered 202 to $((after - before)) triggers; incidents: ' || count(*) \
+        || ', sum of occurrences: ' || coalesce(sum(occurrences), 0) FROM incidents WHERE dedup_key LIKE '$prefix-%'"
 }
-storm 1000
-storm 1
+storm 1000 spread
+storm 1 hot
 echo "== server memory after load: $(ps -o rss= -p $SERVER | awk '{printf "%.1f MiB", $1/1024}') RSS"
