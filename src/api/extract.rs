@@ -19,6 +19,9 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+
 use crate::auth::api_token;
 use crate::domain::role::{Role, Roles};
 use crate::domain::validation::FieldError;
@@ -480,38 +483,79 @@ impl AuthUser {
     /// user is read on every request, so revocation and deactivation apply at once, on every
     /// server instance.
     pub async fn from_token(state: &AppState, token: String) -> Result<AuthUser, AppError> {
-        let invalid = || AppError::Unauthorized("The token is invalid or has expired.".into());
-        let user = if api_token::is_api_token(&token) {
-            let digest = api_token::digest(&token);
-            let now = state.clock.now();
-            store::run(&state.pool, move |conn| {
-                store::api_tokens::authenticate(conn, &digest, now)
-            })
-            .await?
-            .ok_or_else(invalid)?
-        } else {
-            let claims = state.tokens.verify(&token).map_err(|err| {
-                log::debug!("refused token: {err}");
-                invalid()
-            })?;
-            let user_id = claims.user_id().ok_or_else(invalid)?;
-            let user = store::run(&state.pool, move |conn| {
-                store::users::find_optional(conn, user_id)
-            })
-            .await?
-            .ok_or_else(invalid)?;
-            if !user.active || claims.generation != user.token_generation || user.is_api_token() {
-                return Err(invalid());
-            }
-            user
-        };
-        Ok(AuthUser {
+        let credential = Credential::check(state, &token)?;
+        let now = state.clock.now();
+        let user = store::run(&state.pool, move |conn| credential.load(conn, now)).await?;
+        Ok(AuthUser::from(user))
+    }
+}
+
+impl From<UserRow> for AuthUser {
+    fn from(user: UserRow) -> Self {
+        AuthUser {
             id: user.id,
             roles: user.roles(),
             username: user.username.clone(),
             customer_id: user.customer_id,
             row: user,
+        }
+    }
+}
+
+/// A Bearer value, checked as far as it can be without the database: a JWT's signature and
+/// expiry, an API token's digest.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An API token, by its digest.
+    ApiToken(Vec<u8>),
+    /// A JWT for a user, issued under a token generation.
+    Jwt {
+        /// The user.
+        user_id: i64,
+        /// The user's token generation at issue time.
+        generation: i32,
+    },
+}
+
+fn invalid_token() -> AppError {
+    AppError::Unauthorized("The token is invalid or has expired.".into())
+}
+
+impl Credential {
+    /// Checks what can be checked without the database.
+    pub fn check(state: &AppState, token: &str) -> Result<Credential, AppError> {
+        if api_token::is_api_token(token) {
+            return Ok(Credential::ApiToken(api_token::digest(token)));
+        }
+        let claims = state.tokens.verify(token).map_err(|err| {
+            log::debug!("refused token: {err}");
+            invalid_token()
+        })?;
+        Ok(Credential::Jwt {
+            user_id: claims.user_id().ok_or_else(invalid_token)?,
+            generation: claims.generation,
         })
+    }
+
+    /// The live user the credential stands for (401 for none), read with the caller's
+    /// connection so that a handler can authenticate and work in one blocking hop.
+    pub fn load(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<UserRow, AppError> {
+        match self {
+            Credential::ApiToken(digest) => {
+                store::api_tokens::authenticate(conn, digest, now)?.ok_or_else(invalid_token)
+            }
+            Credential::Jwt {
+                user_id,
+                generation,
+            } => {
+                let user =
+                    store::users::find_optional(conn, *user_id)?.ok_or_else(invalid_token)?;
+                if !user.active || *generation != user.token_generation || user.is_api_token() {
+                    return Err(invalid_token());
+                }
+                Ok(user)
+            }
+        }
     }
 }
 

@@ -1,16 +1,16 @@
-//! Monitoring events (SPEC §8): each event runs in one transaction that first takes a lock on
-//! its `dedup_key`, so concurrent senders on any number of server instances queue per key and a
-//! storm of triggers opens exactly one incident. The unique index over open incidents' keys
-//! holds the same rule in the schema.
+//! Monitoring events (SPEC §8). Triggers for one `dedup_key` queue on the row lock of its open
+//! incident, so concurrent senders on any number of server instances count every occurrence;
+//! two first triggers racing to open the incident are decided by the unique index over open
+//! incidents' keys, and the loser counts as an occurrence of the winner's incident.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 
+use super::calendar;
 use super::incident_writes::{self, WriteSettings};
+use super::incidents::IncidentRow;
 use super::schema::{configuration_items, customers, incidents};
-use super::{calendar, parse_stored};
-use crate::domain::incident::Status;
+use crate::domain::incident::Incident;
 use crate::domain::monitoring::{
     Event, EventOutcome, EventPayload, EventStep, OpeningFacts, opened_incident,
 };
@@ -19,6 +19,10 @@ use crate::error::AppError;
 
 /// Statuses in which an incident is open for its `dedup_key`.
 const OPEN: [&str; 2] = ["new", "in_progress"];
+
+/// How often a trigger may lose the race to open its key's incident before giving up; it can
+/// lose only to a concurrent trigger, which then holds the open incident it finds next.
+const OPENING_ATTEMPTS: usize = 3;
 
 /// Runs one event by `caller` and tells what it did.
 pub fn ingest(
@@ -32,40 +36,55 @@ pub fn ingest(
         .id
         .ok_or_else(|| AppError::internal("monitoring events are posted by a user"))?;
     conn.transaction(|conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<Text, _>(&event.dedup_key)
-            .execute(conn)?;
-        let open: Option<(i64, String)> = incidents::table
-            .filter(incidents::dedup_key.eq(&event.dedup_key))
-            .filter(incidents::status.eq_any(OPEN))
-            .select((incidents::id, incidents::status))
-            .first(conn)
-            .optional()?;
-        let open = open
-            .map(|(id, status)| Ok::<_, AppError>((id, parse_stored::<Status>(&status)?)))
-            .transpose()?;
-        let step = EventStep::of(event.action, open.map(|(_, status)| status));
-        let incident_id = match (step, open, &event.payload) {
-            (EventStep::Open, _, Some(payload)) => {
-                let facts = opening_facts(conn, payload, settings, now)?;
-                let new = opened_incident(author, event.dedup_key.clone(), payload, &facts);
-                Some(incident_writes::insert(conn, new, now)?.id)
+        for _ in 0..OPENING_ATTEMPTS {
+            let open: Option<Incident> = incidents::table
+                .filter(incidents::dedup_key.eq(&event.dedup_key))
+                .filter(incidents::status.eq_any(OPEN))
+                .select(IncidentRow::as_select())
+                .for_update()
+                .first(conn)
+                .optional()?
+                .map(Incident::try_from)
+                .transpose()?;
+            let step = EventStep::of(event.action, open.as_ref().map(|i| i.status));
+            let outcome = |incident_id| EventOutcome {
+                dedup_key: event.dedup_key.clone(),
+                result: step.result(),
+                incident_id,
+            };
+            match (step, open, &event.payload) {
+                (EventStep::Open, _, Some(payload)) => {
+                    let facts = opening_facts(conn, payload, settings, now)?;
+                    let new = opened_incident(author, event.dedup_key.clone(), payload, &facts);
+                    // A savepoint: losing the race must not abort the event's transaction.
+                    match conn.transaction(|conn| incident_writes::insert(conn, new, now)) {
+                        Ok(incident) => return Ok(outcome(Some(incident.id))),
+                        // The only unique key a new monitoring incident can collide on is the
+                        // open-key index: another trigger opened it first.
+                        Err(AppError::Conflict {
+                            code: "already_exists",
+                            ..
+                        }) => continue,
+                        Err(err) => return Err(err),
+                    }
+                }
+                (EventStep::Apply(command), Some(incident), _) => {
+                    let id = incident.id;
+                    let command = IncidentCommand::Monitoring(command);
+                    incident_writes::execute_locked(
+                        conn, incident, None, caller, command, settings, now,
+                    )?;
+                    return Ok(outcome(Some(id)));
+                }
+                (EventStep::Ignore, _, _) => return Ok(outcome(None)),
+                // A trigger always has a payload and an applied step an open incident; the
+                // event parser and the step rules guarantee it.
+                _ => return Err(AppError::internal("event step without its facts")),
             }
-            (EventStep::Apply(command), Some((id, _)), _) => {
-                let command = IncidentCommand::Monitoring(command);
-                incident_writes::execute(conn, id, None, caller, command, settings, now)?;
-                Some(id)
-            }
-            (EventStep::Ignore, _, _) => None,
-            // A trigger always has a payload and an applied step an open incident; the event
-            // parser and the step rules guarantee it.
-            _ => return Err(AppError::internal("event step without its facts")),
-        };
-        Ok(EventOutcome {
-            dedup_key: event.dedup_key.clone(),
-            result: step.result(),
-            incident_id,
-        })
+        }
+        Err(AppError::internal(
+            "a trigger kept losing the race to open its incident",
+        ))
     })
 }
 
