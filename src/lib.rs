@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod intake;
 pub mod jobs;
 pub mod openapi;
 pub mod startup;

@@ -20,8 +20,10 @@ use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
+use crate::intake::Intake;
 use crate::state::AppState;
 use crate::store::bootstrap::{self, AdminBootstrap, BootstrapError};
+use crate::store::incident_writes::WriteSettings;
 use crate::telemetry::{self, Metrics};
 use crate::{openapi, store};
 
@@ -172,13 +174,24 @@ impl Application {
         let document = openapi::document();
         let routes = Data::new(RouteTable::new(&document));
         let metrics = Arc::new(Metrics::new());
+        let taxonomy = Arc::new(taxonomy);
+        let intake = Intake::start(
+            pool.clone(),
+            WriteSettings {
+                taxonomy: taxonomy.clone(),
+                timezone: settings.timezone,
+                upload_cutoff: settings.upload_cutoff,
+            },
+            clock.clone(),
+        );
         let state = Data::new(AppState {
             pool,
             tokens,
-            taxonomy: Arc::new(taxonomy),
+            taxonomy,
             settings: settings.clone(),
             clock,
             metrics: metrics.clone(),
+            intake,
         });
         // The metrics middleware reads its own app data, so telemetry needs no AppState.
         let metrics = Data::from(metrics);

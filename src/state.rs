@@ -6,6 +6,7 @@ use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
+use crate::intake::Intake;
 use crate::store::DbPool;
 use crate::store::incident_writes::WriteSettings;
 use crate::telemetry::Metrics;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The queue monitoring events are written through.
+    pub intake: Intake,
 }
 
 impl AppState {

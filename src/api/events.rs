@@ -11,17 +11,17 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::extract::{AuthUser, Credential, JsonBody, bearer_token};
+use super::extract::{JsonBody, bearer_token, check_credential};
 use crate::api::idempotency::IdempotencyKey;
 use crate::api::problems;
 use crate::auth::api_token;
 use crate::domain::monitoring::{
     Event, EventOutcome, EventResult, alertmanager_events, parse_event,
 };
-use crate::domain::role::Role;
 use crate::error::{AppError, FieldError};
+use crate::intake::{Sender, no_routing_key};
 use crate::state::AppState;
-use crate::store;
+use crate::store::credentials::Credential;
 
 /// A PagerDuty Events API v2 event, as documented; the server reads it leniently (unknown
 /// fields are ignored) and names every problem in one 400.
@@ -130,7 +130,7 @@ pub async fn post_event(
     let answer = async {
         // The header alone decides when present; without it the body is read first.
         let sender = match request.headers().contains_key(AUTHORIZATION) {
-            true => Some(Sender::Header(Credential::check(
+            true => Some(Sender::Header(check_credential(
                 &state,
                 &bearer_token(&request)?,
             )?)),
@@ -141,7 +141,7 @@ pub async fn post_event(
             Some(sender) => sender,
             None => Sender::RoutingKey(routing_key(&event)?),
         };
-        let outcome = ingest(&state, sender, vec![event]).await?;
+        let outcome = state.intake.submit(sender, vec![event]).await?;
         Ok::<_, AppError>(outcome.into_iter().next())
     }
     .await;
@@ -198,10 +198,10 @@ pub async fn post_alertmanager(
 ) -> Result<HttpResponse, AppError> {
     let metrics = state.metrics.clone();
     let answer = async {
-        let sender = Sender::Header(Credential::check(&state, &bearer_token(&request)?)?);
+        let sender = Sender::Header(check_credential(&state, &bearer_token(&request)?)?);
         let events =
             alertmanager_events(&read_json(body.bytes())?).map_err(AppError::InvalidEvent)?;
-        ingest(&state, sender, events).await
+        state.intake.submit(sender, events).await
     }
     .await;
     match answer {
@@ -243,21 +243,6 @@ fn read_json(body: &[u8]) -> Result<Value, AppError> {
     })
 }
 
-/// Who sends events, and how they proved it.
-enum Sender {
-    /// An `Authorization` header: an integration token or a staff access token.
-    Header(Credential),
-    /// An event's `routing_key`: an integration token only.
-    RoutingKey(Credential),
-}
-
-fn no_routing_key() -> AppError {
-    AppError::Unauthorized(
-        "Send an Authorization: Bearer header, or an API token of role integration as routing_key."
-            .into(),
-    )
-}
-
 /// The credential in an event's `routing_key`: only an API token.
 fn routing_key(event: &Event) -> Result<Credential, AppError> {
     match event.routing_key.as_deref() {
@@ -266,42 +251,6 @@ fn routing_key(event: &Event) -> Result<Credential, AppError> {
         }
         _ => Err(no_routing_key()),
     }
-}
-
-/// Authenticates the sender and runs its events one after another, each in its own
-/// transaction, in one blocking hop: an event costs as few round trips as it can.
-async fn ingest(
-    state: &AppState,
-    sender: Sender,
-    events: Vec<Event>,
-) -> Result<Vec<EventOutcome>, AppError> {
-    let settings = state.write_settings();
-    let now = state.clock.now();
-    store::run(&state.pool, move |conn| {
-        let caller = match &sender {
-            Sender::Header(credential) => {
-                let caller = AuthUser::from(credential.load(conn, now)?);
-                let mut senders = vec![Role::Integration];
-                senders.extend(Role::STAFF);
-                caller.require_any(&senders)?;
-                caller
-            }
-            Sender::RoutingKey(credential) => {
-                let caller =
-                    AuthUser::from(credential.load(conn, now).map_err(|_| no_routing_key())?);
-                if !caller.roles.has(Role::Integration) {
-                    return Err(no_routing_key());
-                }
-                caller
-            }
-        }
-        .caller();
-        events
-            .iter()
-            .map(|event| store::events::ingest(conn, &caller, event, &settings, now))
-            .collect()
-    })
-    .await
 }
 
 /// Registers the routes.

@@ -19,9 +19,6 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
-use chrono::{DateTime, Utc};
-use diesel::PgConnection;
-
 use crate::auth::api_token;
 use crate::domain::role::{Role, Roles};
 use crate::domain::validation::FieldError;
@@ -29,6 +26,7 @@ use crate::domain::workflow::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
+use crate::store::credentials::Credential;
 use crate::store::users::UserRow;
 
 /// Largest accepted request body.
@@ -483,7 +481,7 @@ impl AuthUser {
     /// user is read on every request, so revocation and deactivation apply at once, on every
     /// server instance.
     pub async fn from_token(state: &AppState, token: String) -> Result<AuthUser, AppError> {
-        let credential = Credential::check(state, &token)?;
+        let credential = check_credential(state, &token)?;
         let now = state.clock.now();
         let user = store::run(&state.pool, move |conn| credential.load(conn, now)).await?;
         Ok(AuthUser::from(user))
@@ -502,61 +500,24 @@ impl From<UserRow> for AuthUser {
     }
 }
 
-/// A Bearer value, checked as far as it can be without the database: a JWT's signature and
-/// expiry, an API token's digest.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// An API token, by its digest.
-    ApiToken(Vec<u8>),
-    /// A JWT for a user, issued under a token generation.
-    Jwt {
-        /// The user.
-        user_id: i64,
-        /// The user's token generation at issue time.
-        generation: i32,
-    },
-}
-
 fn invalid_token() -> AppError {
     AppError::Unauthorized("The token is invalid or has expired.".into())
 }
 
-impl Credential {
-    /// Checks what can be checked without the database.
-    pub fn check(state: &AppState, token: &str) -> Result<Credential, AppError> {
-        if api_token::is_api_token(token) {
-            return Ok(Credential::ApiToken(api_token::digest(token)));
-        }
-        let claims = state.tokens.verify(token).map_err(|err| {
-            log::debug!("refused token: {err}");
-            invalid_token()
-        })?;
-        Ok(Credential::Jwt {
-            user_id: claims.user_id().ok_or_else(invalid_token)?,
-            generation: claims.generation,
-        })
+/// Checks a Bearer value as far as it can be without the database: a JWT's signature and
+/// expiry, an API token's shape.
+pub fn check_credential(state: &AppState, token: &str) -> Result<Credential, AppError> {
+    if api_token::is_api_token(token) {
+        return Ok(Credential::ApiToken(api_token::digest(token)));
     }
-
-    /// The live user the credential stands for (401 for none), read with the caller's
-    /// connection so that a handler can authenticate and work in one blocking hop.
-    pub fn load(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<UserRow, AppError> {
-        match self {
-            Credential::ApiToken(digest) => {
-                store::api_tokens::authenticate(conn, digest, now)?.ok_or_else(invalid_token)
-            }
-            Credential::Jwt {
-                user_id,
-                generation,
-            } => {
-                let user =
-                    store::users::find_optional(conn, *user_id)?.ok_or_else(invalid_token)?;
-                if !user.active || *generation != user.token_generation || user.is_api_token() {
-                    return Err(invalid_token());
-                }
-                Ok(user)
-            }
-        }
-    }
+    let claims = state.tokens.verify(token).map_err(|err| {
+        log::debug!("refused token: {err}");
+        invalid_token()
+    })?;
+    Ok(Credential::Jwt {
+        user_id: claims.user_id().ok_or_else(invalid_token)?,
+        generation: claims.generation,
+    })
 }
 
 #[cfg(test)]

@@ -24,8 +24,19 @@ const OPEN: [&str; 2] = ["new", "in_progress"];
 /// lose only to a concurrent trigger, which then holds the open incident it finds next.
 const OPENING_ATTEMPTS: usize = 3;
 
-/// Runs one event by `caller` and tells what it did.
+/// Runs one event by `caller` in a transaction of its own and tells what it did.
 pub fn ingest(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    event: &Event,
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+) -> Result<EventOutcome, AppError> {
+    conn.transaction(|conn| ingest_in(conn, caller, event, settings, now))
+}
+
+/// Runs one event by `caller` inside the caller's transaction (a batch of events shares one).
+pub fn ingest_in(
     conn: &mut PgConnection,
     caller: &Caller,
     event: &Event,
@@ -35,57 +46,55 @@ pub fn ingest(
     let author = caller
         .id
         .ok_or_else(|| AppError::internal("monitoring events are posted by a user"))?;
-    conn.transaction(|conn| {
-        for _ in 0..OPENING_ATTEMPTS {
-            let open: Option<Incident> = incidents::table
-                .filter(incidents::dedup_key.eq(&event.dedup_key))
-                .filter(incidents::status.eq_any(OPEN))
-                .select(IncidentRow::as_select())
-                .for_update()
-                .first(conn)
-                .optional()?
-                .map(Incident::try_from)
-                .transpose()?;
-            let step = EventStep::of(event.action, open.as_ref().map(|i| i.status));
-            let outcome = |incident_id| EventOutcome {
-                dedup_key: event.dedup_key.clone(),
-                result: step.result(),
-                incident_id,
-            };
-            match (step, open, &event.payload) {
-                (EventStep::Open, _, Some(payload)) => {
-                    let facts = opening_facts(conn, payload, settings, now)?;
-                    let new = opened_incident(author, event.dedup_key.clone(), payload, &facts);
-                    // A savepoint: losing the race must not abort the event's transaction.
-                    match conn.transaction(|conn| incident_writes::insert(conn, new, now)) {
-                        Ok(incident) => return Ok(outcome(Some(incident.id))),
-                        // The only unique key a new monitoring incident can collide on is the
-                        // open-key index: another trigger opened it first.
-                        Err(AppError::Conflict {
-                            code: "already_exists",
-                            ..
-                        }) => continue,
-                        Err(err) => return Err(err),
-                    }
+    for _ in 0..OPENING_ATTEMPTS {
+        let open: Option<Incident> = incidents::table
+            .filter(incidents::dedup_key.eq(&event.dedup_key))
+            .filter(incidents::status.eq_any(OPEN))
+            .select(IncidentRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .map(Incident::try_from)
+            .transpose()?;
+        let step = EventStep::of(event.action, open.as_ref().map(|i| i.status));
+        let outcome = |incident_id| EventOutcome {
+            dedup_key: event.dedup_key.clone(),
+            result: step.result(),
+            incident_id,
+        };
+        match (step, open, &event.payload) {
+            (EventStep::Open, _, Some(payload)) => {
+                let facts = opening_facts(conn, payload, settings, now)?;
+                let new = opened_incident(author, event.dedup_key.clone(), payload, &facts);
+                // A savepoint: losing the race must not abort the event's transaction.
+                match conn.transaction(|conn| incident_writes::insert(conn, new, now)) {
+                    Ok(incident) => return Ok(outcome(Some(incident.id))),
+                    // The only unique key a new monitoring incident can collide on is the
+                    // open-key index: another trigger opened it first.
+                    Err(AppError::Conflict {
+                        code: "already_exists",
+                        ..
+                    }) => continue,
+                    Err(err) => return Err(err),
                 }
-                (EventStep::Apply(command), Some(incident), _) => {
-                    let id = incident.id;
-                    let command = IncidentCommand::Monitoring(command);
-                    incident_writes::execute_locked(
-                        conn, incident, None, caller, command, settings, now,
-                    )?;
-                    return Ok(outcome(Some(id)));
-                }
-                (EventStep::Ignore, _, _) => return Ok(outcome(None)),
-                // A trigger always has a payload and an applied step an open incident; the
-                // event parser and the step rules guarantee it.
-                _ => return Err(AppError::internal("event step without its facts")),
             }
+            (EventStep::Apply(command), Some(incident), _) => {
+                let id = incident.id;
+                let command = IncidentCommand::Monitoring(command);
+                incident_writes::execute_locked(
+                    conn, incident, None, caller, command, settings, now,
+                )?;
+                return Ok(outcome(Some(id)));
+            }
+            (EventStep::Ignore, _, _) => return Ok(outcome(None)),
+            // A trigger always has a payload and an applied step an open incident; the
+            // event parser and the step rules guarantee it.
+            _ => return Err(AppError::internal("event step without its facts")),
         }
-        Err(AppError::internal(
-            "a trigger kept losing the race to open its incident",
-        ))
-    })
+    }
+    Err(AppError::internal(
+        "a trigger kept losing the race to open its incident",
+    ))
 }
 
 /// The customer the event names by code (an active one; else none), that customer's CI named

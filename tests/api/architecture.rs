@@ -132,6 +132,7 @@ fn each_layer_imports_only_the_layers_below_it() {
                 "store",
                 "state",
                 "jobs",
+                "intake",
                 "error",
                 "config",
                 "startup",
@@ -147,6 +148,7 @@ fn each_layer_imports_only_the_layers_below_it() {
                 "api",
                 "state",
                 "jobs",
+                "intake",
                 "startup",
                 "openapi",
                 "telemetry",
@@ -154,6 +156,7 @@ fn each_layer_imports_only_the_layers_below_it() {
             ],
         ),
         ("jobs", &["api", "startup", "openapi"]),
+        ("intake", &["api", "state", "jobs", "startup", "openapi"]),
         ("api", &["openapi", "startup", "jobs", "cli"]),
     ];
     let mut upward = Vec::new();

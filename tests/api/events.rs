@@ -414,3 +414,40 @@ async fn the_schema_admits_one_open_incident_per_key() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn events_sent_together_are_answered_each_on_its_own() {
+    let app = TestApp::spawn().await;
+    let m = app.monitoring().await;
+    let (_, portal) = app
+        .create_user(&m.admin, "portal", &["customer"], Some(m.customer))
+        .await;
+    // Sent at once, these share the intake's batches: refusals stay with their senders.
+    let sends = (0..30).map(|i| {
+        let (token, body) = match i % 3 {
+            0 => (m.token.clone(), trigger(&format!("together-{}", i % 5))),
+            1 => (portal.clone(), trigger("together-refused")),
+            _ => (
+                m.desk.clone(),
+                action("acknowledge", &format!("together-{}", i % 5)),
+            ),
+        };
+        let app = &app;
+        async move { (i % 3, app.event(Some(&token), body).await.status()) }
+    });
+    for (kind, status) in futures_util::future::join_all(sends).await {
+        let expected = match kind {
+            1 => StatusCode::FORBIDDEN,
+            _ => StatusCode::ACCEPTED,
+        };
+        assert_eq!(status, expected, "sender kind {kind}");
+    }
+    let listed = app.get("/api/v1/incidents?q=Disk", &m.desk).ok().await;
+    let occurrences: i64 = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["occurrences"].as_i64().unwrap())
+        .sum();
+    assert_eq!(occurrences, 10, "every accepted trigger counted once");
+}
