@@ -194,9 +194,7 @@ impl Writer {
                     let now = self.clock.now();
                     let (sender, events) = (job.sender, job.events);
                     let answer = store::run(&self.pool, move |conn| {
-                        conn.transaction(|conn| {
-                            write_job(conn, &sender, &events, &settings, now, &mut HashMap::new())
-                        })
+                        conn.transaction(|conn| write_job(conn, &sender, &events, &settings, now))
                     })
                     .await;
                     let _ = job.reply.send(answer.and_then(|answer| answer));
@@ -207,41 +205,72 @@ impl Writer {
 }
 
 /// Writes every job of a batch in the caller's transaction. A sender that may not send gets its
-/// refusal; any other failure fails the batch.
+/// refusal; any other failure fails the batch. Events are written in the order of their keys
+/// (and, for one key, in the order they arrived), so writers lock incidents in one order and
+/// never deadlock each other.
 fn write_batch(
     conn: &mut PgConnection,
     work: &[(Sender, Vec<Event>)],
     settings: &WriteSettings,
     now: DateTime<Utc>,
 ) -> Result<Vec<Answer>, AppError> {
-    let mut callers = HashMap::new();
-    work.iter()
-        .map(|(sender, events)| write_job(conn, sender, events, settings, now, &mut callers))
-        .collect()
+    let mut callers: HashMap<&Sender, Caller> = HashMap::new();
+    let mut answers: Vec<Answer> = Vec::with_capacity(work.len());
+    for (sender, _) in work {
+        if callers.contains_key(sender) {
+            answers.push(Ok(vec![]));
+            continue;
+        }
+        match sender.caller(conn, now) {
+            Ok(caller) => {
+                callers.insert(sender, caller);
+                answers.push(Ok(vec![]));
+            }
+            Err(refusal @ (AppError::Unauthorized(_) | AppError::Forbidden(_))) => {
+                answers.push(Err(refusal));
+            }
+            Err(failure) => return Err(failure),
+        }
+    }
+    let mut queue: Vec<(usize, usize, &Event)> = work
+        .iter()
+        .enumerate()
+        .filter(|(job, _)| answers[*job].is_ok())
+        .flat_map(|(job, (_, events))| events.iter().enumerate().map(move |(i, e)| (job, i, e)))
+        .collect();
+    queue.sort_by(|a, b| a.2.dedup_key.cmp(&b.2.dedup_key));
+    let mut outcomes: Vec<Vec<Option<EventOutcome>>> = work
+        .iter()
+        .map(|(_, events)| vec![None; events.len()])
+        .collect();
+    for (job, index, event) in queue {
+        let caller = &callers[&work[job].0];
+        outcomes[job][index] = Some(store::events::ingest_in(
+            conn, caller, event, settings, now,
+        )?);
+    }
+    Ok(answers
+        .into_iter()
+        .zip(outcomes)
+        .map(|(answer, outcomes)| answer.map(|_| outcomes.into_iter().flatten().collect()))
+        .collect())
 }
 
-/// One job: its sender (authenticated once per batch), then its events. The outer `Result`
-/// fails the transaction; the inner one is the job's answer.
+/// One job in a transaction of its own: its sender, then its events in order. The outer
+/// `Result` fails the transaction; the inner one is the job's answer.
 fn write_job(
     conn: &mut PgConnection,
     sender: &Sender,
     events: &[Event],
     settings: &WriteSettings,
     now: DateTime<Utc>,
-    callers: &mut HashMap<Sender, Caller>,
 ) -> Result<Answer, AppError> {
-    let caller = match callers.get(sender) {
-        Some(known) => known.clone(),
-        None => match sender.caller(conn, now) {
-            Ok(caller) => {
-                callers.insert(sender.clone(), caller.clone());
-                caller
-            }
-            Err(refusal @ (AppError::Unauthorized(_) | AppError::Forbidden(_))) => {
-                return Ok(Err(refusal));
-            }
-            Err(failure) => return Err(failure),
-        },
+    let caller = match sender.caller(conn, now) {
+        Ok(caller) => caller,
+        Err(refusal @ (AppError::Unauthorized(_) | AppError::Forbidden(_))) => {
+            return Ok(Err(refusal));
+        }
+        Err(failure) => return Err(failure),
     };
     let outcomes = events
         .iter()
