@@ -83,23 +83,13 @@ impl From<ApiToken> for ApiTokenResponse {
 /// A created API token, with the token itself.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiTokenResponse {
-    /// Id; also the id of the user the token acts as.
-    #[schema(example = 42)]
-    pub id: i64,
-    /// Name.
-    #[schema(example = "prometheus-prod")]
-    pub name: String,
-    /// Roles.
-    #[schema(example = json!(["integration"]))]
-    pub roles: Vec<Role>,
+    /// The token as listed.
+    #[serde(flatten)]
+    pub listed: ApiTokenResponse,
     /// The token: send it as `Authorization: Bearer <token>` (or as an event's `routing_key`).
     /// Shown only here; the server keeps a digest.
     #[schema(example = "idt_3q2T0m6yV8e9rJk1xZ4pL7cQ5wB0nH2sD8fG6aY1uE0")]
     pub token: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// When it stops working; `null` for never.
-    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Create an API token (admin). The token acts as a user of its own, with the token's name and
@@ -149,12 +139,8 @@ pub async fn create_api_token(
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(CreatedApiTokenResponse {
-            id: created.row.id,
-            name: created.row.name,
-            roles: created.roles.as_slice().to_vec(),
+            listed: ApiTokenResponse::from(created),
             token,
-            created_at: created.row.created_at,
-            expires_at: created.row.expires_at,
         }))
 }
 

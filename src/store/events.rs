@@ -24,18 +24,8 @@ const OPEN: [&str; 2] = ["new", "in_progress"];
 /// lose only to a concurrent trigger, which then holds the open incident it finds next.
 const OPENING_ATTEMPTS: usize = 3;
 
-/// Runs one event by `caller` in a transaction of its own and tells what it did.
-pub fn ingest(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    event: &Event,
-    settings: &WriteSettings,
-    now: DateTime<Utc>,
-) -> Result<EventOutcome, AppError> {
-    conn.transaction(|conn| ingest_in(conn, caller, event, settings, now))
-}
-
-/// Runs one event by `caller` inside the caller's transaction (a batch of events shares one).
+/// Runs one event by `caller` inside the caller's transaction (the intake writes a batch of
+/// events in one) and tells what it did.
 pub fn ingest_in(
     conn: &mut PgConnection,
     caller: &Caller,

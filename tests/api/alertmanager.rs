@@ -28,18 +28,10 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(text).expect("fixture JSON")
 }
 
-/// A customer `QD-01` with the CI `his-db-01`, a desk user and an integration token.
+/// The monitoring cast: desk token, integration token, customer id and CI id.
 async fn setup(app: &TestApp) -> (String, String, i64, Value) {
-    let admin = app.admin_token().await;
-    let customer = app.create_customer(&admin, "QD-01").await;
-    let ci = app.create_ci(&admin, customer, "his-db-01").await;
-    let (_, desk) = app
-        .create_user(&admin, "desk", &["service_desk"], None)
-        .await;
-    let (_, token) = app
-        .create_api_token(&admin, "alertmanager", &["integration"])
-        .await;
-    (desk, token, customer, ci["id"].clone())
+    let m = app.monitoring().await;
+    (m.desk, m.token, m.customer, m.ci["id"].clone())
 }
 
 /// Posts a `pagerduty_configs` body as Alertmanager does: no header, the token as routing key.

@@ -6,35 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// An admin, a service desk user, an integration token and a customer with a CI.
-struct Monitoring {
-    admin: String,
-    desk: String,
-    token: String,
-    customer: i64,
-    ci: Value,
-}
-
 impl TestApp {
-    async fn monitoring(&self) -> Monitoring {
-        let admin = self.admin_token().await;
-        let customer = self.create_customer(&admin, "QD-01").await;
-        let ci = self.create_ci(&admin, customer, "his-db-01").await;
-        let (_, desk) = self
-            .create_user(&admin, "desk", &["service_desk"], None)
-            .await;
-        let (_, token) = self
-            .create_api_token(&admin, "prometheus", &["integration"])
-            .await;
-        Monitoring {
-            admin,
-            desk,
-            token,
-            customer,
-            ci,
-        }
-    }
-
     /// Posts an event with an optional bearer token.
     async fn event(&self, token: Option<&str>, body: Value) -> Response {
         self.send(Method::POST, "/api/v1/events", token, Some(body))

@@ -553,3 +553,34 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .map(|e| e["field"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// An admin, a service desk user, an integration token and a customer with a CI.
+pub struct Monitoring {
+    pub admin: String,
+    pub desk: String,
+    pub token: String,
+    pub customer: i64,
+    pub ci: Value,
+}
+
+impl TestApp {
+    /// Customer `QD-01` with the CI `his-db-01`, a desk user and an integration token.
+    pub async fn monitoring(&self) -> Monitoring {
+        let admin = self.admin_token().await;
+        let customer = self.create_customer(&admin, "QD-01").await;
+        let ci = self.create_ci(&admin, customer, "his-db-01").await;
+        let (_, desk) = self
+            .create_user(&admin, "desk", &["service_desk"], None)
+            .await;
+        let (_, token) = self
+            .create_api_token(&admin, "prometheus", &["integration"])
+            .await;
+        Monitoring {
+            admin,
+            desk,
+            token,
+            customer,
+            ci,
+        }
+    }
+}
