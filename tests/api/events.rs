@@ -4,6 +4,8 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
+use incident_desk::domain::clock::Clock;
+
 use crate::helpers::*;
 
 impl TestApp {
@@ -261,6 +263,25 @@ async fn the_header_decides_and_routing_key_stands_in_without_it() {
     body["routing_key"] = json!(revoked);
     app.event(None, body.clone()).refused("unauthorized").await;
     app.event(Some(&revoked), trigger("k4"))
+        .refused("unauthorized")
+        .await;
+
+    // An expired token, in the header or as routing key.
+    let expires_at = app.clock.now() + chrono::Duration::minutes(5);
+    let expiring = app
+        .post(
+            "/api/v1/api-tokens",
+            &m.admin,
+            json!({"name": "expiring", "roles": ["integration"], "expires_at": expires_at}),
+        )
+        .created()
+        .await["token"]
+        .clone();
+    body["routing_key"] = expiring.clone();
+    expect_json(app.event(None, body.clone()).await, StatusCode::ACCEPTED).await;
+    app.clock.set(expires_at);
+    app.event(None, body).refused("unauthorized").await;
+    app.event(Some(expiring.as_str().unwrap()), trigger("k4"))
         .refused("unauthorized")
         .await;
 }
