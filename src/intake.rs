@@ -243,11 +243,15 @@ fn write_batch(
         .iter()
         .map(|(_, events)| vec![None; events.len()])
         .collect();
-    for (job, index, event) in queue {
-        let caller = &callers[&work[job].0];
-        outcomes[job][index] = Some(store::events::ingest_in(
-            conn, caller, event, settings, now,
-        )?);
+    for run in queue.chunk_by(|a, b| a.2.dedup_key == b.2.dedup_key) {
+        let events: Vec<(&Caller, &Event)> = run
+            .iter()
+            .map(|(job, _, event)| (&callers[&work[*job].0], *event))
+            .collect();
+        let answered = store::events::ingest_run(conn, &events, settings, now)?;
+        for ((job, index, _), outcome) in run.iter().zip(answered) {
+            outcomes[*job][*index] = Some(outcome);
+        }
     }
     Ok(answers
         .into_iter()
@@ -272,9 +276,14 @@ fn write_job(
         }
         Err(failure) => return Err(failure),
     };
-    let outcomes = events
-        .iter()
-        .map(|event| store::events::ingest_in(conn, &caller, event, settings, now))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        outcomes.extend(store::events::ingest_run(
+            conn,
+            &[(&caller, event)],
+            settings,
+            now,
+        )?);
+    }
     Ok(Ok(outcomes))
 }

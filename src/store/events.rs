@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::calendar;
-use super::incident_writes::{self, WriteSettings};
+use super::incident_writes::{self, Decided, WriteSettings};
 use super::incidents::IncidentRow;
 use super::schema::{configuration_items, customers, incidents};
 use crate::domain::incident::Incident;
@@ -24,62 +24,120 @@ const OPEN: [&str; 2] = ["new", "in_progress"];
 /// lose only to a concurrent trigger, which then holds the open incident it finds next.
 const OPENING_ATTEMPTS: usize = 3;
 
-/// Runs one event by `caller` inside the caller's transaction (the intake writes a batch of
-/// events in one) and tells what it did.
-pub fn ingest_in(
+/// Runs events that share one `dedup_key`, in order, inside the caller's transaction (the
+/// intake writes a batch of events in one), and tells what each did. Each event is decided on
+/// the incident as the ones before it left it; the incident is written once at the end, with
+/// one history entry per event, so a burst of triggers costs one `UPDATE`, not one per trigger.
+pub fn ingest_run(
+    conn: &mut PgConnection,
+    run: &[(&Caller, &Event)],
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+) -> Result<Vec<EventOutcome>, AppError> {
+    let Some((_, first)) = run.first() else {
+        return Ok(vec![]);
+    };
+    let key = first.dedup_key.as_str();
+    if run.iter().any(|(_, event)| event.dedup_key != key) {
+        return Err(AppError::internal("a run of events with different keys"));
+    }
+    let lookups = incident_writes::plain_lookups(settings, now);
+    let mut open = lock_open(conn, key)?.map(Decided::new);
+    let mut outcomes = Vec::with_capacity(run.len());
+    for (caller, event) in run {
+        let status = open
+            .as_ref()
+            .map(|d| d.current.status)
+            .filter(|status| OPEN.contains(&status.as_str()));
+        let step = EventStep::of(event.action, status);
+        let incident_id = match (step, &event.payload) {
+            (EventStep::Open, Some(payload)) => {
+                if let Some(done) = open.take() {
+                    done.write(conn, now)?;
+                }
+                let (incident, step) = open_incident(conn, caller, event, payload, settings, now)?;
+                let id = incident.current.id;
+                open = Some(incident);
+                outcomes.push(outcome(event, step, Some(id)));
+                continue;
+            }
+            (EventStep::Apply(command), _) => {
+                let decided = open
+                    .as_mut()
+                    .ok_or_else(|| AppError::internal("an applied step without its incident"))?;
+                decided.decide(caller, IncidentCommand::Monitoring(command), &lookups)?;
+                Some(decided.current.id)
+            }
+            (EventStep::Ignore, _) => None,
+            (EventStep::Open, None) => {
+                return Err(AppError::internal("a trigger without its payload"));
+            }
+        };
+        outcomes.push(outcome(event, step, incident_id));
+    }
+    if let Some(done) = open {
+        done.write(conn, now)?;
+    }
+    Ok(outcomes)
+}
+
+fn outcome(event: &Event, step: EventStep, incident_id: Option<i64>) -> EventOutcome {
+    EventOutcome {
+        dedup_key: event.dedup_key.clone(),
+        result: step.result(),
+        incident_id,
+    }
+}
+
+/// The open incident of `key`, locked for this transaction.
+fn lock_open(conn: &mut PgConnection, key: &str) -> Result<Option<Incident>, AppError> {
+    incidents::table
+        .filter(incidents::dedup_key.eq(key))
+        .filter(incidents::status.eq_any(OPEN))
+        .select(IncidentRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .map(Incident::try_from)
+        .transpose()
+}
+
+/// Opens the incident of a trigger; when a concurrent trigger opened it first (the unique index
+/// over open keys says so), the trigger counts as an occurrence of that one instead.
+fn open_incident(
     conn: &mut PgConnection,
     caller: &Caller,
     event: &Event,
+    payload: &EventPayload,
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<EventOutcome, AppError> {
+) -> Result<(Decided, EventStep), AppError> {
     let author = caller
         .id
         .ok_or_else(|| AppError::internal("monitoring events are posted by a user"))?;
     for _ in 0..OPENING_ATTEMPTS {
-        let open: Option<Incident> = incidents::table
-            .filter(incidents::dedup_key.eq(&event.dedup_key))
-            .filter(incidents::status.eq_any(OPEN))
-            .select(IncidentRow::as_select())
-            .for_update()
-            .first(conn)
-            .optional()?
-            .map(Incident::try_from)
-            .transpose()?;
-        let step = EventStep::of(event.action, open.as_ref().map(|i| i.status));
-        let outcome = |incident_id| EventOutcome {
-            dedup_key: event.dedup_key.clone(),
-            result: step.result(),
-            incident_id,
-        };
-        match (step, open, &event.payload) {
-            (EventStep::Open, _, Some(payload)) => {
-                let facts = opening_facts(conn, payload, settings, now)?;
-                let new = opened_incident(author, event.dedup_key.clone(), payload, &facts);
-                // A savepoint: losing the race must not abort the event's transaction.
-                match conn.transaction(|conn| incident_writes::insert(conn, new, now)) {
-                    Ok(incident) => return Ok(outcome(Some(incident.id))),
-                    // The only unique key a new monitoring incident can collide on is the
-                    // open-key index: another trigger opened it first.
-                    Err(AppError::Conflict {
-                        code: "already_exists",
-                        ..
-                    }) => continue,
-                    Err(err) => return Err(err),
+        let facts = opening_facts(conn, payload, settings, now)?;
+        let new = opened_incident(author, event.dedup_key.clone(), payload, &facts);
+        // A savepoint: losing the race must not abort the batch's transaction.
+        match conn.transaction(|conn| incident_writes::insert(conn, new, now)) {
+            Ok(incident) => return Ok((Decided::new(incident), EventStep::Open)),
+            // The only unique key a new monitoring incident can collide on is the open-key
+            // index: another trigger opened it first.
+            Err(AppError::Conflict {
+                code: "already_exists",
+                ..
+            }) => {
+                if let Some(winner) = lock_open(conn, &event.dedup_key)? {
+                    let mut decided = Decided::new(winner);
+                    let step = EventStep::of(event.action, Some(decided.current.status));
+                    if let EventStep::Apply(command) = step {
+                        let lookups = incident_writes::plain_lookups(settings, now);
+                        decided.decide(caller, IncidentCommand::Monitoring(command), &lookups)?;
+                    }
+                    return Ok((decided, step));
                 }
             }
-            (EventStep::Apply(command), Some(incident), _) => {
-                let id = incident.id;
-                let command = IncidentCommand::Monitoring(command);
-                incident_writes::execute_locked(
-                    conn, incident, None, caller, command, settings, now,
-                )?;
-                return Ok(outcome(Some(id)));
-            }
-            (EventStep::Ignore, _, _) => return Ok(outcome(None)),
-            // A trigger always has a payload and an applied step an open incident; the
-            // event parser and the step rules guarantee it.
-            _ => return Err(AppError::internal("event step without its facts")),
+            Err(err) => return Err(err),
         }
     }
     Err(AppError::internal(

@@ -35,7 +35,7 @@ pub struct WriteSettings {
 }
 
 impl WriteSettings {
-    fn cutoff(&self) -> Option<UploadCutoff> {
+    pub(super) fn cutoff(&self) -> Option<UploadCutoff> {
         self.upload_cutoff.map(|time| UploadCutoff {
             time,
             timezone: self.timezone,
@@ -279,6 +279,110 @@ pub(super) fn execute_locked(
         note,
         escalation,
     })
+}
+
+/// The facts of a command that needs nothing looked up (a monitoring event's).
+pub(super) fn plain_lookups(settings: &WriteSettings, now: DateTime<Utc>) -> Lookups<'_> {
+    Lookups {
+        now,
+        taxonomy: &settings.taxonomy,
+        user: None,
+        incident: None,
+        ci: None,
+        customer: None,
+        open_customer_issue: false,
+        deadlines: None,
+        upload_cutoff: settings.cutoff(),
+    }
+}
+
+/// Decisions made one after another on one locked incident, to be written at once.
+#[derive(Debug)]
+pub(super) struct Decided {
+    /// The incident as loaded.
+    pub before: Incident,
+    /// The incident after every decision so far.
+    pub current: Incident,
+    /// The history entries, with their authors.
+    pub entries: Vec<(Option<i64>, HistoryEntry)>,
+    /// The webhook events.
+    pub events: Vec<IncidentEvent>,
+}
+
+impl Decided {
+    pub(super) fn new(incident: Incident) -> Self {
+        Decided {
+            before: incident.clone(),
+            current: incident,
+            entries: vec![],
+            events: vec![],
+        }
+    }
+
+    /// Decides `command` by `caller` on the incident as the earlier decisions left it. Only for
+    /// commands that write no note and record no escalation.
+    pub(super) fn decide(
+        &mut self,
+        caller: &Caller,
+        command: IncidentCommand,
+        lookups: &Lookups<'_>,
+    ) -> Result<(), AppError> {
+        let outcome = workflow::decide(&self.current, caller, command, lookups)?;
+        if outcome.note.is_some() || outcome.escalation.is_some() {
+            return Err(AppError::internal(
+                "a batched decision wrote a note or an escalation",
+            ));
+        }
+        self.entries
+            .extend(outcome.history.map(|entry| (caller.id, entry)));
+        self.events.extend(outcome.events);
+        self.current = outcome.incident;
+        Ok(())
+    }
+
+    /// Writes the final row (one version step), every history entry in one statement, and the
+    /// webhook events with the final incident.
+    pub(super) fn write(self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<(), AppError> {
+        if self.entries.is_empty() && self.events.is_empty() {
+            return Ok(());
+        }
+        let id = self.before.id;
+        let stored: Incident = if self.current != self.before {
+            let mut next = IncidentRow::try_from(self.current)?;
+            next.updated_at = now;
+            next.version = self.before.version + 1;
+            diesel::update(incidents::table.find(id))
+                .set(&next)
+                .returning(IncidentRow::as_returning())
+                .get_result::<IncidentRow>(conn)?
+                .try_into()?
+        } else {
+            self.current
+        };
+        let rows = self
+            .entries
+            .into_iter()
+            .map(|(actor, entry)| {
+                let changes = serde_json::to_value(entry.changes).map_err(AppError::internal)?;
+                Ok((
+                    incident_history::incident_id.eq(id),
+                    incident_history::actor_id.eq(actor),
+                    incident_history::action.eq(entry.action),
+                    incident_history::changes.eq(changes),
+                    incident_history::comment.eq(entry.comment),
+                    incident_history::internal.eq(entry.internal),
+                    incident_history::created_at.eq(now),
+                ))
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        diesel::insert_into(incident_history::table)
+            .values(rows)
+            .execute(conn)?;
+        for event in self.events {
+            emit(conn, event, now, event_data(&stored, None, now)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// The `data` of a webhook event: the incident as the API shows it and, for escalation events,

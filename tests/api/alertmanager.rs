@@ -225,3 +225,52 @@ async fn the_alertmanager_endpoint_takes_a_bearer_header_only() {
     let listed = app.get("/api/v1/incidents", &desk).ok().await;
     assert_eq!(listed["items"], json!([]));
 }
+
+#[tokio::test]
+async fn alerts_of_one_key_in_one_body_are_decided_in_order() {
+    let app = TestApp::spawn().await;
+    let (desk, token, _, _) = setup(&app).await;
+    let firing = fixture("webhook-firing")["alerts"][0].clone();
+    let mut resolved = firing.clone();
+    resolved["status"] = json!("resolved");
+    let body = json!({
+        "version": "4", "status": "firing",
+        "alerts": [firing.clone(), firing.clone(), resolved, firing]
+    });
+    let answer = app
+        .post("/api/v1/integrations/alertmanager", &token, body)
+        .await;
+    let answer = expect_json(answer, StatusCode::ACCEPTED).await;
+    let results: Vec<&Value> = pluck(&answer["results"], "result");
+    assert_eq!(
+        results,
+        [
+            &json!("created"),
+            &json!("deduplicated"),
+            &json!("resolved"),
+            &json!("created")
+        ]
+    );
+    let first = &answer["results"][0]["incident_id"];
+    assert_eq!(answer["results"][2]["incident_id"], *first);
+    assert_ne!(answer["results"][3]["incident_id"], *first);
+
+    let incident = app
+        .get(&format!("/api/v1/incidents/{first}"), &desk)
+        .ok()
+        .await;
+    assert_eq!(incident["status"], "resolved");
+    assert_eq!(incident["occurrences"], 2);
+    let history = app
+        .get(&format!("/api/v1/incidents/{first}/history"), &desk)
+        .ok()
+        .await;
+    assert_eq!(
+        pluck(&history, "action"),
+        [
+            &json!("created"),
+            &json!("event_triggered"),
+            &json!("auto-resolve")
+        ]
+    );
+}
