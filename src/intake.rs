@@ -205,9 +205,7 @@ impl Writer {
 }
 
 /// Writes every job of a batch in the caller's transaction. A sender that may not send gets its
-/// refusal; any other failure fails the batch. Events are written in the order of their keys
-/// (and, for one key, in the order they arrived), so writers lock incidents in one order and
-/// never deadlock each other.
+/// refusal; any other failure fails the batch.
 fn write_batch(
     conn: &mut PgConnection,
     work: &[(Sender, Vec<Event>)],
@@ -232,31 +230,26 @@ fn write_batch(
             Err(failure) => return Err(failure),
         }
     }
-    let mut queue: Vec<(usize, usize, &Event)> = work
-        .iter()
-        .enumerate()
-        .filter(|(job, _)| answers[*job].is_ok())
-        .flat_map(|(job, (_, events))| events.iter().enumerate().map(move |(i, e)| (job, i, e)))
+    let accepted: Vec<usize> = (0..work.len())
+        .filter(|job| answers[*job].is_ok())
         .collect();
-    queue.sort_by(|a, b| a.2.dedup_key.cmp(&b.2.dedup_key));
-    let mut outcomes: Vec<Vec<Option<EventOutcome>>> = work
+    let batch: Vec<(&Caller, &Event)> = accepted
         .iter()
-        .map(|(_, events)| vec![None; events.len()])
+        .flat_map(|job| {
+            let (sender, events) = &work[*job];
+            let caller = &callers[sender];
+            events.iter().map(move |event| (caller, event))
+        })
         .collect();
-    for run in queue.chunk_by(|a, b| a.2.dedup_key == b.2.dedup_key) {
-        let events: Vec<(&Caller, &Event)> = run
-            .iter()
-            .map(|(job, _, event)| (&callers[&work[*job].0], *event))
-            .collect();
-        let answered = store::events::ingest_run(conn, &events, settings, now)?;
-        for ((job, index, _), outcome) in run.iter().zip(answered) {
-            outcomes[*job][*index] = Some(outcome);
-        }
+    let mut answered = store::events::ingest_batch(conn, &batch, settings, now)?.into_iter();
+    let mut outcomes: Vec<Vec<EventOutcome>> = vec![vec![]; work.len()];
+    for job in accepted {
+        outcomes[job] = answered.by_ref().take(work[job].1.len()).collect();
     }
     Ok(answers
         .into_iter()
         .zip(outcomes)
-        .map(|(answer, outcomes)| answer.map(|_| outcomes.into_iter().flatten().collect()))
+        .map(|(answer, outcomes)| answer.map(|_| outcomes))
         .collect())
 }
 
@@ -276,14 +269,7 @@ fn write_job(
         }
         Err(failure) => return Err(failure),
     };
-    let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        outcomes.extend(store::events::ingest_run(
-            conn,
-            &[(&caller, event)],
-            settings,
-            now,
-        )?);
-    }
+    let batch: Vec<(&Caller, &Event)> = events.iter().map(|event| (&caller, event)).collect();
+    let outcomes = store::events::ingest_batch(conn, &batch, settings, now)?;
     Ok(Ok(outcomes))
 }

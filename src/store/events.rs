@@ -3,11 +3,13 @@
 //! two first triggers racing to open the incident are decided by the unique index over open
 //! incidents' keys, and the loser counts as an occurrence of the winner's incident.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::calendar;
-use super::incident_writes::{self, Decided, WriteSettings};
+use super::incident_writes::{self, Decided, PendingHistory, WriteSettings};
 use super::incidents::IncidentRow;
 use super::schema::{configuration_items, customers, incidents};
 use crate::domain::incident::Incident;
@@ -24,25 +26,70 @@ const OPEN: [&str; 2] = ["new", "in_progress"];
 /// lose only to a concurrent trigger, which then holds the open incident it finds next.
 const OPENING_ATTEMPTS: usize = 3;
 
-/// Runs events that share one `dedup_key`, in order, inside the caller's transaction (the
-/// intake writes a batch of events in one), and tells what each did. Each event is decided on
-/// the incident as the ones before it left it; the incident is written once at the end, with
-/// one history entry per event, so a burst of triggers costs one `UPDATE`, not one per trigger.
-pub fn ingest_run(
+/// Runs a batch of events inside the caller's transaction and tells what each did, in the
+/// order given. The open incidents of all keys are locked at once, in key order (so batches
+/// never deadlock each other); the events of one key are decided one after another on its
+/// incident in memory, which is then written once; every history entry of the batch goes in one
+/// statement. A burst of triggers thus costs one `UPDATE` per key, not one per trigger.
+pub fn ingest_batch(
     conn: &mut PgConnection,
-    run: &[(&Caller, &Event)],
+    events: &[(&Caller, &Event)],
     settings: &WriteSettings,
     now: DateTime<Utc>,
 ) -> Result<Vec<EventOutcome>, AppError> {
-    let Some((_, first)) = run.first() else {
-        return Ok(vec![]);
-    };
-    let key = first.dedup_key.as_str();
-    if run.iter().any(|(_, event)| event.dedup_key != key) {
-        return Err(AppError::internal("a run of events with different keys"));
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|a, b| events[*a].1.dedup_key.cmp(&events[*b].1.dedup_key));
+    let mut keys: Vec<&str> = order
+        .iter()
+        .map(|i| events[*i].1.dedup_key.as_str())
+        .collect();
+    keys.dedup();
+    let mut open: HashMap<String, Incident> = incidents::table
+        .filter(incidents::dedup_key.eq_any(&keys))
+        .filter(incidents::status.eq_any(OPEN))
+        .select(IncidentRow::as_select())
+        .order(incidents::dedup_key.asc())
+        .for_update()
+        .load(conn)?
+        .into_iter()
+        .map(|row| {
+            let incident = Incident::try_from(row)?;
+            Ok((incident.dedup_key.clone().unwrap_or_default(), incident))
+        })
+        .collect::<Result<_, AppError>>()?;
+    let mut history = Vec::new();
+    let mut outcomes: Vec<Option<EventOutcome>> = vec![None; events.len()];
+    for run in order.chunk_by(|a, b| events[*a].1.dedup_key == events[*b].1.dedup_key) {
+        let key = events[run[0]].1.dedup_key.as_str();
+        let run_events: Vec<(&Caller, &Event)> = run.iter().map(|i| events[*i]).collect();
+        let answered = ingest_run(
+            conn,
+            &run_events,
+            open.remove(key),
+            settings,
+            now,
+            &mut history,
+        )?;
+        for (index, outcome) in run.iter().zip(answered) {
+            outcomes[*index] = Some(outcome);
+        }
     }
+    incident_writes::write_history(conn, history, now)?;
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// Runs events that share one `dedup_key`, in order, on `open`, the key's open incident the
+/// caller locked. Each event is decided on the incident as the ones before it left it.
+fn ingest_run(
+    conn: &mut PgConnection,
+    run: &[(&Caller, &Event)],
+    open: Option<Incident>,
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+    history: &mut Vec<PendingHistory>,
+) -> Result<Vec<EventOutcome>, AppError> {
     let lookups = incident_writes::plain_lookups(settings, now);
-    let mut open = lock_open(conn, key)?.map(Decided::new);
+    let mut open = open.map(Decided::new);
     let mut outcomes = Vec::with_capacity(run.len());
     for (caller, event) in run {
         let status = open
@@ -53,7 +100,7 @@ pub fn ingest_run(
         let incident_id = match (step, &event.payload) {
             (EventStep::Open, Some(payload)) => {
                 if let Some(done) = open.take() {
-                    done.write(conn, now)?;
+                    done.write(conn, now, history)?;
                 }
                 let (incident, step) = open_incident(conn, caller, event, payload, settings, now)?;
                 let id = incident.current.id;
@@ -76,7 +123,7 @@ pub fn ingest_run(
         outcomes.push(outcome(event, step, incident_id));
     }
     if let Some(done) = open {
-        done.write(conn, now)?;
+        done.write(conn, now, history)?;
     }
     Ok(outcomes)
 }

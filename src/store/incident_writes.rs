@@ -340,9 +340,15 @@ impl Decided {
         Ok(())
     }
 
-    /// Writes the final row (one version step), every history entry in one statement, and the
-    /// webhook events with the final incident.
-    pub(super) fn write(self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<(), AppError> {
+    /// Writes the final row (one version step) and the webhook events with the final incident;
+    /// the history entries go to `history`, for the caller to write with others in one
+    /// statement ([`write_history`]).
+    pub(super) fn write(
+        self,
+        conn: &mut PgConnection,
+        now: DateTime<Utc>,
+        history: &mut Vec<PendingHistory>,
+    ) -> Result<(), AppError> {
         if self.entries.is_empty() && self.events.is_empty() {
             return Ok(());
         }
@@ -359,30 +365,59 @@ impl Decided {
         } else {
             self.current
         };
-        let rows = self
-            .entries
-            .into_iter()
-            .map(|(actor, entry)| {
-                let changes = serde_json::to_value(entry.changes).map_err(AppError::internal)?;
-                Ok((
-                    incident_history::incident_id.eq(id),
-                    incident_history::actor_id.eq(actor),
-                    incident_history::action.eq(entry.action),
-                    incident_history::changes.eq(changes),
-                    incident_history::comment.eq(entry.comment),
-                    incident_history::internal.eq(entry.internal),
-                    incident_history::created_at.eq(now),
-                ))
-            })
-            .collect::<Result<Vec<_>, AppError>>()?;
-        diesel::insert_into(incident_history::table)
-            .values(rows)
-            .execute(conn)?;
+        history.extend(
+            self.entries
+                .into_iter()
+                .map(|(actor, entry)| PendingHistory {
+                    incident_id: id,
+                    actor,
+                    entry,
+                }),
+        );
         for event in self.events {
             emit(conn, event, now, event_data(&stored, None, now)?)?;
         }
         Ok(())
     }
+}
+
+/// A history entry decided but not yet written.
+#[derive(Debug)]
+pub(super) struct PendingHistory {
+    incident_id: i64,
+    actor: Option<i64>,
+    entry: HistoryEntry,
+}
+
+/// Writes history entries in one statement.
+pub(super) fn write_history(
+    conn: &mut PgConnection,
+    history: Vec<PendingHistory>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if history.is_empty() {
+        return Ok(());
+    }
+    let rows = history
+        .into_iter()
+        .map(|pending| {
+            let changes =
+                serde_json::to_value(pending.entry.changes).map_err(AppError::internal)?;
+            Ok((
+                incident_history::incident_id.eq(pending.incident_id),
+                incident_history::actor_id.eq(pending.actor),
+                incident_history::action.eq(pending.entry.action),
+                incident_history::changes.eq(changes),
+                incident_history::comment.eq(pending.entry.comment),
+                incident_history::internal.eq(pending.entry.internal),
+                incident_history::created_at.eq(now),
+            ))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    diesel::insert_into(incident_history::table)
+        .values(rows)
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The `data` of a webhook event: the incident as the API shows it and, for escalation events,
