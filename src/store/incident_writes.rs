@@ -162,122 +162,100 @@ pub fn execute(
             .optional()?
             .ok_or_else(|| AppError::not_found("incident", id))?
             .try_into()?;
-        execute_locked(
-            conn,
-            current,
-            expected_version,
-            caller,
-            command,
-            settings,
+        let needs = command.needs();
+        let lookups = Lookups {
             now,
-        )
-    })
-}
-
-/// [`execute`] on an incident the caller's transaction has already locked and loaded.
-pub(super) fn execute_locked(
-    conn: &mut PgConnection,
-    current: Incident,
-    expected_version: Option<i32>,
-    caller: &Caller,
-    command: IncidentCommand,
-    settings: &WriteSettings,
-    now: DateTime<Utc>,
-) -> Result<Applied, AppError> {
-    let id = current.id;
-    let needs = command.needs();
-    let lookups = Lookups {
-        now,
-        taxonomy: &settings.taxonomy,
-        user: needs
-            .user
-            .map(|id| user_facts(conn, id))
-            .transpose()?
-            .flatten(),
-        incident: needs
-            .incident
-            .map(|id| super::incidents::find_ref(conn, id))
-            .transpose()?
-            .flatten(),
-        ci: needs.ci.map(|id| ci_ref(conn, id)).transpose()?.flatten(),
-        customer: needs
-            .customer
-            .map(|id| customer_facts(conn, id))
-            .transpose()?
-            .flatten(),
-        // Coordination tickets do not exist yet; nothing can block a resolve.
-        open_customer_issue: false,
-        deadlines: needs
-            .deadlines
-            .then(|| calendar::deadlines(conn, settings.timezone))
-            .transpose()?,
-        upload_cutoff: settings.cutoff(),
-    };
-    let outcome = workflow::decide(&current, caller, command, &lookups)?;
-    // The decision may refuse for a reason the client must see first (not visible, closed,
-    // illegal, forbidden, invalid); only then does a stale version matter.
-    check_version(expected_version, current.version)?;
-    let escalation = match &outcome.escalation {
-        Some(record) => {
-            match escalations::insert_once(conn, id, record)? {
-                Some(row) => Some(Escalation::try_from(row)?),
-                // The same SLA escalation exists already (another instance raised it).
-                None if !outcome.changes_fields() => {
-                    return Ok(Applied {
-                        incident: current,
-                        note: None,
-                        escalation: None,
-                    });
-                }
-                None => None,
-            }
-        }
-        None => None,
-    };
-    let stored: Incident = if outcome.changes_fields() {
-        let mut next = IncidentRow::try_from(outcome.incident)?;
-        next.updated_at = now;
-        next.version = current.version + 1;
-        diesel::update(incidents::table.find(id))
-            .set(&next)
-            .returning(IncidentRow::as_returning())
-            .get_result::<IncidentRow>(conn)?
-            .try_into()?
-    } else {
-        current
-    };
-    let note = match (&outcome.note, caller.id) {
-        (Some(note), Some(author)) => {
-            let row: NoteRow = diesel::insert_into(incident_notes::table)
-                .values((
-                    incident_notes::incident_id.eq(id),
-                    incident_notes::author_id.eq(author),
-                    incident_notes::visibility.eq(note.visibility.as_str()),
-                    incident_notes::body.eq(&note.body),
-                    incident_notes::created_at.eq(now),
-                ))
-                .returning(NoteRow::as_returning())
-                .get_result(conn)?;
-            Some(Note::try_from(row)?)
-        }
-        _ => None,
-    };
-    if let Some(entry) = outcome.history {
-        record(conn, id, caller.id, now, entry)?;
-    }
-    for event in outcome.events {
-        let data = match (&escalation, event.is_about_escalation()) {
-            (Some(escalation), true) => event_data(&stored, Some(escalation), now)?,
-            // An escalation that was not recorded (another instance had it) is not news.
-            (None, true) => continue,
-            (_, false) => event_data(&stored, None, now)?,
+            taxonomy: &settings.taxonomy,
+            user: needs
+                .user
+                .map(|id| user_facts(conn, id))
+                .transpose()?
+                .flatten(),
+            incident: needs
+                .incident
+                .map(|id| super::incidents::find_ref(conn, id))
+                .transpose()?
+                .flatten(),
+            ci: needs.ci.map(|id| ci_ref(conn, id)).transpose()?.flatten(),
+            customer: needs
+                .customer
+                .map(|id| customer_facts(conn, id))
+                .transpose()?
+                .flatten(),
+            // Coordination tickets do not exist yet; nothing can block a resolve.
+            open_customer_issue: false,
+            deadlines: needs
+                .deadlines
+                .then(|| calendar::deadlines(conn, settings.timezone))
+                .transpose()?,
+            upload_cutoff: settings.cutoff(),
         };
-        emit(conn, event, now, data)?;
-    }
-    Ok(Applied {
-        incident: stored,
-        note,
-        escalation,
+        let outcome = workflow::decide(&current, caller, command, &lookups)?;
+        // The decision may refuse for a reason the client must see first (not visible, closed,
+        // illegal, forbidden, invalid); only then does a stale version matter.
+        check_version(expected_version, current.version)?;
+        let escalation = match &outcome.escalation {
+            Some(record) => {
+                match escalations::insert_once(conn, id, record)? {
+                    Some(row) => Some(Escalation::try_from(row)?),
+                    // The same SLA escalation exists already (another instance raised it).
+                    None if !outcome.changes_fields() => {
+                        return Ok(Applied {
+                            incident: current,
+                            note: None,
+                            escalation: None,
+                        });
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let stored: Incident = if outcome.changes_fields() {
+            let mut next = IncidentRow::try_from(outcome.incident)?;
+            next.updated_at = now;
+            next.version = current.version + 1;
+            diesel::update(incidents::table.find(id))
+                .set(&next)
+                .returning(IncidentRow::as_returning())
+                .get_result::<IncidentRow>(conn)?
+                .try_into()?
+        } else {
+            current
+        };
+        let note = match (&outcome.note, caller.id) {
+            (Some(note), Some(author)) => {
+                let row: NoteRow = diesel::insert_into(incident_notes::table)
+                    .values((
+                        incident_notes::incident_id.eq(id),
+                        incident_notes::author_id.eq(author),
+                        incident_notes::visibility.eq(note.visibility.as_str()),
+                        incident_notes::body.eq(&note.body),
+                        incident_notes::created_at.eq(now),
+                    ))
+                    .returning(NoteRow::as_returning())
+                    .get_result(conn)?;
+                Some(Note::try_from(row)?)
+            }
+            _ => None,
+        };
+        if let Some(entry) = outcome.history {
+            record(conn, id, caller.id, now, entry)?;
+        }
+        for event in outcome.events {
+            let data = match (&escalation, event.is_about_escalation()) {
+                (Some(escalation), true) => event_data(&stored, Some(escalation), now)?,
+                // An escalation that was not recorded (another instance had it) is not news.
+                (None, true) => continue,
+                (_, false) => event_data(&stored, None, now)?,
+            };
+            emit(conn, event, now, data)?;
+        }
+        Ok(Applied {
+            incident: stored,
+            note,
+            escalation,
+        })
     })
 }
 
@@ -448,23 +426,16 @@ fn emit(
 fn record(
     conn: &mut PgConnection,
     incident_id: i64,
-    actor_id: Option<i64>,
+    actor: Option<i64>,
     now: DateTime<Utc>,
     entry: HistoryEntry,
 ) -> Result<(), AppError> {
-    let changes = serde_json::to_value(entry.changes).map_err(AppError::internal)?;
-    diesel::insert_into(incident_history::table)
-        .values((
-            incident_history::incident_id.eq(incident_id),
-            incident_history::actor_id.eq(actor_id),
-            incident_history::action.eq(entry.action),
-            incident_history::changes.eq(changes),
-            incident_history::comment.eq(entry.comment),
-            incident_history::internal.eq(entry.internal),
-            incident_history::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let pending = PendingHistory {
+        incident_id,
+        actor,
+        entry,
+    };
+    write_history(conn, vec![pending], now)
 }
 
 fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, AppError> {

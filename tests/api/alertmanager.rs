@@ -126,15 +126,7 @@ async fn alertmanager_webhook_receiver_answers_one_result_per_alert() {
     assert_eq!(resolved["results"][0]["incident_id"], result["incident_id"]);
     assert_eq!(resolved["results"].as_array().unwrap().len(), 1);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for result in ["created", "deduplicated", "resolved"] {
         let line = format!(
             r#"incident_desk_monitoring_events_total{{result="{result}",source="alertmanager"}} 1"#

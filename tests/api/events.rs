@@ -339,15 +339,7 @@ async fn unreadable_events_are_400_invalid_event_with_fields() {
         .await;
 
     // The oversized body never reaches the event reader: it counts as an HTTP 413 only.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(
             r#"incident_desk_monitoring_events_total{result="invalid",source="events"} 9"#

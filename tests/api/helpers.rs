@@ -564,6 +564,16 @@ pub struct Monitoring {
 }
 
 impl TestApp {
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await;
+        response
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Customer `QD-01` with the CI `his-db-01`, a desk user and an integration token.
     pub async fn monitoring(&self) -> Monitoring {
         let admin = self.admin_token().await;
