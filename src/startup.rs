@@ -177,11 +177,7 @@ impl Application {
         let taxonomy = Arc::new(taxonomy);
         let intake = Intake::start(
             pool.clone(),
-            WriteSettings {
-                taxonomy: taxonomy.clone(),
-                timezone: settings.timezone,
-                upload_cutoff: settings.upload_cutoff,
-            },
+            WriteSettings::new(&settings, taxonomy.clone()),
             clock.clone(),
         );
         let state = Data::new(AppState {

@@ -32,10 +32,6 @@ pub struct AppState {
 impl AppState {
     /// What incident writes need besides the database.
     pub fn write_settings(&self) -> WriteSettings {
-        WriteSettings {
-            taxonomy: self.taxonomy.clone(),
-            timezone: self.settings.timezone,
-            upload_cutoff: self.settings.upload_cutoff,
-        }
+        WriteSettings::new(&self.settings, self.taxonomy.clone())
     }
 }

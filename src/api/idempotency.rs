@@ -38,6 +38,7 @@ const CREATING_ROUTES: &[&str] = &[
     "/api/v1/incidents",
     "/api/v1/incidents/{id}/notes",
     "/api/v1/incidents/{id}/escalations",
+    "/api/v1/incidents/{id}/follow-ups",
     "/api/v1/events",
 ];
 

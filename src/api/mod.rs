@@ -11,6 +11,7 @@ pub mod customers;
 pub mod escalations;
 pub mod events;
 pub mod extract;
+pub mod follow_ups;
 pub mod health;
 pub mod idempotency;
 pub mod incidents;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(customers::configure)
             .configure(incidents::configure)
             .configure(escalations::configure)
+            .configure(follow_ups::configure)
             .configure(events::configure)
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)

@@ -182,7 +182,7 @@ pub struct Note {
 /// the store's boundary. It serialises to the incident object of the API (without the
 /// caller-specific `allowed_actions` and the time-dependent `sla_breached`), which is also what
 /// history entries diff and webhooks carry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct Incident {
     pub id: i64,
@@ -221,6 +221,7 @@ pub struct Incident {
     pub last_occurrence_at: Option<DateTime<Utc>>,
     pub dedup_key: Option<String>,
     pub change_ref: Option<String>,
+    pub follow_up_due_at: Option<DateTime<Utc>>,
     pub created_by: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

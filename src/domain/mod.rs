@@ -8,6 +8,7 @@ pub mod changes;
 pub mod clock;
 pub mod customer;
 pub mod escalation;
+pub mod follow_up;
 pub mod incident;
 pub mod level;
 pub mod monitoring;

@@ -32,9 +32,22 @@ pub struct WriteSettings {
     pub timezone: Tz,
     /// The daily upload cut-off (local time), when configured.
     pub upload_cutoff: Option<NaiveTime>,
+    /// How long after closing a user-reported incident its follow-up is due.
+    pub follow_up_window: chrono::Duration,
 }
 
 impl WriteSettings {
+    /// The write settings of a server's configuration.
+    pub fn new(settings: &crate::config::Settings, taxonomy: Arc<Taxonomy>) -> Self {
+        WriteSettings {
+            taxonomy,
+            timezone: settings.timezone,
+            upload_cutoff: settings.upload_cutoff,
+            follow_up_window: chrono::Duration::from_std(settings.follow_up_window)
+                .unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
     pub(super) fn cutoff(&self) -> Option<UploadCutoff> {
         self.upload_cutoff.map(|time| UploadCutoff {
             time,
@@ -189,6 +202,7 @@ pub fn execute(
                 .then(|| calendar::deadlines(conn, settings.timezone))
                 .transpose()?,
             upload_cutoff: settings.cutoff(),
+            follow_up_window: settings.follow_up_window,
         };
         let outcome = workflow::decide(&current, caller, command, &lookups)?;
         // The decision may refuse for a reason the client must see first (not visible, closed,
@@ -271,6 +285,7 @@ pub(super) fn plain_lookups(settings: &WriteSettings, now: DateTime<Utc>) -> Loo
         open_customer_issue: false,
         deadlines: None,
         upload_cutoff: settings.cutoff(),
+        follow_up_window: settings.follow_up_window,
     }
 }
 

@@ -57,6 +57,7 @@ pub struct IncidentRow {
     pub last_occurrence_at: Option<DateTime<Utc>>,
     pub dedup_key: Option<String>,
     pub change_ref: Option<String>,
+    pub follow_up_due_at: Option<DateTime<Utc>>,
     #[diesel(skip_update)]
     pub created_by: i64,
     #[diesel(skip_update)]
@@ -110,6 +111,7 @@ impl TryFrom<IncidentRow> for Incident {
             last_occurrence_at: row.last_occurrence_at,
             dedup_key: row.dedup_key,
             change_ref: row.change_ref,
+            follow_up_due_at: row.follow_up_due_at,
             created_by: row.created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -177,6 +179,7 @@ impl TryFrom<Incident> for IncidentRow {
             last_occurrence_at: i.last_occurrence_at,
             dedup_key: i.dedup_key,
             change_ref: i.change_ref,
+            follow_up_due_at: i.follow_up_due_at,
             created_by: i.created_by,
             created_at: i.created_at,
             updated_at: i.updated_at,

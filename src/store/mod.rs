@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod customers;
 pub mod escalations;
 pub mod events;
+pub mod follow_ups;
 pub mod idempotency;
 pub mod incident_writes;
 pub mod incidents;

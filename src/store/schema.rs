@@ -141,6 +141,7 @@ diesel::table! {
         last_occurrence_at -> Nullable<Timestamptz>,
         dedup_key -> Nullable<Text>,
         change_ref -> Nullable<Text>,
+        follow_up_due_at -> Nullable<Timestamptz>,
         created_by -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
@@ -282,7 +283,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    follow_ups (id) {
+        id -> Int8,
+        incident_id -> Int8,
+        channel -> Text,
+        reached -> Bool,
+        satisfaction -> Nullable<Int2>,
+        comment -> Text,
+        performed_by -> Int8,
+        performed_at -> Timestamptz,
+        on_time -> Bool,
+    }
+}
+
 diesel::joinable!(users -> customers (customer_id));
+diesel::joinable!(follow_ups -> incidents (incident_id));
 diesel::joinable!(escalations -> incidents (incident_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
@@ -315,4 +331,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     business_calendar,
     api_tokens,
     idempotency_keys,
+    follow_ups,
 );

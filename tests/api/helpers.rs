@@ -499,7 +499,8 @@ fn problem_status(code: &str) -> StatusCode {
         | "already_acknowledged"
         | "confirmation_required"
         | "duplicate_incident"
-        | "idempotency_key_in_use" => StatusCode::CONFLICT,
+        | "idempotency_key_in_use"
+        | "follow_up_not_due" => StatusCode::CONFLICT,
         other => panic!("no status is specified for problem code {other}"),
     }
 }

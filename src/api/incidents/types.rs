@@ -90,6 +90,9 @@ pub struct IncidentResponse {
     pub dedup_key: Option<String>,
     /// Change request reference.
     pub change_ref: Option<String>,
+    /// When the call-back (回访) is due: set when a user-reported incident is closed as
+    /// `resolved` or `unresolved` (`FOLLOW_UP_WINDOW` after closing); `null` otherwise.
+    pub follow_up_due_at: Option<DateTime<Utc>>,
     /// Who recorded it.
     pub created_by: i64,
     /// When it was recorded.
@@ -150,6 +153,7 @@ impl IncidentResponse {
             last_occurrence_at: incident.last_occurrence_at,
             dedup_key: incident.dedup_key,
             change_ref: incident.change_ref,
+            follow_up_due_at: incident.follow_up_due_at,
             created_by: incident.created_by,
             created_at: incident.created_at,
             updated_at: incident.updated_at,

@@ -118,6 +118,14 @@ pub(super) fn apply(
             next.closure_code = Some(closure_code);
             next.closed_at = Some(now);
             next.closed_by = caller.id;
+            // Procedure §4.7: the service desk calls a user who reported back after closing.
+            let followed_up = matches!(
+                closure_code,
+                ClosureCode::Resolved | ClosureCode::Unresolved
+            );
+            if followed_up && current.user_reported() {
+                next.follow_up_due_at = Some(now + lookups.follow_up_window);
+            }
             Ok(Effect {
                 comment: note,
                 ..Effect::default()

@@ -118,6 +118,8 @@ pub struct Lookups<'a> {
     pub deadlines: Option<Deadlines>,
     /// The daily upload cut-off, when configured.
     pub upload_cutoff: Option<UploadCutoff>,
+    /// How long after closing a user-reported incident its follow-up is due (SPEC §9).
+    pub follow_up_window: chrono::Duration,
 }
 
 /// A note to write with a change.

@@ -89,6 +89,7 @@ fn incident(status: Status) -> Incident {
         last_occurrence_at: None,
         dedup_key: None,
         change_ref: None,
+        follow_up_due_at: None,
         created_by: 2,
         created_at: t0(),
         updated_at: t0(),
@@ -120,6 +121,7 @@ fn lookups(taxonomy: &Taxonomy, now: DateTime<Utc>) -> Lookups<'_> {
         open_customer_issue: false,
         deadlines: Some(Deadlines::wall_clock(SlaTargets::procedure_defaults())),
         upload_cutoff: None,
+        follow_up_window: Duration::hours(72),
     }
 }
 
@@ -738,4 +740,50 @@ fn a_duplicate_report_counts_on_an_unresolved_incident_only() {
     ));
     // Nor is it an action anybody is offered.
     assert!(!allowed_actions(&incident(Status::New), &desk(), false).contains(&"reported_again"));
+}
+
+#[test]
+fn closing_a_user_reported_incident_as_resolved_makes_a_follow_up_due() {
+    let taxonomy = taxonomy();
+    let now = t0() + Duration::hours(5);
+    let confirmed = Incident {
+        user_confirmed_at: Some(t0() + Duration::hours(4)),
+        resolved_at: Some(t0() + Duration::hours(3)),
+        solution: Some("重启服务".into()),
+        cause: Some("unknown".into()),
+        subcause: Some("unclear_direct_fix".into()),
+        ..incident(Status::Resolved)
+    };
+    let closed = decide(
+        &confirmed,
+        &desk(),
+        close(ClosureCode::Resolved, None, None),
+        &lookups(&taxonomy, now),
+    )
+    .unwrap();
+    assert_eq!(
+        closed.incident.follow_up_due_at,
+        Some(now + Duration::hours(72))
+    );
+    // Nobody to call back: no reporter, or the report was withdrawn.
+    let unreported = Incident {
+        reporter: None,
+        ..confirmed.clone()
+    };
+    let closed = decide(
+        &unreported,
+        &desk(),
+        close(ClosureCode::Unresolved, None, None),
+        &lookups(&taxonomy, now),
+    )
+    .unwrap();
+    assert_eq!(closed.incident.follow_up_due_at, None);
+    let withdrawn = decide(
+        &incident(Status::New),
+        &desk(),
+        close(ClosureCode::Withdrawn, None, Some("用户撤回")),
+        &lookups(&taxonomy, now),
+    )
+    .unwrap();
+    assert_eq!(withdrawn.incident.follow_up_due_at, None);
 }

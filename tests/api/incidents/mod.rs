@@ -2,6 +2,7 @@
 
 mod duplicates;
 mod fields;
+mod follow_ups;
 mod lifecycle;
 mod lists;
 mod sla;

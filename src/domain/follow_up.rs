@@ -1,0 +1,175 @@
+//! Follow-ups (回访, SPEC §9, procedure §4.7): after a user-reported incident is closed as
+//! `resolved` or `unresolved`, the service desk calls the user back by `follow_up_due_at`. A
+//! follow-up is a record beside the incident; the closed incident itself never changes.
+
+use chrono::{DateTime, Utc};
+
+use super::incident::{Channel, Incident};
+use super::role::{Role, Roles};
+use super::state_machine::TransitionError;
+use super::validation::FieldError;
+
+/// A call-back as the service desk reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUpReport {
+    /// How the user was contacted.
+    pub channel: Channel,
+    /// Whether the user was reached.
+    pub reached: bool,
+    /// Satisfaction 1–5, when the user gave one.
+    pub satisfaction: Option<i16>,
+    /// What was said.
+    pub comment: String,
+}
+
+/// A follow-up ready to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFollowUp {
+    /// The incident.
+    pub incident_id: i64,
+    /// The report.
+    pub report: FollowUpReport,
+    /// Who called.
+    pub performed_by: i64,
+    /// When.
+    pub performed_at: DateTime<Utc>,
+    /// Performed by `follow_up_due_at` (事件回访的及时率 counts these).
+    pub on_time: bool,
+}
+
+/// Why a follow-up cannot be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FollowUpError {
+    /// The incident owes no follow-up (yet): it is not closed, or it was not user-reported, or
+    /// it was closed as a duplicate or withdrawn (409 `follow_up_not_due`).
+    #[error(
+        "incident {0} owes no follow-up: follow-ups are due once a user-reported incident is closed as resolved or unresolved"
+    )]
+    NotDue(i64),
+    /// A refusal shared with incident writes (403, 422).
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+}
+
+/// Decides a follow-up of `incident` by a caller with `roles` (the service desk, SPEC §9).
+pub fn record_follow_up(
+    incident: &Incident,
+    caller_id: i64,
+    roles: &Roles,
+    report: FollowUpReport,
+    now: DateTime<Utc>,
+) -> Result<NewFollowUp, FollowUpError> {
+    if !roles.has(Role::ServiceDesk) {
+        return Err(TransitionError::Forbidden(
+            "Follow-ups are recorded by the service desk.".into(),
+        )
+        .into());
+    }
+    let mut errors = Vec::new();
+    if report.channel == Channel::Monitoring {
+        errors.push(FieldError::new(
+            "channel",
+            "invalid",
+            "a follow-up reaches a person: phone, web, email, onsite or other",
+        ));
+    }
+    if report.satisfaction.is_some_and(|s| !(1..=5).contains(&s)) {
+        errors.push(FieldError::new(
+            "satisfaction",
+            "range",
+            "must be between 1 and 5",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(TransitionError::Invalid(errors).into());
+    }
+    let due = incident
+        .follow_up_due_at
+        .ok_or(FollowUpError::NotDue(incident.id))?;
+    Ok(NewFollowUp {
+        incident_id: incident.id,
+        report,
+        performed_by: caller_id,
+        performed_at: now,
+        on_time: now <= due,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn report() -> FollowUpReport {
+        FollowUpReport {
+            channel: Channel::Phone,
+            reached: true,
+            satisfaction: Some(5),
+            comment: "用户满意".into(),
+        }
+    }
+
+    fn incident(due: Option<DateTime<Utc>>) -> Incident {
+        let json = serde_json::json!({
+            "id": 9, "number": "INC-000009", "kind": "fault", "channel": "phone", "title": "t",
+            "description": "", "customer_id": 1, "reporter": {"name": "王医生"},
+            "source_system": null, "ci_id": null, "category": null, "subcategory": null,
+            "level": "low", "affects_onsite_work": false, "affects_data_upload": false,
+            "status": "closed", "tier": "l1", "assignee_id": null, "workaround": null,
+            "workaround_applied": false, "solution": "s", "cause": "unknown",
+            "subcause": "unclear_direct_fix", "due_at": "2026-03-02T09:00:00Z",
+            "accepted_at": null, "resolved_at": "2026-03-02T02:00:00Z",
+            "user_confirmed_at": "2026-03-02T03:00:00Z", "closed_at": "2026-03-02T04:00:00Z",
+            "closed_by": 2, "closure_code": "resolved", "duplicate_of": null,
+            "recurrence_of": null, "occurrences": 1, "last_occurrence_at": null,
+            "dedup_key": null, "change_ref": null, "follow_up_due_at": due,
+            "created_by": 2, "created_at": "2026-03-02T01:00:00Z",
+            "updated_at": "2026-03-02T04:00:00Z", "version": 7
+        });
+        serde_json::from_value(json).expect("an incident")
+    }
+
+    fn desk() -> Roles {
+        Roles::new([Role::ServiceDesk])
+    }
+
+    #[test]
+    fn a_follow_up_by_the_due_time_is_on_time_and_later_is_late() {
+        let due = DateTime::parse_from_rfc3339("2026-03-05T04:00:00Z")
+            .unwrap()
+            .to_utc();
+        let on_time = record_follow_up(&incident(Some(due)), 2, &desk(), report(), due).unwrap();
+        assert!(on_time.on_time);
+        let late = due + Duration::seconds(1);
+        let late = record_follow_up(&incident(Some(due)), 2, &desk(), report(), late).unwrap();
+        assert!(!late.on_time);
+        assert_eq!(late.performed_by, 2);
+    }
+
+    #[test]
+    fn only_the_service_desk_follows_up_and_only_when_one_is_due() {
+        let now = Utc::now();
+        let manager = Roles::new([Role::IncidentManager]);
+        assert!(matches!(
+            record_follow_up(&incident(Some(now)), 2, &manager, report(), now),
+            Err(FollowUpError::Refused(TransitionError::Forbidden(_)))
+        ));
+        assert_eq!(
+            record_follow_up(&incident(None), 2, &desk(), report(), now),
+            Err(FollowUpError::NotDue(9))
+        );
+        let bad = FollowUpReport {
+            channel: Channel::Monitoring,
+            satisfaction: Some(6),
+            ..report()
+        };
+        match record_follow_up(&incident(Some(now)), 2, &desk(), bad, now) {
+            Err(FollowUpError::Refused(TransitionError::Invalid(errors))) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, ["channel", "satisfaction"]);
+            }
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+}

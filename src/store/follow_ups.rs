@@ -1,0 +1,113 @@
+//! Follow-ups (回访, SPEC §9): records beside closed incidents, and the service desk's queue of
+//! incidents still owed one.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::parse_stored;
+use super::schema::{follow_ups, incidents};
+use crate::domain::follow_up::NewFollowUp;
+use crate::domain::incident::Channel;
+use crate::error::AppError;
+
+/// A stored follow-up.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = follow_ups, check_for_backend(diesel::pg::Pg))]
+#[allow(missing_docs)]
+pub struct FollowUpRow {
+    pub id: i64,
+    pub incident_id: i64,
+    pub channel: String,
+    pub reached: bool,
+    pub satisfaction: Option<i16>,
+    pub comment: String,
+    pub performed_by: i64,
+    pub performed_at: DateTime<Utc>,
+    pub on_time: bool,
+}
+
+impl FollowUpRow {
+    /// The channel, typed.
+    pub fn channel(&self) -> Result<Channel, AppError> {
+        parse_stored(&self.channel)
+    }
+}
+
+/// Stores a decided follow-up.
+pub fn insert(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, AppError> {
+    Ok(diesel::insert_into(follow_ups::table)
+        .values((
+            follow_ups::incident_id.eq(new.incident_id),
+            follow_ups::channel.eq(new.report.channel.as_str()),
+            follow_ups::reached.eq(new.report.reached),
+            follow_ups::satisfaction.eq(new.report.satisfaction),
+            follow_ups::comment.eq(new.report.comment),
+            follow_ups::performed_by.eq(new.performed_by),
+            follow_ups::performed_at.eq(new.performed_at),
+            follow_ups::on_time.eq(new.on_time),
+        ))
+        .returning(FollowUpRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// The follow-ups of incident `id`, oldest first.
+pub fn of_incident(conn: &mut PgConnection, id: i64) -> Result<Vec<FollowUpRow>, AppError> {
+    Ok(follow_ups::table
+        .filter(follow_ups::incident_id.eq(id))
+        .order(follow_ups::id.asc())
+        .select(FollowUpRow::as_select())
+        .load(conn)?)
+}
+
+/// A closed incident still owed its follow-up.
+#[derive(Debug, Clone, Queryable)]
+#[allow(missing_docs)]
+pub struct DueFollowUp {
+    pub incident_id: i64,
+    pub number: String,
+    pub title: String,
+    pub customer_id: Option<i64>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub follow_up_due_at: Option<DateTime<Utc>>,
+}
+
+/// Incidents owed a follow-up that is due before `before` (all when `None`), oldest due first,
+/// after the position `after` (due time and id) of the previous page; at most `limit` + 1 rows.
+pub fn due(
+    conn: &mut PgConnection,
+    before: Option<DateTime<Utc>>,
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: i64,
+) -> Result<Vec<DueFollowUp>, AppError> {
+    let done = follow_ups::table
+        .filter(follow_ups::incident_id.eq(incidents::id))
+        .select(follow_ups::id);
+    let mut query = incidents::table
+        .filter(incidents::follow_up_due_at.is_not_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(done)))
+        .select((
+            incidents::id,
+            incidents::number,
+            incidents::title,
+            incidents::customer_id,
+            incidents::closed_at,
+            incidents::follow_up_due_at,
+        ))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(incidents::follow_up_due_at.lt(before));
+    }
+    if let Some((due, id)) = after {
+        query = query.filter(
+            incidents::follow_up_due_at
+                .gt(due)
+                .or(incidents::follow_up_due_at
+                    .eq(due)
+                    .and(incidents::id.gt(id))),
+        );
+    }
+    Ok(query
+        .order((incidents::follow_up_due_at.asc(), incidents::id.asc()))
+        .limit(limit + 1)
+        .load(conn)?)
+}
