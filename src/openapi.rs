@@ -54,6 +54,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
         (name = "webhooks", description = "Signed event deliveries to outside systems"),
         (name = "configuration-items", description = "Configuration items (CMDB) and their history"),
         (name = "reference-data", description = "Taxonomy and SLA policies"),
+        (name = "reports", description = "The procedure's measures and forms (SPEC §9)"),
         (name = "operations", description = "Health, readiness and metrics")
     )
 )]

@@ -15,6 +15,7 @@ pub mod follow_ups;
 pub mod health;
 pub mod idempotency;
 pub mod incidents;
+pub mod kpis;
 pub mod pagination;
 pub mod problems;
 pub mod respond;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(incidents::configure)
             .configure(escalations::configure)
             .configure(follow_ups::configure)
+            .configure(kpis::configure)
             .configure(events::configure)
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)

@@ -10,6 +10,7 @@ pub mod customer;
 pub mod escalation;
 pub mod follow_up;
 pub mod incident;
+pub mod kpi;
 pub mod level;
 pub mod monitoring;
 pub mod role;

@@ -15,6 +15,7 @@ pub mod follow_ups;
 pub mod idempotency;
 pub mod incident_writes;
 pub mod incidents;
+pub mod kpis;
 pub mod outbox;
 pub mod schema;
 pub mod sla_policies;

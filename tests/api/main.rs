@@ -13,6 +13,7 @@ mod escalations;
 mod events;
 mod idempotency;
 mod incidents;
+mod kpis;
 mod openapi_spec;
 mod operations;
 mod reference_data;

@@ -1,0 +1,186 @@
+//! The procedure's measures (SPEC §9) over a known history: closures at a month's last second
+//! and the next month's first, a duplicate, a late resolution, follow-ups on time and late,
+//! empty periods, quarters and the customer filter.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// A user-reported high incident created at `created`, resolved at `resolved`, confirmed and
+/// closed with `code` at `closed`.
+async fn history(
+    app: &TestApp,
+    c: &Cast,
+    created: &str,
+    resolved: &str,
+    closed: &str,
+    code: &str,
+) -> Value {
+    app.clock.set(at(created));
+    let incident = app
+        .create_incident(
+            &c.portal,
+            json!({"title": "收费模块无法录入", "subcategory": "module_input_blocked"}),
+        )
+        .await;
+    let id = &incident["id"];
+    app.act_ok(&c.desk, id, "accept", json!({})).await;
+    app.clock.set(at(resolved));
+    app.act_ok(&c.desk, id, "resolve", resolution()).await;
+    app.act_ok(&c.portal, id, "confirm", json!({})).await;
+    app.clock.set(at(closed));
+    app.act_ok(&c.desk, id, "close", json!({"closure_code": code}))
+        .await
+}
+
+async fn follow_up(app: &TestApp, c: &Cast, incident: &Value, when: &str) {
+    app.clock.set(at(when));
+    let path = format!("/api/v1/incidents/{}/follow-ups", incident["id"]);
+    app.post(&path, &c.desk, json!({"channel": "phone", "reached": true}))
+        .created()
+        .await;
+}
+
+#[tokio::test]
+async fn measures_follow_the_formulas_at_period_boundaries() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    // 23:59:59 on 31 January in Shanghai: January. Resolved within its 2 h.
+    let a = history(
+        &app,
+        &c,
+        "2025-01-31T10:00:00Z",
+        "2025-01-31T11:00:00Z",
+        "2025-01-31T15:59:59Z",
+        "resolved",
+    )
+    .await;
+    // 00:00:00 on 1 February in Shanghai: February; unresolved.
+    history(
+        &app,
+        &c,
+        "2025-01-31T10:00:00Z",
+        "2025-01-31T11:00:00Z",
+        "2025-01-31T16:00:00Z",
+        "unresolved",
+    )
+    .await;
+    // Resolved three hours after its deadline, closed in January.
+    let late = history(
+        &app,
+        &c,
+        "2025-01-10T00:00:00Z",
+        "2025-01-10T05:00:00Z",
+        "2025-01-10T06:00:00Z",
+        "resolved",
+    )
+    .await;
+    // A duplicate closed in January does not count.
+    app.clock.set(at("2025-01-20T00:00:00Z"));
+    let dup = app
+        .create_incident(&c.desk, json!({"title": "重复", "customer_id": c.customer}))
+        .await;
+    app.act_ok(
+        &c.desk,
+        &dup["id"],
+        "close",
+        json!({"closure_code": "duplicate", "duplicate_of": a["id"]}),
+    )
+    .await;
+    follow_up(&app, &c, &a, "2025-02-02T00:00:00Z").await;
+    follow_up(&app, &c, &late, "2025-03-02T00:00:00Z").await;
+
+    let months = app
+        .get(
+            "/api/v1/kpis?granularity=month&from=2025-01&to=2025-04",
+            &c.manager,
+        )
+        .ok()
+        .await;
+    assert_eq!(
+        months["items"],
+        json!([
+            {"period": "2025-01", "closed": 2, "resolved": 2, "resolved_on_time": 1,
+             "resolution_rate": 1.0, "on_time_resolution_rate": 0.5,
+             "follow_ups": 0, "follow_ups_on_time": 0, "follow_up_timeliness": null},
+            {"period": "2025-02", "closed": 1, "resolved": 0, "resolved_on_time": 0,
+             "resolution_rate": 0.0, "on_time_resolution_rate": 0.0,
+             "follow_ups": 1, "follow_ups_on_time": 1, "follow_up_timeliness": 1.0},
+            {"period": "2025-03", "closed": 0, "resolved": 0, "resolved_on_time": 0,
+             "resolution_rate": null, "on_time_resolution_rate": null,
+             "follow_ups": 1, "follow_ups_on_time": 0, "follow_up_timeliness": 0.0},
+            {"period": "2025-04", "closed": 0, "resolved": 0, "resolved_on_time": 0,
+             "resolution_rate": null, "on_time_resolution_rate": null,
+             "follow_ups": 0, "follow_ups_on_time": 0, "follow_up_timeliness": null}
+        ])
+    );
+
+    let quarters = app
+        .get(
+            "/api/v1/kpis?granularity=quarter&from=2024-Q4&to=2025-Q1",
+            &c.desk,
+        )
+        .ok()
+        .await;
+    let q1 = &quarters["items"][1];
+    assert_eq!(quarters["items"][0]["closed"], 0);
+    assert_eq!(
+        (
+            q1["period"].as_str(),
+            &q1["closed"],
+            &q1["resolved_on_time"]
+        ),
+        (Some("2025-Q1"), &json!(3), &json!(1))
+    );
+    assert_eq!(q1["follow_up_timeliness"], 0.5);
+    let year = app
+        .get("/api/v1/kpis?granularity=year&from=2025&to=2025", &c.desk)
+        .ok()
+        .await;
+    assert_eq!(year["items"][0]["closed"], 3);
+
+    let other = app.create_customer(&c.admin, "OTHER").await;
+    let filtered = app
+        .get(
+            &format!("/api/v1/kpis?granularity=month&from=2025-01&to=2025-01&customer_id={other}"),
+            &c.manager,
+        )
+        .ok()
+        .await;
+    assert_eq!(filtered["items"][0]["closed"], 0);
+    let high = app
+        .get(
+            "/api/v1/kpis?granularity=month&from=2025-01&to=2025-01&level=high",
+            &c.manager,
+        )
+        .ok()
+        .await;
+    assert_eq!(high["items"][0]["closed"], 2);
+}
+
+#[tokio::test]
+async fn kpi_queries_are_checked_and_for_staff() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    for (query, field) in [
+        ("granularity=month&from=2025-13&to=2025-12", "from"),
+        ("granularity=quarter&from=2025-Q1&to=2025-05", "to"),
+        ("granularity=month&from=2025-06&to=2025-01", "to"),
+        ("granularity=week&from=2025-01&to=2025-02", "granularity"),
+        ("granularity=month&from=2000-01&to=2030-01", "to"),
+    ] {
+        let problem = app
+            .get(&format!("/api/v1/kpis?{query}"), &c.manager)
+            .refused("validation_failed")
+            .await;
+        assert_eq!(error_fields(&problem), [field], "{query}");
+    }
+    app.get("/api/v1/kpis?granularity=year&from=2025&to=2025", &c.portal)
+        .refused("forbidden")
+        .await;
+}
