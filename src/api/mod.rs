@@ -18,6 +18,7 @@ pub mod incidents;
 pub mod kpis;
 pub mod pagination;
 pub mod problems;
+pub mod reports;
 pub mod respond;
 pub mod sla_policies;
 pub mod taxonomy;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(escalations::configure)
             .configure(follow_ups::configure)
             .configure(kpis::configure)
+            .configure(reports::configure)
             .configure(events::configure)
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)

@@ -17,5 +17,6 @@ mod kpis;
 mod openapi_spec;
 mod operations;
 mod reference_data;
+mod reports;
 mod users;
 mod webhooks;
