@@ -10,7 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::web::{Bytes, Data};
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -467,6 +467,11 @@ impl FromRequest for AuthUser {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // A middleware that already authenticated this request (Idempotency-Key) left the
+        // caller here; reading the user again would be the same query for the same answer.
+        if let Some(caller) = req.extensions().get::<AuthUser>().cloned() {
+            return Box::pin(async move { Ok(caller) });
+        }
         let state = req.app_data::<Data<AppState>>().cloned();
         let token = bearer_token(req);
         Box::pin(async move {

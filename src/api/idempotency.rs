@@ -16,7 +16,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, Data};
-use actix_web::{Error, FromRequest, HttpResponse};
+use actix_web::{Error, FromRequest, HttpMessage, HttpResponse};
 use sha2::{Digest, Sha256};
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -101,6 +101,8 @@ pub async fn idempotency(
     let Some(caller) = caller else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    let user_id = caller.id;
+    req.extensions_mut().insert(caller);
     let (http, payload) = req.parts_mut();
     let body = match Bytes::from_request(http, payload).await {
         Ok(body) => body,
@@ -108,7 +110,7 @@ pub async fn idempotency(
     };
     req.set_payload(Payload::from(body.clone()));
     let scope = KeyScope {
-        user_id: caller.id,
+        user_id,
         method: req.method().to_string(),
         path: req.path().to_owned(),
         key,

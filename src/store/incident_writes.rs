@@ -226,14 +226,7 @@ pub fn execute(
             None => None,
         };
         let stored: Incident = if outcome.changes_fields() {
-            let mut next = IncidentRow::try_from(outcome.incident)?;
-            next.updated_at = now;
-            next.version = current.version + 1;
-            diesel::update(incidents::table.find(id))
-                .set(&next)
-                .returning(IncidentRow::as_returning())
-                .get_result::<IncidentRow>(conn)?
-                .try_into()?
+            store_decided(conn, outcome.incident, current.version, now)?
         } else {
             current
         };
@@ -271,6 +264,24 @@ pub fn execute(
             escalation,
         })
     })
+}
+
+/// Writes a decided incident over its row, one version after `version`.
+fn store_decided(
+    conn: &mut PgConnection,
+    incident: Incident,
+    version: i32,
+    now: DateTime<Utc>,
+) -> Result<Incident, AppError> {
+    let id = incident.id;
+    let mut next = IncidentRow::try_from(incident)?;
+    next.updated_at = now;
+    next.version = version + 1;
+    diesel::update(incidents::table.find(id))
+        .set(&next)
+        .returning(IncidentRow::as_returning())
+        .get_result::<IncidentRow>(conn)?
+        .try_into()
 }
 
 /// The facts of a command that needs nothing looked up (a monitoring event's).
@@ -347,14 +358,7 @@ impl Decided {
         }
         let id = self.before.id;
         let stored: Incident = if self.current != self.before {
-            let mut next = IncidentRow::try_from(self.current)?;
-            next.updated_at = now;
-            next.version = self.before.version + 1;
-            diesel::update(incidents::table.find(id))
-                .set(&next)
-                .returning(IncidentRow::as_returning())
-                .get_result::<IncidentRow>(conn)?
-                .try_into()?
+            store_decided(conn, self.current, self.before.version, now)?
         } else {
             self.current
         };
