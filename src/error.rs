@@ -46,6 +46,9 @@ pub enum AppError {
     /// No such resource, or one the caller may not know about.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The resource has no representation of the media types `Accept` names.
+    #[error("not acceptable: {0}")]
+    NotAcceptable(String),
     /// The path exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -144,6 +147,7 @@ impl AppError {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
+            AppError::NotAcceptable(_) => "not_acceptable",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::Conflict { code, .. } => code,
             AppError::IllegalTransition { .. } => "illegal_transition",
@@ -196,6 +200,7 @@ impl AppError {
             AppError::Unauthorized(_) => "Unauthorized",
             AppError::Forbidden(_) => "Forbidden",
             AppError::NotFound(_) => "Not found",
+            AppError::NotAcceptable(_) => "Not acceptable",
             AppError::MethodNotAllowed { .. } => "Method not allowed",
             AppError::Conflict { .. } => "Conflict",
             AppError::IllegalTransition { .. } => "Illegal transition",
@@ -212,7 +217,8 @@ impl AppError {
             AppError::BadRequest(d)
             | AppError::Unauthorized(d)
             | AppError::Forbidden(d)
-            | AppError::NotFound(d) => d.clone(),
+            | AppError::NotFound(d)
+            | AppError::NotAcceptable(d) => d.clone(),
             AppError::Conflict { detail, .. }
             | AppError::IllegalTransition { detail, .. }
             | AppError::Unprocessable { detail, .. } => detail.clone(),
@@ -278,6 +284,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. }
             | AppError::IllegalTransition { .. }

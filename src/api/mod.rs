@@ -21,6 +21,7 @@ pub mod problems;
 pub mod reports;
 pub mod respond;
 pub mod sla_policies;
+pub mod spreadsheet;
 pub mod taxonomy;
 pub mod users;
 pub mod webhooks;

@@ -78,6 +78,9 @@ problem_responses! {
         "The caller's roles do not allow this (`forbidden`)."),
     NotFound => (404, "not_found", "Not found", "user 42 does not exist",
         "No such resource, or one the caller may not see (`not_found`)."),
+    NotAcceptable => (406, "not_acceptable", "Not acceptable",
+        "This resource is available as: application/json, text/csv.",
+        "`Accept` names no media type this resource is available in (`not_acceptable`)."),
     Conflict => (409, "already_exists", "Conflict", "The username `li.lei` is already taken.",
         "The request conflicts with the current state (`already_exists`, `last_admin`)."),
     VersionMismatch => (412, "version_mismatch", "Version mismatch",
@@ -126,6 +129,20 @@ problem_set!(
     UpdateErrors {
         400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound,
         412 => VersionMismatch, 413 => PayloadTooLarge, 422 => ValidationFailed, 503 => Unavailable,
+    }
+);
+problem_set!(
+    /// Reading a report that comes in several media types.
+    ReportErrors {
+        401 => Unauthorized, 403 => Forbidden, 406 => NotAcceptable, 422 => ValidationFailed,
+        503 => Unavailable,
+    }
+);
+problem_set!(
+    /// Reading one resource as a document in another media type than JSON.
+    DocumentErrors {
+        401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 406 => NotAcceptable,
+        503 => Unavailable,
     }
 );
 problem_set!(

@@ -172,11 +172,14 @@ impl Taxonomy {
     }
 }
 
+/// A one-category, one-cause taxonomy for unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
 
-    fn sample() -> Taxonomy {
+    /// `upgrade_issue`/`unusable_after_upgrade` and `hardware`/`equipment_failure`, each named by
+    /// its code in capitals.
+    pub(crate) fn small_taxonomy() -> Taxonomy {
         let named = |code: &str| (code.to_owned(), code.to_uppercase(), code.to_owned());
         let (code, name_zh, name_en) = named("upgrade_issue");
         let (sub, sub_zh, sub_en) = named("unusable_after_upgrade");
@@ -206,6 +209,12 @@ mod tests {
             }],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::small_taxonomy as sample;
+    use super::*;
 
     #[test]
     fn subcategories_are_found_only_under_their_category() {

@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod recurring;
 pub mod schema;
 pub mod sla_policies;
+pub mod statistics;
 pub mod stats;
 pub mod taxonomy;
 pub mod users;

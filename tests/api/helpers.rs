@@ -247,6 +247,17 @@ impl TestApp {
         self.send(Method::GET, path, Some(token), None).await
     }
 
+    /// GET with a token and an `Accept` header.
+    pub async fn get_accepting(&self, path: &str, token: &str, accept: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, accept)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// POST JSON with a token.
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
         self.send(Method::POST, path, Some(token), Some(body)).await
@@ -439,6 +450,38 @@ pub fn resolution() -> Value {
     json!({"solution": "重新部署补丁", "cause": "system_defect", "subcause": "module_unusable"})
 }
 
+/// An RFC 3339 instant.
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// A user-reported high incident created at `created`, resolved at `resolved`, confirmed and
+/// closed with `code` at `closed`.
+pub async fn closed_history(
+    app: &TestApp,
+    c: &Cast,
+    created: &str,
+    resolved: &str,
+    closed: &str,
+    code: &str,
+) -> Value {
+    app.clock.set(at(created));
+    let incident = app
+        .create_incident(
+            &c.portal,
+            json!({"title": "收费模块无法录入", "subcategory": "module_input_blocked"}),
+        )
+        .await;
+    let id = &incident["id"];
+    app.act_ok(&c.desk, id, "accept", json!({})).await;
+    app.clock.set(at(resolved));
+    app.act_ok(&c.desk, id, "resolve", resolution()).await;
+    app.act_ok(&c.portal, id, "confirm", json!({})).await;
+    app.clock.set(at(closed));
+    app.act_ok(&c.desk, id, "close", json!({"closure_code": code}))
+        .await
+}
+
 /// An RFC 3339 timestamp of a response.
 pub fn time(value: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(value.as_str().expect("a timestamp"))
@@ -488,6 +531,7 @@ fn problem_status(code: &str) -> StatusCode {
         "forbidden" => StatusCode::FORBIDDEN,
         "not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
+        "not_acceptable" => StatusCode::NOT_ACCEPTABLE,
         "version_mismatch" => StatusCode::PRECONDITION_FAILED,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "validation_failed" | "idempotency_key_reused" => StatusCode::UNPROCESSABLE_ENTITY,

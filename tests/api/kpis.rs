@@ -2,41 +2,9 @@
 //! and the next month's first, a duplicate, a late resolution, follow-ups on time and late,
 //! empty periods, quarters and the customer filter.
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
-}
-
-/// A user-reported high incident created at `created`, resolved at `resolved`, confirmed and
-/// closed with `code` at `closed`.
-async fn history(
-    app: &TestApp,
-    c: &Cast,
-    created: &str,
-    resolved: &str,
-    closed: &str,
-    code: &str,
-) -> Value {
-    app.clock.set(at(created));
-    let incident = app
-        .create_incident(
-            &c.portal,
-            json!({"title": "收费模块无法录入", "subcategory": "module_input_blocked"}),
-        )
-        .await;
-    let id = &incident["id"];
-    app.act_ok(&c.desk, id, "accept", json!({})).await;
-    app.clock.set(at(resolved));
-    app.act_ok(&c.desk, id, "resolve", resolution()).await;
-    app.act_ok(&c.portal, id, "confirm", json!({})).await;
-    app.clock.set(at(closed));
-    app.act_ok(&c.desk, id, "close", json!({"closure_code": code}))
-        .await
-}
 
 async fn follow_up(app: &TestApp, c: &Cast, incident: &Value, when: &str) {
     app.clock.set(at(when));
@@ -51,7 +19,7 @@ async fn measures_follow_the_formulas_at_period_boundaries() {
     let app = TestApp::spawn().await;
     let c = app.cast().await;
     // 23:59:59 on 31 January in Shanghai: January. Resolved within its 2 h.
-    let a = history(
+    let a = closed_history(
         &app,
         &c,
         "2025-01-31T10:00:00Z",
@@ -61,7 +29,7 @@ async fn measures_follow_the_formulas_at_period_boundaries() {
     )
     .await;
     // 00:00:00 on 1 February in Shanghai: February; unresolved.
-    history(
+    closed_history(
         &app,
         &c,
         "2025-01-31T10:00:00Z",
@@ -71,7 +39,7 @@ async fn measures_follow_the_formulas_at_period_boundaries() {
     )
     .await;
     // Resolved three hours after its deadline, closed in January.
-    let late = history(
+    let late = closed_history(
         &app,
         &c,
         "2025-01-10T00:00:00Z",

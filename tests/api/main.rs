@@ -18,5 +18,6 @@ mod openapi_spec;
 mod operations;
 mod reference_data;
 mod reports;
+mod statistics;
 mod users;
 mod webhooks;

@@ -1,0 +1,79 @@
+//! A report's sheets as the files the operations department opens in Excel: CSV (UTF-8 with a
+//! byte-order mark, without which Excel shows Chinese as mojibake) and an `.xlsx` workbook.
+
+use rust_xlsxwriter::{Format, Workbook};
+
+use crate::domain::report::{Cell, Sheet};
+use crate::error::AppError;
+
+/// `text/csv`.
+pub const CSV: &str = "text/csv";
+/// The `.xlsx` workbook media type.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn failed(error: impl std::error::Error + 'static) -> AppError {
+    AppError::internal_error("writing CSV", &error)
+}
+
+fn cell_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(text) => text.clone(),
+        Cell::Count(n) => n.to_string(),
+        Cell::Number(n) => n.map(|n| n.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The sheets one after another in one CSV file: each as its name on a line of its own, its
+/// headings, its rows, and an empty line.
+pub fn csv(sheets: &[Sheet]) -> Result<Vec<u8>, AppError> {
+    let mut out = BOM.to_vec();
+    for sheet in sheets {
+        let mut writer = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(&mut out);
+        writer.write_record([sheet.name]).map_err(failed)?;
+        writer.write_record(&sheet.headings).map_err(failed)?;
+        for row in &sheet.rows {
+            writer
+                .write_record(row.iter().map(cell_text))
+                .map_err(failed)?;
+        }
+        writer.flush().map_err(failed)?;
+        drop(writer);
+        // Written by hand: the csv crate writes a record of one empty field as `""`.
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// The sheets as an `.xlsx` workbook, one worksheet each, headings in bold, numbers as numbers.
+pub fn xlsx(sheets: &[Sheet]) -> Result<Vec<u8>, AppError> {
+    let failed = |e: rust_xlsxwriter::XlsxError| AppError::internal_error("writing XLSX", &e);
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    for sheet in sheets {
+        let worksheet = workbook.add_worksheet();
+        worksheet.set_name(sheet.name).map_err(failed)?;
+        for (column, heading) in (0u16..).zip(&sheet.headings) {
+            worksheet
+                .write_string_with_format(0, column, *heading, &bold)
+                .map_err(failed)?;
+        }
+        for (row, cells) in (1u32..).zip(&sheet.rows) {
+            for (column, cell) in (0u16..).zip(cells) {
+                match cell {
+                    Cell::Text(text) => worksheet.write_string(row, column, text),
+                    // Counts stay far below 2^53, where f64 is exact.
+                    Cell::Count(n) => worksheet.write_number(row, column, *n as f64),
+                    Cell::Number(Some(n)) => worksheet.write_number(row, column, *n),
+                    Cell::Number(None) => continue,
+                }
+                .map_err(failed)?;
+            }
+        }
+        worksheet.autofit();
+    }
+    workbook.save_to_buffer().map_err(failed)
+}
