@@ -5,6 +5,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm
 COPY Cargo.toml Cargo.lock build.rs diesel.toml ./
 COPY src ./src
 COPY migrations ./migrations
+COPY templates ./templates
 RUN cargo build --release --locked --bin incident-desk
 
 FROM debian:bookworm-slim

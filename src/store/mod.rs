@@ -17,6 +17,7 @@ pub mod incident_writes;
 pub mod incidents;
 pub mod kpis;
 pub mod outbox;
+pub mod records;
 pub mod recurring;
 pub mod schema;
 pub mod sla_policies;

@@ -6,6 +6,7 @@ mod actions;
 mod create;
 mod notes;
 mod read;
+mod record;
 mod requests;
 mod types;
 mod update;
@@ -17,6 +18,7 @@ pub use actions::{
 pub use create::create_incident;
 pub use notes::{add_note, get_incident_history, list_notes};
 pub use read::{get_incident, list_incidents};
+pub use record::get_incident_record;
 pub use requests::{
     AcceptRequest, CloseRequest, ConfirmRequest, CreateIncidentRequest, CreateNoteRequest,
     IncidentSort, ListIncidentsQuery, RejectResolutionRequest, ResolveRequest,
@@ -98,6 +100,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_incident)
         .service(list_incidents)
         .service(get_incident)
+        .service(get_incident_record)
         .service(update_incident)
         .service(accept_incident)
         .service(record_workaround)

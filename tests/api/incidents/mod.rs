@@ -5,5 +5,6 @@ mod fields;
 mod follow_ups;
 mod lifecycle;
 mod lists;
+mod record;
 mod sla;
 mod visibility;
