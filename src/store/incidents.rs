@@ -14,12 +14,13 @@ use crate::domain::workflow::{DuplicateSignature, IncidentRef, NewIncident};
 use crate::error::AppError;
 
 /// A stored incident.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, AsChangeset, Insertable)]
 #[diesel(table_name = incidents, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+#[diesel(treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct IncidentRow {
     pub id: i64,
-    #[diesel(skip_update)]
+    #[diesel(skip_update, skip_insertion)]
     pub number: String,
     pub kind: String,
     pub channel: String,
@@ -32,7 +33,7 @@ pub struct IncidentRow {
     pub category: Option<String>,
     pub subcategory: Option<String>,
     pub level: String,
-    #[diesel(skip_update)]
+    #[diesel(skip_update, skip_insertion)]
     pub level_rank: i16,
     pub affects_onsite_work: bool,
     pub affects_data_upload: bool,

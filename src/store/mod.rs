@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod configuration_items;
 pub mod credentials;
 pub mod customers;
+pub mod demo;
 pub mod escalations;
 pub mod events;
 pub mod follow_ups;

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod configuration_items;
 mod customers;
+mod demo;
 mod escalations;
 mod events;
 mod idempotency;

@@ -99,6 +99,56 @@ pub struct NewIncident {
     pub created_at: DateTime<Utc>,
 }
 
+impl NewIncident {
+    /// The incident as stored under `id` and `number`, before any change: what the store reads
+    /// back after inserting it, for writers that assign ids themselves (demo data).
+    pub fn into_incident(self, id: i64, number: String) -> Incident {
+        Incident {
+            id,
+            number,
+            kind: self.kind,
+            channel: self.channel,
+            title: self.title,
+            description: self.description,
+            customer_id: self.customer_id,
+            reporter: self.reporter,
+            source_system: self.source_system,
+            ci_id: self.ci_id,
+            category: self.category,
+            subcategory: self.subcategory,
+            level: self.level,
+            affects_onsite_work: self.affects_onsite_work,
+            affects_data_upload: self.affects_data_upload,
+            status: self.status,
+            tier: self.tier,
+            assignee_id: None,
+            workaround: None,
+            workaround_applied: false,
+            solution: None,
+            cause: None,
+            subcause: None,
+            due_at: self.due_at,
+            accepted_at: None,
+            resolved_at: None,
+            user_confirmed_at: None,
+            closed_at: None,
+            closed_by: None,
+            closure_code: None,
+            duplicate_of: None,
+            recurrence_of: self.recurrence_of,
+            occurrences: 1,
+            last_occurrence_at: self.last_occurrence_at,
+            dedup_key: self.dedup_key,
+            change_ref: None,
+            follow_up_due_at: None,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            version: 1,
+        }
+    }
+}
+
 /// What to do with a new report that duplicates an unresolved incident (SPEC §8); without a
 /// choice the report is refused, naming the incident it duplicates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]

@@ -4,6 +4,8 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod seed_demo;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{api_token, password};
@@ -37,6 +39,8 @@ enum Command {
     CreateUser(CreateUserArgs),
     /// Create an API token for an integration and print it (it is shown only once).
     CreateApiToken(CreateApiTokenArgs),
+    /// Fill the database with a realistic, reproducible demo history to try the reports on.
+    SeedDemo(seed_demo::SeedDemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +87,7 @@ pub fn run() -> ExitCode {
         Command::Migrate => migrate(),
         Command::CreateUser(args) => create_user(args),
         Command::CreateApiToken(args) => create_api_token(args),
+        Command::SeedDemo(args) => seed_demo::seed_demo(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
