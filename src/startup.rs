@@ -36,6 +36,9 @@ pub enum StartupError {
     /// Loading reference data failed.
     #[error("loading reference data failed: {0}")]
     ReferenceData(String),
+    /// The report summaries could not be brought up to date.
+    #[error("rebuilding the report summaries failed: {0}")]
+    Summaries(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -75,6 +78,15 @@ pub fn prepare_database(settings: &Settings) -> Result<Taxonomy, StartupError> {
             "no user existed and ADMIN_PASSWORD is not set: created user `admin` with password `{password}`; \
              change it with PATCH /api/v1/users/{{id}}"
         ),
+    }
+    // The report summaries count by local month: rebuilt once when TIMEZONE is new to them.
+    let rebuilt = store::summaries::ensure_current(&mut conn, settings.timezone)
+        .map_err(|e| StartupError::Summaries(e.to_string()))?;
+    if rebuilt {
+        log::info!(
+            "rebuilt the report summaries in months of {}",
+            settings.timezone.name()
+        );
     }
     store::taxonomy::load(&mut conn).map_err(|e| StartupError::ReferenceData(e.to_string()))
 }

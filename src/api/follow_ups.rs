@@ -159,6 +159,7 @@ pub async fn create_follow_up(
         comment: request.comment.unwrap_or_default(),
     };
     let now = state.clock.now();
+    let timezone = state.settings.timezone;
     let row = store::run(&state.pool, move |conn| {
         let incident = store::incidents::find(conn, id)?;
         let new =
@@ -171,7 +172,7 @@ pub async fn create_follow_up(
                     },
                 }
             })?;
-        store::follow_ups::insert(conn, new)
+        store::follow_ups::insert(conn, &incident, new, timezone)
     })
     .await?;
     Ok(HttpResponse::Created().json(FollowUpResponse::try_from(row)?))

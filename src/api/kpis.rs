@@ -76,8 +76,7 @@ pub async fn get_kpis(
     let from = Period::parse(&query.from, query.granularity, "from").map_err(one)?;
     let to = Period::parse(&query.to, query.granularity, "to").map_err(one)?;
     let periods = Period::range(from, to).map_err(one)?;
-    let timezone = state.settings.timezone;
-    let (start, end) = (from.start(timezone), to.end(timezone));
+    let (first_month, end_month) = (from.first_day, to.next().first_day);
     let filter = KpiFilter {
         customer_id: query.customer_id,
         level: query.level,
@@ -85,7 +84,7 @@ pub async fn get_kpis(
     };
     let granularity = query.granularity;
     let counts = store::run(&state.pool, move |conn| {
-        store::kpis::counts(conn, granularity, timezone.name(), start, end, filter)
+        store::kpis::counts(conn, granularity, first_month, end_month, filter)
     })
     .await?;
     let by_period: HashMap<Period, _> = counts

@@ -70,8 +70,9 @@ pub async fn get_statistics(
         .map_err(|e| AppError::Validation(vec![e]))?;
     let timezone = state.settings.timezone;
     let (start, end) = (period.start(timezone), period.end(timezone));
+    let (first_month, end_month) = (period.first_day, period.next().first_day);
     let counts = store::run(&state.pool, move |conn| {
-        store::statistics::statistics(conn, start, end)
+        store::statistics::statistics(conn, first_month, end_month, start, end)
     })
     .await?;
     let report = StatisticsReport::build(period, timezone, counts, &state.taxonomy);

@@ -148,6 +148,8 @@ pub(super) fn seed_demo(args: SeedDemoArgs) -> Result<(), String> {
             .map_err(|_| "the generator panicked".to_owned())??;
         Ok::<u64, String>(written)
     })?;
+    eprintln!("summarising for the reports");
+    store::summaries::rebuild(&mut conn, settings.timezone).map_err(explain)?;
     store::demo::analyze(&mut conn).map_err(explain)?;
     println!(
         "seeded {written} incidents over {} months up to {end} for {customers} organisations in {:.1} s",

@@ -304,3 +304,32 @@ mod tests {
         assert_eq!(serde_json::from_str::<Tier>("\"l2\"").unwrap(), Tier::L2);
     }
 }
+
+/// Incidents for unit tests elsewhere in the domain.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Incident;
+
+    /// A user-reported high incident recorded at 01:00 UTC on 2 March 2026, due 03:00, resolved
+    /// at 02:00 by L2 with a cause, confirmed, and closed as `resolved` at 04:00.
+    pub(crate) fn closed_incident() -> Incident {
+        serde_json::from_value(serde_json::json!({
+            "id": 9, "number": "INC-000009", "kind": "fault", "channel": "phone", "title": "t",
+            "description": "", "customer_id": 1, "reporter": {"name": "王医生"},
+            "source_system": "HIS", "ci_id": null, "category": "usage_issue",
+            "subcategory": "module_input_blocked", "level": "high", "affects_onsite_work": false,
+            "affects_data_upload": false, "status": "closed", "tier": "l2", "assignee_id": 3,
+            "workaround": null, "workaround_applied": false, "solution": "s",
+            "cause": "system_defect", "subcause": "module_unusable",
+            "due_at": "2026-03-02T03:00:00Z", "accepted_at": "2026-03-02T01:10:00Z",
+            "resolved_at": "2026-03-02T02:00:00Z", "user_confirmed_at": "2026-03-02T03:00:00Z",
+            "closed_at": "2026-03-02T04:00:00Z", "closed_by": 2, "closure_code": "resolved",
+            "duplicate_of": null, "recurrence_of": null, "occurrences": 1,
+            "last_occurrence_at": null, "dedup_key": null, "change_ref": null,
+            "follow_up_due_at": "2026-03-05T04:00:00Z", "created_by": 2,
+            "created_at": "2026-03-02T01:00:00Z", "updated_at": "2026-03-02T04:00:00Z",
+            "version": 6
+        }))
+        .expect("an incident")
+    }
+}

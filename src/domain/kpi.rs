@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::incident::{ClosureCode, Incident};
 use super::validation::FieldError;
 
 /// How long a period is.
@@ -187,6 +188,33 @@ pub struct KpiCounts {
     pub follow_ups_on_time: i64,
 }
 
+impl KpiCounts {
+    /// What closing `incident` adds to the measures of the month it closed in: the closed set
+    /// leaves duplicates out; resolved on time is `resolved_at ≤ due_at`.
+    pub fn of_closure(incident: &Incident) -> KpiCounts {
+        let code = incident.closure_code;
+        let resolved = code == Some(ClosureCode::Resolved);
+        KpiCounts {
+            closed: i64::from(code.is_some_and(|c| c != ClosureCode::Duplicate)),
+            resolved: i64::from(resolved),
+            resolved_on_time: i64::from(
+                resolved && incident.resolved_at.is_some_and(|at| at <= incident.due_at),
+            ),
+            follow_ups: 0,
+            follow_ups_on_time: 0,
+        }
+    }
+
+    /// What a follow-up adds to the measures of the month it was performed in.
+    pub fn of_follow_up(on_time: bool) -> KpiCounts {
+        KpiCounts {
+            follow_ups: 1,
+            follow_ups_on_time: i64::from(on_time),
+            ..KpiCounts::default()
+        }
+    }
+}
+
 /// One period's figures (SPEC §9).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct KpiRow {
@@ -248,6 +276,27 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_closure_counts_by_its_code_and_deadline() {
+        let mut incident = crate::domain::incident::fixtures::closed_incident();
+        let counts = |i: &Incident| {
+            let c = KpiCounts::of_closure(i);
+            (c.closed, c.resolved, c.resolved_on_time)
+        };
+        assert_eq!(counts(&incident), (1, 1, 1));
+        // Resolved exactly at the deadline is on time; a second later is not.
+        incident.resolved_at = Some(incident.due_at);
+        assert_eq!(counts(&incident), (1, 1, 1));
+        incident.resolved_at = Some(incident.due_at + chrono::Duration::seconds(1));
+        assert_eq!(counts(&incident), (1, 1, 0));
+        incident.closure_code = Some(ClosureCode::Unresolved);
+        assert_eq!(counts(&incident), (1, 0, 0));
+        incident.closure_code = Some(ClosureCode::Duplicate);
+        assert_eq!(counts(&incident), (0, 0, 0));
+        let follow_up = KpiCounts::of_follow_up(false);
+        assert_eq!((follow_up.follow_ups, follow_up.follow_ups_on_time), (1, 0));
     }
 
     #[test]

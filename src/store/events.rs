@@ -100,7 +100,7 @@ fn ingest_run(
         let incident_id = match (step, &event.payload) {
             (EventStep::Open, Some(payload)) => {
                 if let Some(done) = open.take() {
-                    done.write(conn, now, history)?;
+                    done.write(conn, now, settings.timezone, history)?;
                 }
                 let (incident, step) = open_incident(conn, caller, event, payload, settings, now)?;
                 let id = incident.current.id;
@@ -123,7 +123,7 @@ fn ingest_run(
         outcomes.push(outcome(event, step, incident_id));
     }
     if let Some(done) = open {
-        done.write(conn, now, history)?;
+        done.write(conn, now, settings.timezone, history)?;
     }
     Ok(outcomes)
 }

@@ -2,12 +2,13 @@
 //! incidents still owed one.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use diesel::prelude::*;
 
 use super::parse_stored;
 use super::schema::{follow_ups, incidents};
 use crate::domain::follow_up::NewFollowUp;
-use crate::domain::incident::Channel;
+use crate::domain::incident::{Channel, Incident};
 use crate::error::AppError;
 
 /// A stored follow-up.
@@ -33,8 +34,27 @@ impl FollowUpRow {
     }
 }
 
-/// Stores a decided follow-up.
-pub fn insert(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, AppError> {
+/// Stores a decided follow-up of `incident` and adds it to the measures of its month, in one
+/// transaction.
+pub fn insert(
+    conn: &mut PgConnection,
+    incident: &Incident,
+    new: NewFollowUp,
+    timezone: Tz,
+) -> Result<FollowUpRow, AppError> {
+    conn.transaction(|conn| {
+        super::summaries::record_follow_up(
+            conn,
+            incident,
+            new.performed_at,
+            new.on_time,
+            timezone,
+        )?;
+        insert_row(conn, new)
+    })
+}
+
+fn insert_row(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, AppError> {
     Ok(diesel::insert_into(follow_ups::table)
         .values((
             follow_ups::incident_id.eq(new.incident_id),

@@ -11,9 +11,9 @@ use diesel::prelude::*;
 use super::escalations;
 use super::incidents::{IncidentRow, NewIncidentRow, NoteRow};
 use super::schema::{incident_history, incident_notes, incidents};
-use super::{calendar, check_version, outbox};
+use super::{calendar, check_version, outbox, summaries};
 use crate::domain::escalation::Escalation;
-use crate::domain::incident::{Incident, Note};
+use crate::domain::incident::{Incident, Note, Status};
 use crate::domain::sla::UploadCutoff;
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
@@ -226,7 +226,13 @@ pub fn execute(
             None => None,
         };
         let stored: Incident = if outcome.changes_fields() {
-            store_decided(conn, outcome.incident, current.version, now)?
+            store_decided(
+                conn,
+                outcome.incident,
+                current.version,
+                now,
+                settings.timezone,
+            )?
         } else {
             current
         };
@@ -266,22 +272,29 @@ pub fn execute(
     })
 }
 
-/// Writes a decided incident over its row, one version after `version`.
+/// Writes a decided incident over its row, one version after `version`. A closed incident
+/// written here is one just closed (a closed row never changes again), so its closure is
+/// added to the report summaries in the same transaction.
 fn store_decided(
     conn: &mut PgConnection,
     incident: Incident,
     version: i32,
     now: DateTime<Utc>,
+    timezone: Tz,
 ) -> Result<Incident, AppError> {
     let id = incident.id;
     let mut next = IncidentRow::try_from(incident)?;
     next.updated_at = now;
     next.version = version + 1;
-    diesel::update(incidents::table.find(id))
+    let stored: Incident = diesel::update(incidents::table.find(id))
         .set(&next)
         .returning(IncidentRow::as_returning())
         .get_result::<IncidentRow>(conn)?
-        .try_into()
+        .try_into()?;
+    if stored.status == Status::Closed {
+        summaries::record_closure(conn, &stored, timezone)?;
+    }
+    Ok(stored)
 }
 
 /// The facts of a command that needs nothing looked up (a monitoring event's).
@@ -351,6 +364,7 @@ impl Decided {
         self,
         conn: &mut PgConnection,
         now: DateTime<Utc>,
+        timezone: Tz,
         history: &mut Vec<PendingHistory>,
     ) -> Result<(), AppError> {
         if self.entries.is_empty() && self.events.is_empty() {
@@ -358,7 +372,7 @@ impl Decided {
         }
         let id = self.before.id;
         let stored: Incident = if self.current != self.before {
-            store_decided(conn, self.current, self.before.version, now)?
+            store_decided(conn, self.current, self.before.version, now, timezone)?
         } else {
             self.current
         };

@@ -24,6 +24,7 @@ pub mod schema;
 pub mod sla_policies;
 pub mod statistics;
 pub mod stats;
+pub mod summaries;
 pub mod taxonomy;
 pub mod users;
 pub mod webhooks;

@@ -297,6 +297,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    report_summaries (id) {
+        id -> Int2,
+        timezone -> Text,
+        built_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    kpi_monthly (month, level, tier) {
+        month -> Date,
+        customer_id -> Nullable<Int8>,
+        level -> Text,
+        tier -> Text,
+        closed -> Int8,
+        resolved -> Int8,
+        resolved_on_time -> Int8,
+        follow_ups -> Int8,
+        follow_ups_on_time -> Int8,
+    }
+}
+
+diesel::table! {
+    statistics_monthly (month, dimension, code, subcode) {
+        month -> Date,
+        dimension -> Text,
+        code -> Text,
+        subcode -> Text,
+        count -> Int8,
+        breached -> Int8,
+    }
+}
+
+diesel::table! {
+    resolve_times (month, level, minutes) {
+        month -> Date,
+        level -> Text,
+        minutes -> Float8,
+    }
+}
+
 diesel::joinable!(users -> customers (customer_id));
 diesel::joinable!(follow_ups -> incidents (incident_id));
 diesel::joinable!(escalations -> incidents (incident_id));
@@ -332,4 +373,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     idempotency_keys,
     follow_ups,
+    report_summaries,
+    kpi_monthly,
+    statistics_monthly,
+    resolve_times,
 );

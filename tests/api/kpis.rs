@@ -2,6 +2,7 @@
 //! and the next month's first, a duplicate, a late resolution, follow-ups on time and late,
 //! empty periods, quarters and the customer filter.
 
+use diesel::Connection;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -151,4 +152,61 @@ async fn kpi_queries_are_checked_and_for_staff() {
     app.get("/api/v1/kpis?granularity=year&from=2025&to=2025", &c.portal)
         .refused("forbidden")
         .await;
+}
+
+/// The summaries each closure and follow-up adds to equal a rebuild from the incidents, and a new
+/// `TIMEZONE` rebuilds them in its months at start-up.
+#[tokio::test]
+async fn maintained_summaries_equal_a_rebuild_and_follow_the_time_zone() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    // 00:00 on 1 February in Shanghai, 16:00 on 31 January in UTC.
+    let boundary = closed_history(
+        &app,
+        &c,
+        "2025-01-31T10:00:00Z",
+        "2025-01-31T11:00:00Z",
+        "2025-01-31T16:00:00Z",
+        "resolved",
+    )
+    .await;
+    let late = closed_history(
+        &app,
+        &c,
+        "2025-01-10T00:00:00Z",
+        "2025-01-10T05:00:00Z",
+        "2025-01-10T06:00:00Z",
+        "unresolved",
+    )
+    .await;
+    follow_up(&app, &c, &boundary, "2025-02-01T01:00:00Z").await;
+    follow_up(&app, &c, &late, "2025-02-20T00:00:00Z").await;
+    let paths = [
+        "/api/v1/kpis?granularity=month&from=2025-01&to=2025-02",
+        "/api/v1/kpis?granularity=quarter&from=2025-Q1&to=2025-Q1&level=high",
+        "/api/v1/reports/statistics?granularity=month&period=2025-01",
+        "/api/v1/reports/statistics?granularity=month&period=2025-02",
+    ];
+    let mut maintained = Vec::new();
+    for path in paths {
+        maintained.push(app.get(path, &c.manager).ok().await);
+    }
+    assert_eq!(maintained[0]["items"][1]["closed"], 1);
+
+    let mut conn = diesel::PgConnection::establish(&database_url(&app.database)).unwrap();
+    incident_desk::store::summaries::rebuild(&mut conn, chrono_tz::Asia::Shanghai).unwrap();
+    for (path, before) in paths.iter().zip(&maintained) {
+        assert_eq!(&app.get(path, &c.manager).ok().await, before, "{path}");
+    }
+
+    let utc = TestApp::spawn_on(app.database.clone(), &[("TIMEZONE", "UTC")]).await;
+    let months = utc.get(paths[0], &c.manager).ok().await;
+    assert_eq!(pluck(&months["items"], "closed"), [&json!(2), &json!(0)]);
+    assert_eq!(
+        pluck(&months["items"], "follow_ups"),
+        [&json!(0), &json!(2)]
+    );
+    let january = utc.get(paths[2], &c.manager).ok().await;
+    assert_eq!(january["timezone"], "UTC");
+    assert_eq!(january["closed"], 2);
 }

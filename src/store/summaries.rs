@@ -1,0 +1,348 @@
+//! The monthly summaries the measures and the statistics report read (SPEC §9), kept exact:
+//! what a closure or a follow-up adds is decided by the domain (`KpiCounts::of_closure`,
+//! `report::closure_rows`, `report::resolve_minutes`) and added in the same transaction as the
+//! change. A rebuild recomputes all of them with the same functions, so the two ways cannot
+//! disagree; it runs when the summaries' time zone is not `TIMEZONE` (and after `seed-demo`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use diesel::upsert::{excluded, on_constraint};
+
+use super::incidents::IncidentRow;
+use super::parse_stored;
+use super::schema::{
+    escalations, follow_ups, incidents, kpi_monthly, report_summaries, resolve_times,
+    statistics_monthly,
+};
+use crate::domain::escalation::EscalationKind;
+use crate::domain::incident::{Incident, Status};
+use crate::domain::kpi::{Granularity, KpiCounts, Period};
+use crate::domain::report::{StatisticsRow, closure_rows, resolve_minutes};
+use crate::error::AppError;
+
+/// The first day of the local month of `at`.
+fn month_of(at: DateTime<Utc>, timezone: Tz) -> NaiveDate {
+    Period::containing(at, timezone, Granularity::Month).first_day
+}
+
+/// The measures' key: month, customer, level, tier.
+type KpiKey = (NaiveDate, Option<i64>, String, String);
+/// The statistics' key: month, dimension, code, subcode (`''` for none).
+type StatisticsKey = (NaiveDate, &'static str, String, String);
+
+fn kpi_key(month: NaiveDate, incident: &Incident) -> KpiKey {
+    (
+        month,
+        incident.customer_id,
+        incident.level.as_str().to_owned(),
+        incident.tier.as_str().to_owned(),
+    )
+}
+
+fn add(into: &mut KpiCounts, more: KpiCounts) {
+    into.closed += more.closed;
+    into.resolved += more.resolved;
+    into.resolved_on_time += more.resolved_on_time;
+    into.follow_ups += more.follow_ups;
+    into.follow_ups_on_time += more.follow_ups_on_time;
+}
+
+/// Adds `counts` to the measures; rows in key order, so concurrent writers lock them alike.
+fn add_kpis(conn: &mut PgConnection, counts: HashMap<KpiKey, KpiCounts>) -> Result<(), AppError> {
+    let mut rows: Vec<_> = counts.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    for chunk in rows.chunks(5_000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|((month, customer_id, level, tier), c)| {
+                (
+                    kpi_monthly::month.eq(*month),
+                    kpi_monthly::customer_id.eq(*customer_id),
+                    kpi_monthly::level.eq(level),
+                    kpi_monthly::tier.eq(tier),
+                    kpi_monthly::closed.eq(c.closed),
+                    kpi_monthly::resolved.eq(c.resolved),
+                    kpi_monthly::resolved_on_time.eq(c.resolved_on_time),
+                    kpi_monthly::follow_ups.eq(c.follow_ups),
+                    kpi_monthly::follow_ups_on_time.eq(c.follow_ups_on_time),
+                )
+            })
+            .collect();
+        diesel::insert_into(kpi_monthly::table)
+            .values(values)
+            .on_conflict(on_constraint("kpi_monthly_key"))
+            .do_update()
+            .set((
+                kpi_monthly::closed.eq(kpi_monthly::closed + excluded(kpi_monthly::closed)),
+                kpi_monthly::resolved.eq(kpi_monthly::resolved + excluded(kpi_monthly::resolved)),
+                kpi_monthly::resolved_on_time
+                    .eq(kpi_monthly::resolved_on_time + excluded(kpi_monthly::resolved_on_time)),
+                kpi_monthly::follow_ups
+                    .eq(kpi_monthly::follow_ups + excluded(kpi_monthly::follow_ups)),
+                kpi_monthly::follow_ups_on_time.eq(
+                    kpi_monthly::follow_ups_on_time + excluded(kpi_monthly::follow_ups_on_time),
+                ),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Adds `counts` (count, breached) to the statistics, in key order.
+fn add_statistics(
+    conn: &mut PgConnection,
+    counts: HashMap<StatisticsKey, (i64, i64)>,
+) -> Result<(), AppError> {
+    let mut rows: Vec<_> = counts.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    for chunk in rows.chunks(5_000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|((month, dimension, code, subcode), (count, breached))| {
+                (
+                    statistics_monthly::month.eq(*month),
+                    statistics_monthly::dimension.eq(*dimension),
+                    statistics_monthly::code.eq(code),
+                    statistics_monthly::subcode.eq(subcode),
+                    statistics_monthly::count.eq(*count),
+                    statistics_monthly::breached.eq(*breached),
+                )
+            })
+            .collect();
+        diesel::insert_into(statistics_monthly::table)
+            .values(values)
+            .on_conflict((
+                statistics_monthly::month,
+                statistics_monthly::dimension,
+                statistics_monthly::code,
+                statistics_monthly::subcode,
+            ))
+            .do_update()
+            .set((
+                statistics_monthly::count
+                    .eq(statistics_monthly::count + excluded(statistics_monthly::count)),
+                statistics_monthly::breached
+                    .eq(statistics_monthly::breached + excluded(statistics_monthly::breached)),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn add_resolve_times(
+    conn: &mut PgConnection,
+    times: &[(NaiveDate, &'static str, f64)],
+) -> Result<(), AppError> {
+    for chunk in times.chunks(10_000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(month, level, minutes)| {
+                (
+                    resolve_times::month.eq(*month),
+                    resolve_times::level.eq(*level),
+                    resolve_times::minutes.eq(*minutes),
+                )
+            })
+            .collect();
+        diesel::insert_into(resolve_times::table)
+            .values(values)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// What closed incidents add, gathered before writing.
+#[derive(Default)]
+struct Gathered {
+    kpis: HashMap<KpiKey, KpiCounts>,
+    statistics: HashMap<StatisticsKey, (i64, i64)>,
+    resolve_times: Vec<(NaiveDate, &'static str, f64)>,
+}
+
+impl Gathered {
+    fn closure(&mut self, incident: &Incident, kinds: &[EscalationKind], timezone: Tz) {
+        let Some(closed_at) = incident.closed_at else {
+            return;
+        };
+        let month = month_of(closed_at, timezone);
+        add(
+            self.kpis.entry(kpi_key(month, incident)).or_default(),
+            KpiCounts::of_closure(incident),
+        );
+        for StatisticsRow {
+            dimension,
+            code,
+            subcode,
+            count,
+            breached,
+        } in closure_rows(incident, kinds)
+        {
+            let key = (
+                month,
+                dimension.as_str(),
+                code.unwrap_or_default(),
+                subcode.unwrap_or_default(),
+            );
+            let entry = self.statistics.entry(key).or_default();
+            entry.0 += count;
+            entry.1 += breached;
+        }
+        if let Some(minutes) = resolve_minutes(incident) {
+            self.resolve_times
+                .push((month, incident.level.as_str(), minutes));
+        }
+    }
+
+    fn follow_up(&mut self, incident: &Incident, at: DateTime<Utc>, on_time: bool, tz: Tz) {
+        add(
+            self.kpis
+                .entry(kpi_key(month_of(at, tz), incident))
+                .or_default(),
+            KpiCounts::of_follow_up(on_time),
+        );
+    }
+
+    fn write(self, conn: &mut PgConnection) -> Result<(), AppError> {
+        add_kpis(conn, self.kpis)?;
+        add_statistics(conn, self.statistics)?;
+        add_resolve_times(conn, &self.resolve_times)
+    }
+}
+
+fn escalation_kinds(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<EscalationKind>>, AppError> {
+    let mut kinds: HashMap<i64, Vec<EscalationKind>> = HashMap::new();
+    let rows: Vec<(i64, String)> = escalations::table
+        .filter(escalations::incident_id.eq_any(ids))
+        .select((escalations::incident_id, escalations::kind))
+        .load(conn)?;
+    for (id, kind) in rows {
+        kinds.entry(id).or_default().push(parse_stored(&kind)?);
+    }
+    Ok(kinds)
+}
+
+/// Adds the closure of `incident` (just closed, in this transaction) to the summaries.
+pub fn record_closure(
+    conn: &mut PgConnection,
+    incident: &Incident,
+    timezone: Tz,
+) -> Result<(), AppError> {
+    let kinds = escalation_kinds(conn, &[incident.id])?;
+    let mut gathered = Gathered::default();
+    gathered.closure(
+        incident,
+        kinds.get(&incident.id).map_or(&[], Vec::as_slice),
+        timezone,
+    );
+    gathered.write(conn)
+}
+
+/// Adds a follow-up of `incident` performed at `at` to the summaries.
+pub fn record_follow_up(
+    conn: &mut PgConnection,
+    incident: &Incident,
+    at: DateTime<Utc>,
+    on_time: bool,
+    timezone: Tz,
+) -> Result<(), AppError> {
+    let mut gathered = Gathered::default();
+    gathered.follow_up(incident, at, on_time, timezone);
+    gathered.write(conn)
+}
+
+/// Locks the summaries against concurrent additions until the transaction ends: a closure
+/// committed before the lock is read by a rebuild, one after it waits and adds itself after.
+fn lock(conn: &mut PgConnection) -> Result<(), AppError> {
+    diesel::sql_query(
+        "LOCK TABLE report_summaries, kpi_monthly, statistics_monthly, resolve_times \
+         IN EXCLUSIVE MODE",
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Recomputes every summary from the incidents and follow-ups, in months of `timezone`.
+fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError> {
+    diesel::sql_query("TRUNCATE kpi_monthly, statistics_monthly, resolve_times").execute(conn)?;
+    let mut gathered = Gathered::default();
+    let mut after = 0_i64;
+    loop {
+        let batch: Vec<Incident> = incidents::table
+            .filter(incidents::status.eq(Status::Closed.as_str()))
+            .filter(incidents::id.gt(after))
+            .order(incidents::id.asc())
+            .limit(10_000)
+            .select(IncidentRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(Incident::try_from)
+            .collect::<Result<_, _>>()?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        let ids: Vec<i64> = batch.iter().map(|i| i.id).collect();
+        let kinds = escalation_kinds(conn, &ids)?;
+        let performed: Vec<(i64, DateTime<Utc>, bool)> = follow_ups::table
+            .filter(follow_ups::incident_id.eq_any(&ids))
+            .select((
+                follow_ups::incident_id,
+                follow_ups::performed_at,
+                follow_ups::on_time,
+            ))
+            .load(conn)?;
+        let by_id: HashMap<i64, &Incident> = batch.iter().map(|i| (i.id, i)).collect();
+        for incident in &batch {
+            let own = kinds.get(&incident.id).map_or(&[][..], Vec::as_slice);
+            gathered.closure(incident, own, timezone);
+        }
+        for (id, at, on_time) in performed {
+            if let Some(incident) = by_id.get(&id) {
+                gathered.follow_up(incident, at, on_time, timezone);
+            }
+        }
+    }
+    gathered.write(conn)?;
+    diesel::insert_into(report_summaries::table)
+        .values((
+            report_summaries::id.eq(1_i16),
+            report_summaries::timezone.eq(timezone.name()),
+            report_summaries::built_at.eq(Utc::now()),
+        ))
+        .on_conflict(report_summaries::id)
+        .do_update()
+        .set((
+            report_summaries::timezone.eq(timezone.name()),
+            report_summaries::built_at.eq(Utc::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Recomputes every summary in months of `timezone`.
+pub fn rebuild(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError> {
+    conn.transaction(|conn| {
+        lock(conn)?;
+        rebuild_locked(conn, timezone)
+    })
+}
+
+/// Rebuilds the summaries unless they are in months of `timezone` already; true when rebuilt.
+pub fn ensure_current(conn: &mut PgConnection, timezone: Tz) -> Result<bool, AppError> {
+    conn.transaction(|conn| {
+        lock(conn)?;
+        let built_for: Option<String> = report_summaries::table
+            .select(report_summaries::timezone)
+            .first(conn)
+            .optional()?;
+        if built_for.as_deref() == Some(timezone.name()) {
+            return Ok(false);
+        }
+        rebuild_locked(conn, timezone)?;
+        Ok(true)
+    })
+}
