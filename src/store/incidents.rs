@@ -432,9 +432,15 @@ pub fn list(
     let mut query = incidents::table
         .select(IncidentRow::as_select())
         .into_boxed();
-    if !filter.statuses.is_empty() {
-        let codes: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        query = query.filter(i::status.eq_any(codes));
+    // One status is an equality, which the queue indexes (status, level, due_at) serve in
+    // deadline order; `= ANY` of a list would sort every match.
+    match filter.statuses.as_slice() {
+        [] => {}
+        [one] => query = query.filter(i::status.eq(one.as_str())),
+        many => {
+            let codes: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+            query = query.filter(i::status.eq_any(codes));
+        }
     }
     if let Some(level) = &filter.level {
         query = query.filter(i::level.eq(level.as_str()));

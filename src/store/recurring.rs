@@ -1,6 +1,8 @@
 //! Recurring defects (SPEC §9, procedure §4.9): the same subcategory and system reported by
 //! several organisations within a few days is a system defect for the weekly review.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -57,37 +59,52 @@ pub fn recurring(
     .bind::<diesel::sql_types::Timestamptz, _>(since)
     .bind::<BigInt, _>(min_customers)
     .load(conn)?;
-    pairs
+    // The incidents of every pair in one pass over the window (a superset, sorted out here),
+    // not one query per pair.
+    let subcategories: Vec<&str> = pairs.iter().map(|p| p.subcategory.as_str()).collect();
+    let systems: Vec<&str> = pairs.iter().map(|p| p.source_system.as_str()).collect();
+    let rows: Vec<(Option<String>, Option<String>, IncidentTuple)> = incidents::table
+        .filter(incidents::created_at.ge(since))
+        .filter(incidents::subcategory.eq_any(&subcategories))
+        .filter(incidents::source_system.eq_any(&systems))
+        .filter(incidents::customer_id.is_not_null())
+        .order((incidents::created_at.asc(), incidents::id.asc()))
+        .select((
+            incidents::subcategory,
+            incidents::source_system,
+            (
+                incidents::id,
+                incidents::number,
+                incidents::title,
+                incidents::customer_id,
+                incidents::status,
+                incidents::created_at,
+            ),
+        ))
+        .load(conn)?;
+    let mut by_pair: HashMap<(String, String), Vec<RecurringIncident>> = HashMap::new();
+    for (subcategory, system, (id, number, title, customer_id, status, created_at)) in rows {
+        let (Some(subcategory), Some(system)) = (subcategory, system) else {
+            continue;
+        };
+        by_pair
+            .entry((subcategory, system))
+            .or_default()
+            .push(RecurringIncident {
+                status: parse_stored(&status)?,
+                id,
+                number,
+                title,
+                customer_id,
+                created_at,
+            });
+    }
+    Ok(pairs
         .into_iter()
         .map(|pair| {
-            let rows = incidents::table
-                .filter(incidents::created_at.ge(since))
-                .filter(incidents::subcategory.eq(&pair.subcategory))
-                .filter(incidents::source_system.eq(&pair.source_system))
-                .filter(incidents::customer_id.is_not_null())
-                .order((incidents::created_at.asc(), incidents::id.asc()))
-                .select((
-                    incidents::id,
-                    incidents::number,
-                    incidents::title,
-                    incidents::customer_id,
-                    incidents::status,
-                    incidents::created_at,
-                ))
-                .load::<IncidentTuple>(conn)?
-                .into_iter()
-                .map(|(id, number, title, customer_id, status, created_at)| {
-                    Ok(RecurringIncident {
-                        status: parse_stored(&status)?,
-                        id,
-                        number,
-                        title,
-                        customer_id,
-                        created_at,
-                    })
-                })
-                .collect::<Result<Vec<_>, AppError>>()?;
-            Ok((pair, rows))
+            let key = (pair.subcategory.clone(), pair.source_system.clone());
+            let incidents = by_pair.remove(&key).unwrap_or_default();
+            (pair, incidents)
         })
-        .collect()
+        .collect())
 }
