@@ -514,18 +514,7 @@ impl<'a> Generator<'a> {
     }
 
     fn lookups(&self, now: DateTime<Utc>) -> Lookups<'a> {
-        Lookups {
-            now,
-            taxonomy: self.rules.taxonomy,
-            user: None,
-            incident: None,
-            ci: None,
-            customer: None,
-            open_customer_issue: false,
-            deadlines: None,
-            upload_cutoff: None,
-            follow_up_window: self.rules.follow_up_window,
-        }
+        Lookups::nothing_looked_up(now, self.rules.taxonomy, self.rules.follow_up_window)
     }
 }
 

@@ -300,16 +300,8 @@ fn store_decided(
 /// The facts of a command that needs nothing looked up (a monitoring event's).
 pub(super) fn plain_lookups(settings: &WriteSettings, now: DateTime<Utc>) -> Lookups<'_> {
     Lookups {
-        now,
-        taxonomy: &settings.taxonomy,
-        user: None,
-        incident: None,
-        ci: None,
-        customer: None,
-        open_customer_issue: false,
-        deadlines: None,
         upload_cutoff: settings.cutoff(),
-        follow_up_window: settings.follow_up_window,
+        ..Lookups::nothing_looked_up(now, &settings.taxonomy, settings.follow_up_window)
     }
 }
 

@@ -482,6 +482,22 @@ pub async fn closed_history(
         .await
 }
 
+/// An incident the service desk records for the cast's customer at `when` and closes at once as
+/// a duplicate of `original`.
+pub async fn closed_duplicate(app: &TestApp, c: &Cast, original: &Value, when: &str) -> Value {
+    app.clock.set(at(when));
+    let dup = app
+        .create_incident(&c.desk, json!({"title": "重复", "customer_id": c.customer}))
+        .await;
+    app.act_ok(
+        &c.desk,
+        &dup["id"],
+        "close",
+        json!({"closure_code": "duplicate", "duplicate_of": original["id"]}),
+    )
+    .await
+}
+
 /// An RFC 3339 timestamp of a response.
 pub fn time(value: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(value.as_str().expect("a timestamp"))

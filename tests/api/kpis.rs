@@ -50,17 +50,7 @@ async fn measures_follow_the_formulas_at_period_boundaries() {
     )
     .await;
     // A duplicate closed in January does not count.
-    app.clock.set(at("2025-01-20T00:00:00Z"));
-    let dup = app
-        .create_incident(&c.desk, json!({"title": "重复", "customer_id": c.customer}))
-        .await;
-    app.act_ok(
-        &c.desk,
-        &dup["id"],
-        "close",
-        json!({"closure_code": "duplicate", "duplicate_of": a["id"]}),
-    )
-    .await;
+    closed_duplicate(&app, &c, &a, "2025-01-20T00:00:00Z").await;
     follow_up(&app, &c, &a, "2025-02-02T00:00:00Z").await;
     follow_up(&app, &c, &late, "2025-03-02T00:00:00Z").await;
 

@@ -71,17 +71,7 @@ async fn january(app: &TestApp, c: &Cast) {
     app.act_ok(&c.desk, id, "confirm", json!({})).await;
     app.act_ok(&c.desk, id, "close", json!({"closure_code": "resolved"}))
         .await;
-    app.clock.set(at("2025-01-20T00:00:00Z"));
-    let dup = app
-        .create_incident(&c.desk, json!({"title": "重复", "customer_id": c.customer}))
-        .await;
-    app.act_ok(
-        &c.desk,
-        &dup["id"],
-        "close",
-        json!({"closure_code": "duplicate", "duplicate_of": late["id"]}),
-    )
-    .await;
+    closed_duplicate(app, c, &late, "2025-01-20T00:00:00Z").await;
 }
 
 const JANUARY: &str = "/api/v1/reports/statistics?granularity=month&period=2025-01";

@@ -79,46 +79,43 @@ impl Record<'_> {
         }))
     }
 
+    /// The names of a code pair (category and subcategory, cause and sub-cause), each its
+    /// code when the taxonomy no longer has it.
+    fn pair_names<'t>(
+        code: Option<&'t str>,
+        subcode: Option<&'t str>,
+        outer: impl Fn(&str) -> Option<&'t str>,
+        inner: impl Fn(&str, &str) -> Option<&'t str>,
+    ) -> (String, String) {
+        let name = code.map(|c| outer(c).unwrap_or(c));
+        let subname = code.zip(subcode).map(|(c, s)| inner(c, s).unwrap_or(s));
+        (or_none(name), or_none(subname))
+    }
+
     fn classification(&self) -> (String, String) {
-        let i = self.incident;
-        let category = i.category.as_deref().map(|code| {
-            self.taxonomy
-                .categories
-                .iter()
-                .find(|c| c.code == code)
-                .map_or(code, |c| c.name_zh.as_str())
-        });
-        let subcategory =
-            i.category
-                .as_deref()
-                .zip(i.subcategory.as_deref())
-                .map(|(category, code)| {
-                    self.taxonomy
-                        .subcategory(category, code)
-                        .map_or(code, |s| s.name_zh.as_str())
-                });
-        (or_none(category), or_none(subcategory))
+        let taxonomy = self.taxonomy;
+        Self::pair_names(
+            self.incident.category.as_deref(),
+            self.incident.subcategory.as_deref(),
+            |code| {
+                let found = taxonomy.categories.iter().find(|c| c.code == code);
+                found.map(|c| c.name_zh.as_str())
+            },
+            |code, sub| taxonomy.subcategory(code, sub).map(|s| s.name_zh.as_str()),
+        )
     }
 
     fn cause(&self) -> (String, String) {
-        let i = self.incident;
-        let cause = i.cause.as_deref().map(|code| {
-            self.taxonomy
-                .causes
-                .iter()
-                .find(|c| c.code == code)
-                .map_or(code, |c| c.name_zh.as_str())
-        });
-        let subcause = i
-            .cause
-            .as_deref()
-            .zip(i.subcause.as_deref())
-            .map(|(cause, code)| {
-                self.taxonomy
-                    .subcause(cause, code)
-                    .map_or(code, |s| s.name_zh.as_str())
-            });
-        (or_none(cause), or_none(subcause))
+        let taxonomy = self.taxonomy;
+        Self::pair_names(
+            self.incident.cause.as_deref(),
+            self.incident.subcause.as_deref(),
+            |code| {
+                let found = taxonomy.causes.iter().find(|c| c.code == code);
+                found.map(|c| c.name_zh.as_str())
+            },
+            |code, sub| taxonomy.subcause(code, sub).map(|s| s.name_zh.as_str()),
+        )
     }
 
     fn sections(&self) -> Vec<Section> {

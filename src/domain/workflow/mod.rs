@@ -122,6 +122,29 @@ pub struct Lookups<'a> {
     pub follow_up_window: chrono::Duration,
 }
 
+impl<'a> Lookups<'a> {
+    /// The facts of a command that needs nothing looked up: only the time and the settings every
+    /// decision reads.
+    pub fn nothing_looked_up(
+        now: DateTime<Utc>,
+        taxonomy: &'a Taxonomy,
+        follow_up_window: chrono::Duration,
+    ) -> Self {
+        Lookups {
+            now,
+            taxonomy,
+            user: None,
+            incident: None,
+            ci: None,
+            customer: None,
+            open_customer_issue: false,
+            deadlines: None,
+            upload_cutoff: None,
+            follow_up_window,
+        }
+    }
+}
+
 /// A note to write with a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNote {
