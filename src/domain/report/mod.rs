@@ -12,11 +12,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::escalation::EscalationKind;
-use super::incident::{Channel, ClosureCode, Incident, Tier};
+use super::incident::{Channel, ClosureCode, Tier};
 use super::kpi::{Granularity, Period};
 use super::labels::NameZh;
 use super::level::Level;
 use super::taxonomy::Taxonomy;
+
+mod closure;
+mod sheets;
+
+pub use closure::{Dimension, StatisticsRow, breached, closure_rows, resolve_minutes};
+pub use sheets::{Cell, Sheet};
 
 /// How long a statistics report's period is (月报 or 年报).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -74,148 +80,6 @@ pub struct StatisticsCounts {
     pub escalations: Vec<(EscalationKind, i64)>,
     /// Minutes from recording to resolution by level: (level, resolved, mean, median, p90).
     pub time_to_resolve: Vec<(Level, i64, f64, f64, f64)>,
-}
-
-/// A table of the statistics report, as its maintained monthly rows are keyed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dimension {
-    /// Category and subcategory.
-    Category,
-    /// Cause and sub-cause.
-    Cause,
-    /// Level (with the deadlines missed).
-    Level,
-    /// Channel.
-    Channel,
-    /// Customer id.
-    Customer,
-    /// The tier of an incident closed as `resolved`.
-    ResolvingTier,
-    /// Closure code.
-    ClosureCode,
-    /// Escalations by kind.
-    Escalation,
-}
-
-impl Dimension {
-    /// Every dimension.
-    pub const ALL: [Dimension; 8] = [
-        Dimension::Category,
-        Dimension::Cause,
-        Dimension::Level,
-        Dimension::Channel,
-        Dimension::Customer,
-        Dimension::ResolvingTier,
-        Dimension::ClosureCode,
-        Dimension::Escalation,
-    ];
-
-    /// The stable code stored with the row.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dimension::Category => "category",
-            Dimension::Cause => "cause",
-            Dimension::Level => "level",
-            Dimension::Channel => "channel",
-            Dimension::Customer => "customer",
-            Dimension::ResolvingTier => "resolving_tier",
-            Dimension::ClosureCode => "closure_code",
-            Dimension::Escalation => "escalation",
-        }
-    }
-}
-
-/// What one closed incident adds to one table of its month.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StatisticsRow {
-    /// The table.
-    pub dimension: Dimension,
-    /// The code; `None` where the incident had none.
-    pub code: Option<String>,
-    /// The inner code of a pair.
-    pub subcode: Option<String>,
-    /// Incidents (escalations in [`Dimension::Escalation`]).
-    pub count: i64,
-    /// Of those, closed after their deadline ([`Dimension::Level`] only).
-    pub breached: i64,
-}
-
-impl StatisticsRow {
-    fn one(dimension: Dimension, code: Option<&str>, subcode: Option<&str>) -> Self {
-        StatisticsRow {
-            dimension,
-            code: code.map(str::to_owned),
-            subcode: subcode.map(str::to_owned),
-            count: 1,
-            breached: 0,
-        }
-    }
-}
-
-/// Missed its deadline: resolved, or never resolved and closed, after `due_at` (the rule of the
-/// incident list's `sla_breached` for a closed incident).
-pub fn breached(incident: &Incident) -> bool {
-    incident
-        .resolved_at
-        .or(incident.closed_at)
-        .is_some_and(|at| at > incident.due_at)
-}
-
-/// What closing `incident`, with escalations of `escalation_kinds`, adds to the statistics of
-/// the month it closed in: one row per table.
-pub fn closure_rows(
-    incident: &Incident,
-    escalation_kinds: &[EscalationKind],
-) -> Vec<StatisticsRow> {
-    let i = incident;
-    let customer = i.customer_id.map(|id| id.to_string());
-    let mut rows = vec![
-        StatisticsRow::one(
-            Dimension::Category,
-            i.category.as_deref(),
-            i.subcategory.as_deref(),
-        ),
-        StatisticsRow::one(Dimension::Cause, i.cause.as_deref(), i.subcause.as_deref()),
-        StatisticsRow {
-            breached: i64::from(breached(i)),
-            ..StatisticsRow::one(Dimension::Level, Some(i.level.as_str()), None)
-        },
-        StatisticsRow::one(Dimension::Channel, Some(i.channel.as_str()), None),
-        StatisticsRow::one(Dimension::Customer, customer.as_deref(), None),
-        StatisticsRow::one(
-            Dimension::ClosureCode,
-            i.closure_code.map(ClosureCode::as_str),
-            None,
-        ),
-    ];
-    if i.closure_code == Some(ClosureCode::Resolved) {
-        rows.push(StatisticsRow::one(
-            Dimension::ResolvingTier,
-            Some(i.tier.as_str()),
-            None,
-        ));
-    }
-    for kind in EscalationKind::ALL {
-        let count = escalation_kinds.iter().filter(|k| *k == kind).count() as i64;
-        if count > 0 {
-            rows.push(StatisticsRow {
-                count,
-                ..StatisticsRow::one(Dimension::Escalation, Some(kind.as_str()), None)
-            });
-        }
-    }
-    rows
-}
-
-/// Minutes from recording to resolution, for incidents with a resolution that are not
-/// duplicates (the report's time to resolve).
-pub fn resolve_minutes(incident: &Incident) -> Option<f64> {
-    if incident.closure_code == Some(ClosureCode::Duplicate) {
-        return None;
-    }
-    incident
-        .resolved_at
-        .map(|at| (at - incident.created_at).num_milliseconds() as f64 / 60_000.0)
 }
 
 /// A count under one code.
@@ -546,178 +410,23 @@ impl StatisticsReport {
                 .collect(),
         }
     }
-
-    /// The report as sheets with Chinese headings, one per table, a summary first.
-    pub fn sheets(&self) -> Vec<Sheet> {
-        let text = |s: &str| Cell::Text(s.to_owned());
-        let code = |c: &Option<String>| Cell::Text(c.clone().unwrap_or_default());
-        let code_counts =
-            |name: &'static str, code_heading, name_heading, rows: &[CodeCount]| Sheet {
-                name,
-                headings: vec![code_heading, name_heading, "事件数"],
-                rows: rows
-                    .iter()
-                    .map(|r| vec![text(&r.code), text(&r.name), Cell::Count(r.count)])
-                    .collect(),
-            };
-        vec![
-            Sheet {
-                name: "概要",
-                headings: vec!["项目", "值"],
-                rows: vec![
-                    vec![text("统计周期"), text(&self.period)],
-                    vec![text("时区"), text(&self.timezone)],
-                    vec![text("开始时间"), text(&self.start.to_rfc3339())],
-                    vec![text("结束时间（不含）"), text(&self.end.to_rfc3339())],
-                    vec![text("登记事件数"), Cell::Count(self.reported)],
-                    vec![text("关闭事件数"), Cell::Count(self.closed)],
-                ],
-            },
-            Sheet {
-                name: "按事件分类",
-                headings: vec!["分类代码", "分类", "子类代码", "子类", "事件数"],
-                rows: self
-                    .by_category
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            code(&r.category),
-                            text(&r.category_name),
-                            code(&r.subcategory),
-                            text(&r.subcategory_name),
-                            Cell::Count(r.count),
-                        ]
-                    })
-                    .collect(),
-            },
-            Sheet {
-                name: "按事件原因",
-                headings: vec!["原因代码", "原因", "子原因代码", "子原因", "事件数"],
-                rows: self
-                    .by_cause
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            code(&r.cause),
-                            text(&r.cause_name),
-                            code(&r.subcause),
-                            text(&r.subcause_name),
-                            Cell::Count(r.count),
-                        ]
-                    })
-                    .collect(),
-            },
-            code_counts("按事件等级", "等级代码", "等级", &self.by_level),
-            code_counts("按来源渠道", "渠道代码", "渠道", &self.by_channel),
-            Sheet {
-                name: "按客户",
-                headings: vec!["客户编号", "客户", "事件数"],
-                rows: self
-                    .by_customer
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.customer_id.map_or(text(""), Cell::Count),
-                            text(&r.customer_name),
-                            Cell::Count(r.count),
-                        ]
-                    })
-                    .collect(),
-            },
-            code_counts(
-                "按解决层级",
-                "层级代码",
-                "解决层级",
-                &self.by_resolving_tier,
-            ),
-            code_counts("按关闭原因", "关闭代码", "关闭原因", &self.by_closure_code),
-            Sheet {
-                name: "SLA超时",
-                headings: vec!["等级代码", "等级", "关闭事件数", "超时事件数"],
-                rows: self
-                    .sla_breaches
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(r.level.as_str()),
-                            text(&r.name),
-                            Cell::Count(r.closed),
-                            Cell::Count(r.breached),
-                        ]
-                    })
-                    .collect(),
-            },
-            Sheet {
-                name: "事件升级",
-                headings: vec!["升级类型代码", "升级类型", "升级次数"],
-                ..code_counts("", "", "", &self.escalations_by_kind)
-            },
-            Sheet {
-                name: "解决时长",
-                headings: vec![
-                    "等级代码",
-                    "等级",
-                    "已解决事件数",
-                    "平均（分钟）",
-                    "中位数（分钟）",
-                    "90%分位（分钟）",
-                ],
-                rows: self
-                    .time_to_resolve
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(r.level.as_str()),
-                            text(&r.name),
-                            Cell::Count(r.resolved),
-                            Cell::Number(r.mean_minutes),
-                            Cell::Number(r.median_minutes),
-                            Cell::Number(r.p90_minutes),
-                        ]
-                    })
-                    .collect(),
-            },
-        ]
-    }
 }
 
-/// One table of the report as a spreadsheet shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sheet {
-    /// Its name (the sheet's tab, the CSV section's title).
-    pub name: &'static str,
-    /// Column headings.
-    pub headings: Vec<&'static str>,
-    /// Rows of cells, as many as headings.
-    pub rows: Vec<Vec<Cell>>,
-}
-
-/// A spreadsheet cell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    /// Text.
-    Text(String),
-    /// A whole number.
-    Count(i64),
-    /// A measured number; empty when there was nothing to measure.
-    Number(Option<f64>),
-}
-
+/// The fixtures the report's tests share.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::domain::taxonomy::tests_support::small_taxonomy;
 
-    fn month() -> Period {
+    pub(crate) fn month() -> Period {
         Period {
             granularity: Granularity::Month,
             first_day: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         }
     }
 
-    fn counts() -> StatisticsCounts {
+    pub(crate) fn counts() -> StatisticsCounts {
         StatisticsCounts {
             reported: 9,
             closed: 5,
@@ -752,6 +461,13 @@ mod tests {
             time_to_resolve: vec![(Level::High, 2, 90.04, 90.0, 119.96)],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{counts, month};
+    use super::*;
+    use crate::domain::taxonomy::tests_support::small_taxonomy;
 
     #[test]
     fn taxonomy_rows_come_first_in_its_order_then_retired_codes_then_unclassified() {
@@ -819,62 +535,5 @@ mod tests {
         assert_eq!(report.start.to_rfc3339(), "2024-12-31T16:00:00+00:00");
         assert_eq!(report.end.to_rfc3339(), "2025-01-31T16:00:00+00:00");
         assert_eq!(report.period, "2025-01");
-    }
-
-    #[test]
-    fn a_closure_adds_one_row_per_table_and_its_escalations() {
-        let mut incident = crate::domain::incident::fixtures::closed_incident();
-        let rows = closure_rows(
-            &incident,
-            &[EscalationKind::Functional, EscalationKind::Functional],
-        );
-        let find = |d: Dimension| rows.iter().find(|r| r.dimension == d).unwrap();
-        assert_eq!(
-            find(Dimension::Category).subcode.as_deref(),
-            Some("module_input_blocked")
-        );
-        assert_eq!(find(Dimension::Level).breached, 0);
-        assert_eq!(find(Dimension::ResolvingTier).code.as_deref(), Some("l2"));
-        assert_eq!(find(Dimension::Customer).code.as_deref(), Some("1"));
-        assert_eq!(find(Dimension::Escalation).count, 2);
-        assert_eq!(resolve_minutes(&incident), Some(60.0));
-
-        incident.resolved_at = Some(incident.due_at + chrono::Duration::seconds(1));
-        incident.closure_code = Some(ClosureCode::Unresolved);
-        let rows = closure_rows(&incident, &[]);
-        assert!(rows.iter().all(|r| r.dimension != Dimension::ResolvingTier));
-        assert!(rows.iter().all(|r| r.dimension != Dimension::Escalation));
-        let level = rows
-            .iter()
-            .find(|r| r.dimension == Dimension::Level)
-            .unwrap();
-        assert_eq!(level.breached, 1);
-
-        // Never resolved, closed after the deadline: breached; a duplicate has no resolve time.
-        incident.resolved_at = None;
-        incident.closure_code = Some(ClosureCode::Duplicate);
-        assert!(breached(&incident));
-        assert_eq!(resolve_minutes(&incident), None);
-    }
-
-    #[test]
-    fn every_sheet_row_has_a_cell_per_heading() {
-        let report = StatisticsReport::build(
-            month(),
-            chrono_tz::Asia::Shanghai,
-            counts(),
-            &small_taxonomy(),
-        );
-        let sheets = report.sheets();
-        assert_eq!(sheets.len(), 11);
-        for sheet in &sheets {
-            assert!(!sheet.name.is_empty());
-            for row in &sheet.rows {
-                assert_eq!(row.len(), sheet.headings.len(), "{}", sheet.name);
-            }
-        }
-        assert_eq!(sheets[9].name, "事件升级");
-        assert_eq!(sheets[9].headings[2], "升级次数");
-        assert_eq!(sheets[9].rows[0][2], Cell::Count(6));
     }
 }
