@@ -52,7 +52,7 @@ const JSON: &str = "application/json";
             content(
                 (StatisticsReport = "application/json"),
                 (String = "text/csv", example = "\u{feff}概要\n项目,值\n统计周期,2025-01\n..."),
-                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (spreadsheet::XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
             )),
         problems::ReportErrors
     )

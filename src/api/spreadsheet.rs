@@ -13,6 +13,11 @@ pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadshee
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// An `.xlsx` workbook, as the OpenAPI document describes the download (binary).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct XlsxFile(pub Vec<u8>);
+
 fn failed(error: impl std::error::Error + 'static) -> AppError {
     AppError::internal_error("writing CSV", &error)
 }
