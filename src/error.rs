@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::coordination::{self, CoordinationError};
 use crate::domain::state_machine::{Action, TransitionError};
 pub use crate::domain::validation::FieldError;
 
@@ -356,6 +357,37 @@ impl From<diesel::result::Error> for AppError {
                 AppError::Unavailable(err.to_string())
             }
             other => AppError::internal_error("database", &other),
+        }
+    }
+}
+
+impl From<CoordinationError> for AppError {
+    fn from(error: CoordinationError) -> Self {
+        match error {
+            CoordinationError::IllegalTransition { status, action } => {
+                let allowed: Vec<String> = coordination::allowed_actions(status)
+                    .iter()
+                    .map(|a| a.as_str().to_owned())
+                    .collect();
+                AppError::IllegalTransition {
+                    detail: format!(
+                        "`{action}` is not allowed while the ticket is {status}; allowed now: {}.",
+                        if allowed.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    ),
+                    status: status.as_str().to_owned(),
+                    allowed_actions: allowed,
+                }
+            }
+            CoordinationError::IncidentClosed(_) => AppError::Conflict {
+                code: "incident_closed",
+                detail: error.to_string(),
+            },
+            CoordinationError::Forbidden(reason) => AppError::Forbidden(reason),
+            CoordinationError::Invalid(errors) => AppError::Validation(errors),
         }
     }
 }

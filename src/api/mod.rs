@@ -7,6 +7,7 @@ pub mod api_tokens;
 pub mod auth;
 pub mod business_calendar;
 pub mod configuration_items;
+pub mod coordination;
 pub mod customers;
 pub mod escalations;
 pub mod events;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(customers::configure)
             .configure(incidents::configure)
             .configure(escalations::configure)
+            .configure(coordination::configure)
             .configure(follow_ups::configure)
             .configure(kpis::configure)
             .configure(reports::configure)

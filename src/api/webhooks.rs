@@ -53,7 +53,8 @@ pub struct CreateWebhookRequest {
     #[schema(example = "https://hooks.example.com/incident-desk")]
     pub url: String,
     /// Event types: `incident.created`, `incident.resolved`, `incident.closed`,
-    /// `escalation.created`, `sla.warning`, `sla.breached`.
+    /// `escalation.created`, `sla.warning`, `sla.breached`, `coordination.created`,
+    /// `coordination.resolved`.
     #[validate(custom(function = "events_rule"))]
     #[schema(example = json!(["incident.resolved", "sla.breached"]), min_items = 1)]
     pub events: Vec<String>,

@@ -63,6 +63,30 @@ fn to_value<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// The fields that differ between `old` (none at creation) and `new`, by their JSON names,
+/// leaving out the bookkeeping fields `untracked`.
+pub fn json_diff<T: Serialize>(old: Option<&T>, new: &T, untracked: &[&str]) -> Vec<FieldChange> {
+    let as_map = |value: &T| match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        // A struct of plain fields always serialises to an object.
+        _ => serde_json::Map::new(),
+    };
+    let mut old_map = old.map(as_map);
+    // Values move from the two maps into the changes: a resource has dozens of fields and every
+    // write records its diff, so no value is cloned on the way.
+    as_map(new)
+        .into_iter()
+        .filter(|(field, _)| !untracked.contains(&field.as_str()))
+        .filter_map(|(field, new)| {
+            let old = old_map
+                .as_mut()
+                .and_then(|map| map.remove(&field))
+                .unwrap_or(Value::Null);
+            (old != new).then_some(FieldChange { field, old, new })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

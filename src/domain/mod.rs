@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod changes;
 pub mod clock;
+pub mod coordination;
 pub mod customer;
 pub mod escalation;
 pub mod follow_up;

@@ -65,6 +65,8 @@ pub struct Applied {
     pub note: Option<Note>,
     /// The escalation recorded, if any.
     pub escalation: Option<Escalation>,
+    /// An open `customer_issue` coordination ticket blocks resolving it (for `allowed_actions`).
+    pub open_customer_issue: bool,
 }
 
 /// What a report did.
@@ -73,7 +75,12 @@ pub enum Reported {
     /// A new incident.
     Created(Incident),
     /// Recorded on the unresolved incident it duplicates, as it is now.
-    Appended(Incident),
+    Appended {
+        /// The incident.
+        incident: Incident,
+        /// An open `customer_issue` coordination ticket blocks resolving it.
+        open_customer_issue: bool,
+    },
 }
 
 /// Creates an incident with its `created` history entry and `incident.created` event, in one
@@ -124,8 +131,12 @@ pub fn create(
                     title: new.title,
                     description: Some(new.description),
                 };
-                execute(conn, original, None, caller, command, settings, now)
-                    .map(|applied| Reported::Appended(applied.incident))
+                execute(conn, original, None, caller, command, settings, now).map(|applied| {
+                    Reported::Appended {
+                        incident: applied.incident,
+                        open_customer_issue: applied.open_customer_issue,
+                    }
+                })
             }
             (Some(original), _) => Err(AppError::DuplicateIncident {
                 duplicate_of: original,
@@ -195,8 +206,10 @@ pub fn execute(
                 .map(|id| customer_facts(conn, id))
                 .transpose()?
                 .flatten(),
-            // Coordination tickets do not exist yet; nothing can block a resolve.
-            open_customer_issue: false,
+            // Only a resolve asks; the ticket's writer locks this incident row too, so the
+            // answer holds until this transaction ends.
+            open_customer_issue: matches!(command, IncidentCommand::Resolve(_))
+                && super::coordination::blocks_resolving(conn, id)?,
             deadlines: needs
                 .deadlines
                 .then(|| calendar::deadlines(conn, settings.timezone))
@@ -215,6 +228,7 @@ pub fn execute(
                     // The same SLA escalation exists already (another instance raised it).
                     None if !outcome.changes_fields() => {
                         return Ok(Applied {
+                            open_customer_issue: lookups.open_customer_issue,
                             incident: current,
                             note: None,
                             escalation: None,
@@ -264,10 +278,13 @@ pub fn execute(
             };
             emit(conn, event, now, data)?;
         }
+        let open_customer_issue = matches!(stored.status, Status::New | Status::InProgress)
+            && super::coordination::blocks_resolving(conn, id)?;
         Ok(Applied {
             incident: stored,
             note,
             escalation,
+            open_customer_issue,
         })
     })
 }

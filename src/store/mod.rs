@@ -7,6 +7,7 @@ pub mod api_tokens;
 pub mod bootstrap;
 pub mod calendar;
 pub mod configuration_items;
+pub mod coordination;
 pub mod credentials;
 pub mod customers;
 pub mod demo;

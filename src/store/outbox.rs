@@ -9,13 +9,15 @@ use super::schema::outbox_events;
 use crate::error::AppError;
 
 /// Event types a webhook can subscribe to (SPEC §10).
-pub const EVENT_TYPES: [&str; 6] = [
+pub const EVENT_TYPES: [&str; 8] = [
     "incident.created",
     "incident.resolved",
     "incident.closed",
     "escalation.created",
     "sla.warning",
     "sla.breached",
+    "coordination.created",
+    "coordination.resolved",
 ];
 
 /// Records an event and queues its deliveries.

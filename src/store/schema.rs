@@ -338,7 +338,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    coordination_tickets (id) {
+        id -> Int8,
+        incident_id -> Int8,
+        kind -> Text,
+        status -> Text,
+        assignee_id -> Int8,
+        summary -> Text,
+        details -> Text,
+        analysis -> Nullable<Text>,
+        process -> Nullable<Text>,
+        result -> Nullable<Text>,
+        root_cause -> Nullable<Text>,
+        change_ref -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+        cancelled_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    coordination_ticket_history (id) {
+        id -> Int8,
+        ticket_id -> Int8,
+        actor_id -> Nullable<Int8>,
+        action -> Text,
+        changes -> Jsonb,
+        comment -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(users -> customers (customer_id));
+diesel::joinable!(coordination_tickets -> incidents (incident_id));
+diesel::joinable!(coordination_ticket_history -> coordination_tickets (ticket_id));
 diesel::joinable!(follow_ups -> incidents (incident_id));
 diesel::joinable!(escalations -> incidents (incident_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
@@ -377,4 +416,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     kpi_monthly,
     statistics_monthly,
     resolve_times,
+    coordination_tickets,
+    coordination_ticket_history,
 );

@@ -560,7 +560,8 @@ fn problem_status(code: &str) -> StatusCode {
         | "confirmation_required"
         | "duplicate_incident"
         | "idempotency_key_in_use"
-        | "follow_up_not_due" => StatusCode::CONFLICT,
+        | "follow_up_not_due"
+        | "open_coordination_ticket" => StatusCode::CONFLICT,
         other => panic!("no status is specified for problem code {other}"),
     }
 }

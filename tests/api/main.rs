@@ -8,6 +8,7 @@ mod architecture;
 mod auth;
 mod bad_input;
 mod configuration_items;
+mod coordination;
 mod customers;
 mod demo;
 mod escalations;

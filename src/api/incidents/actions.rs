@@ -45,7 +45,13 @@ macro_rules! action_doc {
             require_incident_reader(&caller)?;
             let command = body.$parse()?.into();
             let applied = execute(&state, &caller, id.into_inner(), if_match, command).await?;
-            Ok(respond(StatusCode::OK, applied.incident, &caller, state.clock.now()))
+            Ok(respond(
+                StatusCode::OK,
+                applied.incident,
+                applied.open_customer_issue,
+                &caller,
+                state.clock.now(),
+            ))
         }
     };
 }

@@ -68,7 +68,10 @@ pub async fn create_incident(
     })
     .await?;
     Ok(match reported {
-        Reported::Created(incident) => respond(StatusCode::CREATED, incident, &caller, now),
-        Reported::Appended(incident) => respond(StatusCode::OK, incident, &caller, now),
+        Reported::Created(incident) => respond(StatusCode::CREATED, incident, false, &caller, now),
+        Reported::Appended {
+            incident,
+            open_customer_issue,
+        } => respond(StatusCode::OK, incident, open_customer_issue, &caller, now),
     })
 }

@@ -83,10 +83,11 @@ pub(crate) async fn execute(
 fn respond(
     status: StatusCode,
     incident: Incident,
+    open_customer_issue: bool,
     caller: &AuthUser,
     now: DateTime<Utc>,
 ) -> HttpResponse {
-    let body = IncidentResponse::new(incident, &caller.caller(), now);
+    let body = IncidentResponse::new(incident, &caller.caller(), now, open_customer_issue);
     if status == StatusCode::CREATED {
         let location = format!("/api/v1/incidents/{}", body.id);
         created(Some(location), body.version, body)

@@ -76,14 +76,20 @@ pub async fn list_incidents(
         q: query.q.filter(|q| !q.trim().is_empty()),
     };
     let (key, descending) = sort.key();
-    let (rows, next) = store::run(&state.pool, move |conn| {
-        store::incidents::list(conn, &filter, key, descending, after, limit)
+    let (rows, next, blocked) = store::run(&state.pool, move |conn| {
+        let (rows, next) = store::incidents::list(conn, &filter, key, descending, after, limit)?;
+        let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
+        let blocked = store::coordination::blocking_among(conn, &ids)?;
+        Ok((rows, next, blocked))
     })
     .await?;
     let who = caller.caller();
     let items: Vec<IncidentResponse> = rows
         .into_iter()
-        .map(|incident| IncidentResponse::new(incident, &who, now))
+        .map(|incident| {
+            let open_customer_issue = blocked.contains(&incident.id);
+            IncidentResponse::new(incident, &who, now, open_customer_issue)
+        })
         .collect();
     let next_cursor = next.map(|position| {
         encode_cursor(&ListCursor {
@@ -114,10 +120,16 @@ pub async fn get_incident(
     require_incident_reader(&caller)?;
     let id = id.into_inner();
     let who = caller.caller();
-    let incident = store::run(&state.pool, move |conn| visible_incident(conn, &who, id)).await?;
+    let (incident, open_customer_issue) = store::run(&state.pool, move |conn| {
+        let incident = visible_incident(conn, &who, id)?;
+        let blocked = store::coordination::blocks_resolving(conn, id)?;
+        Ok((incident, blocked))
+    })
+    .await?;
     Ok(respond(
         StatusCode::OK,
         incident,
+        open_customer_issue,
         &caller,
         state.clock.now(),
     ))

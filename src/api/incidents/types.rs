@@ -108,9 +108,15 @@ pub struct IncidentResponse {
 }
 
 impl IncidentResponse {
-    /// `incident` as `caller` sees it at `now`.
-    pub fn new(incident: Incident, caller: &Caller, now: DateTime<Utc>) -> Self {
-        let allowed_actions = workflow::allowed_actions(&incident, caller, false)
+    /// `incident` as `caller` sees it at `now`; `open_customer_issue` when a coordination ticket
+    /// blocks resolving it.
+    pub fn new(
+        incident: Incident,
+        caller: &Caller,
+        now: DateTime<Utc>,
+        open_customer_issue: bool,
+    ) -> Self {
+        let allowed_actions = workflow::allowed_actions(&incident, caller, open_customer_issue)
             .into_iter()
             .map(str::to_owned)
             .collect();

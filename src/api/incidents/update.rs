@@ -42,6 +42,7 @@ pub async fn update_incident(
     Ok(respond(
         StatusCode::OK,
         applied.incident,
+        applied.open_customer_issue,
         &caller,
         state.clock.now(),
     ))

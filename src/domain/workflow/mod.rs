@@ -403,25 +403,7 @@ const UNTRACKED: [&str; 6] = [
 
 /// The fields that differ between `old` (none at creation) and `new`, by their JSON names.
 pub fn diff(old: Option<&Incident>, new: &Incident) -> Vec<FieldChange> {
-    let as_map = |incident: &Incident| match serde_json::to_value(incident) {
-        Ok(serde_json::Value::Object(map)) => map,
-        // A struct of plain fields always serialises to an object.
-        _ => serde_json::Map::new(),
-    };
-    let mut old_map = old.map(as_map);
-    // Values move from the two maps into the changes: an incident has some forty fields and
-    // every write records its diff, so no value is cloned on the way.
-    as_map(new)
-        .into_iter()
-        .filter(|(field, _)| !UNTRACKED.contains(&field.as_str()))
-        .filter_map(|(field, new)| {
-            let old = old_map
-                .as_mut()
-                .and_then(|map| map.remove(&field))
-                .unwrap_or(serde_json::Value::Null);
-            (old != new).then_some(FieldChange { field, old, new })
-        })
-        .collect()
+    super::changes::json_diff(old, new, &UNTRACKED)
 }
 
 /// The actions `caller` may take on `incident` now, by their names (`allowed_actions`).

@@ -1,0 +1,2 @@
+DROP TABLE coordination_ticket_history;
+DROP TABLE coordination_tickets;

@@ -1,0 +1,382 @@
+//! Coordination tickets (SPEC §6): L2 hands a customer-side problem to the operations staff
+//! (《客户问题协调单》) or a change to problem management (《问题协调单》). Staff only.
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
+use super::pagination::{Page, PageQuery, page};
+use crate::api::idempotency::IdempotencyKey;
+use crate::api::problems;
+use crate::api::respond::{created, versioned};
+use crate::domain::changes::FieldChange;
+use crate::domain::coordination::{
+    CoordinationKind, CoordinationStatus, CoordinationTicket, TicketCommand, TicketRequest,
+    TicketResolution,
+};
+use crate::domain::role::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+use crate::store::coordination::{TicketFilter, TicketHistoryRow};
+
+/// A new coordination ticket.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicketRequest {
+    /// `customer_issue` (to an active ops_staff user) or `problem` (to an active l2_engineer or
+    /// incident_manager).
+    pub kind: CoordinationKind,
+    /// Who is to work it.
+    pub assignee_id: i64,
+    /// One line, 1–200 characters.
+    #[schema(
+        example = "医院机房交换机故障，需运维现场更换",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub summary: String,
+    /// What L2 found, up to 10 000 characters.
+    #[serde(default)]
+    #[schema(
+        example = "HIS 服务器与收费终端之间网络中断，ping 不通网关。",
+        max_length = 10000
+    )]
+    pub details: String,
+}
+
+/// Accepting needs no fields.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptTicketRequest {}
+
+/// The assignee's answer.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveTicketRequest {
+    /// 原因分析, 1–10 000 characters.
+    #[schema(example = "交换机电源模块损坏")]
+    pub analysis: String,
+    /// 处理过程.
+    #[schema(example = "现场更换交换机电源模块并恢复配置")]
+    pub process: String,
+    /// 处理结果.
+    #[schema(example = "网络恢复，收费终端可正常录入")]
+    pub result: String,
+    /// The root cause (required for `problem`, refused for `customer_issue`).
+    pub root_cause: Option<String>,
+    /// The change that follows (`problem` only), up to 100 characters.
+    #[schema(example = "CHG-2025-0042")]
+    pub change_ref: Option<String>,
+}
+
+/// Why a ticket is withdrawn.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelTicketRequest {
+    /// 1–10 000 characters.
+    #[schema(example = "用户已自行恢复网络")]
+    pub reason: String,
+}
+
+/// Filters of the ticket queues.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListTicketsQuery {
+    /// Assigned to this user (the operations staff's queue: their own id).
+    pub assignee_id: Option<i64>,
+    /// In this state.
+    #[param(inline)]
+    pub status: Option<CoordinationStatus>,
+    /// Of this kind.
+    #[param(inline)]
+    pub kind: Option<CoordinationKind>,
+    /// Of this incident.
+    pub incident_id: Option<i64>,
+}
+
+/// An entry of a ticket's history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TicketHistoryEntry {
+    /// Id.
+    pub id: i64,
+    /// Who acted.
+    pub actor_id: Option<i64>,
+    /// `created`, `accept`, `resolve` or `cancel`.
+    #[schema(example = "accept")]
+    pub action: String,
+    /// Fields that changed, old → new.
+    pub changes: Vec<FieldChange>,
+    /// The reason of a cancellation.
+    pub comment: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TicketHistoryRow> for TicketHistoryEntry {
+    fn from(row: TicketHistoryRow) -> Self {
+        TicketHistoryEntry {
+            changes: row.field_changes(),
+            id: row.id,
+            actor_id: row.actor_id,
+            action: row.action,
+            comment: row.comment,
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn location(ticket: &CoordinationTicket) -> String {
+    format!("/api/v1/coordination-tickets/{}", ticket.id)
+}
+
+/// Open a coordination ticket on an incident (L2 engineers and incident managers). An open or
+/// accepted `customer_issue` blocks resolving the incident (409 `open_coordination_ticket`);
+/// emits `coordination.created`.
+#[utoipa::path(
+    tag = "coordination",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Incident id"), IdempotencyKey),
+    request_body = CreateTicketRequest,
+    responses(
+        (status = 201, description = "Opened", body = CoordinationTicket,
+            headers(("ETag" = String, description = "Version"), ("Location" = String, description = "The ticket"))),
+        (status = 409, description = "`incident_closed`", body = crate::error::Problem, content_type = "application/problem+json"),
+        problems::CreateErrors, problems::NotFound
+    )
+)]
+#[post("/incidents/{id}/coordination-tickets")]
+pub async fn create_ticket(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    body: JsonBody<CreateTicketRequest>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&Role::STAFF)?;
+    let request = body.parse()?;
+    let request = TicketRequest {
+        kind: request.kind,
+        assignee_id: request.assignee_id,
+        summary: request.summary,
+        details: request.details,
+    };
+    let incident_id = id.into_inner();
+    let now = state.clock.now();
+    let ticket = store::run(&state.pool, move |conn| {
+        store::coordination::create(conn, incident_id, caller.id, &caller.roles, request, now)
+    })
+    .await?;
+    Ok(created(Some(location(&ticket)), ticket.version, ticket))
+}
+
+async fn act(
+    state: &AppState,
+    caller: AuthUser,
+    id: i64,
+    if_match: IfMatch,
+    command: TicketCommand,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&Role::STAFF)?;
+    let now = state.clock.now();
+    let ticket = store::run(&state.pool, move |conn| {
+        store::coordination::execute(conn, id, if_match.0, caller.id, &caller.roles, command, now)
+    })
+    .await?;
+    Ok(versioned(ticket.version, ticket))
+}
+
+/// Accept a ticket (its assignee): `open` → `accepted`.
+#[utoipa::path(
+    tag = "coordination",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), IfMatch),
+    request_body(content = AcceptTicketRequest, description = "An empty object, or no body"),
+    responses(
+        (status = 200, description = "Accepted", body = CoordinationTicket),
+        (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
+        problems::UpdateErrors
+    )
+)]
+#[post("/coordination-tickets/{id}/accept")]
+pub async fn accept_ticket(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: Option<JsonBody<AcceptTicketRequest>>,
+) -> Result<HttpResponse, AppError> {
+    if let Some(body) = body {
+        body.parse()?;
+    }
+    act(
+        &state,
+        caller,
+        id.into_inner(),
+        if_match,
+        TicketCommand::Accept,
+    )
+    .await
+}
+
+/// Resolve a ticket (its assignee): `accepted` → `resolved`, with analysis, process and result
+/// (and a root cause for `problem`). The incident's history gets `coordination_resolved` with
+/// them (unless it is closed); emits `coordination.resolved`.
+#[utoipa::path(
+    tag = "coordination",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), IfMatch),
+    request_body = ResolveTicketRequest,
+    responses(
+        (status = 200, description = "Resolved", body = CoordinationTicket),
+        (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
+        problems::UpdateErrors
+    )
+)]
+#[post("/coordination-tickets/{id}/resolve")]
+pub async fn resolve_ticket(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<ResolveTicketRequest>,
+) -> Result<HttpResponse, AppError> {
+    let request = body.parse()?;
+    let command = TicketCommand::Resolve(TicketResolution {
+        analysis: request.analysis,
+        process: request.process,
+        result: request.result,
+        root_cause: request.root_cause,
+        change_ref: request.change_ref,
+    });
+    act(&state, caller, id.into_inner(), if_match, command).await
+}
+
+/// Cancel a ticket (its creator or an incident manager) from `open` or `accepted`.
+#[utoipa::path(
+    tag = "coordination",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id"), IfMatch),
+    request_body = CancelTicketRequest,
+    responses(
+        (status = 200, description = "Cancelled", body = CoordinationTicket),
+        (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
+        problems::UpdateErrors
+    )
+)]
+#[post("/coordination-tickets/{id}/cancel")]
+pub async fn cancel_ticket(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<CancelTicketRequest>,
+) -> Result<HttpResponse, AppError> {
+    let reason = body.parse()?.reason;
+    act(
+        &state,
+        caller,
+        id.into_inner(),
+        if_match,
+        TicketCommand::Cancel { reason },
+    )
+    .await
+}
+
+/// One ticket (staff).
+#[utoipa::path(
+    tag = "coordination",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id")),
+    responses(
+        (status = 200, description = "The ticket", body = CoordinationTicket,
+            headers(("ETag" = String, description = "Version"))),
+        problems::ReadErrors
+    )
+)]
+#[get("/coordination-tickets/{id}")]
+pub async fn get_ticket(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&Role::STAFF)?;
+    let id = id.into_inner();
+    let ticket = store::run(&state.pool, move |conn| store::coordination::find(conn, id)).await?;
+    Ok(versioned(ticket.version, ticket))
+}
+
+/// A ticket's own history, oldest first (staff).
+#[utoipa::path(
+    tag = "coordination",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Ticket id")),
+    responses(
+        (status = 200, description = "History, oldest first", body = Vec<TicketHistoryEntry>),
+        problems::ReadErrors
+    )
+)]
+#[get("/coordination-tickets/{id}/history")]
+pub async fn get_ticket_history(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&Role::STAFF)?;
+    let id = id.into_inner();
+    let rows = store::run(&state.pool, move |conn| {
+        store::coordination::history(conn, id)
+    })
+    .await?;
+    let entries: Vec<TicketHistoryEntry> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(entries))
+}
+
+/// Ticket queues, oldest first (staff): e.g. an operations engineer's open tickets with
+/// `assignee_id=<own id>&status=open`.
+#[utoipa::path(
+    tag = "coordination",
+    security(("bearer" = [])),
+    params(ListTicketsQuery, PageQuery),
+    responses(
+        (status = 200, description = "A page of tickets", body = Page<CoordinationTicket>),
+        problems::ListErrors
+    )
+)]
+#[get("/coordination-tickets")]
+pub async fn list_tickets(
+    state: Data<AppState>,
+    caller: AuthUser,
+    query: ValidQuery<ListTicketsQuery>,
+    paging: ValidQuery<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&Role::STAFF)?;
+    let page_req = paging.0.request()?;
+    let query = query.0;
+    let filter = TicketFilter {
+        assignee_id: query.assignee_id,
+        status: query.status,
+        kind: query.kind,
+        incident_id: query.incident_id,
+    };
+    let rows = store::run(&state.pool, move |conn| {
+        store::coordination::list(conn, &filter, page_req)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page(rows, |t| t)))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_ticket)
+        .service(list_tickets)
+        .service(get_ticket)
+        .service(get_ticket_history)
+        .service(accept_ticket)
+        .service(resolve_ticket)
+        .service(cancel_ticket);
+}

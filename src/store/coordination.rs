@@ -1,0 +1,372 @@
+//! Coordination tickets (SPEC §6): each write one transaction with the ticket's own history
+//! entry, the webhook event and, on resolving, the incident's `coordination_resolved` entry.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{
+    coordination_ticket_history, coordination_tickets, incident_history, incidents, users,
+};
+use super::{PageRequest, check_version, outbox, parse_stored, split_page};
+use crate::domain::changes::{FieldChange, json_diff};
+use crate::domain::coordination::{
+    AssigneeFacts, CoordinationKind, CoordinationStatus, CoordinationTicket, NewTicket,
+    TicketCommand, TicketRequest, decide_ticket, open_ticket, resolution_comment,
+};
+use crate::domain::incident::Status;
+use crate::domain::role::Roles;
+use crate::error::AppError;
+
+/// A stored ticket.
+#[derive(Debug, Clone, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = coordination_tickets, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+#[allow(missing_docs)]
+pub struct TicketRow {
+    pub id: i64,
+    pub incident_id: i64,
+    pub kind: String,
+    pub status: String,
+    pub assignee_id: i64,
+    pub summary: String,
+    pub details: String,
+    pub analysis: Option<String>,
+    pub process: Option<String>,
+    pub result: Option<String>,
+    pub root_cause: Option<String>,
+    pub change_ref: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+impl TryFrom<TicketRow> for CoordinationTicket {
+    type Error = AppError;
+
+    fn try_from(row: TicketRow) -> Result<Self, AppError> {
+        Ok(CoordinationTicket {
+            kind: parse_stored(&row.kind)?,
+            status: parse_stored(&row.status)?,
+            id: row.id,
+            incident_id: row.incident_id,
+            assignee_id: row.assignee_id,
+            summary: row.summary,
+            details: row.details,
+            analysis: row.analysis,
+            process: row.process,
+            result: row.result,
+            root_cause: row.root_cause,
+            change_ref: row.change_ref,
+            cancel_reason: row.cancel_reason,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            accepted_at: row.accepted_at,
+            resolved_at: row.resolved_at,
+            cancelled_at: row.cancelled_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+impl From<CoordinationTicket> for TicketRow {
+    fn from(t: CoordinationTicket) -> Self {
+        TicketRow {
+            kind: t.kind.as_str().to_owned(),
+            status: t.status.as_str().to_owned(),
+            id: t.id,
+            incident_id: t.incident_id,
+            assignee_id: t.assignee_id,
+            summary: t.summary,
+            details: t.details,
+            analysis: t.analysis,
+            process: t.process,
+            result: t.result,
+            root_cause: t.root_cause,
+            change_ref: t.change_ref,
+            cancel_reason: t.cancel_reason,
+            created_by: t.created_by,
+            created_at: t.created_at,
+            accepted_at: t.accepted_at,
+            resolved_at: t.resolved_at,
+            cancelled_at: t.cancelled_at,
+            updated_at: t.updated_at,
+            version: t.version,
+        }
+    }
+}
+
+/// Fields that are bookkeeping in a ticket's history.
+const UNTRACKED: [&str; 5] = ["id", "incident_id", "created_at", "updated_at", "version"];
+
+fn record(
+    conn: &mut PgConnection,
+    ticket_id: i64,
+    actor: i64,
+    action: &str,
+    changes: Vec<FieldChange>,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let changes = serde_json::to_value(changes).map_err(AppError::internal)?;
+    diesel::insert_into(coordination_ticket_history::table)
+        .values((
+            coordination_ticket_history::ticket_id.eq(ticket_id),
+            coordination_ticket_history::actor_id.eq(actor),
+            coordination_ticket_history::action.eq(action),
+            coordination_ticket_history::changes.eq(changes),
+            coordination_ticket_history::comment.eq(comment),
+            coordination_ticket_history::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn emit(
+    conn: &mut PgConnection,
+    event: &str,
+    ticket: &CoordinationTicket,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let data = serde_json::json!({ "coordination_ticket": ticket });
+    outbox::emit(conn, event, now, data).map(|_| ())
+}
+
+/// Opens a ticket on incident `incident_id` by `caller` with `roles`: locks the incident, so a
+/// resolve racing with it sees the ticket or runs before it.
+pub fn create(
+    conn: &mut PgConnection,
+    incident_id: i64,
+    caller: i64,
+    roles: &Roles,
+    request: TicketRequest,
+    now: DateTime<Utc>,
+) -> Result<CoordinationTicket, AppError> {
+    conn.transaction(|conn| {
+        let status: String = incidents::table
+            .find(incident_id)
+            .select(incidents::status)
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::not_found("incident", incident_id))?;
+        let status: Status = parse_stored(&status)?;
+        let assignee = users::table
+            .find(request.assignee_id)
+            .select((users::id, users::active, users::roles))
+            .first::<(i64, bool, Vec<String>)>(conn)
+            .optional()?
+            .map(|(id, active, roles)| {
+                Ok::<_, AppError>(AssigneeFacts {
+                    id,
+                    active,
+                    roles: Roles::parse(&roles).map_err(AppError::internal)?,
+                })
+            })
+            .transpose()?;
+        let new: NewTicket =
+            open_ticket(incident_id, status, caller, roles, request, assignee, now)?;
+        let row: TicketRow = diesel::insert_into(coordination_tickets::table)
+            .values((
+                coordination_tickets::incident_id.eq(new.incident_id),
+                coordination_tickets::kind.eq(new.kind.as_str()),
+                coordination_tickets::status.eq(CoordinationStatus::Open.as_str()),
+                coordination_tickets::assignee_id.eq(new.assignee_id),
+                coordination_tickets::summary.eq(&new.summary),
+                coordination_tickets::details.eq(&new.details),
+                coordination_tickets::created_by.eq(new.created_by),
+                coordination_tickets::created_at.eq(now),
+                coordination_tickets::updated_at.eq(now),
+            ))
+            .returning(TicketRow::as_returning())
+            .get_result(conn)?;
+        let ticket = CoordinationTicket::try_from(row)?;
+        let changes = json_diff(None, &ticket, &UNTRACKED);
+        record(conn, ticket.id, caller, "created", changes, None, now)?;
+        emit(conn, "coordination.created", &ticket, now)?;
+        Ok(ticket)
+    })
+}
+
+/// Runs `command` by `caller` on ticket `id`, checking `If-Match` after the decision.
+pub fn execute(
+    conn: &mut PgConnection,
+    id: i64,
+    expected_version: Option<i32>,
+    caller: i64,
+    roles: &Roles,
+    command: TicketCommand,
+    now: DateTime<Utc>,
+) -> Result<CoordinationTicket, AppError> {
+    conn.transaction(|conn| {
+        let current: CoordinationTicket = coordination_tickets::table
+            .find(id)
+            .select(TicketRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::not_found("coordination ticket", id))?
+            .try_into()?;
+        let action = command.action();
+        let next = decide_ticket(&current, caller, roles, command, now)?;
+        check_version(expected_version, current.version)?;
+        let stored: CoordinationTicket = diesel::update(coordination_tickets::table.find(id))
+            .set(&TicketRow::from(next))
+            .returning(TicketRow::as_returning())
+            .get_result::<TicketRow>(conn)?
+            .try_into()?;
+        let changes = json_diff(Some(&current), &stored, &UNTRACKED);
+        let comment = stored
+            .cancel_reason
+            .clone()
+            .filter(|_| stored.status == CoordinationStatus::Cancelled);
+        record(conn, id, caller, action.as_str(), changes, comment, now)?;
+        if stored.status == CoordinationStatus::Resolved {
+            let incident_status: String = incidents::table
+                .find(stored.incident_id)
+                .select(incidents::status)
+                .first(conn)?;
+            // A closed incident never changes, its journal included.
+            if incident_status != Status::Closed.as_str() {
+                diesel::insert_into(incident_history::table)
+                    .values((
+                        incident_history::incident_id.eq(stored.incident_id),
+                        incident_history::actor_id.eq(caller),
+                        incident_history::action.eq("coordination_resolved"),
+                        incident_history::changes.eq(serde_json::json!([])),
+                        incident_history::comment.eq(resolution_comment(&stored)),
+                        incident_history::internal.eq(false),
+                        incident_history::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            emit(conn, "coordination.resolved", &stored, now)?;
+        }
+        Ok(stored)
+    })
+}
+
+/// Ticket `id`.
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, AppError> {
+    coordination_tickets::table
+        .find(id)
+        .select(TicketRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("coordination ticket", id))?
+        .try_into()
+}
+
+/// True while incident `incident_id` has an open or accepted `customer_issue` ticket.
+pub fn blocks_resolving(conn: &mut PgConnection, incident_id: i64) -> Result<bool, AppError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        coordination_tickets::table
+            .filter(coordination_tickets::incident_id.eq(incident_id))
+            .filter(coordination_tickets::kind.eq(CoordinationKind::CustomerIssue.as_str()))
+            .filter(coordination_tickets::status.eq_any([
+                CoordinationStatus::Open.as_str(),
+                CoordinationStatus::Accepted.as_str(),
+            ])),
+    ))
+    .get_result(conn)?)
+}
+
+/// Which of `ids` have an open or accepted `customer_issue` ticket (for `allowed_actions`).
+pub fn blocking_among(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, AppError> {
+    Ok(coordination_tickets::table
+        .filter(coordination_tickets::incident_id.eq_any(ids))
+        .filter(coordination_tickets::kind.eq(CoordinationKind::CustomerIssue.as_str()))
+        .filter(coordination_tickets::status.eq_any([
+            CoordinationStatus::Open.as_str(),
+            CoordinationStatus::Accepted.as_str(),
+        ]))
+        .select(coordination_tickets::incident_id)
+        .distinct()
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Filters of the ticket queues.
+#[derive(Debug, Clone, Default)]
+#[allow(missing_docs)]
+pub struct TicketFilter {
+    pub assignee_id: Option<i64>,
+    pub status: Option<CoordinationStatus>,
+    pub kind: Option<CoordinationKind>,
+    pub incident_id: Option<i64>,
+}
+
+/// One page of tickets, oldest first.
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &TicketFilter,
+    page: PageRequest,
+) -> Result<(Vec<CoordinationTicket>, Option<i64>), AppError> {
+    let mut query = coordination_tickets::table
+        .select(TicketRow::as_select())
+        .into_boxed();
+    if let Some(assignee) = filter.assignee_id {
+        query = query.filter(coordination_tickets::assignee_id.eq(assignee));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(coordination_tickets::status.eq(status.as_str()));
+    }
+    if let Some(kind) = filter.kind {
+        query = query.filter(coordination_tickets::kind.eq(kind.as_str()));
+    }
+    if let Some(incident) = filter.incident_id {
+        query = query.filter(coordination_tickets::incident_id.eq(incident));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(coordination_tickets::id.gt(after));
+    }
+    let rows: Vec<TicketRow> = query
+        .order(coordination_tickets::id.asc())
+        .limit(page.limit + 1)
+        .load(conn)?;
+    let (rows, next) = split_page(rows, page, |row| row.id);
+    let tickets = rows
+        .into_iter()
+        .map(CoordinationTicket::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((tickets, next))
+}
+
+/// An entry of a ticket's history.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = coordination_ticket_history, check_for_backend(diesel::pg::Pg))]
+#[allow(missing_docs)]
+pub struct TicketHistoryRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub changes: serde_json::Value,
+    pub comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TicketHistoryRow {
+    /// The recorded field changes.
+    pub fn field_changes(&self) -> Vec<FieldChange> {
+        serde_json::from_value(self.changes.clone()).unwrap_or_default()
+    }
+}
+
+/// Ticket `id`'s history, oldest first (404 for no such ticket).
+pub fn history(conn: &mut PgConnection, id: i64) -> Result<Vec<TicketHistoryRow>, AppError> {
+    find(conn, id)?;
+    Ok(coordination_ticket_history::table
+        .filter(coordination_ticket_history::ticket_id.eq(id))
+        .order(coordination_ticket_history::id.asc())
+        .select(TicketHistoryRow::as_select())
+        .load(conn)?)
+}
