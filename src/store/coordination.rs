@@ -226,9 +226,12 @@ pub fn execute(
             .filter(|_| stored.status == CoordinationStatus::Cancelled);
         record(conn, id, caller, action.as_str(), changes, comment, now)?;
         if stored.status == CoordinationStatus::Resolved {
+            // Shared lock: a close of the incident waits for this entry, or comes first and
+            // is seen.
             let incident_status: String = incidents::table
                 .find(stored.incident_id)
                 .select(incidents::status)
+                .for_share()
                 .first(conn)?;
             // A closed incident never changes, its journal included.
             if incident_status != Status::Closed.as_str() {
