@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::coordination::{self, CoordinationError};
+use crate::domain::knowledge::{self, KnowledgeError};
 use crate::domain::state_machine::{Action, TransitionError};
 pub use crate::domain::validation::FieldError;
 
@@ -357,6 +358,33 @@ impl From<diesel::result::Error> for AppError {
                 AppError::Unavailable(err.to_string())
             }
             other => AppError::internal_error("database", &other),
+        }
+    }
+}
+
+impl From<KnowledgeError> for AppError {
+    fn from(error: KnowledgeError) -> Self {
+        match error {
+            KnowledgeError::IllegalTransition { status, action } => {
+                let allowed: Vec<String> = knowledge::allowed_actions(status)
+                    .iter()
+                    .map(|a| a.as_str().to_owned())
+                    .collect();
+                AppError::IllegalTransition {
+                    detail: format!(
+                        "`{action}` is not allowed while the entry is {status}; allowed now: {}.",
+                        if allowed.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    ),
+                    status: status.as_str().to_owned(),
+                    allowed_actions: allowed,
+                }
+            }
+            KnowledgeError::Forbidden(reason) => AppError::Forbidden(reason),
+            KnowledgeError::Invalid(errors) => AppError::Validation(errors),
         }
     }
 }

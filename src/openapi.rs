@@ -52,6 +52,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
         (name = "incidents", description = "Incidents: the state machine of SPEC §4.2, notes and history"),
         (name = "escalations", description = "Functional, priority and hierarchical escalations (SPEC §5)"),
         (name = "coordination", description = "Coordination tickets: 《客户问题协调单》 to the operations staff, 《问题协调单》 to problem management (SPEC §6)"),
+        (name = "knowledge", description = "The knowledge base: drafts, four-eyes review, search in Chinese and English (SPEC §7)"),
         (name = "webhooks", description = "Signed event deliveries to outside systems"),
         (name = "configuration-items", description = "Configuration items (CMDB) and their history"),
         (name = "reference-data", description = "Taxonomy and SLA policies"),

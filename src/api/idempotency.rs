@@ -40,6 +40,7 @@ const CREATING_ROUTES: &[&str] = &[
     "/api/v1/incidents/{id}/escalations",
     "/api/v1/incidents/{id}/follow-ups",
     "/api/v1/incidents/{id}/coordination-tickets",
+    "/api/v1/knowledge",
     "/api/v1/events",
 ];
 

@@ -16,6 +16,7 @@ pub mod follow_ups;
 pub mod health;
 pub mod idempotency;
 pub mod incidents;
+pub mod knowledge;
 pub mod kpis;
 pub mod pagination;
 pub mod problems;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(incidents::configure)
             .configure(escalations::configure)
             .configure(coordination::configure)
+            .configure(knowledge::configure)
             .configure(follow_ups::configure)
             .configure(kpis::configure)
             .configure(reports::configure)

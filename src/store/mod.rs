@@ -17,6 +17,7 @@ pub mod follow_ups;
 pub mod idempotency;
 pub mod incident_writes;
 pub mod incidents;
+pub mod knowledge;
 pub mod kpis;
 pub mod outbox;
 pub mod records;

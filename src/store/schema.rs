@@ -375,6 +375,30 @@ diesel::table! {
     }
 }
 
+// `search_vector` (tsvector) is written and read with SQL of `store/knowledge.rs` only.
+diesel::table! {
+    knowledge_entries (id) {
+        id -> Int8,
+        title -> Text,
+        symptom -> Text,
+        cause -> Nullable<Text>,
+        solution -> Text,
+        category -> Nullable<Text>,
+        subcategory -> Nullable<Text>,
+        tags -> Array<Text>,
+        source_incident_id -> Nullable<Int8>,
+        status -> Text,
+        author_id -> Int8,
+        reviewed_by -> Nullable<Int8>,
+        reject_reason -> Nullable<Text>,
+        times_used -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        published_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
 diesel::joinable!(users -> customers (customer_id));
 diesel::joinable!(coordination_tickets -> incidents (incident_id));
 diesel::joinable!(coordination_ticket_history -> coordination_tickets (ticket_id));
@@ -418,4 +442,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     resolve_times,
     coordination_tickets,
     coordination_ticket_history,
+    knowledge_entries,
 );

@@ -1,0 +1,380 @@
+//! `/api/v1/knowledge`: the knowledge base (SPEC §7): write, review with four eyes, retire, and
+//! search in Chinese and English.
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpResponse, get, patch, post};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
+use super::pagination::{Page, PageQuery, page};
+use crate::api::idempotency::IdempotencyKey;
+use crate::api::problems;
+use crate::api::respond::{created, versioned};
+use crate::domain::knowledge::{
+    KnowledgeCommand, KnowledgeEntry, KnowledgePatch, KnowledgeStatus, KnowledgeText,
+};
+use crate::domain::role::Role;
+use crate::domain::search::SearchQuery;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+use crate::store::knowledge::KnowledgeFilter;
+
+/// Who reads the knowledge base: staff (every status) and customer users (published only).
+const READERS: [Role; 5] = [
+    Role::ServiceDesk,
+    Role::L2Engineer,
+    Role::OpsStaff,
+    Role::IncidentManager,
+    Role::Customer,
+];
+
+/// A new entry, written as a draft.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKnowledgeRequest {
+    /// 1–200 characters.
+    #[schema(example = "升级出错：数据库脚本执行失败（ORA-00942）")]
+    pub title: String,
+    /// What the user sees, 1–10 000 characters.
+    #[schema(example = "升级 HIS 后收费模块报错 ORA-00942: 表或视图不存在")]
+    pub symptom: String,
+    /// Why it happens.
+    #[schema(example = "升级包中的数据库脚本未执行")]
+    pub cause: Option<String>,
+    /// What solves it, 1–10 000 characters.
+    #[schema(example = "重新执行升级包中的数据库脚本 upgrade_fee.sql，再重启收费服务")]
+    pub solution: String,
+    /// Category code (follows from the subcategory when left out).
+    pub category: Option<String>,
+    /// Subcategory code.
+    #[schema(example = "upgrade_error")]
+    pub subcategory: Option<String>,
+    /// Up to 20 tags of 1–50 characters.
+    #[serde(default)]
+    #[schema(example = json!(["HIS", "Oracle"]))]
+    pub tags: Vec<String>,
+    /// The incident it was learned from.
+    pub source_incident_id: Option<i64>,
+}
+
+/// Changes to a draft (its author); `null` clears `cause`, `category` or `subcategory`.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKnowledgeRequest {
+    /// New title.
+    pub title: Option<String>,
+    /// New symptom.
+    pub symptom: Option<String>,
+    /// New cause (`null` clears).
+    #[serde(default, deserialize_with = "crate::api::extract::clearable")]
+    #[schema(value_type = Option<String>)]
+    pub cause: Option<Option<String>>,
+    /// New solution.
+    pub solution: Option<String>,
+    /// New category (`null` clears).
+    #[serde(default, deserialize_with = "crate::api::extract::clearable")]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Option<String>>,
+    /// New subcategory (`null` clears).
+    #[serde(default, deserialize_with = "crate::api::extract::clearable")]
+    #[schema(value_type = Option<String>)]
+    pub subcategory: Option<Option<String>>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+}
+
+/// Why an entry goes back to its author.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectKnowledgeRequest {
+    /// 1–10 000 characters.
+    #[schema(example = "请补充原因分析")]
+    pub reason: String,
+}
+
+/// A step that needs no fields.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+/// What to search for.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchKnowledgeQuery {
+    /// Words in Chinese or English; an entry matches when it contains every term (`升级出错`,
+    /// `upgrade error`, `ORA-00942`, `数据库脚本`). Results are then ranked by relevance.
+    #[validate(length(max = 200))]
+    #[param(example = "升级出错", max_length = 200)]
+    pub q: Option<String>,
+    /// In this state (staff; customers see `published` only).
+    #[param(inline)]
+    pub status: Option<KnowledgeStatus>,
+    /// Category code.
+    pub category: Option<String>,
+    /// Subcategory code.
+    pub subcategory: Option<String>,
+    /// Carrying this tag.
+    pub tag: Option<String>,
+}
+
+/// An entry found by a search, with its relevance.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KnowledgeHit {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: KnowledgeEntry,
+    /// PostgreSQL's `ts_rank` against the query (0 without `q`).
+    #[schema(example = 0.6)]
+    pub score: f64,
+}
+
+fn location(entry: &KnowledgeEntry) -> String {
+    format!("/api/v1/knowledge/{}", entry.id)
+}
+
+/// Write an entry (service desk, L2 engineers, incident managers): a `draft` of its author.
+#[utoipa::path(
+    tag = "knowledge",
+    security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = CreateKnowledgeRequest,
+    responses(
+        (status = 201, description = "A draft", body = KnowledgeEntry,
+            headers(("ETag" = String, description = "Version"), ("Location" = String, description = "The entry"))),
+        problems::CreateErrors
+    )
+)]
+#[post("/knowledge")]
+pub async fn create_knowledge(
+    state: Data<AppState>,
+    caller: AuthUser,
+    body: JsonBody<CreateKnowledgeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let request = body.parse()?;
+    let text = KnowledgeText {
+        title: request.title,
+        symptom: request.symptom,
+        cause: request.cause,
+        solution: request.solution,
+        category: request.category,
+        subcategory: request.subcategory,
+        tags: request.tags,
+    };
+    let source = request.source_incident_id;
+    let now = state.clock.now();
+    let taxonomy = state.taxonomy.clone();
+    let entry = store::run(&state.pool, move |conn| {
+        store::knowledge::create(conn, caller.id, &caller.roles, text, source, &taxonomy, now)
+    })
+    .await?;
+    Ok(created(Some(location(&entry)), entry.version, entry))
+}
+
+async fn act(
+    state: &AppState,
+    caller: AuthUser,
+    id: i64,
+    if_match: IfMatch,
+    command: KnowledgeCommand,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&Role::STAFF)?;
+    let now = state.clock.now();
+    let taxonomy = state.taxonomy.clone();
+    let entry = store::run(&state.pool, move |conn| {
+        store::knowledge::execute(
+            conn,
+            id,
+            if_match.0,
+            (caller.id, &caller.roles),
+            command,
+            &taxonomy,
+            now,
+        )
+    })
+    .await?;
+    Ok(versioned(entry.version, entry))
+}
+
+/// Edit a draft (its author; any other state is 409 `illegal_transition`).
+#[utoipa::path(
+    tag = "knowledge",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Entry id"), IfMatch),
+    request_body = UpdateKnowledgeRequest,
+    responses(
+        (status = 200, description = "Edited", body = KnowledgeEntry),
+        (status = 409, description = "`illegal_transition`", body = crate::error::Problem, content_type = "application/problem+json"),
+        problems::UpdateErrors
+    )
+)]
+#[patch("/knowledge/{id}")]
+pub async fn update_knowledge(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateKnowledgeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let r = body.parse()?;
+    let patch = KnowledgePatch {
+        title: r.title,
+        symptom: r.symptom,
+        cause: r.cause,
+        solution: r.solution,
+        category: r.category,
+        subcategory: r.subcategory,
+        tags: r.tags,
+    };
+    act(
+        &state,
+        caller,
+        id.into_inner(),
+        if_match,
+        KnowledgeCommand::Edit(patch),
+    )
+    .await
+}
+
+macro_rules! knowledge_step {
+    ($name:ident, $path:literal, $doc:literal, $body:ty, $command:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "knowledge",
+            security(("bearer" = [])),
+            params(("id" = i64, Path, description = "Entry id"), IfMatch),
+            request_body = $body,
+            responses(
+                (status = 200, description = "Done", body = KnowledgeEntry),
+                (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
+                problems::UpdateErrors
+            )
+        )]
+        #[post($path)]
+        pub async fn $name(
+            state: Data<AppState>,
+            caller: AuthUser,
+            id: Path<i64>,
+            if_match: IfMatch,
+            body: Option<JsonBody<$body>>,
+        ) -> Result<HttpResponse, AppError> {
+            let body = body.map(|b| b.parse()).transpose()?;
+            let command: Result<KnowledgeCommand, AppError> = ($command)(body);
+            act(&state, caller, id.into_inner(), if_match, command?).await
+        }
+    };
+}
+
+knowledge_step!(
+    submit_knowledge,
+    "/knowledge/{id}/submit",
+    "Submit a draft to the expert group (its author): `draft` → `submitted`.",
+    EmptyRequest,
+    |_| Ok(KnowledgeCommand::Submit)
+);
+knowledge_step!(
+    approve_knowledge,
+    "/knowledge/{id}/approve",
+    "Publish a submitted entry (L2 engineers and incident managers, never its author — 403): `submitted` → `published`.",
+    EmptyRequest,
+    |_| Ok(KnowledgeCommand::Approve)
+);
+knowledge_step!(
+    reject_knowledge,
+    "/knowledge/{id}/reject",
+    "Send a submitted entry back to its author with a reason (the expert group): `submitted` → `draft`.",
+    RejectKnowledgeRequest,
+    |body: Option<RejectKnowledgeRequest>| body
+        .map(|b| KnowledgeCommand::Reject { reason: b.reason })
+        .ok_or_else(|| AppError::invalid_field("reason", "required", "is required"))
+);
+knowledge_step!(
+    retire_knowledge,
+    "/knowledge/{id}/retire",
+    "Withdraw a published entry (the expert group): `published` → `retired`.",
+    EmptyRequest,
+    |_| Ok(KnowledgeCommand::Retire)
+);
+
+/// One entry: staff see every status, customer users published entries only (404 otherwise).
+#[utoipa::path(
+    tag = "knowledge",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Entry id")),
+    responses(
+        (status = 200, description = "The entry", body = KnowledgeEntry,
+            headers(("ETag" = String, description = "Version"))),
+        problems::ReadErrors
+    )
+)]
+#[get("/knowledge/{id}")]
+pub async fn get_knowledge(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&READERS)?;
+    let published_only = !caller.roles.is_staff();
+    let id = id.into_inner();
+    let entry = store::run(&state.pool, move |conn| {
+        store::knowledge::find(conn, id, published_only)
+    })
+    .await?;
+    Ok(versioned(entry.version, entry))
+}
+
+/// Search the knowledge base in Chinese and English: with `q`, entries containing every term,
+/// most relevant first; without, all entries by id. Customers see published entries only.
+#[utoipa::path(
+    tag = "knowledge",
+    security(("bearer" = [])),
+    params(SearchKnowledgeQuery, PageQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = Page<KnowledgeHit>),
+        problems::ListErrors
+    )
+)]
+#[get("/knowledge")]
+pub async fn search_knowledge(
+    state: Data<AppState>,
+    caller: AuthUser,
+    query: ValidQuery<SearchKnowledgeQuery>,
+    paging: ValidQuery<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&READERS)?;
+    let page_req = paging.0.request()?;
+    let query = query.0;
+    let statuses = match (caller.roles.is_staff(), query.status) {
+        (true, Some(status)) => vec![status],
+        (true, None) => KnowledgeStatus::ALL.to_vec(),
+        (false, Some(status)) if status != KnowledgeStatus::Published => vec![],
+        (false, _) => vec![KnowledgeStatus::Published],
+    };
+    let filter = KnowledgeFilter {
+        query: query.q.as_deref().and_then(SearchQuery::parse),
+        statuses,
+        category: query.category,
+        subcategory: query.subcategory,
+        tag: query.tag,
+    };
+    let found = store::run(&state.pool, move |conn| {
+        store::knowledge::search(conn, &filter, page_req)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page(found, |(entry, score)| KnowledgeHit { entry, score })))
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_knowledge)
+        .service(search_knowledge)
+        .service(get_knowledge)
+        .service(update_knowledge)
+        .service(submit_knowledge)
+        .service(approve_knowledge)
+        .service(reject_knowledge)
+        .service(retire_knowledge);
+}

@@ -1,0 +1,268 @@
+//! The knowledge base (SPEC §7): drafts, four-eyes review, visibility, search in Chinese and
+//! English, concurrent approvals.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn entry(title: &str, symptom: &str, solution: &str) -> Value {
+    json!({"title": title, "symptom": symptom, "solution": solution,
+           "subcategory": "upgrade_error", "tags": ["HIS"]})
+}
+
+async fn step(app: &TestApp, token: &str, entry: &Value, action: &str) -> reqwest::Response {
+    app.post(
+        &format!("/api/v1/knowledge/{}/{action}", entry["id"]),
+        token,
+        json!({}),
+    )
+    .await
+}
+
+/// An entry the desk writes and submits and the L2 engineer approves.
+async fn published(app: &TestApp, c: &Cast, body: Value) -> Value {
+    let draft = app.post("/api/v1/knowledge", &c.desk, body).created().await;
+    step(app, &c.desk, &draft, "submit").ok().await;
+    step(app, &c.l2, &draft, "approve").ok().await
+}
+
+async fn search(app: &TestApp, token: &str, q: &str) -> Vec<String> {
+    let path = format!("/api/v1/knowledge?q={}", urlencode(q));
+    let found = app.get(&path, token).ok().await;
+    pluck(&found["items"], "title")
+        .into_iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn urlencode(q: &str) -> String {
+    url::form_urlencoded::byte_serialize(q.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn an_entry_is_written_reviewed_by_another_expert_and_published() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let draft = app
+        .post(
+            "/api/v1/knowledge",
+            &c.l2,
+            entry(
+                "升级出错",
+                "ORA-00942: 表或视图不存在",
+                "重新执行数据库脚本",
+            ),
+        )
+        .created()
+        .await;
+    assert_eq!(
+        (&draft["status"], &draft["category"], &draft["version"]),
+        (&json!("draft"), &json!("upgrade_issue"), &json!(1))
+    );
+    let path = format!("/api/v1/knowledge/{}", draft["id"]);
+
+    // Only the author edits, and only a draft.
+    app.patch(&path, &c.desk, json!({"title": "x"}))
+        .refused("forbidden")
+        .await;
+    let edited = app
+        .patch(
+            &path,
+            &c.l2,
+            json!({"title": "升级出错：数据库脚本执行失败", "cause": "脚本未执行"}),
+        )
+        .ok()
+        .await;
+    assert_eq!(edited["version"], 2);
+    step(&app, &c.l2, &draft, "submit").ok().await;
+    app.patch(&path, &c.l2, json!({"title": "y"}))
+        .refused("illegal_transition")
+        .await;
+
+    // Customers do not see it yet; its author cannot approve it; the desk is no expert.
+    app.get(&path, &c.portal).refused("not_found").await;
+    step(&app, &c.l2, &draft, "approve")
+        .refused("forbidden")
+        .await;
+    step(&app, &c.desk, &draft, "approve")
+        .refused("forbidden")
+        .await;
+    // Rejected with a reason back to draft, resubmitted, approved by another expert.
+    let rejected = app
+        .post(
+            &format!("{path}/reject"),
+            &c.manager,
+            json!({"reason": "请补充原因"}),
+        )
+        .ok()
+        .await;
+    assert_eq!(
+        (&rejected["status"], &rejected["reject_reason"]),
+        (&json!("draft"), &json!("请补充原因"))
+    );
+    step(&app, &c.l2, &draft, "submit").ok().await;
+    let approved = step(&app, &c.manager, &draft, "approve").ok().await;
+    assert_eq!(approved["status"], "published");
+    assert!(approved["published_at"].is_string());
+    assert_eq!(app.get(&path, &c.portal).ok().await["status"], "published");
+    let conflict = step(&app, &c.manager, &draft, "approve")
+        .refused("illegal_transition")
+        .await;
+    assert_eq!(conflict["allowed_actions"], json!(["retire"]));
+
+    // Retired entries leave the customers' view.
+    step(&app, &c.l2, &draft, "retire").ok().await;
+    app.get(&path, &c.portal).refused("not_found").await;
+}
+
+#[tokio::test]
+async fn search_finds_chinese_and_english_terms_and_substrings() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    published(
+        &app,
+        &c,
+        entry(
+            "升级出错：数据库脚本执行失败",
+            "Upgrade errors with ORA-00942 after the HIS upgrade",
+            "重新执行升级包中的数据库脚本",
+        ),
+    )
+    .await;
+    published(
+        &app,
+        &c,
+        entry(
+            "打印机无法打印",
+            "The printer prints blank pages",
+            "更换硒鼓",
+        ),
+    )
+    .await;
+    // A draft: staff find it, customers do not.
+    app.post(
+        "/api/v1/knowledge",
+        &c.desk,
+        entry("升级后数据丢失", "草稿", "恢复备份"),
+    )
+    .created()
+    .await;
+
+    let first = "升级出错：数据库脚本执行失败";
+    for q in [
+        "升级出错",
+        "upgrade error",
+        "ORA-00942",
+        "数据库脚本",
+        "据库脚",
+        "UPGRADES",
+    ] {
+        assert_eq!(search(&app, &c.portal, q).await, [first], "{q}");
+    }
+    assert_eq!(search(&app, &c.portal, "打印机").await, ["打印机无法打印"]);
+    // Every term must be present.
+    assert!(search(&app, &c.portal, "打印机 ORA-00942").await.is_empty());
+    // Staff see drafts too; the better match ranks first.
+    let staff = search(&app, &c.desk, "升级").await;
+    assert_eq!(staff.len(), 2, "{staff:?}");
+    assert_eq!(staff[0], first);
+    let drafts = app
+        .get("/api/v1/knowledge?status=draft", &c.portal)
+        .ok()
+        .await;
+    assert_eq!(drafts["items"], json!([]));
+    let tagged = app.get("/api/v1/knowledge?tag=HIS", &c.desk).ok().await;
+    assert_eq!(tagged["items"].as_array().unwrap().len(), 3);
+    let hit = &app
+        .get(
+            &format!("/api/v1/knowledge?q={}", urlencode("升级出错")),
+            &c.desk,
+        )
+        .ok()
+        .await["items"][0];
+    assert!(hit["score"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn two_concurrent_approvals_publish_once() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let draft = app
+        .post("/api/v1/knowledge", &c.desk, entry("并发", "症状", "方案"))
+        .created()
+        .await;
+    step(&app, &c.desk, &draft, "submit").ok().await;
+    let (a, b) = tokio::join!(
+        step(&app, &c.l2, &draft, "approve"),
+        step(&app, &c.manager, &draft, "approve")
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
+}
+
+#[tokio::test]
+async fn bad_entries_and_callers_are_refused() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    for (body, field) in [
+        (
+            json!({"title": " ", "symptom": "s", "solution": "s"}),
+            "title",
+        ),
+        (
+            json!({"title": "t", "symptom": "s", "solution": ""}),
+            "solution",
+        ),
+        (
+            json!({"title": "t", "symptom": "s", "solution": "s", "subcategory": "nope"}),
+            "subcategory",
+        ),
+        (
+            json!({"title": "t", "symptom": "s", "solution": "s", "source_incident_id": 999999}),
+            "source_incident_id",
+        ),
+        (
+            json!({"title": "t".repeat(201), "symptom": "s", "solution": "s"}),
+            "title",
+        ),
+    ] {
+        let problem = app
+            .post("/api/v1/knowledge", &c.desk, body)
+            .refused("validation_failed")
+            .await;
+        assert_eq!(error_fields(&problem), [field]);
+    }
+    app.post("/api/v1/knowledge", &c.portal, entry("t", "s", "s"))
+        .refused("forbidden")
+        .await;
+    app.post("/api/v1/knowledge", &c.ops, entry("t", "s", "s"))
+        .refused("forbidden")
+        .await;
+    let unknown = app
+        .post(
+            "/api/v1/knowledge",
+            &c.desk,
+            json!({"title": "t", "symptom": "s", "solution": "s", "owner": 1}),
+        )
+        .await;
+    assert!(unknown.status().is_client_error());
+    app.get("/api/v1/knowledge/424242", &c.desk)
+        .refused("not_found")
+        .await;
+    let draft = app
+        .post("/api/v1/knowledge", &c.desk, entry("t", "s", "s"))
+        .created()
+        .await;
+    step(&app, &c.desk, &draft, "submit").ok().await;
+    app.post(
+        &format!("/api/v1/knowledge/{}/reject", draft["id"]),
+        &c.l2,
+        json!({"reason": " "}),
+    )
+    .refused("validation_failed")
+    .await;
+    app.get(&format!("/api/v1/knowledge?q={}", "x".repeat(201)), &c.desk)
+        .refused("validation_failed")
+        .await;
+}
