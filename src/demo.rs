@@ -438,6 +438,7 @@ impl<'a> Generator<'a> {
             subcause: subcause.code.clone(),
             category: None,
             subcategory: None,
+            knowledge_entry_id: None,
         });
         let lookups = self.lookups(resolve_at.max(life.now + Duration::minutes(1)));
         if !life.step(&resolver, command, &lookups, end, "resolve")? {

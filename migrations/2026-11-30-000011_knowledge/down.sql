@@ -1,1 +1,2 @@
+ALTER TABLE incidents DROP COLUMN knowledge_entry_id;
 DROP TABLE knowledge_entries;

@@ -26,3 +26,7 @@ CREATE TABLE knowledge_entries (
 CREATE INDEX knowledge_search_idx ON knowledge_entries USING GIN (search_vector);
 CREATE INDEX knowledge_status_idx ON knowledge_entries (status, id);
 CREATE INDEX knowledge_tags_idx ON knowledge_entries USING GIN (tags);
+
+-- The entry that solved an incident (`resolve` with `knowledge_entry_id`); entries count their
+-- uses in times_used.
+ALTER TABLE incidents ADD COLUMN knowledge_entry_id BIGINT REFERENCES knowledge_entries (id);

@@ -222,6 +222,8 @@ pub struct Incident {
     pub dedup_key: Option<String>,
     pub change_ref: Option<String>,
     pub follow_up_due_at: Option<DateTime<Utc>>,
+    /// The published knowledge entry that solved it.
+    pub knowledge_entry_id: Option<i64>,
     pub created_by: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

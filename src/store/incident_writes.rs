@@ -216,6 +216,11 @@ pub fn execute(
                 .transpose()?,
             upload_cutoff: settings.cutoff(),
             follow_up_window: settings.follow_up_window,
+            knowledge_entry: needs
+                .knowledge_entry
+                .map(|id| super::knowledge::published(conn, id))
+                .transpose()?
+                .flatten(),
         };
         let outcome = workflow::decide(&current, caller, command, &lookups)?;
         // The decision may refuse for a reason the client must see first (not visible, closed,
@@ -239,6 +244,14 @@ pub fn execute(
             }
             None => None,
         };
+        // An entry that newly solved this incident counts the use.
+        if let Some(entry) = outcome
+            .incident
+            .knowledge_entry_id
+            .filter(|e| Some(*e) != current.knowledge_entry_id)
+        {
+            super::knowledge::count_use(conn, entry)?;
+        }
         let stored: Incident = if outcome.changes_fields() {
             store_decided(
                 conn,

@@ -59,6 +59,7 @@ pub struct IncidentRow {
     pub dedup_key: Option<String>,
     pub change_ref: Option<String>,
     pub follow_up_due_at: Option<DateTime<Utc>>,
+    pub knowledge_entry_id: Option<i64>,
     #[diesel(skip_update)]
     pub created_by: i64,
     #[diesel(skip_update)]
@@ -113,6 +114,7 @@ impl TryFrom<IncidentRow> for Incident {
             dedup_key: row.dedup_key,
             change_ref: row.change_ref,
             follow_up_due_at: row.follow_up_due_at,
+            knowledge_entry_id: row.knowledge_entry_id,
             created_by: row.created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -181,6 +183,7 @@ impl TryFrom<Incident> for IncidentRow {
             dedup_key: i.dedup_key,
             change_ref: i.change_ref,
             follow_up_due_at: i.follow_up_due_at,
+            knowledge_entry_id: i.knowledge_entry_id,
             created_by: i.created_by,
             created_at: i.created_at,
             updated_at: i.updated_at,

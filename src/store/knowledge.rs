@@ -219,6 +219,26 @@ pub fn find(
     Ok(entry)
 }
 
+/// Entry `id` as a resolve names it: (id, published), `None` when it does not exist. Locks the
+/// row against a concurrent retire until the resolve commits.
+pub fn published(conn: &mut PgConnection, id: i64) -> Result<Option<(i64, bool)>, AppError> {
+    let status: Option<String> = knowledge_entries::table
+        .find(id)
+        .select(knowledge_entries::status)
+        .for_share()
+        .first(conn)
+        .optional()?;
+    Ok(status.map(|s| (id, s == KnowledgeStatus::Published.as_str())))
+}
+
+/// Counts one more incident solved with entry `id`.
+pub fn count_use(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
+    diesel::update(knowledge_entries::table.find(id))
+        .set(knowledge_entries::times_used.eq(knowledge_entries::times_used + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Filters of a knowledge search.
 #[derive(Debug, Clone, Default)]
 #[allow(missing_docs)]

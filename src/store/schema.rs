@@ -142,6 +142,7 @@ diesel::table! {
         dedup_key -> Nullable<Text>,
         change_ref -> Nullable<Text>,
         follow_up_due_at -> Nullable<Timestamptz>,
+        knowledge_entry_id -> Nullable<Int8>,
         created_by -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,

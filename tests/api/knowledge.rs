@@ -266,3 +266,45 @@ async fn bad_entries_and_callers_are_refused() {
         .refused("validation_failed")
         .await;
 }
+
+#[tokio::test]
+async fn resolving_with_a_published_entry_counts_its_use() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let solved = published(&app, &c, entry("升级出错", "ORA-00942", "重新执行脚本")).await;
+    let draft = app
+        .post("/api/v1/knowledge", &c.desk, entry("草稿", "s", "s"))
+        .created()
+        .await;
+    let incident = app
+        .create_incident(
+            &c.portal,
+            json!({"title": "升级后报错", "subcategory": "upgrade_error"}),
+        )
+        .await;
+    let id = &incident["id"];
+    app.act_ok(&c.desk, id, "accept", json!({})).await;
+    let with = |entry: &Value| {
+        let mut body = resolution();
+        body["knowledge_entry_id"] = entry["id"].clone();
+        body
+    };
+    for (body, code) in [
+        (with(&draft), "invalid"),
+        (with(&json!({"id": 999_999})), "not_found"),
+    ] {
+        let problem = app
+            .act(&c.desk, id, "resolve", body)
+            .refused("validation_failed")
+            .await;
+        assert_eq!(error_fields(&problem), ["knowledge_entry_id"]);
+        assert_eq!(problem["errors"][0]["code"], code);
+    }
+    let resolved = app.act_ok(&c.desk, id, "resolve", with(&solved)).await;
+    assert_eq!(resolved["knowledge_entry_id"], solved["id"]);
+    let after = app
+        .get(&format!("/api/v1/knowledge/{}", solved["id"]), &c.desk)
+        .ok()
+        .await;
+    assert_eq!(after["times_used"], 1);
+}

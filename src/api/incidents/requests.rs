@@ -191,6 +191,8 @@ pub struct ResolveRequest {
     pub category: Option<String>,
     /// Classify in the same request when the incident has no subcategory yet.
     pub subcategory: Option<String>,
+    /// The published knowledge entry that solved it; the entry counts the use (`times_used`).
+    pub knowledge_entry_id: Option<i64>,
 }
 
 /// The reporter's confirmation.
@@ -401,6 +403,7 @@ impl From<ResolveRequest> for IncidentCommand {
             subcause: r.subcause,
             category: r.category,
             subcategory: r.subcategory,
+            knowledge_entry_id: r.knowledge_entry_id,
         })
     }
 }

@@ -93,6 +93,8 @@ pub struct IncidentResponse {
     /// When the call-back (回访) is due: set when a user-reported incident is closed as
     /// `resolved` or `unresolved` (`FOLLOW_UP_WINDOW` after closing); `null` otherwise.
     pub follow_up_due_at: Option<DateTime<Utc>>,
+    /// The published knowledge entry that solved it (named by `resolve`).
+    pub knowledge_entry_id: Option<i64>,
     /// Who recorded it.
     pub created_by: i64,
     /// When it was recorded.
@@ -160,6 +162,7 @@ impl IncidentResponse {
             dedup_key: incident.dedup_key,
             change_ref: incident.change_ref,
             follow_up_due_at: incident.follow_up_due_at,
+            knowledge_entry_id: incident.knowledge_entry_id,
             created_by: incident.created_by,
             created_at: incident.created_at,
             updated_at: incident.updated_at,

@@ -12,7 +12,6 @@ use super::super::sla;
 use super::super::state_machine::{
     self, Action, Actor, Command, Escalation, MonitoringEvent, TransitionError,
 };
-use super::super::taxonomy::Taxonomy;
 use super::super::validation::FieldError;
 use super::{
     Caller, CustomerFacts, Effect, EscalationRequest, IncidentCommand, IncidentEdit, Lookups,
@@ -50,7 +49,7 @@ pub(super) fn apply(
             Ok(Effect::default())
         }
         IncidentCommand::Resolve(resolution) => {
-            resolve_fields(resolution, current, next, lookups.taxonomy)?;
+            resolve_fields(resolution, current, next, lookups)?;
             next.resolved_at = Some(now);
             next.user_confirmed_at = None;
             Ok(Effect::default())
@@ -257,9 +256,29 @@ fn resolve_fields(
     resolution: Resolution,
     current: &Incident,
     next: &mut Incident,
-    taxonomy: &Taxonomy,
+    lookups: &Lookups<'_>,
 ) -> Result<(), TransitionError> {
+    let taxonomy = lookups.taxonomy;
     let one = |error: FieldError| TransitionError::Invalid(vec![error]);
+    if let Some(id) = resolution.knowledge_entry_id {
+        match lookups.knowledge_entry.filter(|(found, _)| *found == id) {
+            Some((_, true)) => next.knowledge_entry_id = Some(id),
+            Some((_, false)) => {
+                return Err(invalid(
+                    "knowledge_entry_id",
+                    "invalid",
+                    "the knowledge entry is not published",
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    "knowledge_entry_id",
+                    "not_found",
+                    format!("knowledge entry {id} does not exist"),
+                ));
+            }
+        }
+    }
     taxonomy
         .check_cause(&resolution.cause, &resolution.subcause)
         .map_err(one)?;

@@ -34,6 +34,8 @@ pub struct Resolution {
     pub subcause: String,
     pub category: Option<String>,
     pub subcategory: Option<String>,
+    /// The published knowledge entry that solved it.
+    pub knowledge_entry_id: Option<i64>,
 }
 
 /// An escalation a person asks for (SPEC §5).
@@ -138,12 +140,21 @@ pub struct Needs {
     pub customer: Option<i64>,
     /// The deadlines in force (targets and calendar), for level changes.
     pub deadlines: bool,
+    /// A knowledge entry the command names (the one that solved the incident).
+    pub knowledge_entry: Option<i64>,
 }
 
 impl IncidentCommand {
     /// The facts this command needs looked up.
     pub fn needs(&self) -> Needs {
         match self {
+            IncidentCommand::Resolve(Resolution {
+                knowledge_entry_id: Some(id),
+                ..
+            }) => Needs {
+                knowledge_entry: Some(*id),
+                ..Needs::default()
+            },
             IncidentCommand::Accept { assignee_id } => Needs {
                 user: *assignee_id,
                 ..Needs::default()

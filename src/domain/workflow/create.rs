@@ -141,6 +141,7 @@ impl NewIncident {
             dedup_key: self.dedup_key,
             change_ref: None,
             follow_up_due_at: None,
+            knowledge_entry_id: None,
             created_by: self.created_by,
             created_at: self.created_at,
             updated_at: self.created_at,

@@ -120,6 +120,9 @@ pub struct Lookups<'a> {
     pub upload_cutoff: Option<UploadCutoff>,
     /// How long after closing a user-reported incident its follow-up is due (SPEC §9).
     pub follow_up_window: chrono::Duration,
+    /// The knowledge entry the command names, when it exists: its id and whether it is
+    /// published.
+    pub knowledge_entry: Option<(i64, bool)>,
 }
 
 impl<'a> Lookups<'a> {
@@ -141,6 +144,7 @@ impl<'a> Lookups<'a> {
             deadlines: None,
             upload_cutoff: None,
             follow_up_window,
+            knowledge_entry: None,
         }
     }
 }

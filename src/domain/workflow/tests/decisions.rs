@@ -204,6 +204,7 @@ fn resolving_can_classify_in_the_same_step_and_is_blocked_by_an_open_customer_is
             subcause: "unclear_direct_fix".into(),
             category: category.map(str::to_owned),
             subcategory: subcategory.map(str::to_owned),
+            knowledge_entry_id: None,
         })
     };
     let unclassified = decide(&working, &desk(), resolve(None, None), &lookups(&tax, t0()));

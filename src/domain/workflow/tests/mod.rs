@@ -90,6 +90,7 @@ fn incident(status: Status) -> Incident {
         dedup_key: None,
         change_ref: None,
         follow_up_due_at: None,
+        knowledge_entry_id: None,
         created_by: 2,
         created_at: t0(),
         updated_at: t0(),
@@ -122,6 +123,7 @@ fn lookups(taxonomy: &Taxonomy, now: DateTime<Utc>) -> Lookups<'_> {
         deadlines: Some(Deadlines::wall_clock(SlaTargets::procedure_defaults())),
         upload_cutoff: None,
         follow_up_window: Duration::hours(72),
+        knowledge_entry: None,
     }
 }
 
