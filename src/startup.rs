@@ -88,6 +88,11 @@ pub fn prepare_database(settings: &Settings) -> Result<Taxonomy, StartupError> {
             settings.timezone.name()
         );
     }
+    let indexed = store::suggestions::backfill(&mut conn)
+        .map_err(|e| StartupError::Summaries(e.to_string()))?;
+    if indexed > 0 {
+        log::info!("indexed {indexed} resolved incidents for suggestions");
+    }
     store::taxonomy::load(&mut conn).map_err(|e| StartupError::ReferenceData(e.to_string()))
 }
 

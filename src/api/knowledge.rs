@@ -367,6 +367,94 @@ pub async fn search_knowledge(
     Ok(HttpResponse::Ok().json(page(found, |(entry, score)| KnowledgeHit { entry, score })))
 }
 
+/// A published entry suggested for an incident.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuggestedEntry {
+    /// The entry.
+    pub entry: KnowledgeEntry,
+    /// Similarity (`ts_rank`, plus 0.2 for the same subcategory or 0.1 for the same category).
+    pub score: f64,
+}
+
+/// An incident closed as `resolved` that resembles the one asked about.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SimilarIncidentResponse {
+    /// Id.
+    pub id: i64,
+    /// Number.
+    pub number: String,
+    /// Title.
+    pub title: String,
+    /// Its organisation (any customer's incident may help).
+    pub customer_id: Option<i64>,
+    /// How it was solved.
+    pub solution: Option<String>,
+    /// Cause code.
+    pub cause: Option<String>,
+    /// Sub-cause code.
+    pub subcause: Option<String>,
+    /// When it was closed.
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Similarity, as for entries.
+    pub score: f64,
+}
+
+/// What may solve an incident.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuggestionsResponse {
+    /// At most 5 published entries, most similar first.
+    pub knowledge: Vec<SuggestedEntry>,
+    /// At most 5 incidents closed as `resolved`, most similar first.
+    pub incidents: Vec<SimilarIncidentResponse>,
+}
+
+/// Suggestions while an incident is open (staff): the published knowledge entries and the
+/// incidents closed as `resolved` (any customer) most similar to it by title and description,
+/// the same subcategory or category ranking higher.
+#[utoipa::path(
+    tag = "knowledge",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Suggestions, most similar first", body = SuggestionsResponse),
+        problems::ReadErrors
+    )
+)]
+#[get("/incidents/{id}/suggestions")]
+pub async fn get_suggestions(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_any(&Role::STAFF)?;
+    let id = id.into_inner();
+    let (entries, similar) = store::run(&state.pool, move |conn| {
+        let incident = store::incidents::find(conn, id)?;
+        store::suggestions::suggest(conn, &incident, 5)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(SuggestionsResponse {
+        knowledge: entries
+            .into_iter()
+            .map(|(entry, score)| SuggestedEntry { entry, score })
+            .collect(),
+        incidents: similar
+            .into_iter()
+            .map(|s| SimilarIncidentResponse {
+                id: s.id,
+                number: s.number,
+                title: s.title,
+                customer_id: s.customer_id,
+                solution: s.solution,
+                cause: s.cause,
+                subcause: s.subcause,
+                closed_at: s.closed_at,
+                score: s.score,
+            })
+            .collect(),
+    }))
+}
+
 /// Registers the routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_knowledge)
@@ -376,5 +464,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(submit_knowledge)
         .service(approve_knowledge)
         .service(reject_knowledge)
-        .service(retire_knowledge);
+        .service(retire_knowledge)
+        .service(get_suggestions);
 }

@@ -150,6 +150,8 @@ pub(super) fn seed_demo(args: SeedDemoArgs) -> Result<(), String> {
     })?;
     eprintln!("summarising for the reports");
     store::summaries::rebuild(&mut conn, settings.timezone).map_err(explain)?;
+    eprintln!("indexing resolved incidents for suggestions");
+    store::suggestions::backfill(&mut conn).map_err(explain)?;
     store::demo::analyze(&mut conn).map_err(explain)?;
     println!(
         "seeded {written} incidents over {} months up to {end} for {customers} organisations in {:.1} s",

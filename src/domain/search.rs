@@ -111,6 +111,38 @@ impl SearchQuery {
     }
 }
 
+/// A similarity query from a whole text (an incident's title and description): any of its
+/// words, as `to_tsquery` syntax for `english` (Latin words) and `simple` (Chinese words of two
+/// characters or more), each empty when the text has none. At most 32 distinct words each.
+pub fn any_of(text: &str) -> (String, String) {
+    fn or(words: impl Iterator<Item = String>) -> String {
+        let mut seen: Vec<String> = Vec::new();
+        for word in words {
+            if seen.len() < 32 && !seen.contains(&word) {
+                seen.push(word);
+            }
+        }
+        // Words are letters, digits, '-', '_' and '.', or CJK characters: quoting is safe.
+        seen.iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+    let latin = or(latin_part(text)
+        .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_' && c != '.')
+        .map(|w| {
+            w.trim_matches(|c| c == '-' || c == '.' || c == '_')
+                .to_lowercase()
+        })
+        .filter(|w| w.chars().count() >= 2 && w.chars().any(char::is_alphanumeric)));
+    let cjk = or(cjk_runs(text)
+        .into_iter()
+        .flat_map(|run| jieba().cut(run, true))
+        .map(|token| token.word.to_owned())
+        .filter(|w| w.chars().count() >= 2));
+    (latin, cjk)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +165,14 @@ mod tests {
         }
         assert!(!lexemes.contains("ORA"));
         assert_eq!(latin_part("升级出错 ORA-00942").trim(), "ORA-00942");
+    }
+
+    #[test]
+    fn a_similarity_query_is_any_word_of_the_text() {
+        let (latin, cjk) = any_of("升级出错，ORA-00942 upgrade Error error");
+        assert_eq!(latin, "'ora-00942' | 'upgrade' | 'error'");
+        assert_eq!(cjk, "'升级' | '出错'");
+        assert_eq!(any_of("，。"), (String::new(), String::new()));
     }
 
     #[test]

@@ -323,6 +323,7 @@ fn store_decided(
         .try_into()?;
     if stored.status == Status::Closed {
         summaries::record_closure(conn, &stored, timezone)?;
+        super::suggestions::index_resolved(conn, &stored)?;
     }
     Ok(stored)
 }

@@ -26,6 +26,7 @@ pub mod schema;
 pub mod sla_policies;
 pub mod statistics;
 pub mod stats;
+pub mod suggestions;
 pub mod summaries;
 pub mod taxonomy;
 pub mod users;

@@ -376,6 +376,13 @@ diesel::table! {
     }
 }
 
+// Its `search_vector` (tsvector) is written with SQL of `store/suggestions.rs` only.
+diesel::table! {
+    incident_search (incident_id) {
+        incident_id -> Int8,
+    }
+}
+
 // `search_vector` (tsvector) is written and read with SQL of `store/knowledge.rs` only.
 diesel::table! {
     knowledge_entries (id) {
@@ -444,4 +451,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     coordination_tickets,
     coordination_ticket_history,
     knowledge_entries,
+    incident_search,
 );

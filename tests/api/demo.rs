@@ -145,6 +145,15 @@ async fn seed_demo_writes_a_reproducible_history_the_reports_can_read() {
         .ok()
         .await;
     assert!(!waiting["items"].as_array().unwrap().is_empty());
+    // Its resolved incidents are indexed for suggestions.
+    let suggested = app
+        .get(
+            &format!("/api/v1/incidents/{}/suggestions", waiting["items"][0]["id"]),
+            &manager,
+        )
+        .ok()
+        .await;
+    assert_eq!(suggested["incidents"].as_array().unwrap().len(), 5);
 
     // The same seed, counts and end give the same history; a seeded database is not seeded twice.
     let again = clone_template();

@@ -308,3 +308,71 @@ async fn resolving_with_a_published_entry_counts_its_use() {
         .await;
     assert_eq!(after["times_used"], 1);
 }
+
+/// An incident the customer reported with `title`, resolved and closed as `resolved`.
+async fn solved_incident(app: &TestApp, c: &Cast, title: &str, subcategory: &str) -> Value {
+    let incident = app
+        .create_incident(
+            &c.portal,
+            json!({"title": title, "subcategory": subcategory}),
+        )
+        .await;
+    let id = &incident["id"];
+    app.act_ok(&c.desk, id, "accept", json!({})).await;
+    app.act_ok(&c.desk, id, "resolve", resolution()).await;
+    app.act_ok(&c.portal, id, "confirm", json!({})).await;
+    app.act_ok(&c.desk, id, "close", json!({"closure_code": "resolved"}))
+        .await
+}
+
+#[tokio::test]
+async fn suggestions_rank_the_obviously_similar_entry_and_incident_first() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let upgrade = published(
+        &app,
+        &c,
+        entry(
+            "升级出错：数据库脚本执行失败",
+            "升级后收费模块报错 ORA-00942",
+            "重新执行升级包中的数据库脚本",
+        ),
+    )
+    .await;
+    published(
+        &app,
+        &c,
+        json!({"title": "打印机无法打印", "symptom": "打印出白纸", "solution": "更换硒鼓",
+               "subcategory": "hardware_repair_info"}),
+    )
+    .await;
+    let similar = solved_incident(&app, &c, "升级后收费模块报错 ORA-00942", "upgrade_error").await;
+    solved_incident(&app, &c, "打印机卡纸", "hardware_repair_info").await;
+    let open = app
+        .create_incident(
+            &c.portal,
+            json!({"title": "升级出错，提示 ORA-00942", "description": "数据库脚本执行失败",
+                   "subcategory": "upgrade_error"}),
+        )
+        .await;
+    let path = format!("/api/v1/incidents/{}/suggestions", open["id"]);
+
+    let suggestions = app.get(&path, &c.desk).ok().await;
+    let knowledge = suggestions["knowledge"].as_array().unwrap();
+    assert_eq!(knowledge[0]["entry"]["id"], upgrade["id"]);
+    assert!(knowledge[0]["score"].as_f64().unwrap() > 0.0);
+    assert!(
+        knowledge
+            .iter()
+            .all(|k| k["entry"]["title"] != "打印机无法打印")
+    );
+    let incidents = suggestions["incidents"].as_array().unwrap();
+    assert_eq!(incidents[0]["id"], similar["id"]);
+    assert_eq!(incidents[0]["solution"], "重新部署补丁");
+    assert!(incidents.iter().all(|i| i["title"] != "打印机卡纸"));
+
+    app.get(&path, &c.portal).refused("forbidden").await;
+    app.get("/api/v1/incidents/999999/suggestions", &c.desk)
+        .refused("not_found")
+        .await;
+}
