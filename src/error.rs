@@ -362,27 +362,39 @@ impl From<diesel::result::Error> for AppError {
     }
 }
 
+/// 409 `illegal_transition` for an action `what`'s state `status` does not allow.
+fn illegal<'a>(
+    what: &str,
+    action: &str,
+    status: &str,
+    allowed: impl Iterator<Item = &'a str>,
+) -> AppError {
+    let allowed: Vec<String> = allowed.map(str::to_owned).collect();
+    AppError::IllegalTransition {
+        detail: format!(
+            "`{action}` is not allowed while the {what} is {status}; allowed now: {}.",
+            if allowed.is_empty() {
+                "nothing".to_owned()
+            } else {
+                allowed.join(", ")
+            }
+        ),
+        status: status.to_owned(),
+        allowed_actions: allowed,
+    }
+}
+
 impl From<KnowledgeError> for AppError {
     fn from(error: KnowledgeError) -> Self {
         match error {
-            KnowledgeError::IllegalTransition { status, action } => {
-                let allowed: Vec<String> = knowledge::allowed_actions(status)
+            KnowledgeError::IllegalTransition { status, action } => illegal(
+                "entry",
+                action.as_str(),
+                status.as_str(),
+                knowledge::allowed_actions(status)
                     .iter()
-                    .map(|a| a.as_str().to_owned())
-                    .collect();
-                AppError::IllegalTransition {
-                    detail: format!(
-                        "`{action}` is not allowed while the entry is {status}; allowed now: {}.",
-                        if allowed.is_empty() {
-                            "nothing".to_owned()
-                        } else {
-                            allowed.join(", ")
-                        }
-                    ),
-                    status: status.as_str().to_owned(),
-                    allowed_actions: allowed,
-                }
-            }
+                    .map(|a| a.as_str()),
+            ),
             KnowledgeError::Forbidden(reason) => AppError::Forbidden(reason),
             KnowledgeError::Invalid(errors) => AppError::Validation(errors),
         }
@@ -392,24 +404,14 @@ impl From<KnowledgeError> for AppError {
 impl From<CoordinationError> for AppError {
     fn from(error: CoordinationError) -> Self {
         match error {
-            CoordinationError::IllegalTransition { status, action } => {
-                let allowed: Vec<String> = coordination::allowed_actions(status)
+            CoordinationError::IllegalTransition { status, action } => illegal(
+                "ticket",
+                action.as_str(),
+                status.as_str(),
+                coordination::allowed_actions(status)
                     .iter()
-                    .map(|a| a.as_str().to_owned())
-                    .collect();
-                AppError::IllegalTransition {
-                    detail: format!(
-                        "`{action}` is not allowed while the ticket is {status}; allowed now: {}.",
-                        if allowed.is_empty() {
-                            "nothing".to_owned()
-                        } else {
-                            allowed.join(", ")
-                        }
-                    ),
-                    status: status.as_str().to_owned(),
-                    allowed_actions: allowed,
-                }
-            }
+                    .map(|a| a.as_str()),
+            ),
             CoordinationError::IncidentClosed(_) => AppError::Conflict {
                 code: "incident_closed",
                 detail: error.to_string(),

@@ -148,7 +148,10 @@ async fn seed_demo_writes_a_reproducible_history_the_reports_can_read() {
     // Its resolved incidents are indexed for suggestions.
     let suggested = app
         .get(
-            &format!("/api/v1/incidents/{}/suggestions", waiting["items"][0]["id"]),
+            &format!(
+                "/api/v1/incidents/{}/suggestions",
+                waiting["items"][0]["id"]
+            ),
             &manager,
         )
         .ok()
