@@ -123,9 +123,9 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<KnowledgeEntry, AppError> {
     check_author(roles)?;
-    let mut errors = match text.clone().check(taxonomy) {
-        Ok(_) => vec![],
-        Err(errors) => errors,
+    let (text, mut errors) = match text.check(taxonomy) {
+        Ok(text) => (Some(text), vec![]),
+        Err(errors) => (None, errors),
     };
     conn.transaction(|conn| {
         if let Some(id) = source_incident_id {
@@ -139,10 +139,9 @@ pub fn create(
                 ));
             }
         }
-        if !errors.is_empty() {
+        let Some(text) = text.filter(|_| errors.is_empty()) else {
             return Err(AppError::Validation(errors));
-        }
-        let text = text.check(taxonomy).map_err(AppError::Validation)?;
+        };
         let row: EntryRow = diesel::insert_into(knowledge_entries::table)
             .values((
                 knowledge_entries::title.eq(&text.title),
