@@ -208,11 +208,9 @@ pub async fn accept_ticket(
     caller: AuthUser,
     id: Path<i64>,
     if_match: IfMatch,
-    body: Option<JsonBody<AcceptTicketRequest>>,
+    body: JsonBody<AcceptTicketRequest>,
 ) -> Result<HttpResponse, AppError> {
-    if let Some(body) = body {
-        body.parse()?;
-    }
+    body.parse_or_default()?;
     act(
         &state,
         caller,

@@ -240,7 +240,7 @@ pub async fn update_knowledge(
 }
 
 macro_rules! knowledge_step {
-    ($name:ident, $path:literal, $doc:literal, $body:ty, $command:expr) => {
+    ($name:ident, $path:literal, $doc:literal, $body:ty, $parse:ident, $command:expr) => {
         #[doc = $doc]
         #[utoipa::path(
             tag = "knowledge",
@@ -259,11 +259,10 @@ macro_rules! knowledge_step {
             caller: AuthUser,
             id: Path<i64>,
             if_match: IfMatch,
-            body: Option<JsonBody<$body>>,
+            body: JsonBody<$body>,
         ) -> Result<HttpResponse, AppError> {
-            let body = body.map(|b| b.parse()).transpose()?;
-            let command: Result<KnowledgeCommand, AppError> = ($command)(body);
-            act(&state, caller, id.into_inner(), if_match, command?).await
+            let command: KnowledgeCommand = ($command)(body.$parse()?);
+            act(&state, caller, id.into_inner(), if_match, command).await
         }
     };
 }
@@ -273,30 +272,34 @@ knowledge_step!(
     "/knowledge/{id}/submit",
     "Submit a draft to the expert group (its author): `draft` → `submitted`.",
     EmptyRequest,
-    |_| Ok(KnowledgeCommand::Submit)
+    parse_or_default,
+    |_| KnowledgeCommand::Submit
 );
 knowledge_step!(
     approve_knowledge,
     "/knowledge/{id}/approve",
     "Publish a submitted entry (L2 engineers and incident managers, never its author — 403): `submitted` → `published`.",
     EmptyRequest,
-    |_| Ok(KnowledgeCommand::Approve)
+    parse_or_default,
+    |_| KnowledgeCommand::Approve
 );
 knowledge_step!(
     reject_knowledge,
     "/knowledge/{id}/reject",
     "Send a submitted entry back to its author with a reason (the expert group): `submitted` → `draft`.",
     RejectKnowledgeRequest,
-    |body: Option<RejectKnowledgeRequest>| body
-        .map(|b| KnowledgeCommand::Reject { reason: b.reason })
-        .ok_or_else(|| AppError::invalid_field("reason", "required", "is required"))
+    parse,
+    |body: RejectKnowledgeRequest| KnowledgeCommand::Reject {
+        reason: body.reason
+    }
 );
 knowledge_step!(
     retire_knowledge,
     "/knowledge/{id}/retire",
     "Withdraw a published entry (the expert group): `published` → `retired`.",
     EmptyRequest,
-    |_| Ok(KnowledgeCommand::Retire)
+    parse_or_default,
+    |_| KnowledgeCommand::Retire
 );
 
 /// One entry: staff see every status, customer users published entries only (404 otherwise).

@@ -67,6 +67,22 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, Stri
     .chain([
         (Method::POST, "/api/v1/incidents".to_owned()),
         (Method::PATCH, format!("/api/v1/incidents/{id}")),
+        (Method::POST, format!("/api/v1/incidents/{id}/follow-ups")),
+        (
+            Method::POST,
+            format!("/api/v1/incidents/{id}/coordination-tickets"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/coordination-tickets/1/resolve".to_owned(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/coordination-tickets/1/cancel".to_owned(),
+        ),
+        (Method::POST, "/api/v1/knowledge".to_owned()),
+        (Method::PATCH, "/api/v1/knowledge/1".to_owned()),
+        (Method::POST, "/api/v1/knowledge/1/reject".to_owned()),
     ]);
     admin_paths
         .into_iter()
