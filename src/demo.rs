@@ -6,6 +6,8 @@
 //! entries, notes and escalation records those decisions produce. Only the writing differs:
 //! the store copies whole batches in with `COPY`. The same `--seed` gives the same history.
 
+pub mod knowledge;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -165,11 +167,21 @@ pub struct Generator<'a> {
 /// Why a demo incident could not be generated: the rules refused a step (a defect of the
 /// generator, reported with the step).
 #[derive(Debug, thiserror::Error)]
-#[error("demo incident {id}, step {step}: {error}")]
+#[error("demo {what} {id}, step {step}: {error}")]
 pub struct DemoError {
+    what: &'static str,
     id: i64,
     step: &'static str,
-    error: TransitionError,
+    error: Refusal,
+}
+
+/// The rule that refused a demo step.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(transparent)]
+    Incident(#[from] TransitionError),
+    #[error(transparent)]
+    Knowledge(#[from] crate::domain::knowledge::KnowledgeError),
 }
 
 impl<'a> Generator<'a> {
@@ -305,9 +317,10 @@ impl<'a> Generator<'a> {
         };
         let new = workflow::new_incident(&reporter_caller, draft, &lookups).map_err(|error| {
             DemoError {
+                what: "incident",
                 id,
                 step: "create",
-                error,
+                error: error.into(),
             }
         })?;
         let incident = new.into_incident(id, number);
@@ -503,12 +516,14 @@ impl<'a> Generator<'a> {
             performed_at,
         )
         .map_err(|e| DemoError {
+            what: "incident",
             id,
             step: "follow-up",
             error: match e {
                 crate::domain::follow_up::FollowUpError::Refused(error) => error,
                 other => TransitionError::Forbidden(other.to_string()),
-            },
+            }
+            .into(),
         })?;
         life.lived.follow_up = Some(follow_up);
         Ok(())
@@ -542,9 +557,10 @@ impl Life {
         let outcome =
             workflow::decide(&self.lived.incident, caller, command, lookups).map_err(|error| {
                 DemoError {
+                    what: "incident",
                     id: self.lived.incident.id,
                     step,
-                    error,
+                    error: error.into(),
                 }
             })?;
         let at = lookups.now;

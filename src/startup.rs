@@ -88,7 +88,7 @@ pub fn prepare_database(settings: &Settings) -> Result<Taxonomy, StartupError> {
             settings.timezone.name()
         );
     }
-    let indexed = store::suggestions::backfill(&mut conn)
+    let indexed = store::suggestions::ensure_backfilled(&mut conn)
         .map_err(|e| StartupError::Summaries(e.to_string()))?;
     if indexed > 0 {
         log::info!("indexed {indexed} resolved incidents for suggestions");

@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::{explain, settings};
 use crate::auth::password;
+use crate::demo::knowledge::KnowledgeGenerator;
 use crate::demo::{
     self, DemoCustomer, DemoPeople, DemoRules, Generator, Lived, SYSTEMS, caller, customer_name,
 };
@@ -25,6 +26,9 @@ pub(super) struct SeedDemoArgs {
     /// How many incidents (1–10 000 000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     incidents: u64,
+    /// How many knowledge entries (0–1 000 000); a tenth of the incidents when absent.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    knowledge: Option<u64>,
     /// Over how many months before `--until` they were reported (1–240).
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=240))]
     months: u32,
@@ -43,6 +47,27 @@ pub(super) struct SeedDemoArgs {
         default_value = "demo-password"
     )]
     password: String,
+}
+
+/// Generates and writes `count` knowledge entries, in batches; returns how many.
+fn write_knowledge(
+    conn: &mut diesel::PgConnection,
+    mut generator: KnowledgeGenerator,
+    count: u64,
+) -> Result<u64, String> {
+    let first = store::demo::reserve_knowledge_ids(conn, count.max(1) as i64).map_err(explain)?;
+    let mut index = 0;
+    while index < count {
+        let size = BATCH.min(count - index);
+        let batch = (index..index + size)
+            .map(|i| generator.entry(first + i as i64))
+            .collect::<Result<Vec<_>, demo::DemoError>>()
+            .map_err(|e| e.to_string())?;
+        store::demo::write_knowledge(conn, &batch).map_err(explain)?;
+        index += size;
+    }
+    eprintln!("{count} knowledge entries written");
+    Ok(count)
 }
 
 fn customer_count(incidents: u64) -> usize {
@@ -111,6 +136,15 @@ pub(super) fn seed_demo(args: SeedDemoArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
     };
     let total = args.incidents;
+    let knowledge = KnowledgeGenerator::new(
+        args.seed,
+        &taxonomy,
+        [people.desk.as_slice(), &people.l2, &people.managers].concat(),
+        [people.l2.as_slice(), &people.managers].concat(),
+        (first_id, total),
+        start,
+        end,
+    );
     let mut generator = Generator::new(args.seed, rules, people, start, end, total);
     let (sender, receiver) = mpsc::sync_channel::<Vec<Lived>>(2);
     let written = std::thread::scope(|scope| {
@@ -148,13 +182,14 @@ pub(super) fn seed_demo(args: SeedDemoArgs) -> Result<(), String> {
             .map_err(|_| "the generator panicked".to_owned())??;
         Ok::<u64, String>(written)
     })?;
+    let entries = write_knowledge(&mut conn, knowledge, args.knowledge.unwrap_or(total / 10))?;
     eprintln!("summarising for the reports");
     store::summaries::rebuild(&mut conn, settings.timezone).map_err(explain)?;
     eprintln!("indexing resolved incidents for suggestions");
     store::suggestions::backfill(&mut conn).map_err(explain)?;
     store::demo::analyze(&mut conn).map_err(explain)?;
     println!(
-        "seeded {written} incidents over {} months up to {end} for {customers} organisations in {:.1} s",
+        "seeded {written} incidents and {entries} knowledge entries over {} months up to {end} for {customers} organisations in {:.1} s",
         args.months,
         started.elapsed().as_secs_f64()
     );

@@ -244,6 +244,36 @@ impl KnowledgePatch {
 }
 
 impl KnowledgeEntry {
+    /// A new draft `id` of `text` (already checked) by `author_id`, written `now`.
+    pub fn draft(
+        id: i64,
+        author_id: i64,
+        text: KnowledgeText,
+        source_incident_id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> KnowledgeEntry {
+        KnowledgeEntry {
+            id,
+            title: text.title,
+            symptom: text.symptom,
+            cause: text.cause,
+            solution: text.solution,
+            category: text.category,
+            subcategory: text.subcategory,
+            tags: text.tags,
+            source_incident_id,
+            status: KnowledgeStatus::Draft,
+            author_id,
+            reviewed_by: None,
+            reject_reason: None,
+            times_used: 0,
+            created_at: now,
+            updated_at: now,
+            published_at: None,
+            version: 1,
+        }
+    }
+
     /// Its text.
     pub fn text(&self) -> KnowledgeText {
         KnowledgeText {
@@ -394,24 +424,8 @@ mod tests {
     fn entry(status: KnowledgeStatus) -> KnowledgeEntry {
         let text = text().check(&small_taxonomy()).unwrap();
         KnowledgeEntry {
-            id: 1,
-            title: text.title,
-            symptom: text.symptom,
-            cause: None,
-            solution: text.solution,
-            category: text.category,
-            subcategory: text.subcategory,
-            tags: vec![],
-            source_incident_id: None,
             status,
-            author_id: AUTHOR,
-            reviewed_by: None,
-            reject_reason: None,
-            times_used: 0,
-            created_at: now(),
-            updated_at: now(),
-            published_at: None,
-            version: 1,
+            ..KnowledgeEntry::draft(1, AUTHOR, text, None, now())
         }
     }
 

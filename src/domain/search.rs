@@ -111,36 +111,126 @@ impl SearchQuery {
     }
 }
 
-/// A similarity query from a whole text (an incident's title and description): any of its
-/// words, as `to_tsquery` syntax for `english` (Latin words) and `simple` (Chinese words of two
-/// characters or more), each empty when the text has none. At most 32 distinct words each.
-pub fn any_of(text: &str) -> (String, String) {
-    fn or(words: impl Iterator<Item = String>) -> String {
-        let mut seen: Vec<String> = Vec::new();
-        for word in words {
-            if seen.len() < 32 && !seen.contains(&word) {
-                seen.push(word);
+/// The text suggestions are sought for, split for PostgreSQL: the title's and the
+/// description's Latin part (for `english`) and Chinese words of two characters or more,
+/// space-separated (for `simple`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct SimilarityText {
+    pub title_latin: String,
+    pub title_cjk: String,
+    pub body_latin: String,
+    pub body_cjk: String,
+}
+
+impl SimilarityText {
+    /// The text of an incident with `title` and `description`.
+    pub fn of(title: &str, description: &str) -> SimilarityText {
+        let words = |text: &str| {
+            cjk_runs(text)
+                .into_iter()
+                .flat_map(|run| jieba().cut(run, true))
+                .map(|token| token.word)
+                .filter(|w| w.chars().count() >= 2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        SimilarityText {
+            title_latin: latin_part(title),
+            title_cjk: words(title),
+            body_latin: latin_part(description),
+            body_cjk: words(description),
+        }
+    }
+}
+
+/// A lexeme of the text suggestions are sought for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lexeme {
+    /// As PostgreSQL normalised it (stemmed for Latin words).
+    pub text: String,
+    /// Whether the title has it (else only the description).
+    pub in_title: bool,
+    /// The share of the searched documents that contain it, from the planner's statistics
+    /// (0 when it is not among their most common lexemes).
+    pub share: f64,
+}
+
+/// Lexemes in more than this share of the documents are too common to find candidates by;
+/// they still count in the ranking.
+pub const COMMON_SHARE: f64 = 0.05;
+/// The first tier requires at most this many of the title's rarest words: each more costs the
+/// search index another posting list to intersect, and adds little once the rarest agree.
+pub const CORE_WORDS: usize = 3;
+/// At most this many lexemes make up a query.
+const MOST_LEXEMES: usize = 32;
+
+/// How documents similar to a text are found without ranking every document that shares a
+/// word with it. Candidates come first from the newest documents of the incident's own
+/// subcategory that share an uncommon word of its title (`same_subcategory`), then from the
+/// search index, tier by tier — those with the title's rarest words (at most [`CORE_WORDS`],
+/// all required), then those with any uncommon word of the title, then with any uncommon word
+/// at all — until enough are gathered; only those are ranked by `rank`, any of the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimilarityQuery {
+    /// The `tsquery` text candidates of the same subcategory must match: any uncommon word of
+    /// the title, or any word of it when none is uncommon.
+    pub same_subcategory: String,
+    /// `tsquery` texts for the search index, strictest first; `None` where a tier has no word.
+    pub tiers: [Option<String>; 3],
+    /// The `tsquery` text the candidates are ranked by.
+    pub rank: String,
+}
+
+fn tsquery_literal(lexeme: &str) -> String {
+    format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+fn join(lexemes: &[&Lexeme], operator: &str) -> Option<String> {
+    (!lexemes.is_empty()).then(|| {
+        lexemes
+            .iter()
+            .map(|l| tsquery_literal(&l.text))
+            .collect::<Vec<_>>()
+            .join(operator)
+    })
+}
+
+impl SimilarityQuery {
+    /// The query for a text of `lexemes`; `None` when it has none.
+    pub fn new(lexemes: &[Lexeme]) -> Option<SimilarityQuery> {
+        let mut by_rarity: Vec<&Lexeme> = lexemes.iter().collect();
+        by_rarity.sort_by(|a, b| a.share.total_cmp(&b.share).then(a.text.cmp(&b.text)));
+        by_rarity.truncate(MOST_LEXEMES);
+        let title: Vec<&Lexeme> = by_rarity.iter().copied().filter(|l| l.in_title).collect();
+        let uncommon: Vec<&Lexeme> = by_rarity
+            .iter()
+            .copied()
+            .filter(|l| l.share <= COMMON_SHARE)
+            .collect();
+        let uncommon_title: Vec<&Lexeme> =
+            uncommon.iter().copied().filter(|l| l.in_title).collect();
+        let mut tiers = [
+            join(&title[..title.len().min(CORE_WORDS)], " & "),
+            join(&uncommon_title, " | "),
+            join(&uncommon, " | "),
+        ];
+        // A tier that repeats the one before finds nothing new.
+        for i in (1..tiers.len()).rev() {
+            if tiers[i].is_some() && tiers[i] == tiers[i - 1] {
+                tiers[i] = None;
             }
         }
-        // Words are letters, digits, '-', '_' and '.', or CJK characters: quoting is safe.
-        seen.iter()
-            .map(|w| format!("'{w}'"))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    }
-    let latin = or(latin_part(text)
-        .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_' && c != '.')
-        .map(|w| {
-            w.trim_matches(|c| c == '-' || c == '.' || c == '_')
-                .to_lowercase()
+        let rank = join(&by_rarity, " | ")?;
+        Some(SimilarityQuery {
+            same_subcategory: tiers[1]
+                .clone()
+                .or_else(|| join(&title, " | "))
+                .unwrap_or_else(|| rank.clone()),
+            tiers,
+            rank,
         })
-        .filter(|w| w.chars().count() >= 2 && w.chars().any(char::is_alphanumeric)));
-    let cjk = or(cjk_runs(text)
-        .into_iter()
-        .flat_map(|run| jieba().cut(run, true))
-        .map(|token| token.word.to_owned())
-        .filter(|w| w.chars().count() >= 2));
-    (latin, cjk)
+    }
 }
 
 #[cfg(test)]
@@ -168,11 +258,61 @@ mod tests {
     }
 
     #[test]
-    fn a_similarity_query_is_any_word_of_the_text() {
-        let (latin, cjk) = any_of("升级出错，ORA-00942 upgrade Error error");
-        assert_eq!(latin, "'ora-00942' | 'upgrade' | 'error'");
-        assert_eq!(cjk, "'升级' | '出错'");
-        assert_eq!(any_of("，。"), (String::new(), String::new()));
+    fn similarity_text_keeps_title_and_description_apart() {
+        let text = SimilarityText::of("升级出错 ORA-00942", "数据库脚本，请处理");
+        assert_eq!(text.title_cjk, "升级 出错");
+        assert_eq!(text.title_latin.trim(), "ORA-00942");
+        assert_eq!(text.body_cjk, "数据库 脚本 处理");
+        assert_eq!(text.body_latin.trim(), "，");
+    }
+
+    fn lexeme(text: &str, in_title: bool, share: f64) -> Lexeme {
+        Lexeme {
+            text: text.into(),
+            in_title,
+            share,
+        }
+    }
+
+    #[test]
+    fn candidates_come_from_the_rarest_title_words_then_uncommon_title_words_then_any_uncommon_word()
+     {
+        let query = SimilarityQuery::new(&[
+            lexeme("升级", true, 0.2),
+            lexeme("出错", true, 0.01),
+            lexeme("脚本", false, 0.0),
+            lexeme("处理", false, 0.9),
+            lexeme("系统", true, 0.6),
+            lexeme("his", true, 0.3),
+        ])
+        .unwrap();
+        assert_eq!(
+            query.tiers,
+            [
+                Some("'出错' & '升级' & 'his'".to_owned()),
+                Some("'出错'".to_owned()),
+                Some("'脚本' | '出错'".to_owned()),
+            ]
+        );
+        assert_eq!(query.same_subcategory, "'出错'");
+        assert_eq!(
+            query.rank,
+            "'脚本' | '出错' | '升级' | 'his' | '系统' | '处理'"
+        );
+        assert_eq!(SimilarityQuery::new(&[]), None);
+    }
+
+    #[test]
+    fn repeated_or_empty_tiers_are_left_out_and_lexemes_are_quoted() {
+        let query = SimilarityQuery::new(&[lexeme("it's", true, 0.0)]).unwrap();
+        assert_eq!(query.tiers, [Some("'it''s'".to_owned()), None, None]);
+        let common = SimilarityQuery::new(&[lexeme("处理", false, 0.9)]).unwrap();
+        assert_eq!(common.tiers, [None, None, None]);
+        assert_eq!(common.rank, "'处理'");
+        assert_eq!(common.same_subcategory, "'处理'");
+        let common_title =
+            SimilarityQuery::new(&[lexeme("系统", true, 0.4), lexeme("升级", true, 0.3)]).unwrap();
+        assert_eq!(common_title.same_subcategory, "'升级' | '系统'");
     }
 
     #[test]

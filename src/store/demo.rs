@@ -4,14 +4,16 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
 
 use super::incidents::IncidentRow;
+use super::knowledge::EntryRow;
 use super::schema::{
     configuration_items, customers, escalations, follow_ups, incident_history, incident_notes,
-    incidents, users,
+    incidents, knowledge_entries, users,
 };
 use crate::demo::Lived;
+use crate::domain::knowledge::{KnowledgeEntry, KnowledgeText};
 use crate::domain::role::Role;
 use crate::error::AppError;
 
@@ -125,14 +127,24 @@ pub fn seed_people(
 /// so that history rows can name their incident within one `COPY`; seed a database nobody else
 /// is writing to.
 pub fn reserve_incident_ids(conn: &mut PgConnection, count: i64) -> Result<i64, AppError> {
+    reserve_ids(conn, "incidents_id_seq", count)
+}
+
+/// Reserves `count` consecutive knowledge entry ids and returns the first.
+pub fn reserve_knowledge_ids(conn: &mut PgConnection, count: i64) -> Result<i64, AppError> {
+    reserve_ids(conn, "knowledge_entries_id_seq", count)
+}
+
+fn reserve_ids(conn: &mut PgConnection, sequence: &str, count: i64) -> Result<i64, AppError> {
     #[derive(QueryableByName)]
     struct First {
         #[diesel(sql_type = BigInt)]
         first: i64,
     }
     let row: First = diesel::sql_query(
-        "SELECT setval('incidents_id_seq', nextval('incidents_id_seq') + $1 - 1) - $1 + 1 AS first",
+        "SELECT setval($1::regclass, nextval($1::regclass) + $2 - 1) - $2 + 1 AS first",
     )
+    .bind::<Text, _>(sequence)
     .bind::<BigInt, _>(count)
     .get_result(conn)?;
     Ok(row.first)
@@ -276,6 +288,18 @@ pub fn write_batch(conn: &mut PgConnection, batch: &[Lived]) -> Result<(), AppEr
             .from_insertable(&follow_up_rows)
             .execute(conn)?;
         Ok(())
+    })
+}
+
+/// Writes a batch of knowledge entries and their search vectors, in one transaction.
+pub fn write_knowledge(conn: &mut PgConnection, batch: &[KnowledgeEntry]) -> Result<(), AppError> {
+    let rows: Vec<EntryRow> = batch.iter().cloned().map(EntryRow::from).collect();
+    let texts: Vec<(i64, KnowledgeText)> = batch.iter().map(|e| (e.id, e.text())).collect();
+    conn.transaction(|conn| {
+        diesel::copy_from(knowledge_entries::table)
+            .from_insertable(&rows)
+            .execute(conn)?;
+        super::knowledge::index(conn, &texts)
     })
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Double, Nullable, Text};
 
 use super::schema::{incidents, knowledge_entries};
 use super::{PageRequest, check_version, parse_stored, split_page};
@@ -17,8 +17,8 @@ use crate::domain::validation::FieldError;
 use crate::error::AppError;
 
 /// A stored entry.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, AsChangeset)]
-#[diesel(table_name = knowledge_entries, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, AsChangeset, Insertable)]
+#[diesel(table_name = knowledge_entries, check_for_backend(diesel::pg::Pg), treat_none_as_null = true, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct EntryRow {
     pub id: i64,
@@ -93,21 +93,30 @@ impl From<KnowledgeEntry> for EntryRow {
     }
 }
 
-/// Writes the entry's search vector: the title weighted A, the rest B; Latin text through the
-/// `english` configuration, the segmented Chinese through `simple`.
-fn index(conn: &mut PgConnection, id: i64, text: &KnowledgeText) -> Result<(), AppError> {
-    let (title, body) = text.searchable();
+/// Writes the search vectors of entries `(id, text)`: the title weighted A, the rest B; Latin
+/// text through the `english` configuration, the segmented Chinese through `simple`.
+pub fn index(conn: &mut PgConnection, entries: &[(i64, KnowledgeText)]) -> Result<(), AppError> {
+    let mut columns: [Vec<String>; 4] = Default::default();
+    for (_, text) in entries {
+        let (title, body) = text.searchable();
+        columns[0].push(latin_part(&title));
+        columns[1].push(cjk_lexemes(&title));
+        columns[2].push(latin_part(&body));
+        columns[3].push(cjk_lexemes(&body));
+    }
+    let [title_latin, title_cjk, body_latin, body_cjk] = columns;
     diesel::sql_query(
-        "UPDATE knowledge_entries SET search_vector = \
-            setweight(to_tsvector('english', $2) || to_tsvector('simple', $3), 'A') || \
-            setweight(to_tsvector('english', $4) || to_tsvector('simple', $5), 'B') \
-         WHERE id = $1",
+        "UPDATE knowledge_entries k SET search_vector = \
+            setweight(to_tsvector('english', t.title_latin) || to_tsvector('simple', t.title_cjk), 'A') || \
+            setweight(to_tsvector('english', t.body_latin) || to_tsvector('simple', t.body_cjk), 'B') \
+         FROM unnest($1, $2, $3, $4, $5) AS t (id, title_latin, title_cjk, body_latin, body_cjk) \
+         WHERE k.id = t.id",
     )
-    .bind::<BigInt, _>(id)
-    .bind::<Text, _>(latin_part(&title))
-    .bind::<Text, _>(cjk_lexemes(&title))
-    .bind::<Text, _>(latin_part(&body))
-    .bind::<Text, _>(cjk_lexemes(&body))
+    .bind::<Array<BigInt>, _>(entries.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(title_latin)
+    .bind::<Array<Text>, _>(title_cjk)
+    .bind::<Array<Text>, _>(body_latin)
+    .bind::<Array<Text>, _>(body_cjk)
     .execute(conn)?;
     Ok(())
 }
@@ -159,8 +168,9 @@ pub fn create(
             ))
             .returning(EntryRow::as_returning())
             .get_result(conn)?;
-        index(conn, row.id, &text)?;
-        row.try_into()
+        let entry: KnowledgeEntry = row.try_into()?;
+        index(conn, &[(entry.id, text)])?;
+        Ok(entry)
     })
 }
 
@@ -193,7 +203,7 @@ pub fn execute(
             .get_result::<EntryRow>(conn)?
             .try_into()?;
         if edits {
-            index(conn, id, &stored.text())?;
+            index(conn, &[(id, stored.text())])?;
         }
         Ok(stored)
     })
@@ -249,19 +259,40 @@ pub struct KnowledgeFilter {
     pub tag: Option<String>,
 }
 
+/// A row of `knowledge_entries` with a score, for SQL that selects [`ENTRY_COLUMNS`] and
+/// `score`.
 #[derive(QueryableByName)]
-struct Found {
+pub(super) struct ScoredEntry {
     #[diesel(embed)]
     entry: EntryRow,
     #[diesel(sql_type = Double)]
     score: f64,
 }
 
+impl TryFrom<ScoredEntry> for Ranked {
+    type Error = AppError;
+
+    fn try_from(found: ScoredEntry) -> Result<Self, AppError> {
+        Ok((KnowledgeEntry::try_from(found.entry)?, found.score))
+    }
+}
+
+/// The columns of [`EntryRow`] of an entry aliased `k`.
+pub(super) const ENTRY_COLUMNS: &str = "k.id, k.title, k.symptom, k.cause, k.solution, \
+    k.category, k.subcategory, k.tags, k.source_incident_id, k.status, k.author_id, \
+    k.reviewed_by, k.reject_reason, k.times_used, k.created_at, k.updated_at, k.published_at, \
+    k.version";
+
 /// An entry found, with its `ts_rank`.
 pub type Ranked = (KnowledgeEntry, f64);
 
-/// Entries matching `filter`: ranked by relevance when there is a query (`page` is then a
-/// rank offset in `after`), else oldest first by id.
+/// At most this many matching entries are ranked, the newest: a query of one common word that
+/// matches half the knowledge base ranks the newest thousand instead of reading every match,
+/// which keeps a search within milliseconds whatever it matches.
+pub const RANK_WINDOW: i64 = 1_000;
+
+/// Entries matching `filter`: ranked by relevance when there is a query (the newest
+/// [`RANK_WINDOW`] matches; `page` is then a rank offset in `after`), else oldest first by id.
 pub fn search(
     conn: &mut PgConnection,
     filter: &KnowledgeFilter,
@@ -273,60 +304,54 @@ pub fn search(
         .as_ref()
         .map(|q| (q.latin.clone(), q.cjk.clone()))
         .unwrap_or_default();
-    let ranked = filter.query.is_some();
     // The query is the conjunction of its Latin part (stemmed by `english`) and its Chinese
-    // part; an empty part is left out rather than matched as nothing.
-    let sql = format!(
-        "WITH q AS (SELECT CASE WHEN $1 = '' THEN NULL ELSE plainto_tsquery('english', $1) END AS latin, \
-                           CASE WHEN $2 = '' THEN NULL ELSE to_tsquery('simple', $2) END AS cjk) \
-         SELECT k.id, k.title, k.symptom, k.cause, k.solution, k.category, k.subcategory, k.tags, \
-                k.source_incident_id, k.status, k.author_id, k.reviewed_by, k.reject_reason, \
-                k.times_used, k.created_at, k.updated_at, k.published_at, k.version, \
-                {score} AS score \
-         FROM knowledge_entries k, q \
-         WHERE k.status = ANY($3) \
-           AND ($4::text IS NULL OR k.category = $4) AND ($5::text IS NULL OR k.subcategory = $5) \
-           AND ($6::text IS NULL OR k.tags @> ARRAY[$6]) \
-           AND (q.latin IS NULL OR k.search_vector @@ q.latin) \
-           AND (q.cjk IS NULL OR k.search_vector @@ q.cjk) \
-           {keyset} \
-         ORDER BY {order} LIMIT $8",
-        score = if ranked {
-            "ts_rank(k.search_vector, COALESCE(q.latin && q.cjk, q.latin, q.cjk))::float8"
-        } else {
-            "0::float8"
-        },
-        keyset = if ranked {
-            ""
-        } else {
-            "AND ($7::bigint IS NULL OR k.id > $7)"
-        },
-        order = if ranked {
-            "score DESC, k.id OFFSET COALESCE($7, 0)"
-        } else {
-            "k.id"
-        },
-    );
-    let rows: Vec<Found> = diesel::sql_query(sql)
+    // part, an empty part left out. Written out rather than computed once in a CTE so that the
+    // planner sees a constant query, estimates how many entries match and chooses between the
+    // search index and reading the newest entries first.
+    const QUERY: &str = "(CASE WHEN $1 = '' THEN to_tsquery('simple', $2) \
+                               WHEN $2 = '' THEN plainto_tsquery('english', $1) \
+                               ELSE plainto_tsquery('english', $1) && to_tsquery('simple', $2) END)";
+    const FILTERS: &str = "k.status = ANY($3) \
+        AND ($4::text IS NULL OR k.category = $4) AND ($5::text IS NULL OR k.subcategory = $5) \
+        AND ($6::text IS NULL OR k.tags @> ARRAY[$6])";
+    let sql = if filter.query.is_some() {
+        format!(
+            "WITH ranked AS ( \
+                 SELECT m.id, ts_rank(m.search_vector, {QUERY})::float8 AS score \
+                 FROM (SELECT k.id, k.search_vector FROM knowledge_entries k \
+                       WHERE k.search_vector @@ {QUERY} AND {FILTERS} \
+                       ORDER BY k.id DESC LIMIT {RANK_WINDOW}) m \
+                 ORDER BY score DESC, m.id OFFSET COALESCE($7, 0) LIMIT $8) \
+             SELECT {ENTRY_COLUMNS}, r.score \
+             FROM ranked r JOIN knowledge_entries k ON k.id = r.id \
+             ORDER BY r.score DESC, k.id"
+        )
+    } else {
+        format!(
+            "SELECT {ENTRY_COLUMNS}, 0::float8 AS score FROM knowledge_entries k \
+             WHERE {FILTERS} AND ($7::bigint IS NULL OR k.id > $7) \
+             ORDER BY k.id LIMIT $8"
+        )
+    };
+    let rows: Vec<ScoredEntry> = diesel::sql_query(sql)
         .bind::<Text, _>(latin)
         .bind::<Text, _>(cjk)
-        .bind::<diesel::sql_types::Array<Text>, _>(statuses)
+        .bind::<Array<Text>, _>(statuses)
         .bind::<Nullable<Text>, _>(&filter.category)
         .bind::<Nullable<Text>, _>(&filter.subcategory)
         .bind::<Nullable<Text>, _>(&filter.tag)
         .bind::<Nullable<BigInt>, _>(page.after)
         .bind::<BigInt, _>(page.limit + 1)
         .load(conn)?;
-    let offset = page.after.unwrap_or(0);
     let mut found: Vec<Ranked> = rows
         .into_iter()
-        .map(|f| Ok((KnowledgeEntry::try_from(f.entry)?, f.score)))
+        .map(Ranked::try_from)
         .collect::<Result<_, AppError>>()?;
-    if ranked {
+    if filter.query.is_some() {
         // Ranked pages continue at a rank offset, not an id.
         let more = found.len() as i64 > page.limit;
         found.truncate(page.limit as usize);
-        let next = more.then_some(offset + page.limit);
+        let next = more.then_some(page.after.unwrap_or(0) + page.limit);
         return Ok((found, next));
     }
     Ok(split_page(found, page, |(entry, _)| entry.id))

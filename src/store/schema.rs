@@ -380,6 +380,15 @@ diesel::table! {
 diesel::table! {
     incident_search (incident_id) {
         incident_id -> Int8,
+        category -> Nullable<Text>,
+        subcategory -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    incident_search_state (id) {
+        id -> Int2,
+        backfilled_at -> Timestamptz,
     }
 }
 
@@ -452,4 +461,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     coordination_ticket_history,
     knowledge_entries,
     incident_search,
+    incident_search_state,
 );

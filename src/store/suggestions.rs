@@ -3,37 +3,34 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Double, Nullable, Text, Timestamptz};
 
-use super::knowledge::{EntryRow, Ranked};
-use super::schema::incidents;
+use super::knowledge::{ENTRY_COLUMNS, Ranked, ScoredEntry};
+use super::schema::{incident_search, incident_search_state, incidents};
 use crate::domain::incident::{ClosureCode, Incident, Status};
-use crate::domain::knowledge::KnowledgeEntry;
-use crate::domain::search::{any_of, cjk_lexemes, latin_part};
+use crate::domain::search::{Lexeme, SimilarityQuery, SimilarityText, cjk_lexemes, latin_part};
 use crate::error::AppError;
 
-fn searchable(title: &str, description: &str) -> String {
-    format!("{title}\n{description}")
-}
+/// What suggestions index of a resolved incident.
+type Indexed = (i64, String, String, Option<String>, Option<String>);
 
-/// Indexes `incidents` (id, title, description) in one statement.
-fn index_many(conn: &mut PgConnection, rows: &[(i64, String, String)]) -> Result<(), AppError> {
+/// Indexes incidents (id, title, description, category, subcategory) in one statement.
+fn index_many(conn: &mut PgConnection, rows: &[Indexed]) -> Result<(), AppError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let texts: Vec<String> = rows.iter().map(|r| searchable(&r.1, &r.2)).collect();
-    let latin: Vec<String> = texts.iter().map(|t| latin_part(t)).collect();
-    let cjk: Vec<String> = texts.iter().map(|t| cjk_lexemes(t)).collect();
+    let texts: Vec<String> = rows.iter().map(|r| format!("{}\n{}", r.1, r.2)).collect();
     diesel::sql_query(
-        "INSERT INTO incident_search (incident_id, search_vector) \
-         SELECT id, to_tsvector('english', latin) || to_tsvector('simple', cjk) \
-         FROM unnest($1, $2, $3) AS t (id, latin, cjk) \
+        "INSERT INTO incident_search (incident_id, search_vector, category, subcategory) \
+         SELECT id, to_tsvector('english', latin) || to_tsvector('simple', cjk), category, subcategory \
+         FROM unnest($1, $2, $3, $4, $5) AS t (id, latin, cjk, category, subcategory) \
          ON CONFLICT (incident_id) DO NOTHING",
     )
-    .bind::<Array<BigInt>, _>(ids)
-    .bind::<Array<Text>, _>(latin)
-    .bind::<Array<Text>, _>(cjk)
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(texts.iter().map(|t| latin_part(t)).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(texts.iter().map(|t| cjk_lexemes(t)).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.4.clone()).collect::<Vec<_>>())
     .execute(conn)?;
     Ok(())
 }
@@ -47,33 +44,61 @@ pub fn index_resolved(conn: &mut PgConnection, incident: &Incident) -> Result<()
                 incident.id,
                 incident.title.clone(),
                 incident.description.clone(),
+                incident.category.clone(),
+                incident.subcategory.clone(),
             )],
         )?;
     }
     Ok(())
 }
 
-/// Indexes the incidents closed as `resolved` that are not indexed yet (those closed before the
-/// index existed, or written by `seed-demo`); returns how many.
+/// Indexes the incidents closed as `resolved` before `incident_search` existed, once: a
+/// database that has been backfilled says so in `incident_search_state` and is not scanned
+/// again. Returns how many were indexed.
+pub fn ensure_backfilled(conn: &mut PgConnection) -> Result<usize, AppError> {
+    let done: bool = diesel::select(diesel::dsl::exists(
+        incident_search_state::table.select(incident_search_state::id),
+    ))
+    .get_result(conn)?;
+    if done { Ok(0) } else { backfill(conn) }
+}
+
+/// Indexes every incident closed as `resolved` that is not indexed yet (as `seed-demo` writes
+/// them) and records that the database is backfilled; returns how many.
 pub fn backfill(conn: &mut PgConnection) -> Result<usize, AppError> {
     let mut done = 0;
     loop {
-        let batch: Vec<(i64, String, String)> = incidents::table
+        let batch: Vec<Indexed> = incidents::table
             .filter(incidents::closure_code.eq(ClosureCode::Resolved.as_str()))
             .filter(diesel::dsl::not(diesel::dsl::exists(
-                super::schema::incident_search::table
-                    .filter(super::schema::incident_search::incident_id.eq(incidents::id)),
+                incident_search::table.filter(incident_search::incident_id.eq(incidents::id)),
             )))
             .order(incidents::id.asc())
             .limit(5_000)
-            .select((incidents::id, incidents::title, incidents::description))
+            .select((
+                incidents::id,
+                incidents::title,
+                incidents::description,
+                incidents::category,
+                incidents::subcategory,
+            ))
             .load(conn)?;
         if batch.is_empty() {
-            return Ok(done);
+            break;
         }
         done += batch.len();
         index_many(conn, &batch)?;
     }
+    diesel::insert_into(incident_search_state::table)
+        .values((
+            incident_search_state::id.eq(1),
+            incident_search_state::backfilled_at.eq(diesel::dsl::now),
+        ))
+        .on_conflict(incident_search_state::id)
+        .do_update()
+        .set(incident_search_state::backfilled_at.eq(diesel::dsl::now))
+        .execute(conn)?;
+    Ok(done)
 }
 
 /// A resolved incident similar to the one asked about.
@@ -101,18 +126,42 @@ pub struct SimilarIncident {
 }
 
 #[derive(QueryableByName)]
-struct FoundEntry {
-    #[diesel(embed)]
-    entry: EntryRow,
+struct LexemeRow {
+    #[diesel(sql_type = Text)]
+    lexeme: String,
+    #[diesel(sql_type = Bool)]
+    in_title: bool,
     #[diesel(sql_type = Double)]
-    score: f64,
+    incident_share: f64,
+    #[diesel(sql_type = Double)]
+    knowledge_share: f64,
 }
 
-/// The query of "any word of the incident", Latin and Chinese.
-const QUERY: &str = "q AS (SELECT CASE WHEN $1 = '' THEN NULL ELSE to_tsquery('english', $1) END AS latin, \
-                                      CASE WHEN $2 = '' THEN NULL ELSE to_tsquery('simple', $2) END AS cjk), \
-                     qq AS (SELECT CASE WHEN latin IS NULL THEN cjk WHEN cjk IS NULL THEN latin \
-                                        ELSE latin || cjk END AS query FROM q)";
+/// The lexemes of a [`SimilarityText`] and how common each is among the indexed incidents and
+/// the knowledge entries, by the planner's statistics of the two search vectors.
+const LEXEMES: &str = "\
+    WITH text AS (SELECT to_tsvector('english', $1) || to_tsvector('simple', $2) AS title, \
+                         to_tsvector('english', $3) || to_tsvector('simple', $4) AS body), \
+         lexemes AS (SELECT t.lexeme, true AS in_title FROM text, unnest(text.title) t \
+                     UNION ALL SELECT b.lexeme, false FROM text, unnest(text.body) b), \
+         common AS (SELECT s.tablename, c.lexeme, c.share \
+                    FROM pg_stats s, \
+                         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) \
+                             AS c (lexeme, share) \
+                    WHERE s.schemaname = current_schema() AND s.attname = 'search_vector' \
+                      AND s.tablename IN ('incident_search', 'knowledge_entries')) \
+    SELECT l.lexeme, bool_or(l.in_title) AS in_title, \
+           COALESCE(max(c.share) FILTER (WHERE c.tablename = 'incident_search'), 0)::float8 \
+               AS incident_share, \
+           COALESCE(max(c.share) FILTER (WHERE c.tablename = 'knowledge_entries'), 0)::float8 \
+               AS knowledge_share \
+    FROM lexemes l LEFT JOIN common c ON c.lexeme = l.lexeme \
+    GROUP BY l.lexeme";
+
+/// How many candidates are ranked at most, gathered tier by tier (see [`SimilarityQuery`]).
+const CANDIDATES: i64 = 60;
+/// How many of the newest rows of the incident's subcategory are looked through first.
+const RECENT: i64 = 1_000;
 
 /// At most `limit` published entries and `limit` resolved incidents most similar to
 /// `incident` by its title and description; the same subcategory (then category) ranks higher.
@@ -121,50 +170,116 @@ pub fn suggest(
     incident: &Incident,
     limit: i64,
 ) -> Result<(Vec<Ranked>, Vec<SimilarIncident>), AppError> {
-    let (latin, cjk) = any_of(&searchable(&incident.title, &incident.description));
-    if latin.is_empty() && cjk.is_empty() {
-        return Ok((vec![], vec![]));
-    }
-    // Ranking: text similarity, plus a bonus for the same classification.
-    let entries: Vec<FoundEntry> = diesel::sql_query(format!(
-        "WITH {QUERY} \
-         SELECT k.id, k.title, k.symptom, k.cause, k.solution, k.category, k.subcategory, k.tags, \
-                k.source_incident_id, k.status, k.author_id, k.reviewed_by, k.reject_reason, \
-                k.times_used, k.created_at, k.updated_at, k.published_at, k.version, \
-                (ts_rank(k.search_vector, qq.query) \
-                 + CASE WHEN k.subcategory = $3 THEN 0.2 WHEN k.category = $4 THEN 0.1 ELSE 0 END \
-                )::float8 AS score \
-         FROM knowledge_entries k, qq \
-         WHERE k.status = 'published' AND k.search_vector @@ qq.query \
-         ORDER BY score DESC, k.id LIMIT $5"
-    ))
-    .bind::<Text, _>(&latin)
-    .bind::<Text, _>(&cjk)
-    .bind::<Nullable<Text>, _>(&incident.subcategory)
-    .bind::<Nullable<Text>, _>(&incident.category)
-    .bind::<BigInt, _>(limit)
-    .load(conn)?;
-    let similar: Vec<SimilarIncident> = diesel::sql_query(format!(
-        "WITH {QUERY} \
-         SELECT i.id, i.number, i.title, i.customer_id, i.solution, i.cause, i.subcause, \
-                i.closed_at, \
-                (ts_rank(s.search_vector, qq.query) \
-                 + CASE WHEN i.subcategory = $3 THEN 0.2 WHEN i.category = $4 THEN 0.1 ELSE 0 END \
-                )::float8 AS score \
-         FROM incident_search s JOIN incidents i ON i.id = s.incident_id, qq \
-         WHERE s.search_vector @@ qq.query AND i.id <> $6 \
-         ORDER BY score DESC, i.id DESC LIMIT $5"
-    ))
-    .bind::<Text, _>(&latin)
-    .bind::<Text, _>(&cjk)
-    .bind::<Nullable<Text>, _>(&incident.subcategory)
-    .bind::<Nullable<Text>, _>(&incident.category)
-    .bind::<BigInt, _>(limit)
-    .bind::<BigInt, _>(incident.id)
-    .load(conn)?;
-    let entries = entries
-        .into_iter()
-        .map(|f| Ok((KnowledgeEntry::try_from(f.entry)?, f.score)))
-        .collect::<Result<_, AppError>>()?;
+    let text = SimilarityText::of(&incident.title, &incident.description);
+    let lexemes: Vec<LexemeRow> = diesel::sql_query(LEXEMES)
+        .bind::<Text, _>(&text.title_latin)
+        .bind::<Text, _>(&text.title_cjk)
+        .bind::<Text, _>(&text.body_latin)
+        .bind::<Text, _>(&text.body_cjk)
+        .load(conn)?;
+    let query_for = |share: fn(&LexemeRow) -> f64| {
+        let lexemes: Vec<Lexeme> = lexemes
+            .iter()
+            .map(|l| Lexeme {
+                text: l.lexeme.clone(),
+                in_title: l.in_title,
+                share: share(l),
+            })
+            .collect();
+        SimilarityQuery::new(&lexemes)
+    };
+    let entries = match query_for(|l| l.knowledge_share) {
+        Some(query) => similar_entries(conn, &query, incident, limit)?,
+        None => vec![],
+    };
+    let similar = match query_for(|l| l.incident_share) {
+        Some(query) => similar_incidents(conn, &query, incident, limit)?,
+        None => vec![],
+    };
     Ok((entries, similar))
+}
+
+/// Ranks the candidates of `table` (rows with key `id`, `filter` applying to them) and returns
+/// the `$7` best as `ranked (id, score)`. Candidates are read with their vector and
+/// classification in one pass, at most [`CANDIDATES`]: first the newest [`RECENT`] rows of the
+/// incident's subcategory `$5` matching `$8` (an index range, newest first), then the search
+/// index's tiers `$1`–`$3`; `LIMIT` over `UNION ALL` runs a tier only while too few were
+/// found. The score is the text similarity to `$4` plus a bonus for the subcategory `$5` (else
+/// the category `$6`) of the incident asked about.
+fn ranked(table: &str, id: &str, filter: &str) -> String {
+    let columns = format!("{id} AS id, search_vector, category, subcategory");
+    let tier = |n: u8| {
+        format!("(SELECT {columns} FROM {table} WHERE search_vector @@ ${n}::tsquery AND {filter})")
+    };
+    format!(
+        "candidates AS MATERIALIZED ( \
+             SELECT * FROM ( \
+                 (SELECT * FROM (SELECT {columns} FROM {table} \
+                                 WHERE subcategory = $5 AND {filter} \
+                                 ORDER BY {id} DESC LIMIT {RECENT}) recent \
+                  WHERE search_vector @@ $8::tsquery) \
+                 UNION ALL {} UNION ALL {} UNION ALL {}) c \
+             LIMIT {CANDIDATES}), \
+         ranked AS ( \
+             SELECT DISTINCT ON (score, id) id, score FROM ( \
+                 SELECT id, (ts_rank(search_vector, $4::tsquery) \
+                             + CASE WHEN subcategory = $5 THEN 0.2 \
+                                    WHEN category = $6 THEN 0.1 ELSE 0 END)::float8 AS score \
+                 FROM candidates) c \
+             ORDER BY score DESC, id DESC LIMIT $7)",
+        tier(1),
+        tier(2),
+        tier(3)
+    )
+}
+
+fn similar_entries(
+    conn: &mut PgConnection,
+    query: &SimilarityQuery,
+    incident: &Incident,
+    limit: i64,
+) -> Result<Vec<Ranked>, AppError> {
+    let found: Vec<ScoredEntry> = diesel::sql_query(format!(
+        "WITH {ranked} \
+         SELECT {ENTRY_COLUMNS}, r.score \
+         FROM ranked r JOIN knowledge_entries k ON k.id = r.id \
+         ORDER BY r.score DESC, k.id DESC",
+        ranked = ranked("knowledge_entries", "id", "status = 'published'"),
+    ))
+    .bind::<Nullable<Text>, _>(&query.tiers[0])
+    .bind::<Nullable<Text>, _>(&query.tiers[1])
+    .bind::<Nullable<Text>, _>(&query.tiers[2])
+    .bind::<Text, _>(&query.rank)
+    .bind::<Nullable<Text>, _>(&incident.subcategory)
+    .bind::<Nullable<Text>, _>(&incident.category)
+    .bind::<BigInt, _>(limit)
+    .bind::<Text, _>(&query.same_subcategory)
+    .load(conn)?;
+    found.into_iter().map(Ranked::try_from).collect()
+}
+
+fn similar_incidents(
+    conn: &mut PgConnection,
+    query: &SimilarityQuery,
+    incident: &Incident,
+    limit: i64,
+) -> Result<Vec<SimilarIncident>, AppError> {
+    Ok(diesel::sql_query(format!(
+        "WITH {ranked} \
+         SELECT i.id, i.number, i.title, i.customer_id, i.solution, i.cause, i.subcause, \
+                i.closed_at, r.score \
+         FROM ranked r JOIN incidents i ON i.id = r.id \
+         ORDER BY r.score DESC, i.id DESC",
+        ranked = ranked("incident_search", "incident_id", "incident_id <> $9"),
+    ))
+    .bind::<Nullable<Text>, _>(&query.tiers[0])
+    .bind::<Nullable<Text>, _>(&query.tiers[1])
+    .bind::<Nullable<Text>, _>(&query.tiers[2])
+    .bind::<Text, _>(&query.rank)
+    .bind::<Nullable<Text>, _>(&incident.subcategory)
+    .bind::<Nullable<Text>, _>(&incident.category)
+    .bind::<BigInt, _>(limit)
+    .bind::<Text, _>(&query.same_subcategory)
+    .bind::<BigInt, _>(incident.id)
+    .load(conn)?)
 }

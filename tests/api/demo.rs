@@ -37,22 +37,27 @@ struct Digest {
     digest: String,
     #[diesel(sql_type = BigInt)]
     history: i64,
+    #[diesel(sql_type = Text)]
+    knowledge: String,
 }
 
 /// A digest of every incident's fields and the number of history entries people wrote (the
 /// running server's SLA watcher adds its own).
-fn digest(database: &str) -> (String, i64) {
+fn digest(database: &str) -> (String, i64, String) {
     let mut conn = PgConnection::establish(&database_url(database)).unwrap();
     let row: Digest = diesel::sql_query(
         "SELECT md5(string_agg(concat_ws('|', i.title, i.customer_id, i.level, i.status, \
                  i.closure_code, i.created_at, i.resolved_at, i.closed_at, i.due_at), ',' \
                  ORDER BY i.id)) AS digest, \
-                (SELECT count(*) FROM incident_history WHERE actor_id IS NOT NULL) AS history \
+                (SELECT count(*) FROM incident_history WHERE actor_id IS NOT NULL) AS history, \
+                (SELECT md5(string_agg(concat_ws('|', title, symptom, status, author_id, \
+                                                 reviewed_by, updated_at), ',' ORDER BY id)) \
+                 FROM knowledge_entries) AS knowledge \
          FROM incidents i",
     )
     .get_result(&mut conn)
     .unwrap();
-    (row.digest, row.history)
+    (row.digest, row.history, row.knowledge)
 }
 
 fn count(report: &Value, table: &str, code: &str) -> i64 {
@@ -157,6 +162,27 @@ async fn seed_demo_writes_a_reproducible_history_the_reports_can_read() {
         .ok()
         .await;
     assert_eq!(suggested["incidents"].as_array().unwrap().len(), 5);
+    assert!(!suggested["knowledge"].as_array().unwrap().is_empty());
+
+    // A tenth as many knowledge entries, most published after review by another expert, some
+    // waiting, in draft, rejected or retired; search finds them in Chinese and English.
+    let entries = app.get("/api/v1/knowledge?limit=200", &manager).ok().await;
+    let entries = entries["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 200);
+    for status in ["published", "submitted", "draft", "retired"] {
+        assert!(entries.iter().any(|e| e["status"] == status), "{status}");
+    }
+    assert!(entries.iter().any(|e| e["reject_reason"].is_string()));
+    for entry in entries.iter().filter(|e| e["status"] == "published") {
+        assert_ne!(entry["reviewed_by"], entry["author_id"]);
+    }
+    for q in ["升级出错", "ORA-00942", "upgrade"] {
+        let found = app
+            .get(&format!("/api/v1/knowledge?q={q}"), &customer)
+            .ok()
+            .await;
+        assert!(!found["items"].as_array().unwrap().is_empty(), "{q}");
+    }
 
     // The same seed, counts and end give the same history; a seeded database is not seeded twice.
     let again = clone_template();

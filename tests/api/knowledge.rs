@@ -384,3 +384,87 @@ async fn suggestions_rank_the_obviously_similar_entry_and_incident_first() {
         .refused("not_found")
         .await;
 }
+
+#[tokio::test]
+async fn suggestions_look_beyond_the_subcategory_through_the_search_index() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let same_words = solved_incident(
+        &app,
+        &c,
+        "医保接口证书过期，SSL handshake failed",
+        "onsite_deploy",
+    )
+    .await;
+    let same_subcategory_only = solved_incident(&app, &c, "打印机卡纸", "data_resubmit").await;
+    let ask = |subcategory: Option<&str>| {
+        let mut body = json!({"title": "医保接口证书过期 SSL handshake failed"});
+        if let Some(subcategory) = subcategory {
+            body["subcategory"] = json!(subcategory);
+        }
+        body
+    };
+    for body in [ask(Some("data_resubmit")), ask(None)] {
+        let open = app.create_incident(&c.portal, body).await;
+        let suggestions = app
+            .get(
+                &format!("/api/v1/incidents/{}/suggestions", open["id"]),
+                &c.desk,
+            )
+            .ok()
+            .await;
+        let ids = pluck(&suggestions["incidents"], "id");
+        assert_eq!(ids.first(), Some(&&same_words["id"]), "{suggestions}");
+        // Sharing a subcategory and no word is not similar.
+        assert!(
+            !ids.contains(&&same_subcategory_only["id"]),
+            "{suggestions}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_search_matching_more_than_the_rank_window_ranks_the_newest_matches() {
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let oldest = published(
+        &app,
+        &c,
+        entry("alpha alpha 升级", "alpha alpha alpha", "alpha"),
+    )
+    .await;
+    // A thousand newer entries that match `alpha` less well.
+    let mut conn = PgConnection::establish(&database_url(&app.database)).unwrap();
+    diesel::sql_query(
+        "INSERT INTO knowledge_entries (title, symptom, solution, status, author_id, reviewed_by, \
+                                        created_at, updated_at, published_at, search_vector) \
+         SELECT 'beta ' || g, 'beta alpha', 'beta', 'published', $1, $2, now(), now(), now(), \
+                to_tsvector('english', 'beta ' || g || ' beta alpha beta') \
+         FROM generate_series(1, 1000) AS g",
+    )
+    .bind::<BigInt, _>(c.desk_id)
+    .bind::<BigInt, _>(c.l2_id)
+    .execute(&mut conn)
+    .unwrap();
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/knowledge?q=alpha&limit=200".to_owned();
+    loop {
+        let page = app.get(&path, &c.desk).ok().await;
+        seen.extend(pluck(&page["items"], "id").into_iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/knowledge?q=alpha&limit=200&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 1000);
+    assert!(!seen.contains(&oldest["id"]));
+    // A narrower query reaches it.
+    assert_eq!(
+        search(&app, &c.desk, "alpha 升级").await,
+        ["alpha alpha 升级"]
+    );
+}

@@ -1,0 +1,67 @@
+# Sourced by the benchmarks over the demo history (bench/reports.sh, bench/knowledge.sh): builds
+# the release server unless BIN names one, seeds DB with `incident-desk seed-demo` once (reused
+# while it holds INCIDENTS incidents and KNOWLEDGE knowledge entries), starts the server on it
+# and signs in as TOKEN_USER (demo.manager01). Needs the local PostgreSQL, curl and python3.
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+INCIDENTS=${INCIDENTS:-1000000}
+KNOWLEDGE=${KNOWLEDGE:-$((INCIDENTS / 10))}
+MONTHS=${MONTHS:-24}
+DB=${DB:-bench_demo_$INCIDENTS}
+PORT=${PORT:-18098}
+BASE=http://127.0.0.1:$PORT
+# The history ends here, so that every run asks for the same months.
+UNTIL=${UNTIL:-2026-11-30T00:00:00Z}
+export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
+    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn DEMO_PASSWORD=demo-password
+
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q
+    BIN=target/release/incident-desk
+fi
+
+count() { psql "$PG/$DB" -Atc "SELECT count(*) FROM $1" 2>/dev/null || echo 0; }
+if [ "$(count incidents)" != "$INCIDENTS" ] || [ "$(count knowledge_entries)" != "$KNOWLEDGE" ]; then
+    echo "== seeding $INCIDENTS incidents and $KNOWLEDGE knowledge entries over $MONTHS months into $DB"
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
+    /usr/bin/time -f "seed-demo: %e s, %M KiB peak" $BIN seed-demo --incidents "$INCIDENTS" \
+        --knowledge "$KNOWLEDGE" --months "$MONTHS" --seed 1 --until "$UNTIL"
+fi
+psql "$PG/$DB" -qc "VACUUM ANALYZE" >/dev/null
+
+$BIN serve >/dev/null 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+TOKEN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"${TOKEN_USER:-demo.manager01}\",\"password\":\"demo-password\"}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+# pgbench select-only with $1 clients for $2 (e.g. 15s): the machine's yardstick, measured in
+# the same run as the figures it is compared with.
+pgbench_select_only() {
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" &&
+        psql "$PG/postgres" -qc "CREATE DATABASE bench_pgbench"
+    pgbench -q -i -s 10 "$PG/bench_pgbench" >/dev/null 2>&1
+    pgbench -S -n -c "$1" -j 2 -T "${2%s}" "$PG/bench_pgbench" 2>/dev/null | grep -E "^tps" | sed 's/^/  /'
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench"
+}
+
+# `measure NAME PATH`: ROUNDS sequential GETs of PATH after two warm-ups; median, p95, max.
+measure() {
+    local name=$1 path=$2
+    python3 - "$BASE$path" "$TOKEN" "$ROUNDS" "$name" <<'PY'
+import sys, time, urllib.request
+url, token, rounds, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+times, size = [], 0
+for i in range(rounds + 2):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    t = time.perf_counter()
+    with urllib.request.urlopen(request) as response:
+        size = len(response.read())
+    if i >= 2:  # two warm-up requests
+        times.append((time.perf_counter() - t) * 1000)
+times.sort()
+pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+print(f"{name:<34} median {pick(0.5):6.1f} ms  p95 {pick(0.95):6.1f} ms  max {times[-1]:6.1f} ms  ({size} bytes)")
+PY
+}
