@@ -106,7 +106,8 @@ pub struct EmptyRequest {}
 #[into_params(parameter_in = Query)]
 pub struct SearchKnowledgeQuery {
     /// Words in Chinese or English; an entry matches when it contains every term (`升级出错`,
-    /// `upgrade error`, `ORA-00942`, `数据库脚本`). Results are then ranked by relevance.
+    /// `upgrade error`, `ORA-00942`, `数据库脚本`). Results are then ranked by relevance; when
+    /// more than 1 000 entries match, the newest 1 000 are ranked.
     #[validate(length(max = 200))]
     #[param(example = "升级出错", max_length = 200)]
     pub q: Option<String>,
@@ -413,7 +414,9 @@ pub struct SuggestionsResponse {
 
 /// Suggestions while an incident is open (staff): the published knowledge entries and the
 /// incidents closed as `resolved` (any customer) most similar to it by title and description,
-/// the same subcategory or category ranking higher.
+/// the same subcategory or category ranking higher. At most 60 candidates are ranked: first the
+/// newest of the incident's subcategory sharing an uncommon word of its title, then those the
+/// search index finds by the title's rarest words.
 #[utoipa::path(
     tag = "knowledge",
     security(("bearer" = [])),

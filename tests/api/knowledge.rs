@@ -468,3 +468,77 @@ async fn a_search_matching_more_than_the_rank_window_ranks_the_newest_matches() 
         ["alpha alpha 升级"]
     );
 }
+
+#[tokio::test]
+async fn incidents_resolved_before_suggestions_existed_are_indexed_once_at_start_up() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let indexed = |conn: &mut PgConnection| {
+        diesel::sql_query("SELECT count(*) AS n FROM incident_search")
+            .get_result::<Count>(conn)
+            .unwrap()
+            .n
+    };
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let solved = solved_incident(&app, &c, "医保接口证书过期", "onsite_deploy").await;
+    // A database from before suggestions: nothing indexed, never backfilled.
+    let mut conn = PgConnection::establish(&database_url(&app.database)).unwrap();
+    conn.batch_execute("DELETE FROM incident_search; DELETE FROM incident_search_state")
+        .unwrap();
+
+    let restarted = TestApp::spawn_on(app.database.clone(), &[]).await;
+    assert_eq!(indexed(&mut conn), 1);
+    let open = restarted
+        .create_incident(&c.portal, json!({"title": "医保接口证书过期"}))
+        .await;
+    let suggestions = restarted
+        .get(
+            &format!("/api/v1/incidents/{}/suggestions", open["id"]),
+            &c.desk,
+        )
+        .ok()
+        .await;
+    assert_eq!(suggestions["incidents"][0]["id"], solved["id"]);
+
+    // Backfilled once, later starts do not look for unindexed incidents again.
+    diesel::sql_query("DELETE FROM incident_search")
+        .execute(&mut conn)
+        .unwrap();
+    let _again = TestApp::spawn_on(app.database.clone(), &[]).await;
+    assert_eq!(indexed(&mut conn), 0);
+}
+
+#[tokio::test]
+async fn query_syntax_in_searches_and_incident_text_is_only_text() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let hostile = r"it's C:\temp\ 'x' & | ! ( ) <-> :* 升级' OR 1=1 -- \";
+    published(&app, &c, entry(hostile, hostile, "重启")).await;
+    for q in [hostile, "'", r"\", "!!", "a:*", "(升级", "&|"] {
+        app.get(&format!("/api/v1/knowledge?q={}", urlencode(q)), &c.desk)
+            .ok()
+            .await;
+    }
+    assert_eq!(search(&app, &c.desk, "temp 升级").await, [hostile.trim()]);
+    solved_incident(&app, &c, hostile, "upgrade_error").await;
+    let open = app
+        .create_incident(&c.portal, json!({"title": hostile, "description": hostile}))
+        .await;
+    let suggestions = app
+        .get(
+            &format!("/api/v1/incidents/{}/suggestions", open["id"]),
+            &c.desk,
+        )
+        .ok()
+        .await;
+    assert_eq!(suggestions["incidents"].as_array().unwrap().len(), 1);
+    assert_eq!(suggestions["knowledge"].as_array().unwrap().len(), 1);
+}
