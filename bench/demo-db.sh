@@ -39,7 +39,7 @@ TOKEN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application
 # pgbench select-only with $1 clients for $2 (e.g. 15s): the machine's yardstick, measured in
 # the same run as the figures it is compared with.
 pgbench_select_only() {
-    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" &&
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" 2>/dev/null &&
         psql "$PG/postgres" -qc "CREATE DATABASE bench_pgbench"
     pgbench -q -i -s 10 "$PG/bench_pgbench" >/dev/null 2>&1
     pgbench -S -n -c "$1" -j 2 -T "${2%s}" "$PG/bench_pgbench" 2>/dev/null | grep -E "^tps" | sed 's/^/  /'

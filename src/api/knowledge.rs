@@ -66,14 +66,17 @@ pub struct CreateKnowledgeRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateKnowledgeRequest {
     /// New title.
+    #[schema(example = "升级出错：收费模块数据库脚本执行失败")]
     pub title: Option<String>,
     /// New symptom.
+    #[schema(example = "升级 HIS 5.2 后收费模块报错 ORA-00942")]
     pub symptom: Option<String>,
     /// New cause (`null` clears).
     #[serde(default, deserialize_with = "crate::api::extract::clearable")]
     #[schema(value_type = Option<String>)]
     pub cause: Option<Option<String>>,
     /// New solution.
+    #[schema(example = "重新执行 upgrade_fee.sql，再重启收费服务")]
     pub solution: Option<String>,
     /// New category (`null` clears).
     #[serde(default, deserialize_with = "crate::api::extract::clearable")]
@@ -386,12 +389,15 @@ pub struct SimilarIncidentResponse {
     /// Id.
     pub id: i64,
     /// Number.
+    #[schema(example = "INC-000812")]
     pub number: String,
     /// Title.
+    #[schema(example = "HIS 升级后收费模块报错 ORA-00942")]
     pub title: String,
     /// Its organisation (any customer's incident may help).
     pub customer_id: Option<i64>,
     /// How it was solved.
+    #[schema(example = "重新执行升级包中的数据库脚本，重启收费服务后恢复")]
     pub solution: Option<String>,
     /// Cause code.
     pub cause: Option<String>,

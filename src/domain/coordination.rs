@@ -62,9 +62,13 @@ pub struct CoordinationTicket {
     pub assignee_id: i64,
     #[schema(example = "医院机房网络中断，需运维现场排查")]
     pub summary: String,
+    #[schema(example = "门诊、住院部均无法连接 HIS 服务器，ping 网关超时")]
     pub details: String,
+    #[schema(example = "机房核心交换机电源模块故障")]
     pub analysis: Option<String>,
+    #[schema(example = "更换电源模块并恢复链路")]
     pub process: Option<String>,
+    #[schema(example = "网络已恢复，门诊与住院部可正常登录 HIS")]
     pub result: Option<String>,
     pub root_cause: Option<String>,
     pub change_ref: Option<String>,
