@@ -295,8 +295,10 @@ pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, App
     Ok(value)
 }
 
-/// The version named by `If-Match` (`"3"` or `W/"3"`); `None` when absent or `*`.
-#[derive(Debug, Clone, Copy)]
+/// The version named by `If-Match` (`"3"`); `None` when absent or `*`. An entity tag this API
+/// could not have issued for a current version — a weak one (RFC 9110 compares `If-Match`
+/// strongly, so `W/"3"` never matches) or a number out of range — asks for version 0, which
+/// no resource has (versions start at 1), so the write is refused as outdated (412).
 pub struct IfMatch(pub Option<i32>);
 
 impl FromRequest for IfMatch {
@@ -312,14 +314,14 @@ impl utoipa::IntoParams for IfMatch {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         let etag = ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(r#"^(W/)?"[0-9]+"$"#));
+            .pattern(Some(r#"^(\*|(W/)?"[^"]*")$"#));
         vec![
             ParameterBuilder::new()
                 .name("If-Match")
                 .parameter_in(ParameterIn::Header)
                 .required(Required::False)
                 .description(Some(
-                    "ETag of the version this write is based on; absent or `*` writes regardless",
+                    "ETag of the version this write is based on (compared strongly: a weak `W/` tag never matches); absent or `*` writes regardless",
                 ))
                 .schema(Some(etag))
                 .build(),
@@ -328,6 +330,8 @@ impl utoipa::IntoParams for IfMatch {
 }
 
 fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Option<i32>, AppError> {
+    /// The version no resource has.
+    const NO_VERSION: i32 = 0;
     let Some(value) = value else { return Ok(None) };
     let text = value
         .to_str()
@@ -336,16 +340,23 @@ fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Option<i32>, Ap
     if text == "*" {
         return Ok(None);
     }
-    let tag = text.strip_prefix("W/").unwrap_or(text);
-    tag.strip_prefix('"')
+    let (weak, tag) = match text.strip_prefix("W/") {
+        Some(tag) => (true, tag),
+        None => (false, text),
+    };
+    let opaque = tag
+        .strip_prefix('"')
         .and_then(|rest| rest.strip_suffix('"'))
-        .and_then(|version| version.parse::<i32>().ok())
-        .map(Some)
+        .filter(|opaque| !opaque.contains('"'))
         .ok_or_else(|| {
             AppError::BadRequest(format!(
-                "If-Match must be an ETag this API issued, such as \"3\"; got {text}."
+                "If-Match must be an entity tag such as \"3\" (the ETag of the version the write is based on); got {text}."
             ))
-        })
+        })?;
+    Ok(Some(match opaque.parse::<i32>() {
+        Ok(version) if !weak => version,
+        _ => NO_VERSION,
+    }))
 }
 
 /// `deserialize_with` for PATCH fields where `null` clears and absence keeps:

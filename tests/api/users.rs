@@ -230,12 +230,25 @@ async fn patch_changes_fields_bumps_version_and_honours_if_match() {
     .refused("version_mismatch")
     .await;
 
+    // RFC 9110 compares If-Match strongly: a weak tag never matches, nor does a tag this API
+    // cannot have issued; both are 412 like an outdated one.
+    for never in ["W/\"2\"", "\"2147483648\"", "\"abc\""] {
+        app.send_if_match(
+            Method::PATCH,
+            &path,
+            &admin,
+            never,
+            json!({"display_name": "x"}),
+        )
+        .refused("version_mismatch")
+        .await;
+    }
     let body = app
         .send_if_match(
             Method::PATCH,
             &path,
             &admin,
-            "W/\"2\"",
+            "\"2\"",
             json!({"roles": ["incident_manager"]}),
         )
         .ok()
