@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{DemoError, SYSTEMS, pick};
+use super::{DemoError, SYSTEMS, WARDS, pick};
 use crate::domain::knowledge::{KnowledgeCommand, KnowledgeEntry, KnowledgeText, decide_entry};
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::Caller;
@@ -105,16 +105,6 @@ const SOLUTIONS: &[&str] = &[
     "调大应用服务器内存并设置服务自动重启",
     "远程指导用户按正确流程操作，并发送操作手册",
     "恢复配置备份，对新来人员进行培训",
-];
-
-const WARDS: &[&str] = &[
-    "门诊",
-    "住院部",
-    "药房",
-    "检验科",
-    "放射科",
-    "收费处",
-    "信息科",
 ];
 
 /// Generates knowledge entries, written between `start` and `end` by `authors` and reviewed by

@@ -2,7 +2,9 @@
 //! closed as `resolved` most similar to it, from the same kind of index as knowledge search.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Bool, Double, Nullable, Text, Timestamptz};
 
 use super::knowledge::{ENTRY_COLUMNS, Ranked, ScoredEntry};
@@ -233,28 +235,39 @@ fn ranked(table: &str, id: &str, filter: &str) -> String {
     )
 }
 
+/// `sql` (a [`ranked`] statement) with the parameters `$1`–`$8` of `query` for `incident`.
+fn bound<'a>(
+    sql: String,
+    query: &'a SimilarityQuery,
+    incident: &'a Incident,
+    limit: i64,
+) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+    diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Nullable<Text>, _>(&query.tiers[0])
+        .bind::<Nullable<Text>, _>(&query.tiers[1])
+        .bind::<Nullable<Text>, _>(&query.tiers[2])
+        .bind::<Text, _>(&query.rank)
+        .bind::<Nullable<Text>, _>(&incident.subcategory)
+        .bind::<Nullable<Text>, _>(&incident.category)
+        .bind::<BigInt, _>(limit)
+        .bind::<Text, _>(&query.same_subcategory)
+}
+
 fn similar_entries(
     conn: &mut PgConnection,
     query: &SimilarityQuery,
     incident: &Incident,
     limit: i64,
 ) -> Result<Vec<Ranked>, AppError> {
-    let found: Vec<ScoredEntry> = diesel::sql_query(format!(
+    let sql = format!(
         "WITH {ranked} \
          SELECT {ENTRY_COLUMNS}, r.score \
          FROM ranked r JOIN knowledge_entries k ON k.id = r.id \
          ORDER BY r.score DESC, k.id DESC",
         ranked = ranked("knowledge_entries", "id", "status = 'published'"),
-    ))
-    .bind::<Nullable<Text>, _>(&query.tiers[0])
-    .bind::<Nullable<Text>, _>(&query.tiers[1])
-    .bind::<Nullable<Text>, _>(&query.tiers[2])
-    .bind::<Text, _>(&query.rank)
-    .bind::<Nullable<Text>, _>(&incident.subcategory)
-    .bind::<Nullable<Text>, _>(&incident.category)
-    .bind::<BigInt, _>(limit)
-    .bind::<Text, _>(&query.same_subcategory)
-    .load(conn)?;
+    );
+    let found: Vec<ScoredEntry> = bound(sql, query, incident, limit).load(conn)?;
     found.into_iter().map(Ranked::try_from).collect()
 }
 
@@ -264,22 +277,15 @@ fn similar_incidents(
     incident: &Incident,
     limit: i64,
 ) -> Result<Vec<SimilarIncident>, AppError> {
-    Ok(diesel::sql_query(format!(
+    let sql = format!(
         "WITH {ranked} \
          SELECT i.id, i.number, i.title, i.customer_id, i.solution, i.cause, i.subcause, \
                 i.closed_at, r.score \
          FROM ranked r JOIN incidents i ON i.id = r.id \
          ORDER BY r.score DESC, i.id DESC",
         ranked = ranked("incident_search", "incident_id", "incident_id <> $9"),
-    ))
-    .bind::<Nullable<Text>, _>(&query.tiers[0])
-    .bind::<Nullable<Text>, _>(&query.tiers[1])
-    .bind::<Nullable<Text>, _>(&query.tiers[2])
-    .bind::<Text, _>(&query.rank)
-    .bind::<Nullable<Text>, _>(&incident.subcategory)
-    .bind::<Nullable<Text>, _>(&incident.category)
-    .bind::<BigInt, _>(limit)
-    .bind::<Text, _>(&query.same_subcategory)
-    .bind::<BigInt, _>(incident.id)
-    .load(conn)?)
+    );
+    Ok(bound(sql, query, incident, limit)
+        .bind::<BigInt, _>(incident.id)
+        .load(conn)?)
 }

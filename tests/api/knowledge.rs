@@ -1,6 +1,9 @@
 //! The knowledge base (SPEC §7): drafts, four-eyes review, visibility, search in Chinese and
 //! English, concurrent approvals.
 
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -425,9 +428,6 @@ async fn suggestions_look_beyond_the_subcategory_through_the_search_index() {
 
 #[tokio::test]
 async fn a_search_matching_more_than_the_rank_window_ranks_the_newest_matches() {
-    use diesel::prelude::*;
-    use diesel::sql_types::BigInt;
-
     let app = TestApp::spawn().await;
     let c = app.cast().await;
     let oldest = published(
@@ -471,10 +471,6 @@ async fn a_search_matching_more_than_the_rank_window_ranks_the_newest_matches() 
 
 #[tokio::test]
 async fn incidents_resolved_before_suggestions_existed_are_indexed_once_at_start_up() {
-    use diesel::connection::SimpleConnection;
-    use diesel::prelude::*;
-    use diesel::sql_types::BigInt;
-
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
