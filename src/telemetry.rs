@@ -17,10 +17,63 @@ use crate::store::DbPool;
 /// Header carrying the request id.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Where actix reports the requests it could not parse (invalid headers, garbage instead of
+/// HTTP) before answering them 400.
+const UNPARSABLE_REQUESTS: &str = "actix_http::h1::dispatcher";
+
+/// `env_logger`, except that actix's reports of requests it could not parse are logged at
+/// `debug`: they are the client's error, answered with 400, and at `error` they would page
+/// whoever watches this service's errors.
+struct Logger(env_logger::Logger);
+
+impl Logger {
+    fn demotes(record: &log::Metadata) -> bool {
+        record.target().starts_with(UNPARSABLE_REQUESTS) && record.level() < log::Level::Debug
+    }
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        if Self::demotes(metadata) {
+            let demoted = log::Metadata::builder()
+                .level(log::Level::Debug)
+                .target(metadata.target())
+                .build();
+            return self.0.enabled(&demoted);
+        }
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if Self::demotes(record.metadata()) {
+            self.0.log(
+                &log::Record::builder()
+                    .args(*record.args())
+                    .level(log::Level::Debug)
+                    .target(record.target())
+                    .module_path(record.module_path())
+                    .file(record.file())
+                    .line(record.line())
+                    .build(),
+            );
+        } else {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
 /// Starts logging at `info` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .try_init();
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max_level = logger.filter();
+    if log::set_boxed_logger(Box::new(Logger(logger))).is_ok() {
+        log::set_max_level(max_level);
+    }
 }
 
 /// Gives every request an id: the caller's `X-Request-Id` when it is sane, a new UUID
@@ -236,4 +289,32 @@ pub async fn record_metrics(
         );
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod logging_tests {
+    use log::Log;
+
+    use super::*;
+
+    fn logger(filters: &str) -> Logger {
+        Logger(env_logger::Builder::new().parse_filters(filters).build())
+    }
+
+    fn error_of(target: &str) -> log::Metadata<'_> {
+        log::Metadata::builder()
+            .level(log::Level::Error)
+            .target(target)
+            .build()
+    }
+
+    #[test]
+    fn unparsable_requests_are_logged_at_debug_not_error() {
+        let info = logger("info");
+        assert!(!info.enabled(&error_of("actix_http::h1::dispatcher")));
+        assert!(info.enabled(&error_of("actix_http::h2")));
+        assert!(info.enabled(&error_of("incident_desk::store")));
+        let debugging = logger("info,actix_http=debug");
+        assert!(debugging.enabled(&error_of("actix_http::h1::dispatcher")));
+    }
 }
