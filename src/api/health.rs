@@ -1,5 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics` (SPEC §11).
 
+use std::time::Duration;
+
 use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
@@ -31,7 +33,11 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// The service can serve requests: the database answers.
+/// How long readiness waits for the database: probes time out after a second (Kubernetes'
+/// default), and a probe that times out tells less than a 503.
+const READY_WITHIN: Duration = Duration::from_millis(800);
+
+/// The service can serve requests: the database answers within [`READY_WITHIN`].
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -41,7 +47,8 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
-    store::run(&state.pool, store::ping).await?;
+    let wait = READY_WITHIN.min(state.settings.database_timeout);
+    store::run_waiting(&state.pool, Some(wait), store::ping).await?;
     Ok(HttpResponse::Ok().json(HealthResponse {
         status: "ready".into(),
     }))

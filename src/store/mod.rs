@@ -110,10 +110,26 @@ where
     F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
+    run_waiting(pool, None, work).await
+}
+
+/// As [`run`], waiting at most `wait` for a connection (the pool's own timeout when `None`).
+pub async fn run_waiting<T, F>(
+    pool: &DbPool,
+    wait: Option<Duration>,
+    work: F,
+) -> Result<T, AppError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
     let pool = pool.clone();
     actix_web::web::block(move || {
         // Waiting for a free connection blocks too, so it belongs inside the blocking task.
-        let mut conn = pool.get()?;
+        let mut conn = match wait {
+            Some(wait) => pool.get_timeout(wait)?,
+            None => pool.get()?,
+        };
         work(&mut conn)
     })
     .await?

@@ -121,6 +121,20 @@ async fn cors_allows_the_configured_origins_only() {
 }
 
 #[tokio::test]
+async fn readiness_answers_503_within_a_probes_second_while_requests_wait_out_the_pool() {
+    // Requests wait up to DATABASE_TIMEOUT_SECS for a connection; readiness, which a probe with a
+    // one-second timeout asks, does not.
+    let app = TestApp::spawn_with(&[("DATABASE_TIMEOUT_SECS", "4")]).await;
+    drop_database(&app.database);
+    let started = Instant::now();
+    let response = app.send(Method::GET, "/readyz", None, None).await;
+    let readiness = started.elapsed();
+    expect_problem(response, "service_unavailable").await;
+    // Without its own bound it would wait the pool's 4 s.
+    assert!(readiness < Duration::from_secs(2), "{readiness:?}");
+}
+
+#[tokio::test]
 async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
