@@ -633,12 +633,14 @@ mod tests {
     }
 
     #[test]
-    fn if_match_accepts_strong_and_weak_tags() {
+    fn if_match_names_a_version_and_tags_that_cannot_match_name_none_we_have() {
         let parse = |s: &'static str| parse_if_match(Some(&header::HeaderValue::from_static(s)));
         assert_eq!(parse("\"4\"").unwrap(), Some(4));
-        assert_eq!(parse("W/\"4\"").unwrap(), Some(4));
         assert_eq!(parse("*").unwrap(), None);
-        assert!(parse("\"abc\"").is_err());
+        // Compared strongly: weak, foreign or out-of-range tags ask for the absent version 0.
+        assert_eq!(parse("W/\"4\"").unwrap(), Some(0));
+        assert_eq!(parse("\"abc\"").unwrap(), Some(0));
+        assert_eq!(parse("\"2147483648\"").unwrap(), Some(0));
         assert!(parse("4").is_err(), "an entity tag is quoted");
         assert!(parse("\"4").is_err());
         assert_eq!(parse_if_match(None).unwrap(), None);

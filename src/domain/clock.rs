@@ -2,11 +2,12 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-/// Tells the current time.
+/// Tells the current time, to the microsecond: PostgreSQL keeps microseconds, so a time with
+/// nanoseconds would appear in a response or a journal entry with digits the stored row lacks.
 pub trait Clock: Send + Sync + 'static {
-    /// The current instant.
+    /// The current instant, in whole microseconds.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -16,7 +17,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -44,7 +45,10 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trunc_subsecs(6)
     }
 }
 
@@ -63,5 +67,17 @@ mod tests {
         assert_eq!(clock.now(), start + Duration::minutes(90));
         clock.set(start);
         assert_eq!(clock.now(), start);
+    }
+
+    #[test]
+    fn clocks_tell_whole_microseconds_as_postgresql_stores_them() {
+        let odd = DateTime::parse_from_rfc3339("2025-01-04T08:00:00.123456789Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            ManualClock::new(odd).now().timestamp_subsec_nanos(),
+            123_456_000
+        );
+        assert_eq!(SystemClock.now().timestamp_subsec_nanos() % 1_000, 0);
     }
 }

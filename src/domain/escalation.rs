@@ -93,7 +93,8 @@ pub struct EscalationRecord {
     pub to_level: Level,
     pub from_assignee_id: Option<i64>,
     pub to_assignee_id: Option<i64>,
-    /// The deadline an SLA escalation is about (one escalation per trigger and deadline).
+    /// The incident's deadline once the escalation took effect: the new one after a priority
+    /// escalation, the one an SLA escalation is about (one per trigger and deadline).
     pub due_at: Option<DateTime<Utc>>,
     /// `None` for the SLA watcher.
     pub created_by: Option<i64>,
@@ -121,7 +122,7 @@ impl EscalationRecord {
             to_level: after.level,
             from_assignee_id: before.assignee_id,
             to_assignee_id: after.assignee_id,
-            due_at: None,
+            due_at: Some(after.due_at),
             created_by,
             created_at: now,
         }
@@ -156,7 +157,8 @@ pub struct Escalation {
     pub from_assignee_id: Option<i64>,
     /// Assignee after.
     pub to_assignee_id: Option<i64>,
-    /// The deadline an SLA escalation is about.
+    /// The incident's deadline once the escalation took effect: the new one after a priority
+    /// escalation, the one an SLA escalation is about.
     pub due_at: Option<DateTime<Utc>>,
     /// Who escalated; `null` for the SLA watcher.
     pub created_by: Option<i64>,

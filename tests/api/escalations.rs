@@ -165,6 +165,8 @@ async fn priority_escalations_recompute_the_deadline() {
         .await;
     assert_eq!(after["level"], "high");
     assert_eq!(time(&after["due_at"]), created_at + Duration::hours(3));
+    // The record shows the deadline the escalation set.
+    assert_eq!(raised["due_at"], after["due_at"]);
 
     // Lowering is for incident managers, and counts from creation again.
     escalate(
@@ -189,6 +191,7 @@ async fn priority_escalations_recompute_the_deadline() {
         .ok()
         .await;
     assert_eq!(time(&after["due_at"]), created_at + Duration::hours(4));
+    assert_eq!(lowered["due_at"], after["due_at"]);
 }
 
 #[tokio::test]
@@ -695,4 +698,47 @@ async fn the_schema_admits_one_sla_escalation_per_incident_trigger_and_deadline(
         &mut conn,
     );
     assert!(duplicate.is_err());
+}
+
+#[tokio::test]
+async fn the_journal_shows_times_as_they_are_stored() {
+    let app = TestApp::spawn().await;
+    let s = app.cast().await;
+    app.clock.set(at("2025-01-06T01:02:03.123456789Z"));
+    let created = incident(&app, &s, json!({})).await;
+    let id = &created["id"];
+    app.clock.advance(Duration::nanoseconds(1_987_654_321));
+    app.act_ok(&s.desk, id, "accept", json!({})).await;
+    escalate(
+        &app,
+        &s.desk,
+        id,
+        json!({"kind": "priority", "level": "high", "reason": "影响现场工作"}),
+    )
+    .created()
+    .await;
+
+    let stored = app
+        .get(&format!("/api/v1/incidents/{id}"), &s.desk)
+        .ok()
+        .await;
+    assert_eq!(stored["accepted_at"], "2025-01-06T01:02:05.111111Z");
+    let history = app
+        .get(&format!("/api/v1/incidents/{id}/history"), &s.desk)
+        .ok()
+        .await;
+    let journal = |field: &str| {
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|h| h["changes"].as_array().unwrap())
+            .filter(|c| c["field"] == field)
+            .next_back()
+            .unwrap()["new"]
+            .clone()
+    };
+    assert_eq!(journal("accepted_at"), stored["accepted_at"]);
+    assert_eq!(journal("due_at"), stored["due_at"]);
+    assert_eq!(history[0]["created_at"], stored["created_at"]);
 }

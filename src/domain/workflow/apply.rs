@@ -537,7 +537,8 @@ pub(super) fn sla_escalation(
     if !passed {
         return Outcome::nothing(current);
     }
-    let mut escalation = EscalationRecord::between(
+    // The deadline it records is the one it is about: the incident's, unchanged.
+    let escalation = EscalationRecord::between(
         current,
         current,
         EscalationKind::Hierarchical,
@@ -546,7 +547,6 @@ pub(super) fn sla_escalation(
         None,
         now,
     );
-    escalation.due_at = Some(current.due_at);
     outcome(
         current,
         current.clone(),
