@@ -733,8 +733,7 @@ async fn the_journal_shows_times_as_they_are_stored() {
             .unwrap()
             .iter()
             .flat_map(|h| h["changes"].as_array().unwrap())
-            .filter(|c| c["field"] == field)
-            .next_back()
+            .rfind(|c| c["field"] == field)
             .unwrap()["new"]
             .clone()
     };
