@@ -4,6 +4,8 @@
 
 use actix_web::App;
 use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
@@ -89,6 +91,25 @@ pub fn document() -> OpenApiDoc {
         .openapi(ApiDoc::openapi())
         .configure(crate::api::configure)
         .split_for_parts();
+    close_tagged_unions(openapi, &["CreateEscalationRequest"])
+}
+
+/// utoipa leaves the branches of a serde-tagged enum open, although `deny_unknown_fields` makes
+/// the server refuse any other field; this closes the branches of the schemas `names`.
+fn close_tagged_unions(mut openapi: OpenApiDoc, names: &[&str]) -> OpenApiDoc {
+    let Some(components) = openapi.components.as_mut() else {
+        return openapi;
+    };
+    for name in names {
+        if let Some(RefOr::T(Schema::OneOf(union))) = components.schemas.get_mut(*name) {
+            for branch in &mut union.items {
+                if let RefOr::T(Schema::Object(object)) = branch {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
     openapi
 }
 

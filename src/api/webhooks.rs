@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
@@ -44,6 +46,22 @@ fn events_rule(events: &[String]) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// An event type a webhook subscribes to: one of [`EVENT_TYPES`], documented as an enum so that
+/// the document says what the server accepts.
+pub struct WebhookEventType;
+
+impl utoipa::PartialSchema for WebhookEventType {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An event type a webhook subscribes to."))
+            .enum_values(Some(EVENT_TYPES))
+            .into()
+    }
+}
+
+impl ToSchema for WebhookEventType {}
+
 /// A new webhook.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +74,7 @@ pub struct CreateWebhookRequest {
     /// `escalation.created`, `sla.warning`, `sla.breached`, `coordination.created`,
     /// `coordination.resolved`.
     #[validate(custom(function = "events_rule"))]
-    #[schema(example = json!(["incident.resolved", "sla.breached"]), min_items = 1)]
+    #[schema(value_type = Vec<WebhookEventType>, example = json!(["incident.resolved", "sla.breached"]), min_items = 1)]
     pub events: Vec<String>,
     /// Shared secret for the signature, 16–200 characters; never shown again.
     #[validate(length(min = 16, max = 200))]
@@ -75,7 +93,7 @@ pub struct UpdateWebhookRequest {
     pub url: Option<String>,
     /// New event types.
     #[validate(custom(function = "events_rule"))]
-    #[schema(min_items = 1)]
+    #[schema(value_type = Option<Vec<WebhookEventType>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// New secret.
     #[validate(length(min = 16, max = 200))]
@@ -93,6 +111,7 @@ pub struct WebhookResponse {
     /// Receiver URL.
     pub url: String,
     /// Subscribed event types.
+    #[schema(value_type = Vec<WebhookEventType>)]
     pub events: Vec<String>,
     /// Deliveries are made only while active.
     pub active: bool,

@@ -53,3 +53,56 @@ async fn swagger_ui_is_served() {
             .contains("/api-docs/openapi.json")
     );
 }
+
+#[tokio::test]
+async fn the_document_says_what_the_server_accepts() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let admin = app.admin_token().await;
+    let doc = app
+        .send(Method::GET, "/api-docs/openapi.json", None, None)
+        .ok()
+        .await;
+    let schemas = &doc["components"]["schemas"];
+
+    // Every event type the document lists is accepted, and nothing else.
+    let events = schemas["WebhookEventType"]["enum"].clone();
+    assert!(events.as_array().unwrap().len() >= 8);
+    let webhook = |events: Value| {
+        serde_json::json!({"url": "https://hooks.example.com/x", "events": events,
+                           "secret": "a-secret-of-sixteen+"})
+    };
+    app.post("/api/v1/webhooks", &admin, webhook(events))
+        .created()
+        .await;
+    app.post(
+        "/api/v1/webhooks",
+        &admin,
+        webhook(serde_json::json!(["incident.deleted"])),
+    )
+    .refused("validation_failed")
+    .await;
+
+    // Each kind of escalation is a closed object, as the server refuses other fields.
+    let branches = schemas["CreateEscalationRequest"]["oneOf"]
+        .as_array()
+        .unwrap();
+    assert_eq!(branches.len(), 3);
+    for branch in branches {
+        assert_eq!(branch["additionalProperties"], false, "{branch}");
+    }
+    let incident = app
+        .create_incident(
+            &c.desk,
+            serde_json::json!({"title": "t", "customer_id": c.customer}),
+        )
+        .await;
+    let refused = app
+        .post(
+            &format!("/api/v1/incidents/{}/escalations", incident["id"]),
+            &c.desk,
+            serde_json::json!({"kind": "hierarchical", "reason": "r", "level": "high"}),
+        )
+        .await;
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+}
