@@ -6,6 +6,7 @@
 pub mod api_tokens;
 pub mod auth;
 pub mod business_calendar;
+pub mod codes;
 pub mod configuration_items;
 pub mod coordination;
 pub mod customers;

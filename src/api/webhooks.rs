@@ -6,11 +6,10 @@ use actix_web::{HttpResponse, delete, get, patch, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
+use super::codes::WebhookEventType;
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
@@ -45,22 +44,6 @@ fn events_rule(events: &[String]) -> Result<(), ValidationError> {
     }
     Ok(())
 }
-
-/// An event type a webhook subscribes to: one of [`EVENT_TYPES`], documented as an enum so that
-/// the document says what the server accepts.
-pub struct WebhookEventType;
-
-impl utoipa::PartialSchema for WebhookEventType {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("An event type a webhook subscribes to."))
-            .enum_values(Some(EVENT_TYPES))
-            .into()
-    }
-}
-
-impl ToSchema for WebhookEventType {}
 
 /// A new webhook.
 #[derive(Debug, Deserialize, Validate, ToSchema)]

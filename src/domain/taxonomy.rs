@@ -7,6 +7,38 @@ use super::validation::FieldError;
 
 use super::level::Level;
 
+/// The cause codes SPEC §3 fixes (产生原因), as the reference data holds them; the server checks
+/// a resolution against the loaded taxonomy, and a test checks that the two lists agree.
+pub const CAUSE_CODES: [&str; 9] = [
+    "system_defect",
+    "misuse",
+    "upgrade_unaware",
+    "new_requirement",
+    "unfamiliar",
+    "unknown",
+    "site_environment",
+    "hardware",
+    "database",
+];
+
+/// The sub-cause codes SPEC §3 fixes, as the reference data holds them.
+pub const SUBCAUSE_CODES: [&str; 14] = [
+    "error_on_normal_use",
+    "module_unusable",
+    "multi_site_bug",
+    "frontend_operation_error",
+    "wrong_procedure",
+    "no_upgrade_notice",
+    "wrong_upgrade_version",
+    "new_feature",
+    "feature_unknown",
+    "no_handover",
+    "unclear_direct_fix",
+    "site_hardware_network",
+    "equipment_failure",
+    "database_fault",
+];
+
 /// 事件类别 with its subcategories (适用条件).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Category {

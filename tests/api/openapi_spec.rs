@@ -83,6 +83,24 @@ async fn the_document_says_what_the_server_accepts() {
     .refused("validation_failed")
     .await;
 
+    // Causes and sub-causes are the taxonomy's.
+    let taxonomy = app.get("/api/v1/taxonomy", &c.desk).ok().await;
+    let causes = taxonomy["causes"].as_array().unwrap();
+    let cause_codes: Vec<&Value> = causes.iter().map(|c| &c["code"]).collect();
+    let subcause_codes: Vec<&Value> = causes
+        .iter()
+        .flat_map(|c| c["subcauses"].as_array().unwrap())
+        .map(|s| &s["code"])
+        .collect();
+    let listed =
+        |name: &str| -> Vec<&Value> { schemas[name]["enum"].as_array().unwrap().iter().collect() };
+    assert_eq!(listed("CauseCode"), cause_codes);
+    assert_eq!(listed("SubcauseCode"), subcause_codes);
+    assert_eq!(
+        schemas["ResolveRequest"]["properties"]["cause"]["$ref"],
+        "#/components/schemas/CauseCode"
+    );
+
     // Each kind of escalation is a closed object, as the server refuses other fields.
     let branches = schemas["CreateEscalationRequest"]["oneOf"]
         .as_array()

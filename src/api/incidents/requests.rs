@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
+use crate::api::codes::{CauseCode, SubcauseCode};
 use crate::domain::incident::{
     Channel, ClosureCode, IncidentKind, NoteVisibility, Reporter, Status, Tier,
 };
@@ -182,10 +183,10 @@ pub struct ResolveRequest {
     )]
     pub solution: String,
     /// Cause code (GET /api/v1/taxonomy).
-    #[schema(example = "system_defect")]
+    #[schema(value_type = CauseCode, example = "system_defect")]
     pub cause: String,
     /// Sub-cause code of that cause.
-    #[schema(example = "module_unusable")]
+    #[schema(value_type = SubcauseCode, example = "module_unusable")]
     pub subcause: String,
     /// Classify in the same request when the incident has no category yet.
     pub category: Option<String>,
