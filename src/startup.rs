@@ -247,6 +247,7 @@ impl Application {
                 ))
                 .wrap(from_fn(telemetry::request_id))
                 .wrap(cors(&origins))
+                .wrap(from_fn(api::headers::security_headers))
         })
         .listen(listener)
         .map_err(bind_error)?

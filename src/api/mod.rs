@@ -14,6 +14,7 @@ pub mod escalations;
 pub mod events;
 pub mod extract;
 pub mod follow_ups;
+pub mod headers;
 pub mod health;
 pub mod idempotency;
 pub mod incidents;

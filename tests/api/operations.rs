@@ -261,3 +261,49 @@ async fn a_method_a_static_route_lacks_is_405_even_where_a_template_matches() {
         .refused("not_found")
         .await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    for (path, token) in [
+        ("/healthz", None),
+        ("/api/v1/users/me", Some(admin.as_str())),
+        ("/api/v1/incidents/999999", Some(admin.as_str())),
+        ("/api/v1/users/me", None),
+    ] {
+        let response = app.send(Method::GET, path, token, None).await;
+        assert_eq!(
+            header(&response, "x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        let policy = header(&response, "content-security-policy").unwrap();
+        assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        let cache = header(&response, "cache-control");
+        if token.is_some() {
+            assert_eq!(cache.as_deref(), Some("no-store"), "{path}");
+        } else {
+            assert_ne!(cache.as_deref(), Some("no-store"), "{path}");
+        }
+    }
+    // Swagger UI runs its own scripts.
+    let ui = app.send(Method::GET, "/swagger-ui/", None, None).await;
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert_eq!(
+        header(&ui, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(header(&ui, "content-security-policy").is_none());
+}
