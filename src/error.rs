@@ -90,6 +90,14 @@ pub enum AppError {
     /// The body exceeds the size limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The caller must wait before trying again (sign-ins after repeated failures).
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// Explanation for people.
+        detail: String,
+        /// Seconds to wait, sent as `Retry-After`.
+        retry_after: u64,
+    },
     /// A dependency (the database) is unreachable; retrying later can help.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -156,6 +164,7 @@ impl AppError {
             AppError::DuplicateIncident { .. } => "duplicate_incident",
             AppError::VersionMismatch { .. } => "version_mismatch",
             AppError::PayloadTooLarge => "payload_too_large",
+            AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "service_unavailable",
             AppError::Internal(_) => "internal",
         }
@@ -209,6 +218,7 @@ impl AppError {
             AppError::DuplicateIncident { .. } => "Duplicate incident",
             AppError::VersionMismatch { .. } => "Version mismatch",
             AppError::PayloadTooLarge => "Payload too large",
+            AppError::TooManyRequests { .. } => "Too many requests",
             AppError::Unavailable(_) => "Service unavailable",
             AppError::Internal(_) => "Internal server error",
         }
@@ -223,7 +233,8 @@ impl AppError {
             | AppError::NotAcceptable(d) => d.clone(),
             AppError::Conflict { detail, .. }
             | AppError::IllegalTransition { detail, .. }
-            | AppError::Unprocessable { detail, .. } => detail.clone(),
+            | AppError::Unprocessable { detail, .. }
+            | AppError::TooManyRequests { detail, .. } => detail.clone(),
             AppError::Validation(_) => "The request has invalid fields.".into(),
             AppError::DuplicateIncident { duplicate_of } => format!(
                 "Unresolved incident {duplicate_of} has the same customer, system, configuration item and subcategory. \
@@ -293,6 +304,7 @@ impl ResponseError for AppError {
             | AppError::DuplicateIncident { .. } => StatusCode::CONFLICT,
             AppError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -315,6 +327,9 @@ impl ResponseError for AppError {
             }
             AppError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            AppError::TooManyRequests { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }

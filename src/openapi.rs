@@ -11,8 +11,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
-    BadRequest, Conflict, Forbidden, InvalidEvent, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, ValidationFailed, VersionMismatch,
+    BadRequest, Conflict, Forbidden, InvalidEvent, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, Unavailable, ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -42,6 +42,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
             VersionMismatch,
             PayloadTooLarge,
             ValidationFailed,
+            TooManyRequests,
             Unavailable
         )
     ),

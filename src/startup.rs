@@ -96,6 +96,13 @@ pub fn prepare_database(settings: &Settings) -> Result<Taxonomy, StartupError> {
     store::taxonomy::load(&mut conn).map_err(|e| StartupError::ReferenceData(e.to_string()))
 }
 
+/// Passwords hashed at a time: all cores but one, at least one.
+fn password_hashers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .max(1)
+}
+
 /// The paths the API serves and the methods each accepts, to tell 404 from 405.
 struct RouteTable(Vec<(ResourceDef, String)>);
 
@@ -205,6 +212,8 @@ impl Application {
             clock,
             metrics: metrics.clone(),
             intake,
+            login_throttle: Default::default(),
+            password_hashing: Arc::new(tokio::sync::Semaphore::new(password_hashers())),
         });
         // The metrics middleware reads its own app data, so telemetry needs no AppState.
         let metrics = Data::from(metrics);

@@ -1,7 +1,9 @@
 //! `POST /api/v1/auth/token`.
 
+use std::time::{Duration, Instant};
+
 use actix_web::web::Data;
-use actix_web::{HttpResponse, post};
+use actix_web::{HttpRequest, HttpResponse, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -13,6 +15,9 @@ use crate::auth::password;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
+
+/// How long a sign-in waits for a turn at password hashing before it is told to retry.
+const HASHING_QUEUE: Duration = Duration::from_secs(2);
 
 /// Credentials.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -47,18 +52,38 @@ pub struct TokenResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
-        problems::SignedInErrors, problems::BadRequest, problems::PayloadTooLarge, problems::ValidationFailed
+        problems::SignedInErrors, problems::BadRequest, problems::PayloadTooLarge, problems::ValidationFailed, problems::TooManyRequests
     )
 )]
 #[post("/auth/token")]
 pub async fn issue_token(
     state: Data<AppState>,
+    http: HttpRequest,
     body: JsonBody<TokenRequest>,
 ) -> Result<HttpResponse, AppError> {
     let request = body.parse()?;
     let username = request.username.trim().to_lowercase();
+    // The TCP peer, not a forwarded-for header a client could make up.
+    let address = http.peer_addr().map(|peer| peer.ip().to_string());
+    if let Some(wait) = state
+        .login_throttle
+        .wait(&username, address.as_deref(), Instant::now())
+    {
+        return Err(AppError::TooManyRequests {
+            detail: "Too many failed sign-ins for this username or from this address; wait and try again.".into(),
+            retry_after: wait.as_secs().max(1),
+        });
+    }
+    let _hashing = tokio::time::timeout(HASHING_QUEUE, state.password_hashing.acquire())
+        .await
+        .map_err(|_| AppError::TooManyRequests {
+            detail: "Too many sign-ins at once; try again in a moment.".into(),
+            retry_after: 1,
+        })?
+        .map_err(AppError::internal)?;
+    let lookup = username.clone();
     let user = store::run(&state.pool, move |conn| {
-        store::users::find_by_username(conn, &username)
+        store::users::find_by_username(conn, &lookup)
     })
     .await?;
     let stored = user
@@ -71,8 +96,14 @@ pub async fn issue_token(
             .await?;
     let user = match user {
         Some(user) if verified => user,
-        _ => return Err(AppError::Unauthorized("Wrong username or password.".into())),
+        _ => {
+            state
+                .login_throttle
+                .failed(&username, address.as_deref(), Instant::now());
+            return Err(AppError::Unauthorized("Wrong username or password.".into()));
+        }
     };
+    state.login_throttle.succeeded(&username);
     // Token times are real time, not the injectable domain clock: the JWT library checks
     // expiry against the system clock.
     let access_token = state

@@ -3,4 +3,5 @@
 
 pub mod api_token;
 pub mod password;
+pub mod throttle;
 pub mod token;

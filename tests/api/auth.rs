@@ -51,6 +51,37 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
 }
 
 #[tokio::test]
+async fn repeated_wrong_passwords_are_slowed_with_429_and_retry_after() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let sign_in = |username: &'static str, password: &'static str| {
+        app.send(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+    };
+    for _ in 0..5 {
+        expect_problem(sign_in("admin", "guess").await, "unauthorized").await;
+    }
+    // Past five failures even the right password waits, and costs no hashing.
+    for password in ["guess", ADMIN_PASSWORD] {
+        let refused = sign_in("admin", password).await;
+        let wait: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&wait), "{wait}");
+        expect_problem(refused, "too_many_requests").await;
+    }
+    // Other users from the same address still sign in, and tokens issued before still work.
+    app.login("desk", USER_PASSWORD).await;
+    app.get("/api/v1/users/me", &c.admin).ok().await;
+}
+
+#[tokio::test]
 async fn token_requests_are_validated() {
     let app = TestApp::spawn().await;
     let problem = app

@@ -548,6 +548,7 @@ fn problem_status(code: &str) -> StatusCode {
         "not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "not_acceptable" => StatusCode::NOT_ACCEPTABLE,
+        "too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
         "version_mismatch" => StatusCode::PRECONDITION_FAILED,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "validation_failed" | "idempotency_key_reused" => StatusCode::UNPROCESSABLE_ENTITY,
