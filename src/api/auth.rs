@@ -65,14 +65,19 @@ pub async fn issue_token(
     let username = request.username.trim().to_lowercase();
     // The TCP peer, not a forwarded-for header a client could make up.
     let address = http.peer_addr().map(|peer| peer.ip().to_string());
-    if let Some(wait) = state
-        .login_throttle
-        .wait(&username, address.as_deref(), Instant::now())
-    {
-        return Err(AppError::TooManyRequests {
-            detail: "Too many failed sign-ins for this username or from this address; wait and try again.".into(),
-            retry_after: wait.as_secs().max(1),
-        });
+    let throttled = |wait: Duration| AppError::TooManyRequests {
+        detail:
+            "Too many failed sign-ins for this username or from this address; wait and try again."
+                .into(),
+        retry_after: wait.as_secs().max(1),
+    };
+    let waits = || {
+        state
+            .login_throttle
+            .wait(&username, address.as_deref(), Instant::now())
+    };
+    if let Some(wait) = waits() {
+        return Err(throttled(wait));
     }
     let _hashing = tokio::time::timeout(HASHING_QUEUE, state.password_hashing.acquire())
         .await
@@ -81,6 +86,11 @@ pub async fn issue_token(
             retry_after: 1,
         })?
         .map_err(AppError::internal)?;
+    // Asked again with the turn: the failures of the sign-ins that hashed while this one
+    // waited count too.
+    if let Some(wait) = waits() {
+        return Err(throttled(wait));
+    }
     let lookup = username.clone();
     let user = store::run(&state.pool, move |conn| {
         store::users::find_by_username(conn, &lookup)
