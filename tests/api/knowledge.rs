@@ -29,6 +29,15 @@ async fn published(app: &TestApp, c: &Cast, body: Value) -> Value {
     step(app, &c.l2, &draft, "approve").ok().await
 }
 
+async fn suggestions(app: &TestApp, token: &str, incident: &Value) -> Value {
+    app.get(
+        &format!("/api/v1/incidents/{}/suggestions", incident["id"]),
+        token,
+    )
+    .ok()
+    .await
+}
+
 async fn search(app: &TestApp, token: &str, q: &str) -> Vec<String> {
     let path = format!("/api/v1/knowledge?q={}", urlencode(q));
     let found = app.get(&path, token).ok().await;
@@ -409,13 +418,7 @@ async fn suggestions_look_beyond_the_subcategory_through_the_search_index() {
     };
     for body in [ask(Some("data_resubmit")), ask(None)] {
         let open = app.create_incident(&c.portal, body).await;
-        let suggestions = app
-            .get(
-                &format!("/api/v1/incidents/{}/suggestions", open["id"]),
-                &c.desk,
-            )
-            .ok()
-            .await;
+        let suggestions = suggestions(&app, &c.desk, &open).await;
         let ids = pluck(&suggestions["incidents"], "id");
         assert_eq!(ids.first(), Some(&&same_words["id"]), "{suggestions}");
         // Sharing a subcategory and no word is not similar.
@@ -495,13 +498,7 @@ async fn incidents_resolved_before_suggestions_existed_are_indexed_once_at_start
     let open = restarted
         .create_incident(&c.portal, json!({"title": "医保接口证书过期"}))
         .await;
-    let suggestions = restarted
-        .get(
-            &format!("/api/v1/incidents/{}/suggestions", open["id"]),
-            &c.desk,
-        )
-        .ok()
-        .await;
+    let suggestions = suggestions(&restarted, &c.desk, &open).await;
     assert_eq!(suggestions["incidents"][0]["id"], solved["id"]);
 
     // Backfilled once, later starts do not look for unindexed incidents again.
@@ -528,13 +525,7 @@ async fn query_syntax_in_searches_and_incident_text_is_only_text() {
     let open = app
         .create_incident(&c.portal, json!({"title": hostile, "description": hostile}))
         .await;
-    let suggestions = app
-        .get(
-            &format!("/api/v1/incidents/{}/suggestions", open["id"]),
-            &c.desk,
-        )
-        .ok()
-        .await;
+    let suggestions = suggestions(&app, &c.desk, &open).await;
     assert_eq!(suggestions["incidents"].as_array().unwrap().len(), 1);
     assert_eq!(suggestions["knowledge"].as_array().unwrap().len(), 1);
 }
