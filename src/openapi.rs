@@ -11,8 +11,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
-    BadRequest, Conflict, Forbidden, InvalidEvent, NotFound, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable, ValidationFailed, VersionMismatch,
+    BadRequest, Conflict, Forbidden, IllegalTransition, InvalidEvent, NotFound, PayloadTooLarge,
+    TooManyRequests, Unauthorized, Unavailable, ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -39,6 +39,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
             Forbidden,
             NotFound,
             Conflict,
+            IllegalTransition,
             VersionMismatch,
             PayloadTooLarge,
             ValidationFailed,

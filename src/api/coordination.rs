@@ -198,8 +198,7 @@ async fn act(
     request_body(content = AcceptTicketRequest, description = "An empty object, or no body"),
     responses(
         (status = 200, description = "Accepted", body = CoordinationTicket),
-        (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
-        problems::UpdateErrors
+        problems::StepErrors
     )
 )]
 #[post("/coordination-tickets/{id}/accept")]
@@ -231,8 +230,7 @@ pub async fn accept_ticket(
     request_body = ResolveTicketRequest,
     responses(
         (status = 200, description = "Resolved", body = CoordinationTicket),
-        (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
-        problems::UpdateErrors
+        problems::StepErrors
     )
 )]
 #[post("/coordination-tickets/{id}/resolve")]
@@ -262,8 +260,7 @@ pub async fn resolve_ticket(
     request_body = CancelTicketRequest,
     responses(
         (status = 200, description = "Cancelled", body = CoordinationTicket),
-        (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
-        problems::UpdateErrors
+        problems::StepErrors
     )
 )]
 #[post("/coordination-tickets/{id}/cancel")]

@@ -211,8 +211,7 @@ async fn act(
     request_body = UpdateKnowledgeRequest,
     responses(
         (status = 200, description = "Edited", body = KnowledgeEntry),
-        (status = 409, description = "`illegal_transition`", body = crate::error::Problem, content_type = "application/problem+json"),
-        problems::UpdateErrors
+        problems::StepErrors
     )
 )]
 #[patch("/knowledge/{id}")]
@@ -243,6 +242,8 @@ pub async fn update_knowledge(
     .await
 }
 
+// rustfmt re-indents the attribute inside this macro further on every run.
+#[rustfmt::skip]
 macro_rules! knowledge_step {
     ($name:ident, $path:literal, $doc:literal, $body:ty, $parse:ident, $command:expr) => {
         #[doc = $doc]
@@ -253,8 +254,7 @@ macro_rules! knowledge_step {
             request_body = $body,
             responses(
                 (status = 200, description = "Done", body = KnowledgeEntry),
-                (status = 409, description = "`illegal_transition`, with `state` and `allowed_actions`", body = crate::error::Problem, content_type = "application/problem+json"),
-                problems::UpdateErrors
+                problems::StepErrors
             )
         )]
         #[post($path)]

@@ -83,6 +83,9 @@ problem_responses! {
         "`Accept` names no media type this resource is available in (`not_acceptable`)."),
     Conflict => (409, "already_exists", "Conflict", "The username `li.lei` is already taken.",
         "The request conflicts with the current state (`already_exists`, `last_admin`)."),
+    IllegalTransition => (409, "illegal_transition", "Illegal transition",
+        "`accept` is not allowed while the ticket is resolved.",
+        "The current state does not allow this action; `state` and `allowed_actions` say what it does allow (`illegal_transition`)."),
     VersionMismatch => (412, "version_mismatch", "Version mismatch",
         "The resource has changed; its current version is 3. Fetch it again and retry.",
         "`If-Match` names an outdated version (`version_mismatch`)."),
@@ -132,6 +135,15 @@ problem_set!(
     UpdateErrors {
         400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound,
         412 => VersionMismatch, 413 => PayloadTooLarge, 422 => ValidationFailed, 503 => Unavailable,
+    }
+);
+problem_set!(
+    /// A step of a resource's life (a coordination ticket's or a knowledge entry's): changing it
+    /// with `If-Match`, where its state may not allow the step.
+    StepErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound,
+        409 => IllegalTransition, 412 => VersionMismatch, 413 => PayloadTooLarge,
+        422 => ValidationFailed, 503 => Unavailable,
     }
 );
 problem_set!(
