@@ -9,33 +9,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PG=${PG:-postgres://postgres@127.0.0.1:5432}
 DB=bench_db_restart
 PORT=${PORT:-18095}
-BASE=http://127.0.0.1:$PORT
 CLUSTER=${CLUSTER:-$(pg_lsclusters -h | awk 'NR==1 {print $1 " " $2}')}
-export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
-    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
-if [ -z "${BIN:-}" ]; then
-    cargo build --release -q
-    BIN=target/release/incident-desk
-fi
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
-$BIN serve >/dev/null 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-ADMIN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
-    -d '{"username":"admin","password":"bench-password"}' |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+. bench/fresh-server.sh
 CUSTOMER=$(curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' -d '{"code":"C1","name":"Customer 1"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-curl -fs -X POST "$BASE/api/v1/users" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    -d '{"username":"restart.desk","password":"bench-password","display_name":"d","roles":["service_desk"]}' >/dev/null
-DESK=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
-    -d '{"username":"restart.desk","password":"bench-password"}' |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+create_user restart.desk service_desk
+DESK=$(token restart.desk)
 
 python3 - "$BASE" "$DESK" "$PG/$DB" "$CLUSTER" "${DURATION:-40}" "$CUSTOMER" <<'PY'
 import json, subprocess, sys, threading, time, urllib.error, urllib.request
