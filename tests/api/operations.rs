@@ -167,6 +167,58 @@ async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
     assert_eq!(me["username"], "admin");
 }
 
+/// Ends every server connection to the app's database and waits until they are gone, as a
+/// database restart does to the pool.
+fn terminate_connections(database: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        ended: i64,
+    }
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url("postgres")).unwrap();
+    let ended: Ended = diesel::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) AS ended \
+             FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(database),
+        &mut conn,
+    )
+    .unwrap();
+    ended.ended
+}
+
+#[tokio::test]
+async fn pooled_connections_the_server_closed_are_replaced_before_a_request_uses_them() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let first = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "收费模块无法录入", "customer_id": c.customer}),
+        )
+        .await;
+    assert!(terminate_connections(&app.database) >= 1);
+
+    // Every pooled connection is dead now; each request is still served, reads and writes.
+    for _ in 0..6 {
+        app.get("/api/v1/users/me", &c.desk).ok().await;
+        app.get(&format!("/api/v1/incidents/{}", first["id"]), &c.desk)
+            .ok()
+            .await;
+    }
+    assert!(terminate_connections(&app.database) >= 1);
+    let second = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "门诊挂号缓慢", "customer_id": c.customer}),
+        )
+        .await;
+    let page = app.get("/api/v1/incidents", &c.desk).ok().await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{second}");
+}
+
 #[tokio::test]
 async fn start_up_creates_a_missing_database_and_its_admin() {
     let database = format!("idt_{}_fresh", std::process::id());

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The hot paths as a share of what PostgreSQL itself does on this machine, in one run:
+#   pgbench select-only (16 clients) and a single-row insert script (64 clients) are the
+#   yardsticks; then wrk -t2 -c64 against the release server:
+#   POST /api/v1/incidents                                  vs the insert yardstick (goal ≥ 33 %)
+#   GET  /api/v1/incidents/{id}                             vs select-only          (goal ≥ 50 %)
+#   GET  /api/v1/incidents?status=new&sort=due_at&limit=50  vs select-only          (goal ≥ 15 %)
+# and the server's resident memory: idle after start, and the peak over the whole run
+# (VmHWM; goals < 40 MB and < 100 MB).
+# Needs the local PostgreSQL, pgbench, python3 and wrk (apt-get install wrk).
+# DURATION (default 10s) sets each measurement's length; BIN measures another build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DB=bench_ratios
+PORT=${PORT:-18093}
+DURATION=${DURATION:-10s}
+SECS=${DURATION%s}
+. bench/fresh-server.sh
+rss_mb() { awk "/^$1:/ {printf \"%.1f\", \$2/1024}" "/proc/$SERVER/status"; }
+sleep 1
+IDLE_RSS=$(rss_mb VmRSS)
+
+CUSTOMER=$(curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
+    -H 'Content-Type: application/json' -d '{"code":"C1","name":"Customer 1"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+create_user ratios.desk service_desk
+DESK=$(token ratios.desk)
+
+echo "== yardsticks: pgbench, $DURATION each (PostgreSQL alone)"
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_ratios_pgbench" 2>/dev/null
+psql "$PG/postgres" -qc "CREATE DATABASE bench_ratios_pgbench"
+pgbench -q -i -s 10 "$PG/bench_ratios_pgbench" >/dev/null 2>&1
+tps() { grep -E '^tps' | sed -E 's/^tps = ([0-9.]+).*/\1/'; }
+SELECT_TPS=$(pgbench -n -S -c 16 -j 2 -T "$SECS" "$PG/bench_ratios_pgbench" 2>/dev/null | tps)
+printf 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n' \
+    >/tmp/ratios_insert.sql
+INSERT_TPS=$(pgbench -n -f /tmp/ratios_insert.sql -c 64 -j 2 -T "$SECS" "$PG/bench_ratios_pgbench" 2>/dev/null | tps)
+psql "$PG/postgres" -qc "DROP DATABASE bench_ratios_pgbench"
+printf 'pgbench select-only, 16 clients:       %10.0f TPS\n' "$SELECT_TPS"
+printf 'pgbench single-row insert, 64 clients: %10.0f TPS\n' "$INSERT_TPS"
+
+# Prints requests/s, median and 99th percentile of one wrk run, and the share of a yardstick.
+measure() {
+    local name=$1 yardstick=$2 goal=$3
+    shift 3
+    local out rps
+    out=$(wrk -t2 -c64 -d"$DURATION" --latency "$@")
+    if echo "$out" | grep -q 'Non-2xx'; then
+        echo "$out" | grep -E 'Non-2xx|Socket errors' >&2
+        echo "$name: some answers were not 2xx" >&2
+        exit 1
+    fi
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    python3 - "$name" "$rps" "$yardstick" "$goal" \
+        "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')" <<'PY'
+import sys
+name, rps, yardstick, goal, p50, p99 = sys.argv[1:]
+share = float(rps) / float(yardstick) * 100
+verdict = "meets" if share >= float(goal) else "misses"
+print(f"{name:<58} {float(rps):9.0f} req/s  p50 {p50:>8}  p99 {p99:>8}  "
+      f"{share:5.1f} % of its yardstick ({verdict} the {goal} % goal)")
+PY
+}
+
+echo "== wrk -t2 -c64, $DURATION each, against the server"
+measure "POST /api/v1/incidents" "$INSERT_TPS" 33 -s bench/create_incident.lua \
+    -H "Authorization: Bearer $DESK" "$BASE/api/v1/incidents"
+psql "$PG/$DB" -qc "ANALYZE"
+COUNT=$(psql "$PG/$DB" -Atc "SELECT count(*) FROM incidents")
+ID=$(psql "$PG/$DB" -Atc "SELECT id FROM incidents ORDER BY id LIMIT 1 OFFSET $((COUNT / 2))")
+echo "   ($COUNT incidents now stored; reading incident $ID)"
+measure "GET /api/v1/incidents/{id}" "$SELECT_TPS" 50 \
+    -H "Authorization: Bearer $DESK" "$BASE/api/v1/incidents/$ID"
+measure "GET /api/v1/incidents?status=new&sort=due_at&limit=50" "$SELECT_TPS" 15 \
+    -H "Authorization: Bearer $DESK" "$BASE/api/v1/incidents?status=new&sort=due_at&limit=50"
+
+echo "== server memory: idle after start ${IDLE_RSS} MB (goal < 40), peak during the run $(rss_mb VmHWM) MB (goal < 100), now $(rss_mb VmRSS) MB"
