@@ -38,6 +38,11 @@ impl fmt::Debug for Secret {
 pub struct Settings {
     /// PostgreSQL connection URL; the database is created when missing.
     pub database_url: String,
+    /// How long a caller read from the database may answer later requests with the same
+    /// credential (`CREDENTIAL_CACHE_TTL`, default 5 s; 0 reads the caller on every request).
+    /// Changes reach every instance at once through `LISTEN`/`NOTIFY`; this only bounds how
+    /// long a notification lost to a broken network could go unnoticed.
+    pub credential_cache_ttl: Duration,
     /// Connections kept by the pool (`DATABASE_POOL_SIZE`, default 10).
     pub database_pool_size: u32,
     /// How long a request waits for a database connection before answering 503.
@@ -129,6 +134,9 @@ impl Settings {
         let webhook_poll_ms = parse("WEBHOOK_POLL_INTERVAL", 1_000, &|raw| {
             parse_duration_ms(raw, 10, 60_000)
         });
+        let credential_cache_ms = parse("CREDENTIAL_CACHE_TTL", 5_000, &|raw| {
+            parse_duration_ms(raw, 0, 3_600_000)
+        });
 
         let timezone = match get("TIMEZONE") {
             None => chrono_tz::Asia::Shanghai,
@@ -212,6 +220,7 @@ impl Settings {
             follow_up_window: Duration::from_secs(follow_up_secs),
             cors_allowed_origins,
             sla_scan_interval: Duration::from_millis(sla_scan_ms),
+            credential_cache_ttl: Duration::from_millis(credential_cache_ms),
             sla_warning_percent: sla_warning_percent as u32,
             webhook_max_attempts: webhook_max_attempts as u32,
             webhook_retry_base: Duration::from_millis(webhook_retry_ms),

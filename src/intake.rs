@@ -45,7 +45,7 @@ impl Sender {
     fn caller(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Caller, AppError> {
         let user = match self {
             Sender::Header(credential) => {
-                let user = credential.load(conn, now)?;
+                let user = credential.load(conn, now)?.0;
                 let roles = user.roles();
                 if !(roles.has(Role::Integration) || roles.is_staff()) {
                     return Err(AppError::forbidden(
@@ -55,7 +55,7 @@ impl Sender {
                 user
             }
             Sender::RoutingKey(credential) => {
-                let user = credential.load(conn, now).map_err(|_| no_routing_key())?;
+                let user = credential.load(conn, now).map_err(|_| no_routing_key())?.0;
                 if !user.roles().has(Role::Integration) {
                     return Err(no_routing_key());
                 }

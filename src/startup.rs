@@ -23,6 +23,7 @@ use crate::error::AppError;
 use crate::intake::Intake;
 use crate::state::AppState;
 use crate::store::bootstrap::{self, AdminBootstrap, BootstrapError};
+use crate::store::credentials::CredentialCache;
 use crate::store::incident_writes::WriteSettings;
 use crate::telemetry::{self, Metrics};
 use crate::{openapi, store};
@@ -204,8 +205,14 @@ impl Application {
             WriteSettings::new(&settings, taxonomy.clone()),
             clock.clone(),
         );
+        let credentials = Arc::new(CredentialCache::new(settings.credential_cache_ttl));
+        store::credentials::listen_for_changes(
+            store::with_network_timeouts(&settings.database_url, settings.database_timeout),
+            &credentials,
+        );
         let state = Data::new(AppState {
             pool,
+            credentials,
             tokens,
             taxonomy,
             settings: settings.clone(),

@@ -11,6 +11,7 @@ use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
 use crate::intake::Intake;
 use crate::store::DbPool;
+use crate::store::credentials::CredentialCache;
 use crate::store::incident_writes::WriteSettings;
 use crate::telemetry::Metrics;
 
@@ -18,6 +19,8 @@ use crate::telemetry::Metrics;
 pub struct AppState {
     /// Database connections.
     pub pool: DbPool,
+    /// Callers recently read, forgotten whenever users or API tokens change.
+    pub credentials: Arc<CredentialCache>,
     /// Access-token keys.
     pub tokens: TokenKeys,
     /// The taxonomy, loaded at start-up.

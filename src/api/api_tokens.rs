@@ -193,6 +193,8 @@ pub async fn revoke_api_token(
         store::api_tokens::revoke(conn, id, now)
     })
     .await?;
+    // Other instances hear of it from the database; this one must not wait for that.
+    state.credentials.forget_all();
     Ok(HttpResponse::NoContent().finish())
 }
 

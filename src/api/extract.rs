@@ -493,13 +493,14 @@ impl FromRequest for AuthUser {
 }
 
 impl AuthUser {
-    /// The caller a Bearer value stands for: an API token (`idt_…`) or a JWT (SPEC §10). The
-    /// user is read on every request, so revocation and deactivation apply at once, on every
-    /// server instance.
+    /// The caller a Bearer value stands for: an API token (`idt_…`) or a JWT (SPEC §10).
+    /// Deactivation, role changes and revocation apply at once on every server instance (see
+    /// `store::credentials`).
     pub async fn from_token(state: &AppState, token: String) -> Result<AuthUser, AppError> {
         let credential = check_credential(state, &token)?;
         let now = state.clock.now();
-        let user = store::run(&state.pool, move |conn| credential.load(conn, now)).await?;
+        let user =
+            store::credentials::caller(&state.pool, &state.credentials, credential, now).await?;
         Ok(AuthUser::from(user))
     }
 }

@@ -321,6 +321,8 @@ pub async fn update_user(
         store::users::update(conn, id, patch, if_match.0, now)
     })
     .await?;
+    // Other instances hear of it from the database; this one must not wait for that.
+    state.credentials.forget_all();
     Ok(versioned(row.version, UserResponse::from(row)))
 }
 

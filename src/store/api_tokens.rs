@@ -155,13 +155,13 @@ pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<()
     })
 }
 
-/// The user a live token stands for: not revoked, not expired, its user active. Records the
-/// use, to a minute's precision.
+/// The user a live token stands for (not revoked, not expired, its user active), with the
+/// token's expiry. Records the use, to a minute's precision.
 pub fn authenticate(
     conn: &mut PgConnection,
     digest: &[u8],
     now: DateTime<Utc>,
-) -> Result<Option<UserRow>, AppError> {
+) -> Result<Option<(UserRow, Option<DateTime<Utc>>)>, AppError> {
     let found: Option<(ApiTokenRow, UserRow)> = api_tokens::table
         .inner_join(users::table.on(users::id.eq(api_tokens::id)))
         .filter(api_tokens::token_hash.eq(digest))
@@ -185,5 +185,5 @@ pub fn authenticate(
             .set(api_tokens::last_used_at.eq(now))
             .execute(conn)?;
     }
-    Ok(Some(user))
+    Ok(Some((user, token.expires_at)))
 }

@@ -61,10 +61,7 @@ async fn revoked_tokens_are_refused_at_once_on_every_instance() {
         .send(reqwest::Method::DELETE, &path, Some(&admin), None)
         .await;
     assert_eq!(revoked.status(), 204);
-    second
-        .get("/api/v1/users/me", &token)
-        .refused("unauthorized")
-        .await;
+    refused_soon(&second, &token).await;
     first
         .get("/api/v1/users/me", &token)
         .refused("unauthorized")

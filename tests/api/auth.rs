@@ -183,6 +183,85 @@ async fn deactivation_stops_tokens_at_once_and_reactivation_does_not_revive_them
     app.get("/api/v1/users/me", &fresh).ok().await;
 }
 
+/// Settings under which a cached caller outlives every test: only a notification (or the
+/// instance's own change) can make an instance forget it.
+const LONG_CACHE: &[(&str, &str)] = &[("CREDENTIAL_CACHE_TTL", "1h")];
+
+#[tokio::test]
+async fn changes_to_users_reach_every_instance_although_callers_are_cached() {
+    let first = TestApp::spawn_with(LONG_CACHE).await;
+    let second = TestApp::spawn_on(first.database.clone(), LONG_CACHE).await;
+    let admin = first.admin_token().await;
+    let (id, token) = first
+        .create_user(&admin, "desk1", &["service_desk"], None)
+        .await;
+    let path = format!("/api/v1/users/{id}");
+    for app in [&first, &second] {
+        let me = app.get("/api/v1/users/me", &token).ok().await;
+        assert_eq!(me["roles"], json!(["service_desk"]));
+    }
+
+    first
+        .patch(&path, &admin, json!({"roles": ["l2_engineer"]}))
+        .ok()
+        .await;
+    let me = first.get("/api/v1/users/me", &token).ok().await;
+    assert_eq!(
+        me["roles"],
+        json!(["l2_engineer"]),
+        "at once where it changed"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let me = second.get("/api/v1/users/me", &token).ok().await;
+        if me["roles"] == json!(["l2_engineer"]) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "{me}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    first
+        .patch(&path, &admin, json!({"active": false}))
+        .ok()
+        .await;
+    first
+        .get("/api/v1/users/me", &token)
+        .refused("unauthorized")
+        .await;
+    refused_soon(&second, &token).await;
+}
+
+#[tokio::test]
+async fn an_instance_that_lost_its_listener_forgets_what_it_could_not_hear_of() {
+    let first = TestApp::spawn_with(LONG_CACHE).await;
+    let second = TestApp::spawn_on(first.database.clone(), LONG_CACHE).await;
+    let admin = first.admin_token().await;
+    let (id, token) = first
+        .create_user(&admin, "desk1", &["service_desk"], None)
+        .await;
+    second.get("/api/v1/users/me", &token).ok().await;
+
+    // Every connection ends, the listeners' too; the deactivation commits before the second
+    // instance listens again, so its notification never reaches it.
+    assert!(terminate_connections(&first.database) >= 2);
+    first
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"active": false}),
+        )
+        .ok()
+        .await;
+    refused_soon(&second, &token).await;
+    // Listening again (a second after losing the connection), it has not kept the old row.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    second
+        .get("/api/v1/users/me", &token)
+        .refused("unauthorized")
+        .await;
+}
+
 #[tokio::test]
 async fn a_password_change_revokes_old_tokens() {
     let app = TestApp::spawn().await;

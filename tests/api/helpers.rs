@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -136,6 +137,48 @@ pub fn drop_database(name: &str) {
     diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)
         .expect("drop test database");
+}
+
+/// Ends every server connection to the app's database and waits until they are gone, as a
+/// database restart does to the pool.
+pub fn terminate_connections(database: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        ended: i64,
+    }
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url("postgres")).unwrap();
+    let ended: Ended = diesel::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) AS ended \
+             FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(database),
+        &mut conn,
+    )
+    .unwrap();
+    ended.ended
+}
+
+/// Polls `GET /users/me` with `token` until it is refused with 401, for at most two seconds;
+/// returns how long that took. For changes that reach another instance by notification.
+pub async fn refused_soon(app: &TestApp, token: &str) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let response = app
+            .send(Method::GET, "/api/v1/users/me", Some(token), None)
+            .await;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return started.elapsed();
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the change did not reach this instance"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A running server on its own database.

@@ -167,28 +167,6 @@ async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
     assert_eq!(me["username"], "admin");
 }
 
-/// Ends every server connection to the app's database and waits until they are gone, as a
-/// database restart does to the pool.
-fn terminate_connections(database: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Ended {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        ended: i64,
-    }
-    let mut conn: diesel::PgConnection =
-        diesel::Connection::establish(&database_url("postgres")).unwrap();
-    let ended: Ended = diesel::RunQueryDsl::get_result(
-        diesel::sql_query(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) AS ended \
-             FROM pg_stat_activity WHERE datname = $1",
-        )
-        .bind::<diesel::sql_types::Text, _>(database),
-        &mut conn,
-    )
-    .unwrap();
-    ended.ended
-}
-
 #[tokio::test]
 async fn pooled_connections_the_server_closed_are_replaced_before_a_request_uses_them() {
     let app = TestApp::spawn().await;
