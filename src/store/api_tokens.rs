@@ -155,13 +155,16 @@ pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<()
     })
 }
 
+/// A live caller's user, and until when its credential is good (`None`: no end of its own).
+pub type LiveCaller = (UserRow, Option<DateTime<Utc>>);
+
 /// The user a live token stands for (not revoked, not expired, its user active), with the
 /// token's expiry. Records the use, to a minute's precision.
 pub fn authenticate(
     conn: &mut PgConnection,
     digest: &[u8],
     now: DateTime<Utc>,
-) -> Result<Option<(UserRow, Option<DateTime<Utc>>)>, AppError> {
+) -> Result<Option<LiveCaller>, AppError> {
     let found: Option<(ApiTokenRow, UserRow)> = api_tokens::table
         .inner_join(users::table.on(users::id.eq(api_tokens::id)))
         .filter(api_tokens::token_hash.eq(digest))

@@ -21,6 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::PgConnection;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use super::api_tokens::LiveCaller;
 use super::users::UserRow;
 use super::{DbPool, run};
 use crate::error::AppError;
@@ -60,7 +61,7 @@ impl Credential {
         &self,
         conn: &mut PgConnection,
         now: DateTime<Utc>,
-    ) -> Result<(UserRow, Option<DateTime<Utc>>), AppError> {
+    ) -> Result<LiveCaller, AppError> {
         match self {
             Credential::ApiToken(digest) => {
                 super::api_tokens::authenticate(conn, digest, now)?.ok_or_else(invalid_token)
@@ -220,14 +221,12 @@ async fn listen(
     let mut subscribed = false;
     // The connection is driven by polling it; the LISTEN request completes through it.
     std::future::poll_fn(|cx| {
-        if !subscribed {
-            if let Poll::Ready(answer) = subscribe.as_mut().poll(cx) {
-                answer?;
-                subscribed = true;
-                match cache.upgrade() {
-                    Some(cache) => cache.set_listening(true),
-                    None => return Poll::Ready(Ok(())),
-                }
+        if !subscribed && let Poll::Ready(answer) = subscribe.as_mut().poll(cx) {
+            answer?;
+            subscribed = true;
+            match cache.upgrade() {
+                Some(cache) => cache.set_listening(true),
+                None => return Poll::Ready(Ok(())),
             }
         }
         loop {
