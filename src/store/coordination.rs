@@ -264,16 +264,24 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, AppE
         .try_into()
 }
 
+/// The open or accepted `customer_issue` tickets: those that keep their incident from being
+/// resolved (`CoordinationTicket::blocks_resolving`).
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn blocking_tickets() -> _ {
+    let kind: &'static str = CoordinationKind::CustomerIssue.as_str();
+    let statuses: [&'static str; 2] = [
+        CoordinationStatus::Open.as_str(),
+        CoordinationStatus::Accepted.as_str(),
+    ];
+    coordination_tickets::table
+        .filter(coordination_tickets::kind.eq(kind))
+        .filter(coordination_tickets::status.eq_any(statuses))
+}
+
 /// True while incident `incident_id` has an open or accepted `customer_issue` ticket.
 pub fn blocks_resolving(conn: &mut PgConnection, incident_id: i64) -> Result<bool, AppError> {
     Ok(diesel::select(diesel::dsl::exists(
-        coordination_tickets::table
-            .filter(coordination_tickets::incident_id.eq(incident_id))
-            .filter(coordination_tickets::kind.eq(CoordinationKind::CustomerIssue.as_str()))
-            .filter(coordination_tickets::status.eq_any([
-                CoordinationStatus::Open.as_str(),
-                CoordinationStatus::Accepted.as_str(),
-            ])),
+        blocking_tickets().filter(coordination_tickets::incident_id.eq(incident_id)),
     ))
     .get_result(conn)?)
 }
@@ -283,13 +291,8 @@ pub fn blocking_among(
     conn: &mut PgConnection,
     ids: &[i64],
 ) -> Result<std::collections::HashSet<i64>, AppError> {
-    Ok(coordination_tickets::table
+    Ok(blocking_tickets()
         .filter(coordination_tickets::incident_id.eq_any(ids))
-        .filter(coordination_tickets::kind.eq(CoordinationKind::CustomerIssue.as_str()))
-        .filter(coordination_tickets::status.eq_any([
-            CoordinationStatus::Open.as_str(),
-            CoordinationStatus::Accepted.as_str(),
-        ]))
         .select(coordination_tickets::incident_id)
         .distinct()
         .load::<i64>(conn)?

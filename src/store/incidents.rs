@@ -313,6 +313,23 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Incident, AppError> {
         .try_into()
 }
 
+/// Incident `id`, and whether an open customer-issue ticket keeps it from being resolved
+/// (`coordination::blocks_resolving`), in one statement.
+pub fn find_with_blocking(conn: &mut PgConnection, id: i64) -> Result<(Incident, bool), AppError> {
+    use super::schema::coordination_tickets;
+    let blocked = diesel::dsl::exists(
+        super::coordination::blocking_tickets()
+            .filter(coordination_tickets::incident_id.eq(incidents::id)),
+    );
+    let (row, blocked): (IncidentRow, bool) = incidents::table
+        .find(id)
+        .select((IncidentRow::as_select(), blocked))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("incident", id))?;
+    Ok((row.try_into()?, blocked))
+}
+
 /// The oldest unresolved incident (`new` or `in_progress`) with the same customer, system,
 /// configuration item and subcategory, when there is one.
 pub fn find_unresolved_duplicate(

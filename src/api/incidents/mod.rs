@@ -54,11 +54,15 @@ fn visible_incident(
     caller: &Caller,
     id: i64,
 ) -> Result<Incident, AppError> {
-    let incident = store::incidents::find(conn, id)?;
+    visible(caller, store::incidents::find(conn, id)?)
+}
+
+/// `incident` when `caller` may see it; otherwise 404, as if there were none.
+fn visible(caller: &Caller, incident: Incident) -> Result<Incident, AppError> {
     if caller.sees(&incident) {
         Ok(incident)
     } else {
-        Err(AppError::not_found("incident", id))
+        Err(AppError::not_found("incident", incident.id))
     }
 }
 

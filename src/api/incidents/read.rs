@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
 
 use super::requests::ListIncidentsQuery;
-use super::{IncidentResponse, require_incident_reader, respond, visible_incident};
+use super::{IncidentResponse, require_incident_reader, respond, visible};
 use crate::api::extract::{AuthUser, ValidQuery};
 use crate::api::pagination::{Page, PageQuery, decode_cursor, encode_cursor};
 use crate::api::problems;
@@ -121,11 +121,10 @@ pub async fn get_incident(
     let id = id.into_inner();
     let who = caller.caller();
     let (incident, open_customer_issue) = store::run(&state.pool, move |conn| {
-        let incident = visible_incident(conn, &who, id)?;
-        let blocked = store::coordination::blocks_resolving(conn, id)?;
-        Ok((incident, blocked))
+        store::incidents::find_with_blocking(conn, id)
     })
     .await?;
+    let incident = visible(&who, incident)?;
     Ok(respond(
         StatusCode::OK,
         incident,
