@@ -155,7 +155,7 @@ pub(super) fn seed_demo(args: SeedDemoArgs) -> Result<(), String> {
                 let batch = (index..index + size)
                     .map(|i| {
                         let id = first_id + i as i64;
-                        generator.incident(i, id, store::demo::incident_number(id))
+                        generator.incident(i, id, crate::domain::incident::Incident::number_for(id))
                     })
                     .collect::<Result<Vec<_>, demo::DemoError>>()
                     .map_err(|e| e.to_string())?;

@@ -231,6 +231,13 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// The number of incident `id`: `INC-` and the id, zero-padded to six digits. The
+    /// database's generated `number` column computes the same (migration 000003); the store
+    /// checks that they agree whenever it writes an incident.
+    pub fn number_for(id: i64) -> String {
+        format!("INC-{id:06}")
+    }
+
     /// A reporter is recorded: the incident was raised by a user, so closing it as resolved
     /// waits for the reporter's confirmation.
     pub fn user_reported(&self) -> bool {
@@ -260,6 +267,13 @@ impl Incident {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_are_padded_to_six_digits_and_grow_beyond() {
+        assert_eq!(super::Incident::number_for(7), "INC-000007");
+        assert_eq!(super::Incident::number_for(999_999), "INC-999999");
+        assert_eq!(super::Incident::number_for(1_000_000), "INC-1000000");
+    }
+
     use super::*;
 
     #[test]

@@ -17,11 +17,6 @@ use crate::domain::knowledge::{KnowledgeEntry, KnowledgeText};
 use crate::domain::role::Role;
 use crate::error::AppError;
 
-/// The number the database gives incident `id` (its generated `number` column).
-pub fn incident_number(id: i64) -> String {
-    format!("INC-{id:06}")
-}
-
 /// A seeded user: id, display name.
 pub type SeededUser = (i64, String);
 

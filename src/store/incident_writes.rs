@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
 
+use super::combined::Combined;
 use super::escalations;
 use super::incidents::{IncidentRow, NewIncidentRow, NoteRow};
 use super::schema::{incident_history, incident_notes, incidents};
@@ -84,7 +87,7 @@ pub enum Reported {
 }
 
 /// Creates an incident with its `created` history entry and `incident.created` event, in one
-/// transaction; or, when it duplicates an unresolved incident (SPEC §8), refuses it or records it
+/// statement; or, when it duplicates an unresolved incident (SPEC §8), refuses it or records it
 /// there, as `on_duplicate` says.
 pub fn create(
     conn: &mut PgConnection,
@@ -96,74 +99,89 @@ pub fn create(
 ) -> Result<Reported, AppError> {
     // Who may report for which organisation is settled before anything is read.
     let customer_id = workflow::customer_of_new(caller, draft.customer_id)?;
-    conn.transaction(|conn| {
-        let customer = customer_facts(conn, customer_id)?;
-        let ci = draft
-            .ci_id
-            .map(|id| ci_ref(conn, id))
-            .transpose()?
-            .flatten();
-        let recurrence = draft
-            .recurrence_of
-            .map(|id| super::incidents::find_ref(conn, id))
-            .transpose()?
-            .flatten();
-        let lookups = CreationLookups {
-            now,
-            taxonomy: &settings.taxonomy,
-            customer,
-            ci,
-            recurrence,
-            deadlines: calendar::deadlines(conn, settings.timezone)?,
-            upload_cutoff: settings.cutoff(),
-        };
-        let new = workflow::new_incident(caller, draft, &lookups)?;
-        let duplicate_of = match new.duplicate_signature() {
-            Some(signature) if on_duplicate != Some(OnDuplicate::Create) => {
-                super::incidents::find_unresolved_duplicate(conn, &signature)?
-            }
-            _ => None,
-        };
-        match (duplicate_of, on_duplicate) {
-            (None, _) => insert(conn, new, now).map(Reported::Created),
-            (Some(original), Some(OnDuplicate::Append)) => {
-                let command = IncidentCommand::ReportAgain {
-                    title: new.title,
-                    description: Some(new.description),
-                };
-                execute(conn, original, None, caller, command, settings, now).map(|applied| {
-                    Reported::Appended {
-                        incident: applied.incident,
-                        open_customer_issue: applied.open_customer_issue,
-                    }
-                })
-            }
-            (Some(original), _) => Err(AppError::DuplicateIncident {
-                duplicate_of: original,
-            }),
+    // No transaction around the reads: under READ COMMITTED it would hold no locks on what they
+    // read, so it would add two round trips and no guarantee. The writes are one statement, or
+    // `execute`'s own transaction.
+    let customer = customer_facts(conn, customer_id)?;
+    let ci = draft
+        .ci_id
+        .map(|id| ci_ref(conn, id))
+        .transpose()?
+        .flatten();
+    let recurrence = draft
+        .recurrence_of
+        .map(|id| super::incidents::find_ref(conn, id))
+        .transpose()?
+        .flatten();
+    let lookups = CreationLookups {
+        now,
+        taxonomy: &settings.taxonomy,
+        customer,
+        ci,
+        recurrence,
+        deadlines: calendar::deadlines(conn, settings.timezone)?,
+        upload_cutoff: settings.cutoff(),
+    };
+    let new = workflow::new_incident(caller, draft, &lookups)?;
+    let duplicate_of = match new.duplicate_signature() {
+        Some(signature) if on_duplicate != Some(OnDuplicate::Create) => {
+            super::incidents::find_unresolved_duplicate(conn, &signature)?
         }
-    })
+        _ => None,
+    };
+    match (duplicate_of, on_duplicate) {
+        (None, _) => insert(conn, new, now).map(Reported::Created),
+        (Some(original), Some(OnDuplicate::Append)) => {
+            let command = IncidentCommand::ReportAgain {
+                title: new.title,
+                description: Some(new.description),
+            };
+            execute(conn, original, None, caller, command, settings, now).map(|applied| {
+                Reported::Appended {
+                    incident: applied.incident,
+                    open_customer_issue: applied.open_customer_issue,
+                }
+            })
+        }
+        (Some(original), _) => Err(AppError::DuplicateIncident {
+            duplicate_of: original,
+        }),
+    }
 }
 
-/// Stores a decided new incident with its `created` history entry and `incident.created`
-/// event; the caller holds the transaction.
+/// Stores a decided new incident with its `created` history entry and `incident.created` event,
+/// in one statement: the id is drawn first, so the entry and the event, which name the
+/// incident, are known before anything is written.
 pub(super) fn insert(
     conn: &mut PgConnection,
     new: NewIncident,
     now: DateTime<Utc>,
 ) -> Result<Incident, AppError> {
+    let id: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "nextval('incidents_id_seq')",
+    ))
+    .get_result(conn)?;
     let author = new.created_by;
-    let row: IncidentRow = diesel::insert_into(incidents::table)
-        .values(NewIncidentRow::try_from(new)?)
-        .returning(IncidentRow::as_returning())
-        .get_result(conn)?;
-    let incident = Incident::try_from(row)?;
+    let row = NewIncidentRow::try_from(new.clone())?;
+    let incident = new.into_incident(id, Incident::number_for(id));
     let (entry, events) = workflow::created(&incident);
-    record(conn, incident.id, Some(author), now, entry)?;
-    for event in events {
-        outbox::emit(conn, event.as_str(), now, event_data(&incident, None, now)?)?;
+    let mut statement = Combined::new(
+        diesel::insert_into(incidents::table)
+            .values((incidents::id.eq(id), row))
+            .returning(IncidentRow::as_returning()),
+    )
+    .with("history", history_insert(id, Some(author), now, entry)?);
+    for (n, event) in events.into_iter().enumerate() {
+        let data = event_data(&incident, None, now)?;
+        statement = outbox::with_event(statement, &format!("event_{n}"), event.as_str(), now, data);
     }
-    Ok(incident)
+    let stored = Incident::try_from(statement.get_result::<IncidentRow>(conn)?)?;
+    if stored != incident {
+        // The entry and the event describe `incident`; a column the database fills differently
+        // would make them disagree with the row.
+        log::error!("incident {id} was stored as {stored:?}, its journal says {incident:?}");
+    }
+    Ok(stored)
 }
 
 /// Runs `command` by `caller` on incident `id`. Concurrent writes to one incident queue on the
@@ -434,24 +452,69 @@ pub(super) fn write_history(
     }
     let rows = history
         .into_iter()
-        .map(|pending| {
-            let changes =
-                serde_json::to_value(pending.entry.changes).map_err(AppError::internal)?;
-            Ok((
-                incident_history::incident_id.eq(pending.incident_id),
-                incident_history::actor_id.eq(pending.actor),
-                incident_history::action.eq(pending.entry.action),
-                incident_history::changes.eq(changes),
-                incident_history::comment.eq(pending.entry.comment),
-                incident_history::internal.eq(pending.entry.internal),
-                incident_history::created_at.eq(now),
-            ))
-        })
+        .map(|pending| history_row(pending.incident_id, pending.actor, now, pending.entry))
         .collect::<Result<Vec<_>, AppError>>()?;
     diesel::insert_into(incident_history::table)
         .values(rows)
         .execute(conn)?;
     Ok(())
+}
+
+/// Inserts one history entry (a part of a combined statement).
+fn history_insert(
+    incident_id: i64,
+    actor: Option<i64>,
+    now: DateTime<Utc>,
+    entry: HistoryEntry,
+) -> Result<impl QueryFragment<Pg> + Send + 'static, AppError> {
+    Ok(
+        diesel::insert_into(incident_history::table).values(history_row(
+            incident_id,
+            actor,
+            now,
+            entry,
+        )?),
+    )
+}
+
+/// The columns of a history entry.
+fn history_row(
+    incident_id: i64,
+    actor: Option<i64>,
+    now: DateTime<Utc>,
+    entry: HistoryEntry,
+) -> Result<history_values, AppError> {
+    let changes = serde_json::to_value(entry.changes).map_err(AppError::internal)?;
+    Ok(history_values(
+        incident_id,
+        actor,
+        now,
+        entry.action,
+        changes,
+        entry.comment,
+        entry.internal,
+    ))
+}
+
+#[diesel::dsl::auto_type]
+fn history_values(
+    incident_id: i64,
+    actor: Option<i64>,
+    now: DateTime<Utc>,
+    action: &'static str,
+    changes: serde_json::Value,
+    comment: Option<String>,
+    internal: bool,
+) -> _ {
+    (
+        incident_history::incident_id.eq(incident_id),
+        incident_history::actor_id.eq(actor),
+        incident_history::action.eq(action),
+        incident_history::changes.eq(changes),
+        incident_history::comment.eq(comment),
+        incident_history::internal.eq(internal),
+        incident_history::created_at.eq(now),
+    )
 }
 
 /// The `data` of a webhook event: the incident as the API shows it and, for escalation events,

@@ -6,6 +6,7 @@
 pub mod api_tokens;
 pub mod bootstrap;
 pub mod calendar;
+pub mod combined;
 pub mod configuration_items;
 pub mod coordination;
 pub mod credentials;

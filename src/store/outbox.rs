@@ -2,9 +2,12 @@
 //! fanned out at once to one delivery per subscribed, active webhook.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment};
 use diesel::sql_types::{BigInt, Text};
 
+use super::combined::{Combined, RETURNED};
 use super::schema::outbox_events;
 use crate::error::AppError;
 
@@ -20,27 +23,75 @@ pub const EVENT_TYPES: [&str; 8] = [
     "coordination.resolved",
 ];
 
-/// Records an event and queues its deliveries.
+/// Records an event and queues its deliveries, in one statement.
 pub fn emit(
     conn: &mut PgConnection,
     event_type: &str,
     occurred_at: DateTime<Utc>,
     data: serde_json::Value,
 ) -> Result<i64, AppError> {
-    let event_id: i64 = diesel::insert_into(outbox_events::table)
+    let statement = Combined::new(event_insert(event_type, occurred_at, data))
+        .with("deliveries", Deliveries::of(RETURNED, event_type));
+    Ok(statement.get_result(conn)?)
+}
+
+/// Adds to `statement` the parts that record an event and queue its deliveries. `name` names
+/// the event's part and must be unique in the statement.
+pub fn with_event<Q>(
+    statement: Combined<Q>,
+    name: &str,
+    event_type: &str,
+    occurred_at: DateTime<Utc>,
+    data: serde_json::Value,
+) -> Combined<Q> {
+    statement
+        .with(name, event_insert(event_type, occurred_at, data))
+        .with(
+            format!("{name}_deliveries"),
+            Deliveries::of(name, event_type),
+        )
+}
+
+/// Inserts an event, returning its id.
+fn event_insert(
+    event_type: &str,
+    occurred_at: DateTime<Utc>,
+    data: serde_json::Value,
+) -> impl Query<SqlType = BigInt> + QueryFragment<Pg> + Send + 'static {
+    diesel::insert_into(outbox_events::table)
         .values((
-            outbox_events::event_type.eq(event_type),
+            outbox_events::event_type.eq(event_type.to_owned()),
             outbox_events::occurred_at.eq(occurred_at),
             outbox_events::data.eq(data),
         ))
         .returning(outbox_events::id)
-        .get_result(conn)?;
-    diesel::sql_query(
-        "INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt_at, created_at) \
-         SELECT id, $1, now(), now() FROM webhooks WHERE active AND $2 = ANY (events)",
-    )
-    .bind::<BigInt, _>(event_id)
-    .bind::<Text, _>(event_type)
-    .execute(conn)?;
-    Ok(event_id)
+}
+
+/// One delivery per active webhook subscribed to the event that the part `event` inserted.
+struct Deliveries {
+    event: String,
+    event_type: String,
+}
+
+impl Deliveries {
+    fn of(event: &str, event_type: &str) -> Self {
+        Deliveries {
+            event: event.to_owned(),
+            event_type: event_type.to_owned(),
+        }
+    }
+}
+
+impl QueryFragment<Pg> for Deliveries {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt_at, created_at) \
+             SELECT w.id, e.id, now(), now() FROM webhooks w, ",
+        );
+        out.push_identifier(&self.event)?;
+        out.push_sql(" e WHERE w.active AND ");
+        out.push_bind_param::<Text, _>(&self.event_type)?;
+        out.push_sql(" = ANY (w.events)");
+        Ok(())
+    }
 }

@@ -647,3 +647,101 @@ async fn concurrent_close_and_reject_are_serialised() {
         incident["version"].as_i64().unwrap() + 1 + successes.len() as i64
     );
 }
+
+#[derive(diesel::QueryableByName)]
+struct Written {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    number: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    entries: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    events: i64,
+}
+
+#[tokio::test]
+async fn a_new_incident_is_stored_with_its_entry_and_event_which_describe_it_exactly() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url(&app.database)).unwrap();
+    // Around the point where numbers outgrow their six digits.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("SELECT setval('incidents_id_seq', 999998)"),
+        &mut conn,
+    )
+    .unwrap();
+    for expected in ["INC-999999", "INC-1000000"] {
+        let incident = app
+            .create_incident(
+                &c.desk,
+                json!({"title": "收费模块无法录入", "customer_id": c.customer}),
+            )
+            .await;
+        assert_eq!(incident["number"], expected);
+        let id = incident["id"].as_i64().unwrap();
+        let written: Written = diesel::RunQueryDsl::get_result(
+            diesel::sql_query(format!(
+                "SELECT (SELECT data->'incident'->>'number' FROM outbox_events \
+                   WHERE event_type = 'incident.created' AND (data->'incident'->>'id')::bigint = {id}) AS number, \
+                 (SELECT count(*) FROM incident_history WHERE incident_id = {id} AND action = 'created') AS entries, \
+                 (SELECT count(*) FROM outbox_events WHERE (data->'incident'->>'id')::bigint = {id}) AS events"
+            )),
+            &mut conn,
+        )
+        .unwrap();
+        assert_eq!(
+            (written.number.as_str(), written.entries, written.events),
+            (expected, 1, 1)
+        );
+        let history = app
+            .get(&format!("/api/v1/incidents/{id}/history"), &c.desk)
+            .ok()
+            .await;
+        let created = &history[0]["changes"];
+        let field = |name: &str| {
+            created
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|change| change["field"] == name)
+                .map(|change| change["new"].clone())
+        };
+        assert_eq!(field("title"), Some(incident["title"].clone()));
+        assert_eq!(field("due_at"), Some(incident["due_at"].clone()));
+    }
+
+    // A create the database refuses leaves no entry and no event behind.
+    let before: Written = diesel::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT '' AS number, (SELECT count(*) FROM incident_history) AS entries, \
+             (SELECT count(*) FROM outbox_events) AS events",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("ALTER TABLE incidents ADD CONSTRAINT no_more CHECK (id < 1000001)"),
+        &mut conn,
+    )
+    .unwrap();
+    let refused = app
+        .post(
+            "/api/v1/incidents",
+            &c.desk,
+            json!({"title": "门诊挂号缓慢", "customer_id": c.customer}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let after: Written = diesel::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT '' AS number, (SELECT count(*) FROM incident_history) AS entries, \
+             (SELECT count(*) FROM outbox_events) AS events",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(
+        (after.entries, after.events),
+        (before.entries, before.events)
+    );
+}
