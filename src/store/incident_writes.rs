@@ -149,6 +149,11 @@ pub fn create(
     }
 }
 
+diesel::define_sql_function! {
+    /// Draws the next value of a sequence.
+    fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
+}
+
 /// Stores a decided new incident with its `created` history entry and `incident.created` event,
 /// in one statement: the id is drawn first, so the entry and the event, which name the
 /// incident, are known before anything is written.
@@ -157,10 +162,7 @@ pub(super) fn insert(
     new: NewIncident,
     now: DateTime<Utc>,
 ) -> Result<Incident, AppError> {
-    let id: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "nextval('incidents_id_seq')",
-    ))
-    .get_result(conn)?;
+    let id: i64 = diesel::select(nextval("incidents_id_seq")).get_result(conn)?;
     let author = new.created_by;
     let row = NewIncidentRow::try_from(new.clone())?;
     let incident = new.into_incident(id, Incident::number_for(id));

@@ -193,8 +193,10 @@ impl TryFrom<Incident> for IncidentRow {
 }
 
 /// An incident to insert, as decided by [`crate::domain::workflow::new_incident`].
+// `None` binds NULL (every such column defaults to NULL) instead of writing DEFAULT, so the
+// statement's text is the same for every incident and PostgreSQL plans it once per connection.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = incidents)]
+#[diesel(table_name = incidents, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct NewIncidentRow {
     pub kind: String,
