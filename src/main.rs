@@ -3,10 +3,12 @@
 /// glibc's allocator raises its mmap threshold to the size of the largest block it has freed,
 /// so after the first sign-in every Argon2 hash (19 MiB) is carved from a per-thread heap and
 /// kept: each blocking thread that ever hashed a password held 19 MiB more. A fixed threshold
-/// returns such blocks to the system when they are freed (BENCHMARKS.md, memory). It must be in
+/// returns such blocks to the system when they are freed (BENCHMARKS.md, memory); at 4 MiB it
+/// stays above the buffers a request needs (a page of 200 incidents), which glibc's default
+/// 128 KiB would map and unmap every time. It must be in
 /// the environment before the process allocates anything, so the command sets it and starts
 /// itself again, unless the operator chose a value.
-const MALLOC_MMAP_THRESHOLD: (&str, &str) = ("MALLOC_MMAP_THRESHOLD_", "131072");
+const MALLOC_MMAP_THRESHOLD: (&str, &str) = ("MALLOC_MMAP_THRESHOLD_", "4194304");
 
 fn main() -> std::process::ExitCode {
     #[cfg(target_os = "linux")]

@@ -261,7 +261,7 @@ async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     assert!(
         environment
             .split(|byte| *byte == 0)
-            .any(|entry| entry == b"MALLOC_MMAP_THRESHOLD_=131072"),
+            .any(|entry| entry == b"MALLOC_MMAP_THRESHOLD_=4194304"),
         "the server runs without MALLOC_MMAP_THRESHOLD_"
     );
 
