@@ -57,7 +57,8 @@ impl utoipa::IntoParams for IdempotencyKey {
             .schema_type(Type::String)
             .min_length(Some(1))
             .max_length(Some(255))
-            .pattern(Some("^[ -~]+$"));
+            // Spaces inside only: the server trims the key.
+            .pattern(Some("^[!-~]([ -~]*[!-~])?$"));
         vec![
             ParameterBuilder::new()
                 .name("Idempotency-Key")

@@ -20,6 +20,12 @@ async fn the_checked_in_spec_matches_the_served_one() {
         "openapi/openapi.json is stale: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
     );
     assert_eq!(served["openapi"], "3.1.0");
+    let mut unresolved = Vec::new();
+    every_reference(&served, &served, &mut unresolved);
+    assert!(
+        unresolved.is_empty(),
+        "references to nothing: {unresolved:?}"
+    );
     assert!(served["components"]["securitySchemes"]["bearer"].is_object());
     assert!(
         served["info"]["license"]["name"]
@@ -123,4 +129,27 @@ async fn the_document_says_what_the_server_accepts() {
         )
         .await;
     assert!(refused.status().is_client_error(), "{}", refused.status());
+}
+
+/// Collects every `$ref` in `node` that names nothing in `document`.
+fn every_reference(document: &Value, node: &Value, unresolved: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                let pointer = target.trim_start_matches('#');
+                if document.pointer(pointer).is_none() {
+                    unresolved.push(target.clone());
+                }
+            }
+            for value in map.values() {
+                every_reference(document, value, unresolved);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                every_reference(document, item, unresolved);
+            }
+        }
+        _ => {}
+    }
 }
