@@ -165,9 +165,10 @@ problem_set!(
     SignedInErrors { 401 => Unauthorized, 503 => Unavailable }
 );
 problem_set!(
-    /// Posting monitoring events.
+    /// Posting monitoring events. The event itself is never refused with 422 (a PagerDuty sender
+    /// would retry it); a malformed `Idempotency-Key`, which no PagerDuty sender sends, is.
     EventErrors {
         400 => InvalidEvent, 401 => Unauthorized, 403 => Forbidden, 413 => PayloadTooLarge,
-        503 => Unavailable,
+        422 => ValidationFailed, 503 => Unavailable,
     }
 );
