@@ -187,14 +187,21 @@ async fn deactivation_stops_tokens_at_once_and_reactivation_does_not_revive_them
 /// instance's own change) can make an instance forget it.
 const LONG_CACHE: &[(&str, &str)] = &[("CREDENTIAL_CACHE_TTL", "1h")];
 
-#[tokio::test]
-async fn changes_to_users_reach_every_instance_although_callers_are_cached() {
+/// Two instances on one database with `LONG_CACHE`, the admin's token, and a service desk
+/// user's id and token.
+async fn two_instances_and_a_desk_user() -> (TestApp, TestApp, String, i64, String) {
     let first = TestApp::spawn_with(LONG_CACHE).await;
     let second = TestApp::spawn_on(first.database.clone(), LONG_CACHE).await;
     let admin = first.admin_token().await;
     let (id, token) = first
         .create_user(&admin, "desk1", &["service_desk"], None)
         .await;
+    (first, second, admin, id, token)
+}
+
+#[tokio::test]
+async fn changes_to_users_reach_every_instance_although_callers_are_cached() {
+    let (first, second, admin, id, token) = two_instances_and_a_desk_user().await;
     let path = format!("/api/v1/users/{id}");
     for app in [&first, &second] {
         let me = app.get("/api/v1/users/me", &token).ok().await;
@@ -234,12 +241,7 @@ async fn changes_to_users_reach_every_instance_although_callers_are_cached() {
 
 #[tokio::test]
 async fn an_instance_that_lost_its_listener_forgets_what_it_could_not_hear_of() {
-    let first = TestApp::spawn_with(LONG_CACHE).await;
-    let second = TestApp::spawn_on(first.database.clone(), LONG_CACHE).await;
-    let admin = first.admin_token().await;
-    let (id, token) = first
-        .create_user(&admin, "desk1", &["service_desk"], None)
-        .await;
+    let (first, second, admin, id, token) = two_instances_and_a_desk_user().await;
     second.get("/api/v1/users/me", &token).ok().await;
 
     // Every connection ends, the listeners' too; the deactivation commits before the second

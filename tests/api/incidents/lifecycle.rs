@@ -711,14 +711,17 @@ async fn a_new_incident_is_stored_with_its_entry_and_event_which_describe_it_exa
     }
 
     // A create the database refuses leaves no entry and no event behind.
-    let before: Written = diesel::RunQueryDsl::get_result(
-        diesel::sql_query(
-            "SELECT '' AS number, (SELECT count(*) FROM incident_history) AS entries, \
-             (SELECT count(*) FROM outbox_events) AS events",
-        ),
-        &mut conn,
-    )
-    .unwrap();
+    let totals = |conn: &mut diesel::PgConnection| -> Written {
+        diesel::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT '' AS number, (SELECT count(*) FROM incident_history) AS entries, \
+                 (SELECT count(*) FROM outbox_events) AS events",
+            ),
+            conn,
+        )
+        .unwrap()
+    };
+    let before = totals(&mut conn);
     diesel::RunQueryDsl::execute(
         diesel::sql_query("ALTER TABLE incidents ADD CONSTRAINT no_more CHECK (id < 1000001)"),
         &mut conn,
@@ -732,14 +735,7 @@ async fn a_new_incident_is_stored_with_its_entry_and_event_which_describe_it_exa
         )
         .await;
     assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let after: Written = diesel::RunQueryDsl::get_result(
-        diesel::sql_query(
-            "SELECT '' AS number, (SELECT count(*) FROM incident_history) AS entries, \
-             (SELECT count(*) FROM outbox_events) AS events",
-        ),
-        &mut conn,
-    )
-    .unwrap();
+    let after = totals(&mut conn);
     assert_eq!(
         (after.entries, after.events),
         (before.entries, before.events)
