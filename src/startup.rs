@@ -12,7 +12,7 @@ use actix_web::web::{self, Data};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use rand::Rng;
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api;
 use crate::auth::token::TokenKeys;
@@ -37,6 +37,9 @@ pub enum StartupError {
     /// Loading reference data failed.
     #[error("loading reference data failed: {0}")]
     ReferenceData(String),
+    /// The OpenAPI document could not be serialised.
+    #[error("serialising the OpenAPI document failed: {0}")]
+    Document(String),
     /// The report summaries could not be brought up to date.
     #[error("rebuilding the report summaries failed: {0}")]
     Summaries(String),
@@ -171,6 +174,9 @@ fn cors(origins: &[String]) -> Cors {
     cors
 }
 
+/// Where the OpenAPI document is served.
+const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+
 impl Application {
     /// Prepares the database and binds the listener; `bind_addr` port 0 picks a free port.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
@@ -198,6 +204,10 @@ impl Application {
         let tokens = TokenKeys::new(&secret, settings.jwt_ttl);
         let document = openapi::document();
         let routes = Data::new(RouteTable::new(&document));
+        // Serialised once and shared: a copy of the document per HTTP worker cost ~2.5 MB each.
+        let document = web::Bytes::from(
+            serde_json::to_vec(&document).map_err(|e| StartupError::Document(e.to_string()))?,
+        );
         let metrics = Arc::new(Metrics::new());
         let taxonomy = Arc::new(taxonomy);
         let intake = Intake::start(
@@ -251,8 +261,21 @@ impl Application {
                     route_miss(req).into()
                 }))
                 .service(
-                    SwaggerUi::new("/swagger-ui/{_:.*}")
-                        .url("/api-docs/openapi.json", document.clone()),
+                    SwaggerUi::new("/swagger-ui/{_:.*}").config(SwaggerConfig::from(OPENAPI_PATH)),
+                )
+                .route(
+                    OPENAPI_PATH,
+                    web::get().to({
+                        let document = document.clone();
+                        move || {
+                            let document = document.clone();
+                            async move {
+                                HttpResponse::Ok()
+                                    .content_type(header::ContentType::json())
+                                    .body(document)
+                            }
+                        }
+                    }),
                 )
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(fallback))
