@@ -266,7 +266,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, AppE
 
 /// The open or accepted `customer_issue` tickets: those that keep their incident from being
 /// resolved (`CoordinationTicket::blocks_resolving`).
-#[diesel::dsl::auto_type]
+#[diesel::dsl::auto_type(no_type_alias)]
 pub(super) fn blocking_tickets() -> _ {
     let kind: &'static str = CoordinationKind::CustomerIssue.as_str();
     let statuses: [&'static str; 2] = [
@@ -284,6 +284,20 @@ pub fn blocks_resolving(conn: &mut PgConnection, incident_id: i64) -> Result<boo
         blocking_tickets().filter(coordination_tickets::incident_id.eq(incident_id)),
     ))
     .get_result(conn)?)
+}
+
+/// Which of `ids` have an open or accepted `customer_issue` ticket (for `allowed_actions`).
+pub fn blocking_among(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, AppError> {
+    Ok(blocking_tickets()
+        .filter(coordination_tickets::incident_id.eq_any(ids))
+        .select(coordination_tickets::incident_id)
+        .distinct()
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// Filters of the ticket queues.

@@ -4,10 +4,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::coordination::blocking_tickets;
 use super::like_pattern;
 use super::parse_stored;
-use super::schema::{coordination_tickets, incident_history, incident_notes, incidents};
+use super::schema::{incident_history, incident_notes, incidents};
 use crate::domain::changes::FieldChange;
 use crate::domain::incident::{Incident, Note, Reporter, Status, Tier};
 use crate::domain::level::Level;
@@ -316,24 +315,17 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Incident, AppError> {
         .try_into()
 }
 
-/// An incident and whether an open customer-issue ticket keeps it from being resolved.
-pub type Blockable = (Incident, bool);
-
-/// Whether an open customer-issue ticket keeps the incident from being resolved
-/// (`coordination::blocks_resolving`), as a column of a query over incidents.
-#[diesel::dsl::auto_type(no_type_alias)]
-fn blocked_by_customer_issue() -> _ {
-    diesel::dsl::exists(
-        blocking_tickets().filter(coordination_tickets::incident_id.eq(incidents::id)),
-    )
-}
-
-/// Incident `id`, and whether an open customer-issue ticket keeps it from being resolved, in
-/// one statement.
-pub fn find_with_blocking(conn: &mut PgConnection, id: i64) -> Result<Blockable, AppError> {
+/// Incident `id`, and whether an open customer-issue ticket keeps it from being resolved
+/// (`coordination::blocks_resolving`), in one statement.
+pub fn find_with_blocking(conn: &mut PgConnection, id: i64) -> Result<(Incident, bool), AppError> {
+    use super::schema::coordination_tickets;
+    let blocked = diesel::dsl::exists(
+        super::coordination::blocking_tickets()
+            .filter(coordination_tickets::incident_id.eq(incidents::id)),
+    );
     let (row, blocked): (IncidentRow, bool) = incidents::table
         .find(id)
-        .select((IncidentRow::as_select(), blocked_by_customer_issue()))
+        .select((IncidentRow::as_select(), blocked))
         .first(conn)
         .optional()?
         .ok_or_else(|| AppError::not_found("incident", id))?;
@@ -448,8 +440,8 @@ pub struct IncidentFilter {
     pub q: Option<String>,
 }
 
-/// One page of incidents in the chosen order, each with whether an open customer-issue ticket
-/// keeps it from being resolved; returns them and the cursor of the next page when more follow.
+/// One page of incidents in the chosen order; returns the rows and the cursor of the next
+/// page when more follow.
 pub fn list(
     conn: &mut PgConnection,
     filter: &IncidentFilter,
@@ -457,10 +449,10 @@ pub fn list(
     descending: bool,
     after: Option<IncidentCursor>,
     limit: i64,
-) -> Result<(Vec<Blockable>, Option<IncidentCursor>), AppError> {
+) -> Result<(Vec<Incident>, Option<IncidentCursor>), AppError> {
     use incidents::dsl as i;
     let mut query = incidents::table
-        .select((IncidentRow::as_select(), blocked_by_customer_issue()))
+        .select(IncidentRow::as_select())
         .into_boxed();
     // One status is an equality, which the queue indexes (status, level, due_at) serve in
     // deadline order; `= ANY` of a list would sort every match.
@@ -572,10 +564,10 @@ pub fn list(
         SortKey::Level => keyset!(i::level_rank, rank),
     }
 
-    let mut rows: Vec<(IncidentRow, bool)> = query.limit(limit + 1).load(conn)?;
+    let mut rows: Vec<IncidentRow> = query.limit(limit + 1).load(conn)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|(row, _)| IncidentCursor {
+        rows.last().map(|row| IncidentCursor {
             value: match sort {
                 SortKey::CreatedAt => serde_json::json!(
                     row.created_at
@@ -594,8 +586,8 @@ pub fn list(
     };
     let incidents = rows
         .into_iter()
-        .map(|(row, blocked)| Ok((Incident::try_from(row)?, blocked)))
-        .collect::<Result<_, AppError>>()?;
+        .map(Incident::try_from)
+        .collect::<Result<_, _>>()?;
     Ok((incidents, next))
 }
 

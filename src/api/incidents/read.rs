@@ -76,14 +76,18 @@ pub async fn list_incidents(
         q: query.q.filter(|q| !q.trim().is_empty()),
     };
     let (key, descending) = sort.key();
-    let (rows, next) = store::run(&state.pool, move |conn| {
-        store::incidents::list(conn, &filter, key, descending, after, limit)
+    let (rows, next, blocked) = store::run(&state.pool, move |conn| {
+        let (rows, next) = store::incidents::list(conn, &filter, key, descending, after, limit)?;
+        let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
+        let blocked = store::coordination::blocking_among(conn, &ids)?;
+        Ok((rows, next, blocked))
     })
     .await?;
     let who = caller.caller();
     let items: Vec<IncidentResponse> = rows
         .into_iter()
-        .map(|(incident, open_customer_issue)| {
+        .map(|incident| {
+            let open_customer_issue = blocked.contains(&incident.id);
             IncidentResponse::new(incident, &who, now, open_customer_issue)
         })
         .collect();
