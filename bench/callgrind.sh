@@ -7,21 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PG=${PG:-postgres://postgres@127.0.0.1:5432}
 DB=bench_callgrind
 PORT=${PORT:-18098}
-BASE=http://127.0.0.1:$PORT
 N=${N:-200}
 OUT=$(mktemp -d)
-export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
-    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn HTTP_WORKERS=1 \
-    DATABASE_TIMEOUT_SECS=60 DATABASE_POOL_SIZE=2 \
+. bench/server-env.sh
+# The allocator setting is given here, so the server does not start itself again outside valgrind.
+export HTTP_WORKERS=1 DATABASE_TIMEOUT_SECS=60 DATABASE_POOL_SIZE=2 MALLOC_MMAP_THRESHOLD_=4194304 \
     SLA_SCAN_INTERVAL_SECS=3600 WEBHOOK_POLL_INTERVAL=60s
 
-if [ -z "${BIN:-}" ]; then
-    cargo build --release -q
-    BIN=target/release/incident-desk
-fi
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 
 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.%p" "$BIN" serve >"$OUT/server.log" 2>&1 &

@@ -2,22 +2,15 @@
 # the release server unless BIN names one, seeds DB with `incident-desk seed-demo` once (reused
 # while it holds INCIDENTS incidents and KNOWLEDGE knowledge entries), starts the server on it
 # and signs in as TOKEN_USER (demo.manager01). Needs the local PostgreSQL, curl and python3.
-PG=${PG:-postgres://postgres@127.0.0.1:5432}
 INCIDENTS=${INCIDENTS:-1000000}
 KNOWLEDGE=${KNOWLEDGE:-$((INCIDENTS / 10))}
 MONTHS=${MONTHS:-24}
 DB=${DB:-bench_demo_$INCIDENTS}
 PORT=${PORT:-18098}
-BASE=http://127.0.0.1:$PORT
 # The history ends here, so that every run asks for the same months.
 UNTIL=${UNTIL:-2026-11-30T00:00:00Z}
-export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
-    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn DEMO_PASSWORD=demo-password
-
-if [ -z "${BIN:-}" ]; then
-    cargo build --release -q
-    BIN=target/release/incident-desk
-fi
+. bench/server-env.sh
+export DEMO_PASSWORD=demo-password
 
 count() { psql "$PG/$DB" -Atc "SELECT count(*) FROM $1" 2>/dev/null || echo 0; }
 if [ "$(count incidents)" != "$INCIDENTS" ] || [ "$(count knowledge_entries)" != "$KNOWLEDGE" ]; then

@@ -7,18 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PG=${PG:-postgres://postgres@127.0.0.1:5432}
 DB=bench_events
 PORT=${PORT:-18098}
-BASE=http://127.0.0.1:$PORT
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-32}
-export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
-    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
-if [ -z "${BIN:-}" ]; then
-    cargo build --release -q
-    BIN=target/release/incident-desk
-fi
+. bench/server-env.sh
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null

@@ -1,15 +1,8 @@
 # Sourced by the benchmarks that need an empty database of their own (bench/login-flood.sh,
 # bench/db-restart.sh): with DB and PORT set, builds the release server unless BIN names one,
-# recreates DB, starts the server on it (stopped on exit) and defines `token USER` (a JWT for a
+# recreates DB (bench/server-env.sh), starts the server on it (stopped on exit) and defines `token USER` (a JWT for a
 # user whose password is bench-password) and `create_user NAME ROLE` (as admin).
-PG=${PG:-postgres://postgres@127.0.0.1:5432}
-BASE=http://127.0.0.1:$PORT
-export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
-    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
-if [ -z "${BIN:-}" ]; then
-    cargo build --release -q
-    BIN=target/release/incident-desk
-fi
+. bench/server-env.sh
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 $BIN serve >/dev/null 2>&1 &
 SERVER=$!

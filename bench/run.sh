@@ -5,20 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PG=${PG:-postgres://postgres@127.0.0.1:5432}
 DB=bench_incident_desk
 PORT=${PORT:-18099}
-BASE=http://127.0.0.1:$PORT
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
-export DATABASE_URL=$PG/$DB BIND_ADDR=127.0.0.1:$PORT ADMIN_PASSWORD=bench-password \
-    JWT_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn
-
 # BIN=path/to/incident-desk measures another build (e.g. an older commit's) with the same load.
-if [ -z "${BIN:-}" ]; then
-    cargo build --release -q
-    BIN=target/release/incident-desk
-fi
+. bench/server-env.sh
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 
 wait_ready() {
