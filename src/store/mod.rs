@@ -33,7 +33,7 @@ pub mod taxonomy;
 pub mod users;
 pub mod webhooks;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::PgConnection;
 use diesel::r2d2::{ConnectionManager, ManageConnection, Pool};
@@ -148,7 +148,8 @@ where
     run_waiting(pool, None, work).await
 }
 
-/// As [`run`], waiting at most `wait` for a connection (the pool's own timeout when `None`).
+/// As [`run`], answering 503 when no connection is free within `wait` of this call (the pool's
+/// own timeout when `None`), including any time spent waiting for a blocking thread.
 pub async fn run_waiting<T, F>(
     pool: &DbPool,
     wait: Option<Duration>,
@@ -159,12 +160,11 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
+    // Counted from now: the task may wait for a blocking thread before it waits for a connection.
+    let deadline = Instant::now() + wait.unwrap_or_else(|| pool.connection_timeout());
     actix_web::web::block(move || {
         // Waiting for a free connection blocks too, so it belongs inside the blocking task.
-        let mut conn = match wait {
-            Some(wait) => pool.get_timeout(wait)?,
-            None => pool.get()?,
-        };
+        let mut conn = pool.get_timeout(deadline.saturating_duration_since(Instant::now()))?;
         work(&mut conn)
     })
     .await?

@@ -168,6 +168,32 @@ async fn a_lost_database_gives_503_within_seconds_and_the_service_recovers() {
 }
 
 #[tokio::test]
+async fn requests_queued_behind_busy_blocking_threads_still_answer_503_within_the_pool_timeout() {
+    // One worker and one connection: far fewer blocking threads than requests, so most of these
+    // wait for a thread before they wait for a connection. Both waits count against the timeout.
+    let app = TestApp::spawn_with(&[
+        ("DATABASE_TIMEOUT_SECS", "2"),
+        ("DATABASE_POOL_SIZE", "1"),
+        ("HTTP_WORKERS", "1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    drop_database(&app.database);
+
+    let started = Instant::now();
+    let answers = futures_util::future::join_all(
+        (0..12).map(|_| app.send(Method::GET, "/api/v1/incidents", Some(&admin), None)),
+    )
+    .await;
+    for response in answers {
+        expect_problem(response, "service_unavailable").await;
+    }
+    // Waiting in turn for two threads would take the twelve of them about 12 s.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+}
+
+#[tokio::test]
 async fn pooled_connections_the_server_closed_are_replaced_before_a_request_uses_them() {
     let app = TestApp::spawn().await;
     let c = app.cast().await;
