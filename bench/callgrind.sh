@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Counts the server's CPU instructions per request with callgrind: repeatable on a noisy machine
-# where req/s figures swing by a third between runs. Measures N incident creations and N pages
-# of the incident list, each counted alone (counters zeroed after warm-up and between the two).
+# where req/s figures swing by a third between runs. Measures N incident creations, N pages of
+# the incident list (two filters) and N reads of one incident, each counted alone (counters
+# zeroed after warm-up and between them).
 # Includes every thread of the server (HTTP workers, the blocking pool, Diesel, libpq), not
 # PostgreSQL. BIN=path/to/incident-desk measures another build.
 set -euo pipefail
@@ -53,6 +54,11 @@ list() {
     done
 }
 FILTER='status=new&level=high&sort=due_at&limit=50'
+read_one() {
+    for _ in $(seq 1 "$1"); do
+        curl -fs -o /dev/null "$BASE/api/v1/incidents/1" -H "Authorization: Bearer $DESK"
+    done
+}
 # Instructions since the last zeroing, summed over the dump's threads.
 count() {
     callgrind_control -d "$SERVER" >/dev/null 2>&1
@@ -73,10 +79,14 @@ LIST=$(count)
 callgrind_control -z "$SERVER" >/dev/null 2>&1
 list "$N" "$FILTER"
 FILTERED=$(count)
-python3 - "$N" "$CREATE" "$LIST" "$FILTERED" <<'PY'
+callgrind_control -z "$SERVER" >/dev/null 2>&1
+read_one "$N"
+ONE=$(count)
+python3 - "$N" "$CREATE" "$LIST" "$FILTERED" "$ONE" <<'PY'
 import sys
-n, create, lst, filtered = (int(x) for x in sys.argv[1:5])
+n, create, lst, filtered, one = (int(x) for x in sys.argv[1:6])
 print(f"POST /api/v1/incidents:          {create / n:>12,.0f} instructions per request ({n} requests)")
 print(f"GET /api/v1/incidents?limit=50:  {lst / n:>12,.0f} instructions per request ({n} pages)")
 print(f"GET /api/v1/incidents?status=new&level=high&sort=due_at&limit=50: {filtered / n:>12,.0f} per page")
+print(f"GET /api/v1/incidents/{{id}}:      {one / n:>12,.0f} instructions per request ({n} reads)")
 PY

@@ -1,5 +1,6 @@
 //! Cursor pagination of SPEC §10: `limit` (1–200, default 50) and an opaque `cursor`.
 
+use actix_web::HttpResponse;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,19 @@ impl<T> Page<T> {
             items: vec![],
             next_cursor: None,
         }
+    }
+}
+
+impl<T: Serialize> Page<T> {
+    /// `200 OK` with this page as JSON, written into a buffer sized up front for
+    /// `bytes_per_item` per row. Grown from empty, as `HttpResponse::json` does, the buffer of a
+    /// 50-incident page (~50 KB) was reallocated and copied about ten times.
+    pub fn respond(&self, bytes_per_item: usize) -> Result<HttpResponse, AppError> {
+        let mut body = Vec::with_capacity(64 + bytes_per_item * self.items.len());
+        serde_json::to_writer(&mut body, self).map_err(AppError::internal)?;
+        Ok(HttpResponse::Ok()
+            .content_type(actix_web::http::header::ContentType::json())
+            .body(body))
     }
 }
 

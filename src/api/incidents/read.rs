@@ -97,7 +97,8 @@ pub async fn list_incidents(
             position,
         })
     });
-    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+    // An incident is ~1 KB of JSON.
+    Page { items, next_cursor }.respond(1024)
 }
 
 /// One incident.

@@ -12,7 +12,7 @@ use crate::domain::workflow::{self, Caller};
 use crate::store::incidents::HistoryRow;
 
 /// An incident as clients see it (SPEC §4).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentResponse {
     /// Id.
     pub id: i64,
@@ -63,16 +63,21 @@ pub struct IncidentResponse {
     /// Sub-cause code.
     pub subcause: Option<String>,
     /// Resolution deadline.
+    #[serde(serialize_with = "crate::api::timestamps::serialize")]
     pub due_at: DateTime<Utc>,
     /// Resolved after `due_at`, or unresolved and past it.
     pub sla_breached: bool,
     /// When it was accepted.
+    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub accepted_at: Option<DateTime<Utc>>,
     /// When it was resolved.
+    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub resolved_at: Option<DateTime<Utc>>,
     /// When the reporter confirmed the resolution.
+    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub user_confirmed_at: Option<DateTime<Utc>>,
     /// When it was closed.
+    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub closed_at: Option<DateTime<Utc>>,
     /// Who closed it.
     pub closed_by: Option<i64>,
@@ -85,6 +90,7 @@ pub struct IncidentResponse {
     /// Reports counted on this incident.
     pub occurrences: i32,
     /// Last report counted on it.
+    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub last_occurrence_at: Option<DateTime<Utc>>,
     /// Deduplication key of monitoring events.
     pub dedup_key: Option<String>,
@@ -92,21 +98,24 @@ pub struct IncidentResponse {
     pub change_ref: Option<String>,
     /// When the call-back (回访) is due: set when a user-reported incident is closed as
     /// `resolved` or `unresolved` (`FOLLOW_UP_WINDOW` after closing); `null` otherwise.
+    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub follow_up_due_at: Option<DateTime<Utc>>,
     /// The published knowledge entry that solved it (named by `resolve`).
     pub knowledge_entry_id: Option<i64>,
     /// Who recorded it.
     pub created_by: i64,
     /// When it was recorded.
+    #[serde(serialize_with = "crate::api::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last change.
+    #[serde(serialize_with = "crate::api::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Version for `If-Match`.
     pub version: i32,
     /// Actions the caller may take now (`accept`, `workaround`, `resolve`, `confirm`,
     /// `reject-resolution`, `close`, `edit`, `note`).
     #[schema(example = json!(["accept", "close", "edit", "note"]))]
-    pub allowed_actions: Vec<String>,
+    pub allowed_actions: Vec<&'static str>,
 }
 
 impl IncidentResponse {
@@ -118,10 +127,7 @@ impl IncidentResponse {
         now: DateTime<Utc>,
         open_customer_issue: bool,
     ) -> Self {
-        let allowed_actions = workflow::allowed_actions(&incident, caller, open_customer_issue)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let allowed_actions = workflow::allowed_actions(&incident, caller, open_customer_issue);
         IncidentResponse {
             sla_breached: incident.sla_breached(now),
             allowed_actions,
@@ -185,6 +191,7 @@ pub struct NoteResponse {
     /// Text.
     pub body: String,
     /// When.
+    #[serde(serialize_with = "crate::api::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -217,6 +224,7 @@ pub struct IncidentHistoryEntry {
     /// A reason or note given with the action.
     pub comment: Option<String>,
     /// When.
+    #[serde(serialize_with = "crate::api::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
