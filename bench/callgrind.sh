@@ -13,8 +13,9 @@ PORT=${PORT:-18098}
 N=${N:-200}
 OUT=$(mktemp -d)
 . bench/server-env.sh
-# The allocator setting is given here, so the server does not start itself again outside valgrind.
-export HTTP_WORKERS=1 DATABASE_TIMEOUT_SECS=60 DATABASE_POOL_SIZE=2 MALLOC_MMAP_THRESHOLD_=4194304 \
+# The allocator settings are given here, so the server does not start itself again outside
+# valgrind.
+export HTTP_WORKERS=1 DATABASE_TIMEOUT_SECS=60 DATABASE_POOL_SIZE=2 MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_ARENA_MAX=2 \
     SLA_SCAN_INTERVAL_SECS=3600 WEBHOOK_POLL_INTERVAL=60s
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null

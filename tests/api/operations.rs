@@ -282,14 +282,20 @@ async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
         .expect("the server reports its address");
     let health = reqwest::get(format!("{address}/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    // Started again by itself with a fixed allocator threshold, under the same process id.
+    // Started again by itself with its allocator settings, under the same process id.
     let environment = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
-    assert!(
-        environment
-            .split(|byte| *byte == 0)
-            .any(|entry| entry == b"MALLOC_MMAP_THRESHOLD_=4194304"),
-        "the server runs without MALLOC_MMAP_THRESHOLD_"
-    );
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for setting in [
+        "MALLOC_MMAP_THRESHOLD_=4194304".to_owned(),
+        format!("MALLOC_ARENA_MAX={cores}"),
+    ] {
+        assert!(
+            environment
+                .split(|byte| *byte == 0)
+                .any(|entry| entry == setting.as_bytes()),
+            "the server runs without {setting}"
+        );
+    }
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
