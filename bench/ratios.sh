@@ -6,7 +6,8 @@
 #   GET  /api/v1/incidents/{id}                             vs select-only          (goal ≥ 50 %)
 #   GET  /api/v1/incidents?status=new&sort=due_at&limit=50  vs select-only          (goal ≥ 15 %)
 # and the server's resident memory: idle after start, and the peak over the whole run
-# (VmHWM; goals < 40 MB and < 100 MB).
+# (VmHWM; goals < 40 MB and < 100 MB). For each endpoint it also prints the CPU time the server
+# and PostgreSQL's processes spent per request, from /proc (what bounds each goal).
 # Needs the local PostgreSQL, pgbench, python3 and wrk (apt-get install wrk).
 # DURATION (default 10s) sets each measurement's length; BIN measures another build.
 set -euo pipefail
@@ -40,12 +41,27 @@ psql "$PG/postgres" -qc "DROP DATABASE bench_ratios_pgbench"
 printf 'pgbench select-only, 16 clients:       %10.0f TPS\n' "$SELECT_TPS"
 printf 'pgbench single-row insert, 64 clients: %10.0f TPS\n' "$INSERT_TPS"
 
-# Prints requests/s, median and 99th percentile of one wrk run, and the share of a yardstick.
+# CPU time (user + system, in clock ticks) of the server, and of all of PostgreSQL's processes.
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+postgres_ticks() {
+    local pid total=0
+    for pid in $(pgrep -u postgres); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# Prints requests/s, median and 99th percentile of one wrk run, the share of a yardstick, and
+# the server's and PostgreSQL's CPU time per request.
 measure() {
     local name=$1 yardstick=$2 goal=$3
     shift 3
-    local out rps
+    local out rps server0 postgres0 server1 postgres1
+    server0=$(server_ticks)
+    postgres0=$(postgres_ticks)
     out=$(wrk -t2 -c64 -d"$DURATION" --latency "$@")
+    server1=$(server_ticks)
+    postgres1=$(postgres_ticks)
     if echo "$out" | grep -q 'Non-2xx'; then
         echo "$out" | grep -E 'Non-2xx|Socket errors' >&2
         echo "$name: some answers were not 2xx" >&2
@@ -53,13 +69,17 @@ measure() {
     fi
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     python3 - "$name" "$rps" "$yardstick" "$goal" \
-        "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')" <<'PY'
+        "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')" \
+        "$((server1 - server0))" "$((postgres1 - postgres0))" "$(getconf CLK_TCK)" "$SECS" <<'PY'
 import sys
-name, rps, yardstick, goal, p50, p99 = sys.argv[1:]
+name, rps, yardstick, goal, p50, p99, server, postgres, hz, secs = sys.argv[1:]
 share = float(rps) / float(yardstick) * 100
 verdict = "meets" if share >= float(goal) else "misses"
 print(f"{name:<58} {float(rps):9.0f} req/s  p50 {p50:>8}  p99 {p99:>8}  "
       f"{share:5.1f} % of its yardstick ({verdict} the {goal} % goal)")
+per_request = 1e6 / float(hz) / (float(rps) * float(secs))
+print(f"{'':<58} CPU per request: server {int(server) * per_request:5.0f} µs, "
+      f"PostgreSQL {int(postgres) * per_request:5.0f} µs")
 PY
 }
 
