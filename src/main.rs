@@ -12,17 +12,19 @@ const MALLOC_MMAP_THRESHOLD: &str = "MALLOC_MMAP_THRESHOLD_";
 /// and with them a copy of the OpenAPI description it then drops, in a heap of its own that keeps
 /// the pages: 3.3 MB per worker at idle. One arena per core keeps threads from waiting for each
 /// other's heap (one arena in all cost ~15 % of GET throughput on two cores) and saved 3.5 MB
-/// idle (BENCHMARKS.md, memory).
+/// idle (BENCHMARKS.md, second round).
 const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
 
 /// The allocator settings the server runs with, each unless the operator chose a value. They
 /// must be in the environment before the process allocates anything, so the command sets them
 /// and starts itself again.
 fn allocator_settings() -> [(&'static str, String); 2] {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     [
         (MALLOC_MMAP_THRESHOLD, "4194304".to_owned()),
-        (MALLOC_ARENA_MAX, cores.to_string()),
+        (
+            MALLOC_ARENA_MAX,
+            incident_desk::startup::cores().to_string(),
+        ),
     ]
 }
 

@@ -101,7 +101,7 @@ pub fn prepare_database(settings: &Settings) -> Result<Taxonomy, StartupError> {
 }
 
 /// Cores this process may run on (actix's own default number of HTTP workers).
-fn cores() -> usize {
+pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -115,9 +115,10 @@ fn password_hashers() -> usize {
 ///
 /// Without a bound actix allows 512 threads in all, and under load every request waiting for a
 /// connection parks a thread of its own: each returned connection then wakes threads that find
-/// none. Measured under `wrk -c64` on `GET /incidents/{id}`: 3.5 context switches and ~125 µs of
-/// server CPU per request unbounded, 2.4 and ~110 µs bounded (BENCHMARKS.md). A request beyond the
-/// bound waits in the worker's queue instead, within the same pool timeout.
+/// none. Measured under `wrk -c64` on `GET /incidents/{id}`: 3.2–3.9 context switches and
+/// 131–155 µs of server CPU per request unbounded, 2.6 and 110–121 µs bounded (BENCHMARKS.md,
+/// second round). A request beyond the bound waits in the worker's queue instead, within the same
+/// pool timeout.
 fn blocking_threads(pool_size: usize, workers: usize, hashers: usize) -> usize {
     pool_size.div_ceil(workers.max(1)) + hashers
 }
