@@ -63,6 +63,32 @@ fn outbox(app: &TestApp) -> Vec<(String, i64)> {
     .collect()
 }
 
+/// Whether incident `id` offers `resolve` to `token`: in its own answer, and in its entry of the
+/// in-progress list.
+async fn offers_resolve(app: &TestApp, token: &str, id: &Value) -> [bool; 2] {
+    let offers = |incident: &Value| {
+        incident["allowed_actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("resolve"))
+    };
+    let one = app
+        .get(&format!("/api/v1/incidents/{id}"), token)
+        .ok()
+        .await;
+    let page = app
+        .get("/api/v1/incidents?status=in_progress&limit=100", token)
+        .ok()
+        .await;
+    let listed = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|incident| &incident["id"] == id)
+        .expect("the incident in the list");
+    [offers(&one), offers(listed)]
+}
+
 #[tokio::test]
 async fn a_customer_issue_blocks_resolving_until_operations_resolve_it() {
     let app = TestApp::spawn().await;
@@ -91,16 +117,18 @@ async fn a_customer_issue_blocks_resolving_until_operations_resolve_it() {
         (&json!("open"), &json!("customer_issue"), id)
     );
 
-    // While it is open, resolving the incident is refused, and not offered.
-    let seen = app
-        .get(&format!("/api/v1/incidents/{id}"), &c.l2)
-        .ok()
-        .await;
+    // While it is open, resolving the incident is refused, and not offered: neither in the
+    // incident nor in the list, while an incident without such a ticket offers it there.
+    let unblocked = at_l2(&app, &c).await;
     assert!(
-        !seen["allowed_actions"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("resolve"))
+        offers_resolve(&app, &c.l2, id)
+            .await
+            .iter()
+            .all(|&offered| !offered)
+    );
+    assert_eq!(
+        offers_resolve(&app, &c.l2, &unblocked["id"]).await,
+        [true, true]
     );
     app.act(&c.l2, id, "resolve", crate::helpers::resolution())
         .refused("open_coordination_ticket")
@@ -155,16 +183,7 @@ async fn a_customer_issue_blocks_resolving_until_operations_resolve_it() {
         comment.contains("原因分析：交换机电源模块损坏") && comment.contains("处理结果：网络恢复")
     );
 
-    let seen = app
-        .get(&format!("/api/v1/incidents/{id}"), &c.l2)
-        .ok()
-        .await;
-    assert!(
-        seen["allowed_actions"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("resolve"))
-    );
+    assert_eq!(offers_resolve(&app, &c.l2, id).await, [true, true]);
     app.act_ok(&c.l2, id, "resolve", crate::helpers::resolution())
         .await;
 
