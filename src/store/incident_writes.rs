@@ -13,11 +13,11 @@ use diesel::query_builder::QueryFragment;
 use super::combined::Combined;
 use super::escalations;
 use super::incidents::{IncidentRow, NewIncidentRow, NoteRow};
-use super::schema::{incident_history, incident_notes, incidents};
+use super::schema::{customers, incident_history, incident_notes, incidents};
 use super::{calendar, check_version, outbox, summaries};
 use crate::domain::escalation::Escalation;
 use crate::domain::incident::{Incident, Note, Status};
-use crate::domain::sla::UploadCutoff;
+use crate::domain::sla::{Deadlines, UploadCutoff};
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
     self, Caller, CiRef, CreationLookups, CustomerFacts, HistoryEntry, IncidentCommand,
@@ -102,7 +102,7 @@ pub fn create(
     // No transaction around the reads: under READ COMMITTED it would hold no locks on what they
     // read, so it would add two round trips and no guarantee. The writes are one statement, or
     // `execute`'s own transaction.
-    let customer = customer_facts(conn, customer_id)?;
+    let (customer, deadlines) = customer_and_deadlines(conn, customer_id, settings.timezone)?;
     let ci = draft
         .ci_id
         .map(|id| ci_ref(conn, id))
@@ -119,7 +119,7 @@ pub fn create(
         customer,
         ci,
         recurrence,
-        deadlines: calendar::deadlines(conn, settings.timezone)?,
+        deadlines,
         upload_cutoff: settings.cutoff(),
     };
     let new = workflow::new_incident(caller, draft, &lookups)?;
@@ -569,13 +569,33 @@ fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, App
     )
 }
 
+/// Whether organisation `id` is active; `NULL` when there is none.
+#[diesel::dsl::auto_type]
+fn customer_active(id: i64) -> _ {
+    customers::table
+        .find(id)
+        .select(customers::active)
+        .single_value()
+}
+
 fn customer_facts(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerFacts>, AppError> {
-    Ok(
-        super::customers::find_optional(conn, id)?.map(|c| CustomerFacts {
-            id: c.id,
-            active: c.active,
-        }),
-    )
+    let active: Option<bool> = diesel::select(customer_active(id)).get_result(conn)?;
+    Ok(active.map(|active| CustomerFacts { id, active }))
+}
+
+/// [`customer_facts`] and the deadlines in force, in one statement: a create reads nothing
+/// else before it decides, unless it names a configuration item or a recurrence.
+fn customer_and_deadlines(
+    conn: &mut PgConnection,
+    id: i64,
+    timezone: Tz,
+) -> Result<(Option<CustomerFacts>, Deadlines), AppError> {
+    let (active, deadlines): (Option<bool>, calendar::DeadlineFacts) =
+        diesel::select((customer_active(id), calendar::deadline_facts())).get_result(conn)?;
+    Ok((
+        active.map(|active| CustomerFacts { id, active }),
+        calendar::deadlines_from(deadlines, timezone)?,
+    ))
 }
 
 fn ci_ref(conn: &mut PgConnection, id: i64) -> Result<Option<CiRef>, AppError> {

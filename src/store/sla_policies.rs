@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use super::check_version;
 use super::schema::sla_policies;
 use crate::domain::level::Level;
-use crate::domain::sla::SlaTargets;
 use crate::error::AppError;
 
 /// A stored SLA policy.
@@ -23,23 +22,6 @@ pub struct SlaPolicyRow {
     pub updated_by: Option<i64>,
     /// Optimistic-concurrency version.
     pub version: i32,
-}
-
-/// The resolution targets now in force.
-pub fn sla_targets(conn: &mut PgConnection) -> Result<SlaTargets, AppError> {
-    let rows: Vec<(String, i32)> = sla_policies::table
-        .select((sla_policies::level, sla_policies::resolution_minutes))
-        .load(conn)?;
-    let mut targets = SlaTargets::procedure_defaults();
-    for (level, minutes) in rows {
-        let minutes = chrono::Duration::minutes(i64::from(minutes));
-        match super::parse_stored::<Level>(&level)? {
-            Level::Low => targets.low = minutes,
-            Level::Medium => targets.medium = minutes,
-            Level::High => targets.high = minutes,
-        }
-    }
-    Ok(targets)
 }
 
 /// All policies, highest level first.
