@@ -7,7 +7,10 @@
 #   GET  /api/v1/incidents?status=new&sort=due_at&limit=50  vs select-only          (goal ≥ 15 %)
 # and the server's resident memory: idle after start, and the peak over the whole run
 # (VmHWM; goals < 40 MB and < 100 MB). For each endpoint it also prints the CPU time the server
-# and PostgreSQL's processes spent per request, from /proc (what bounds each goal).
+# and PostgreSQL's processes spent per request, from /proc. Last, what bounds each goal: the
+# stack's floor (GET /readyz under the same load), and PostgreSQL alone running the statements
+# each endpoint sends (captured from its statement log, replayed by pgbench; needs the log
+# readable at /var/log/postgresql, as root on Debian).
 # Needs the local PostgreSQL, pgbench, python3 and wrk (apt-get install wrk).
 # DURATION (default 10s) sets each measurement's length; BIN measures another build.
 set -euo pipefail
@@ -96,3 +99,54 @@ measure "GET /api/v1/incidents?status=new&sort=due_at&limit=50" "$SELECT_TPS" 15
     -H "Authorization: Bearer $DESK" "$BASE/api/v1/incidents?status=new&sort=due_at&limit=50"
 
 echo "== server memory: idle after start ${IDLE_RSS} MB (goal < 40), peak during the run $(rss_mb VmHWM) MB (goal < 100), now $(rss_mb VmRSS) MB"
+
+echo "== what bounds each goal"
+# The floor of any endpoint that reads the database through this stack: an HTTP request, one
+# hop to a blocking thread, one pooled connection, one `SELECT 1`.
+measure "GET /readyz (the stack's floor)" "$SELECT_TPS" 50 "$BASE/readyz"
+
+# PostgreSQL alone, sending the statements each endpoint sends, with their values: a second
+# server instance on the same database logs them (libpq's PGOPTIONS reaches only its pool's
+# connections), one request each; pgbench replays them as many clients as the yardstick.
+LOG=$(ls /var/log/postgresql/postgresql-*-main.log 2>/dev/null | head -1)
+if [ -z "$LOG" ] || [ ! -r "$LOG" ]; then
+    echo "(PostgreSQL's log is not readable here: no replay of the endpoints' statements)"
+    exit 0
+fi
+REPLAY_PORT=$((PORT + 1))
+REPLAY_BASE=http://127.0.0.1:$REPLAY_PORT
+PGOPTIONS="-c log_statement=all" BIND_ADDR=127.0.0.1:$REPLAY_PORT WEBHOOK_POLL_INTERVAL=60s \
+    SLA_SCAN_INTERVAL_SECS=3600 $BIN serve >/dev/null 2>&1 &
+REPLAY_SERVER=$!
+trap 'kill -TERM $SERVER $REPLAY_SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -fs "$REPLAY_BASE/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/create_incident.lua)
+REPLAY=$(mktemp -d)
+# Writes to $REPLAY/NAME.sql the statements of one request (after one unlogged warm-up of its
+# prepared statements, which a pooled connection keeps).
+capture() {
+    local name=$1 start
+    shift
+    curl -fs -o /dev/null "$@"
+    sleep 0.2
+    start=$(($(wc -l <"$LOG") + 1))
+    curl -fs -o /dev/null "$@"
+    sleep 0.2
+    tail -n +"$start" "$LOG" | python3 bench/statements.py "$DB" >"$REPLAY/$name.sql"
+}
+capture create -X POST "$REPLAY_BASE/api/v1/incidents" -H "Authorization: Bearer $DESK" \
+    -H 'Content-Type: application/json' -d "$BODY"
+capture one "$REPLAY_BASE/api/v1/incidents/$ID" -H "Authorization: Bearer $DESK"
+capture list "$REPLAY_BASE/api/v1/incidents?status=new&sort=due_at&limit=50" -H "Authorization: Bearer $DESK"
+kill -TERM $REPLAY_SERVER
+replay() {
+    local name=$1 script=$2 clients=$3 yardstick=$4 goal=$5 tps
+    tps=$(pgbench -n -M prepared -f "$REPLAY/$script.sql" -c "$clients" -j 2 -T "$SECS" "$PG/$DB" 2>/dev/null | tps)
+    printf '%-58s %9.0f TPS in %d statement(s): %5.1f %% of its yardstick (the goal is %s %%)\n' \
+        "PostgreSQL alone: $name" "$tps" "$(grep -c . "$REPLAY/$script.sql")" \
+        "$(python3 -c "print($tps / $yardstick * 100)")" "$goal"
+}
+replay "POST /api/v1/incidents" create 64 "$INSERT_TPS" 33
+replay "GET /api/v1/incidents/{id}" one 16 "$SELECT_TPS" 50
+replay "GET /api/v1/incidents?status=new&sort=due_at&limit=50" list 16 "$SELECT_TPS" 15
+rm -rf "$REPLAY"
