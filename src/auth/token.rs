@@ -1,5 +1,7 @@
 //! JWT access tokens (HS256, SPEC §10).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -38,6 +40,10 @@ impl Claims {
 #[error("invalid token: {0}")]
 pub struct TokenError(String);
 
+/// Tokens kept at most in [`TokenKeys`]' verified tokens; beyond that they start over (a token
+/// is issued per sign-in, and lives for the token lifetime).
+const MAX_VERIFIED: usize = 4_096;
+
 /// Signs and checks access tokens with one HMAC key.
 #[derive(Clone)]
 pub struct TokenKeys {
@@ -45,6 +51,11 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Tokens whose signature verified, by their exact text, with their claims. Checking a
+    /// signature sets up the HMAC key and hashes the token: a quarter of the instructions of a
+    /// read of one incident, repeated for every request a client sends with the same token.
+    /// Only a token that verified is ever found here, and its expiry is checked at every use.
+    verified: Arc<Mutex<HashMap<String, Claims>>>,
 }
 
 impl TokenKeys {
@@ -59,6 +70,7 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl,
+            verified: Arc::default(),
         }
     }
 
@@ -90,9 +102,44 @@ impl TokenKeys {
 
     /// Checks signature, algorithm and expiry; returns the claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        // The clock `jsonwebtoken` checks expiry with.
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// [`Self::verify`] at `now` (seconds since the epoch) for a token verified before; a token
+    /// seen for the first time is checked by `jsonwebtoken` against the system clock.
+    fn verify_at(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
+        let known = self.verified().get(token).cloned();
+        if let Some(claims) = known {
+            return if self.expired(&claims, now) {
+                self.verified().remove(token);
+                Err(TokenError("ExpiredSignature".into()))
+            } else {
+                Ok(claims)
+            };
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| TokenError(e.to_string()))
+            .map_err(|e| TokenError(e.to_string()))?;
+        let mut verified = self.verified();
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    /// `jsonwebtoken`'s expiry rule, for a token it accepted before: expired once `exp` is more
+    /// than the leeway in the past.
+    fn expired(&self, claims: &Claims, now: u64) -> bool {
+        let limit = i128::from(now) - i128::from(self.validation.leeway)
+            + i128::from(self.validation.reject_tokens_expiring_in_less_than);
+        i128::from(claims.exp) < limit
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claims>> {
+        // A panic while the lock was held cannot leave an entry half written.
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -147,5 +194,55 @@ mod tests {
             now + 600
         ));
         assert!(keys().verify(&format!("{header}.{payload}.")).is_err());
+    }
+
+    #[test]
+    fn a_token_verified_before_is_refused_once_it_expires() {
+        let keys = keys();
+        let token = keys
+            .issue(7, &Roles::default(), None, 0, Utc::now())
+            .unwrap();
+        let exp = keys.verify(&token).unwrap().exp as u64;
+        // Within the leeway of 5 s, then past it, as jsonwebtoken would.
+        assert_eq!(keys.verify_at(&token, exp + 5).unwrap().user_id(), Some(7));
+        assert!(keys.verify_at(&token, exp + 6).is_err());
+        assert!(keys.verified().is_empty());
+    }
+
+    #[test]
+    fn a_token_altered_after_its_original_verified_is_refused() {
+        let keys = keys();
+        let token = keys
+            .issue(7, &Roles::default(), None, 0, Utc::now())
+            .unwrap();
+        keys.verify(&token).unwrap();
+        let (unsigned, signature) = token.rsplit_once('.').unwrap();
+        let mut other = signature.to_owned();
+        let last = if other.ends_with('A') { "B" } else { "A" };
+        other.replace_range(other.len() - 1.., last);
+        assert!(keys.verify(&format!("{unsigned}.{other}")).is_err());
+        // Another payload under the original signature.
+        let payload = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"sub":"1","roles":["admin"],"customer_id":null,"gen":0,"iat":0,"exp":{}}}"#,
+            Utc::now().timestamp() + 600
+        ));
+        let header = unsigned.split('.').next().unwrap();
+        assert!(
+            keys.verify(&format!("{header}.{payload}.{signature}"))
+                .is_err()
+        );
+        assert_eq!(keys.verified().len(), 1);
+    }
+
+    #[test]
+    fn the_verified_tokens_kept_are_bounded() {
+        let keys = keys();
+        let now = Utc::now();
+        for user in 0..=MAX_VERIFIED as i64 {
+            let token = keys.issue(user, &Roles::default(), None, 0, now).unwrap();
+            keys.verify(&token).unwrap();
+            assert!(keys.verified().len() <= MAX_VERIFIED);
+        }
+        assert_eq!(keys.verified().len(), 1);
     }
 }
