@@ -55,7 +55,7 @@ pub struct TokenKeys {
     /// signature sets up the HMAC key and hashes the token: a quarter of the instructions of a
     /// read of one incident, repeated for every request a client sends with the same token.
     /// Only a token that verified is ever found here, and its expiry is checked at every use.
-    verified: Arc<Mutex<HashMap<String, Claims>>>,
+    verified: Arc<Mutex<HashMap<String, Arc<Claims>>>>,
 }
 
 impl TokenKeys {
@@ -100,15 +100,15 @@ impl TokenKeys {
             .map_err(|e| TokenError(e.to_string()))
     }
 
-    /// Checks signature, algorithm and expiry; returns the claims.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    /// Checks signature, algorithm and expiry; returns the claims, shared with the kept token's.
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         // The clock `jsonwebtoken` checks expiry with.
         self.verify_at(token, jsonwebtoken::get_current_timestamp())
     }
 
     /// [`Self::verify`] at `now` (seconds since the epoch) for a token verified before; a token
     /// seen for the first time is checked by `jsonwebtoken` against the system clock.
-    fn verify_at(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
+    fn verify_at(&self, token: &str, now: u64) -> Result<Arc<Claims>, TokenError> {
         let known = self.verified().get(token).cloned();
         if let Some(claims) = known {
             return if self.expired(&claims, now) {
@@ -119,13 +119,13 @@ impl TokenKeys {
             };
         }
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
+            .map(|data| Arc::new(data.claims))
             .map_err(|e| TokenError(e.to_string()))?;
         let mut verified = self.verified();
         if verified.len() >= MAX_VERIFIED {
             verified.clear();
         }
-        verified.insert(token.to_owned(), claims.clone());
+        verified.insert(token.to_owned(), Arc::clone(&claims));
         Ok(claims)
     }
 
@@ -137,7 +137,7 @@ impl TokenKeys {
         i128::from(claims.exp) < limit
     }
 
-    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claims>> {
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Claims>>> {
         // A panic while the lock was held cannot leave an entry half written.
         self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
