@@ -457,7 +457,7 @@ impl<'a> Generator<'a> {
         if !life.step(&resolver, command, &lookups, end, "resolve")? {
             return Ok(());
         }
-        if life.lived.incident.user_reported() {
+        if life.lived.incident.user_reported {
             let after = self.minutes(10, 24 * 60);
             let confirmer = if life.lived.incident.channel == Channel::Web {
                 customer.user.clone()

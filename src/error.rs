@@ -461,10 +461,12 @@ impl From<TransitionError> for AppError {
                 status: status.as_str().to_owned(),
                 allowed_actions: names(allowed),
             },
-            TransitionError::ConfirmationRequired => AppError::Conflict {
-                code: "confirmation_required",
-                detail: error.to_string(),
-            },
+            TransitionError::ConfirmationRequired | TransitionError::WithdrawalNotRequested => {
+                AppError::Conflict {
+                    code: "confirmation_required",
+                    detail: error.to_string(),
+                }
+            }
             TransitionError::OpenCoordinationTicket => AppError::Conflict {
                 code: "open_coordination_ticket",
                 detail: error.to_string(),

@@ -183,8 +183,10 @@ async fn act(
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
     let now = state.clock.now();
+    let who = caller.caller();
+    let settings = state.write_settings();
     let ticket = store::run(&state.pool, move |conn| {
-        store::coordination::execute(conn, id, if_match.0, caller.id, &caller.roles, command, now)
+        store::coordination::execute(conn, id, if_match.0, &who, command, &settings, now)
     })
     .await?;
     Ok(versioned(ticket.version, ticket))

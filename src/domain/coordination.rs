@@ -254,6 +254,12 @@ pub enum TicketCommand {
         /// Why.
         reason: String,
     },
+    /// Its incident was closed (SPEC §6): the ticket is cancelled, whoever closed the
+    /// incident.
+    CancelForClosure {
+        /// Names the closure.
+        reason: String,
+    },
 }
 
 impl TicketCommand {
@@ -262,7 +268,9 @@ impl TicketCommand {
         match self {
             TicketCommand::Accept => TicketAction::Accept,
             TicketCommand::Resolve(_) => TicketAction::Resolve,
-            TicketCommand::Cancel { .. } => TicketAction::Cancel,
+            TicketCommand::Cancel { .. } | TicketCommand::CancelForClosure { .. } => {
+                TicketAction::Cancel
+            }
         }
     }
 }
@@ -353,6 +361,11 @@ pub fn decide_ticket(
             if let Err(error) = check_text("reason", &reason, 10_000) {
                 return Err(CoordinationError::Invalid(vec![error]));
             }
+            next.status = CoordinationStatus::Cancelled;
+            next.cancelled_at = Some(now);
+            next.cancel_reason = Some(reason);
+        }
+        TicketCommand::CancelForClosure { reason } => {
             next.status = CoordinationStatus::Cancelled;
             next.cancelled_at = Some(now);
             next.cancel_reason = Some(reason);

@@ -111,7 +111,7 @@ mod tests {
     }
 
     fn incident(due: Option<DateTime<Utc>>) -> Incident {
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "id": 9, "number": "INC-000009", "kind": "fault", "channel": "phone", "title": "t",
             "description": "", "customer_id": 1, "reporter": {"name": "王医生"},
             "source_system": null, "ci_id": null, "category": null, "subcategory": null,
@@ -127,6 +127,7 @@ mod tests {
             "created_by": 2, "created_at": "2026-03-02T01:00:00Z",
             "updated_at": "2026-03-02T04:00:00Z", "version": 7
         });
+        json["user_reported"] = true.into();
         serde_json::from_value(json).expect("an incident")
     }
 

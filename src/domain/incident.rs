@@ -193,6 +193,10 @@ pub struct Incident {
     pub description: String,
     pub customer_id: Option<i64>,
     pub reporter: Option<Reporter>,
+    /// Raised by a user (SPEC §4): decided at creation and never changed. Closing it as
+    /// resolved waits for the reporter's confirmation, and as withdrawn for the reporter's
+    /// request.
+    pub user_reported: bool,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,
     pub category: Option<String>,
@@ -212,6 +216,8 @@ pub struct Incident {
     pub accepted_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub user_confirmed_at: Option<DateTime<Utc>>,
+    /// When the reporter asked to withdraw it (SPEC §4.2 `withdraw`).
+    pub withdrawal_requested_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<i64>,
     pub closure_code: Option<ClosureCode>,
@@ -236,12 +242,6 @@ impl Incident {
     /// checks that they agree whenever it writes an incident.
     pub fn number_for(id: i64) -> String {
         format!("INC-{id:06}")
-    }
-
-    /// A reporter is recorded: the incident was raised by a user, so closing it as resolved
-    /// waits for the reporter's confirmation.
-    pub fn user_reported(&self) -> bool {
-        self.reporter.is_some()
     }
 
     /// Category and subcategory are both set.
@@ -329,7 +329,7 @@ pub(crate) mod fixtures {
     /// A user-reported high incident recorded at 01:00 UTC on 2 March 2026, due 03:00, resolved
     /// at 02:00 by L2 with a cause, confirmed, and closed as `resolved` at 04:00.
     pub(crate) fn closed_incident() -> Incident {
-        serde_json::from_value(serde_json::json!({
+        let mut json = serde_json::json!({
             "id": 9, "number": "INC-000009", "kind": "fault", "channel": "phone", "title": "t",
             "description": "", "customer_id": 1, "reporter": {"name": "王医生"},
             "source_system": "HIS", "ci_id": null, "category": "usage_issue",
@@ -345,7 +345,8 @@ pub(crate) mod fixtures {
             "follow_up_due_at": "2026-03-05T04:00:00Z", "created_by": 2,
             "created_at": "2026-03-02T01:00:00Z", "updated_at": "2026-03-02T04:00:00Z",
             "version": 6
-        }))
-        .expect("an incident")
+        });
+        json["user_reported"] = true.into();
+        serde_json::from_value(json).expect("an incident")
     }
 }

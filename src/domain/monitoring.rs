@@ -392,6 +392,7 @@ pub fn opened_incident(
         description: cut(&description, MAX_DESCRIPTION),
         customer_id: facts.customer_id,
         reporter: None,
+        user_reported: false,
         source_system: Some(cut(payload.source.trim(), MAX_SOURCE_SYSTEM)),
         ci_id: facts.ci_id,
         category: None,

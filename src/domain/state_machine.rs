@@ -22,6 +22,13 @@ pub enum Command {
     RejectResolution,
     /// Close with a closure code.
     Close(ClosureCode),
+    /// The reporter asks to drop the incident.
+    Withdraw,
+    /// Hand the incident to another engineer of its tier.
+    Assign,
+    /// A coordination ticket of the incident was resolved: its result is recorded on the
+    /// incident (SPEC §6).
+    RecordCoordination,
     /// Change descriptive fields.
     Edit,
     /// Add a note.
@@ -75,6 +82,12 @@ pub enum Action {
     RejectResolution,
     /// `close`.
     Close,
+    /// `withdraw`.
+    Withdraw,
+    /// `assign`.
+    Assign,
+    /// `coordination_resolved`: a coordination ticket's result recorded on the incident.
+    CoordinationResolved,
     /// `edit` (PATCH).
     Edit,
     /// `note`.
@@ -103,6 +116,9 @@ impl Action {
             Action::Confirm => "confirm",
             Action::RejectResolution => "reject-resolution",
             Action::Close => "close",
+            Action::Withdraw => "withdraw",
+            Action::Assign => "assign",
+            Action::CoordinationResolved => "coordination_resolved",
             Action::Edit => "edit",
             Action::AddNote => "note",
             Action::Escalate => "escalate",
@@ -131,6 +147,9 @@ impl Command {
             Command::Confirm => Action::Confirm,
             Command::RejectResolution => Action::RejectResolution,
             Command::Close(_) => Action::Close,
+            Command::Withdraw => Action::Withdraw,
+            Command::Assign => Action::Assign,
+            Command::RecordCoordination => Action::CoordinationResolved,
             Command::Edit => Action::Edit,
             Command::AddNote(_) => Action::AddNote,
             Command::Escalate(_) => Action::Escalate,
@@ -153,10 +172,12 @@ pub struct Facts {
     /// The incident's customer organisation; `None` for monitoring's incidents of no known
     /// customer.
     pub customer_id: Option<i64>,
-    /// A reporter is recorded (the incident was raised by a user).
+    /// The incident was raised by a user (fixed at creation, SPEC §4).
     pub user_reported: bool,
     /// The reporter has confirmed the current resolution.
     pub user_confirmed: bool,
+    /// The reporter has asked to withdraw the incident.
+    pub withdrawal_requested: bool,
     /// Category and subcategory are set.
     pub classified: bool,
     /// A `customer_issue` coordination ticket is still open.
@@ -207,6 +228,12 @@ pub enum TransitionError {
         "the reporter has not confirmed the resolution; a user-reported incident is closed only after confirmation"
     )]
     ConfirmationRequired,
+    /// A user-reported incident is withdrawn only at the reporter's request (409
+    /// `confirmation_required`).
+    #[error(
+        "the reporter has not asked to withdraw the incident; record the request with withdraw first"
+    )]
+    WithdrawalNotRequested,
     /// Category and subcategory must be set before resolving (422).
     #[error("classify the incident (category and subcategory) before resolving it")]
     ClassificationRequired,
@@ -264,8 +291,10 @@ fn intake_actions(status: Status) -> &'static [Action] {
 pub fn allowed_actions(facts: &Facts) -> &'static [Action] {
     use Action::*;
     match facts.status {
-        Status::New => &[Accept, Close, Edit, AddNote, Escalate],
-        Status::InProgress => &[Workaround, Resolve, Close, Edit, AddNote, Escalate],
+        Status::New => &[Accept, Assign, Withdraw, Close, Edit, AddNote, Escalate],
+        Status::InProgress => &[
+            Workaround, Resolve, Assign, Withdraw, Close, Edit, AddNote, Escalate,
+        ],
         Status::Resolved if facts.user_confirmed => &[RejectResolution, Close, Edit, AddNote],
         Status::Resolved => &[Confirm, RejectResolution, Close, Edit, AddNote],
         Status::Closed => &[],
@@ -304,6 +333,9 @@ pub fn decide(
     let action = command.action();
     let allowed = match command {
         Command::Monitoring(_) | Command::ReportAgain => intake_actions(facts.status),
+        // A ticket's result is news whatever the incident's open state; it is not offered to
+        // clients, who resolve the ticket instead.
+        Command::RecordCoordination => &[Action::CoordinationResolved],
         _ => allowed_actions(facts),
     };
     if !allowed.contains(&action) {
@@ -379,7 +411,34 @@ pub fn decide(
             if facts.status == Status::Resolved && facts.user_reported && !facts.user_confirmed {
                 return Err(TransitionError::ConfirmationRequired);
             }
+            if code == ClosureCode::Withdrawn
+                && facts.user_reported
+                && !facts.withdrawal_requested
+            {
+                return Err(TransitionError::WithdrawalNotRequested);
+            }
             Ok(Status::Closed)
+        }
+        Command::Withdraw => {
+            if !(own_customer || roles.has(Role::ServiceDesk)) {
+                return Err(forbidden(
+                    action,
+                    "the reporter's organisation or the service desk recording its request",
+                ));
+            }
+            Ok(facts.status)
+        }
+        Command::Assign => {
+            if !works_this_tier {
+                return Err(forbidden(action, tier_rule));
+            }
+            Ok(facts.status)
+        }
+        Command::RecordCoordination => {
+            if !roles.is_staff() {
+                return Err(forbidden(action, "staff"));
+            }
+            Ok(facts.status)
         }
         Command::Edit => {
             if !roles.is_staff() {
@@ -463,6 +522,7 @@ mod tests {
             customer_id: Some(CUSTOMER),
             user_reported: true,
             user_confirmed: false,
+            withdrawal_requested: false,
             classified: true,
             open_customer_issue: false,
         }
@@ -478,6 +538,8 @@ mod tests {
             Command::Edit,
             Command::AddNote(NoteVisibility::Internal),
             Command::AddNote(NoteVisibility::Public),
+            Command::Withdraw,
+            Command::Assign,
         ];
         commands.extend(ClosureCode::ALL.iter().map(|c| Command::Close(*c)));
         commands.extend(
@@ -510,6 +572,11 @@ mod tests {
             roles: &everyone,
             customer_id: None,
         };
+        // The reporter asked to withdraw, so only the state decides a withdrawal too.
+        let facts = |status| Facts {
+            withdrawal_requested: true,
+            ..facts(status)
+        };
         use ClosureCode::{Duplicate, Unresolved, Withdrawn};
         use Status::{Closed, InProgress, New};
         let expected: &[(Status, Command, Option<Status>)] = &[
@@ -525,6 +592,8 @@ mod tests {
             (New, Command::Close(Unresolved), None),
             (New, Command::Close(Duplicate), Some(Closed)),
             (New, Command::Close(Withdrawn), Some(Closed)),
+            (New, Command::Withdraw, Some(New)),
+            (New, Command::Assign, Some(New)),
             (
                 New,
                 Command::Escalate(Escalation::Functional),
@@ -553,6 +622,8 @@ mod tests {
             (InProgress, Command::Close(Unresolved), None),
             (InProgress, Command::Close(Duplicate), Some(Closed)),
             (InProgress, Command::Close(Withdrawn), Some(Closed)),
+            (InProgress, Command::Withdraw, Some(InProgress)),
+            (InProgress, Command::Assign, Some(InProgress)),
             (
                 InProgress,
                 Command::Escalate(Escalation::Functional),
@@ -602,6 +673,8 @@ mod tests {
             (Status::Resolved, Command::Close(Unresolved), None),
             (Status::Resolved, Command::Close(Duplicate), None),
             (Status::Resolved, Command::Close(Withdrawn), None),
+            (Status::Resolved, Command::Withdraw, None),
+            (Status::Resolved, Command::Assign, None),
             (
                 Status::Resolved,
                 Command::Escalate(Escalation::Functional),
@@ -656,6 +729,8 @@ mod tests {
                 action: Action::Resolve,
                 allowed: &[
                     Action::Accept,
+                    Action::Assign,
+                    Action::Withdraw,
                     Action::Close,
                     Action::Edit,
                     Action::AddNote,
@@ -688,6 +763,84 @@ mod tests {
             decide(&f, &actor, Command::Close(ClosureCode::Unresolved)),
             Ok(Status::Closed)
         );
+    }
+
+    #[test]
+    fn withdrawing_a_user_reported_incident_needs_the_reporters_request() {
+        let desk = roles(&[Role::ServiceDesk]);
+        let actor = Actor {
+            roles: &desk,
+            customer_id: None,
+        };
+        let mut f = facts(Status::InProgress);
+        assert_eq!(
+            decide(&f, &actor, Command::Close(ClosureCode::Withdrawn)),
+            Err(TransitionError::WithdrawalNotRequested)
+        );
+        // A duplicate is the desk's own decision.
+        assert_eq!(
+            decide(&f, &actor, Command::Close(ClosureCode::Duplicate)),
+            Ok(Status::Closed)
+        );
+        f.withdrawal_requested = true;
+        assert_eq!(
+            decide(&f, &actor, Command::Close(ClosureCode::Withdrawn)),
+            Ok(Status::Closed)
+        );
+        f.withdrawal_requested = false;
+        f.user_reported = false;
+        assert_eq!(
+            decide(&f, &actor, Command::Close(ClosureCode::Withdrawn)),
+            Ok(Status::Closed)
+        );
+    }
+
+    #[test]
+    fn the_reporters_organisation_or_the_desk_asks_to_withdraw() {
+        let f = facts(Status::New);
+        let customer = roles(&[Role::Customer]);
+        for (held, customer_id, allowed) in [
+            (customer.clone(), Some(CUSTOMER), true),
+            (customer, Some(CUSTOMER + 1), false),
+            (roles(&[Role::ServiceDesk]), None, true),
+            (roles(&[Role::L2Engineer]), None, false),
+            (roles(&[Role::IncidentManager]), None, false),
+        ] {
+            let actor = Actor {
+                roles: &held,
+                customer_id,
+            };
+            assert_eq!(
+                decide(&f, &actor, Command::Withdraw).is_ok(),
+                allowed,
+                "{held:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn staff_of_the_tier_and_incident_managers_assign() {
+        let mut f = facts(Status::InProgress);
+        let act = |r: &[Role], f: &Facts| {
+            let held = roles(r);
+            decide(
+                f,
+                &Actor {
+                    roles: &held,
+                    customer_id: None,
+                },
+                Command::Assign,
+            )
+            .is_ok()
+        };
+        assert!(act(&[Role::ServiceDesk], &f));
+        assert!(!act(&[Role::L2Engineer], &f));
+        assert!(act(&[Role::IncidentManager], &f));
+        f.tier = Tier::L2;
+        assert!(act(&[Role::L2Engineer], &f));
+        assert!(!act(&[Role::ServiceDesk], &f));
+        assert!(!act(&[Role::OpsStaff], &f));
+        assert!(!act(&[Role::Customer], &f));
     }
 
     #[test]
@@ -870,6 +1023,8 @@ mod tests {
             Just(Command::Confirm),
             Just(Command::RejectResolution),
             Just(Command::Edit),
+            Just(Command::Withdraw),
+            Just(Command::Assign),
             proptest::sample::select(NoteVisibility::ALL.to_vec()).prop_map(Command::AddNote),
             proptest::sample::select(ClosureCode::ALL.to_vec()).prop_map(Command::Close),
             proptest::sample::select(vec![
@@ -905,6 +1060,7 @@ mod tests {
                 customer_id: Some(CUSTOMER),
                 user_reported,
                 user_confirmed: false,
+                withdrawal_requested: false,
                 classified: false,
                 open_customer_issue: false,
             };
@@ -929,8 +1085,13 @@ mod tests {
                     if before.status == Status::Resolved && user_reported {
                         prop_assert!(before.user_confirmed);
                     }
+                    // Nor withdrawn unless the reporter asked.
+                    if command == Command::Close(ClosureCode::Withdrawn) && user_reported {
+                        prop_assert!(before.withdrawal_requested);
+                    }
                 }
                 match command {
+                    Command::Withdraw => f.withdrawal_requested = true,
                     Command::Confirm => f.user_confirmed = true,
                     Command::RejectResolution | Command::Resolve => f.user_confirmed = false,
                     _ => {}

@@ -4,9 +4,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{
-    coordination_ticket_history, coordination_tickets, incident_history, incidents, users,
-};
+use super::incident_writes::WriteSettings;
+use super::schema::{coordination_ticket_history, coordination_tickets, incidents, users};
 use super::{PageRequest, check_version, outbox, parse_stored, split_page};
 use crate::domain::changes::{FieldChange, json_diff};
 use crate::domain::coordination::{
@@ -15,6 +14,7 @@ use crate::domain::coordination::{
 };
 use crate::domain::incident::Status;
 use crate::domain::role::Roles;
+use crate::domain::workflow::{Caller, IncidentCommand};
 use crate::error::AppError;
 
 /// A stored ticket.
@@ -192,65 +192,123 @@ pub fn create(
     })
 }
 
-/// Runs `command` by `caller` on ticket `id`, checking `If-Match` after the decision.
+/// Runs `command` by `caller` on ticket `id`, checking `If-Match` after the decision. Resolving
+/// a ticket records its result on the incident through the incident's own decision (SPEC §6),
+/// unless the incident is closed.
 pub fn execute(
     conn: &mut PgConnection,
     id: i64,
+    expected_version: Option<i32>,
+    caller: &Caller,
+    command: TicketCommand,
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+) -> Result<CoordinationTicket, AppError> {
+    let actor = caller
+        .id
+        .ok_or_else(|| AppError::internal("a ticket is worked by a user"))?;
+    conn.transaction(|conn| {
+        let current = locked(conn, id)?;
+        let stored = apply(conn, current, expected_version, actor, &caller.roles, command, now)?;
+        if stored.status == CoordinationStatus::Resolved {
+            // The incident's row lock: a close of the incident waits for this entry, or comes
+            // first and is seen.
+            let incident_status: String = incidents::table
+                .find(stored.incident_id)
+                .select(incidents::status)
+                .for_update()
+                .first(conn)?;
+            // A closed incident never changes, its journal included.
+            if incident_status != Status::Closed.as_str() {
+                let record = IncidentCommand::RecordCoordination {
+                    comment: resolution_comment(&stored),
+                    change_ref: stored.change_ref.clone(),
+                };
+                super::incident_writes::execute(
+                    conn,
+                    stored.incident_id,
+                    None,
+                    caller,
+                    record,
+                    settings,
+                    now,
+                )?;
+            }
+            emit(conn, "coordination.resolved", &stored, now)?;
+        }
+        Ok(stored)
+    })
+}
+
+fn locked(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, AppError> {
+    coordination_tickets::table
+        .find(id)
+        .select(TicketRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found("coordination ticket", id))?
+        .try_into()
+}
+
+/// Decides `command` on `current`, writes the ticket and its history entry.
+fn apply(
+    conn: &mut PgConnection,
+    current: CoordinationTicket,
     expected_version: Option<i32>,
     caller: i64,
     roles: &Roles,
     command: TicketCommand,
     now: DateTime<Utc>,
 ) -> Result<CoordinationTicket, AppError> {
-    conn.transaction(|conn| {
-        let current: CoordinationTicket = coordination_tickets::table
-            .find(id)
-            .select(TicketRow::as_select())
-            .for_update()
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| AppError::not_found("coordination ticket", id))?
-            .try_into()?;
-        let action = command.action();
-        let next = decide_ticket(&current, caller, roles, command, now)?;
-        check_version(expected_version, current.version)?;
-        let stored: CoordinationTicket = diesel::update(coordination_tickets::table.find(id))
-            .set(&TicketRow::from(next))
-            .returning(TicketRow::as_returning())
-            .get_result::<TicketRow>(conn)?
-            .try_into()?;
-        let changes = json_diff(Some(&current), &stored, &UNTRACKED);
-        let comment = stored
-            .cancel_reason
-            .clone()
-            .filter(|_| stored.status == CoordinationStatus::Cancelled);
-        record(conn, id, caller, action.as_str(), changes, comment, now)?;
-        if stored.status == CoordinationStatus::Resolved {
-            // Shared lock: a close of the incident waits for this entry, or comes first and
-            // is seen.
-            let incident_status: String = incidents::table
-                .find(stored.incident_id)
-                .select(incidents::status)
-                .for_share()
-                .first(conn)?;
-            // A closed incident never changes, its journal included.
-            if incident_status != Status::Closed.as_str() {
-                diesel::insert_into(incident_history::table)
-                    .values((
-                        incident_history::incident_id.eq(stored.incident_id),
-                        incident_history::actor_id.eq(caller),
-                        incident_history::action.eq("coordination_resolved"),
-                        incident_history::changes.eq(serde_json::json!([])),
-                        incident_history::comment.eq(resolution_comment(&stored)),
-                        incident_history::internal.eq(false),
-                        incident_history::created_at.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            emit(conn, "coordination.resolved", &stored, now)?;
-        }
-        Ok(stored)
-    })
+    let action = command.action();
+    let next = decide_ticket(&current, caller, roles, command, now)?;
+    check_version(expected_version, current.version)?;
+    let stored: CoordinationTicket = diesel::update(coordination_tickets::table.find(current.id))
+        .set(&TicketRow::from(next))
+        .returning(TicketRow::as_returning())
+        .get_result::<TicketRow>(conn)?
+        .try_into()?;
+    let changes = json_diff(Some(&current), &stored, &UNTRACKED);
+    let comment = stored
+        .cancel_reason
+        .clone()
+        .filter(|_| stored.status == CoordinationStatus::Cancelled);
+    record(conn, current.id, caller, action.as_str(), changes, comment, now)?;
+    Ok(stored)
+}
+
+/// Cancels the open or accepted tickets of incident `incident_id`, which `caller` has just
+/// closed (SPEC §6), in the caller's transaction. Returns how many were cancelled.
+pub(super) fn cancel_for_closure(
+    conn: &mut PgConnection,
+    incident_id: i64,
+    caller: i64,
+    roles: &Roles,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let open: &'static str = CoordinationStatus::Open.as_str();
+    let accepted: &'static str = CoordinationStatus::Accepted.as_str();
+    let rows: Vec<TicketRow> = coordination_tickets::table
+        .filter(coordination_tickets::incident_id.eq(incident_id))
+        .filter(
+            coordination_tickets::status
+                .eq(open)
+                .or(coordination_tickets::status.eq(accepted)),
+        )
+        .select(TicketRow::as_select())
+        .order(coordination_tickets::id.asc())
+        .for_update()
+        .load(conn)?;
+    let count = rows.len();
+    for row in rows {
+        let command = TicketCommand::CancelForClosure {
+            reason: reason.to_owned(),
+        };
+        apply(conn, row.try_into()?, None, caller, roles, command, now)?;
+    }
+    Ok(count)
 }
 
 /// Ticket `id`.

@@ -264,6 +264,9 @@ pub fn execute(
             }
             None => None,
         };
+        if let (Some(reason), Some(actor)) = (&outcome.cancel_tickets, caller.id) {
+            super::coordination::cancel_for_closure(conn, id, actor, &caller.roles, reason, now)?;
+        }
         // An entry that newly solved this incident counts the use.
         if let Some(entry) = outcome
             .incident

@@ -28,6 +28,7 @@ pub struct IncidentRow {
     pub description: String,
     pub customer_id: Option<i64>,
     pub reporter: Option<serde_json::Value>,
+    pub user_reported: bool,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,
     pub category: Option<String>,
@@ -49,6 +50,7 @@ pub struct IncidentRow {
     pub accepted_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub user_confirmed_at: Option<DateTime<Utc>>,
+    pub withdrawal_requested_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<i64>,
     pub closure_code: Option<String>,
@@ -105,6 +107,8 @@ impl TryFrom<IncidentRow> for Incident {
             accepted_at: row.accepted_at,
             resolved_at: row.resolved_at,
             user_confirmed_at: row.user_confirmed_at,
+            withdrawal_requested_at: row.withdrawal_requested_at,
+            user_reported: row.user_reported,
             closed_at: row.closed_at,
             closed_by: row.closed_by,
             duplicate_of: row.duplicate_of,
@@ -174,6 +178,8 @@ impl TryFrom<Incident> for IncidentRow {
             accepted_at: i.accepted_at,
             resolved_at: i.resolved_at,
             user_confirmed_at: i.user_confirmed_at,
+            withdrawal_requested_at: i.withdrawal_requested_at,
+            user_reported: i.user_reported,
             closed_at: i.closed_at,
             closed_by: i.closed_by,
             duplicate_of: i.duplicate_of,
@@ -205,6 +211,7 @@ pub struct NewIncidentRow {
     pub description: String,
     pub customer_id: Option<i64>,
     pub reporter: Option<serde_json::Value>,
+    pub user_reported: bool,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,
     pub category: Option<String>,
@@ -231,6 +238,7 @@ impl TryFrom<NewIncident> for NewIncidentRow {
             kind: new.kind.as_str().to_owned(),
             channel: new.channel.as_str().to_owned(),
             reporter: reporter_json(&new.reporter)?,
+            user_reported: new.user_reported,
             level: new.level.as_str().to_owned(),
             status: new.status.as_str().to_owned(),
             tier: new.tier.as_str().to_owned(),
@@ -428,7 +436,8 @@ pub struct IncidentFilter {
     pub statuses: Vec<Status>,
     pub level: Option<Level>,
     pub tier: Option<Tier>,
-    pub assignee_id: Option<i64>,
+    /// `Some(None)`: unassigned incidents.
+    pub assignee_id: Option<Option<i64>>,
     pub customer_id: Option<i64>,
     pub category: Option<String>,
     pub subcategory: Option<String>,
@@ -470,8 +479,10 @@ pub fn list(
     if let Some(tier) = &filter.tier {
         query = query.filter(i::tier.eq(tier.as_str()));
     }
-    if let Some(assignee) = filter.assignee_id {
-        query = query.filter(i::assignee_id.eq(assignee));
+    match filter.assignee_id {
+        Some(Some(assignee)) => query = query.filter(i::assignee_id.eq(assignee)),
+        Some(None) => query = query.filter(i::assignee_id.is_null()),
+        None => {}
     }
     if let Some(customer) = filter.customer_id {
         query = query.filter(i::customer_id.eq(customer));

@@ -147,6 +147,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+        user_reported -> Bool,
+        withdrawal_requested_at -> Nullable<Timestamptz>,
     }
 }
 

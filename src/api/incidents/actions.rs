@@ -5,8 +5,8 @@ use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, post};
 
 use super::requests::{
-    AcceptRequest, CloseRequest, ConfirmRequest, RejectResolutionRequest, ResolveRequest,
-    WorkaroundRequest,
+    AcceptRequest, AssignRequest, CloseRequest, ConfirmRequest, RejectResolutionRequest,
+    ResolveRequest, WithdrawRequest, WorkaroundRequest,
 };
 use super::{IncidentResponse, execute, require_incident_reader, respond};
 use crate::api::extract::{AuthUser, IfMatch, JsonBody};
@@ -88,9 +88,29 @@ action_doc!(
 );
 
 action_doc!(
+    /// The reporter asks to drop the incident (`new` or `in_progress`; the state stays). Its
+    /// customer users ask directly; the service desk records a request it received, with
+    /// `channel` and `note`. Sets `withdrawal_requested_at` (a public history entry); only then
+    /// may the desk close a user-reported incident as `withdrawn`.
+    withdraw_incident, "/incidents/{id}/withdraw", WithdrawRequest, parse_or_default, "Withdrawal requested"
+);
+
+action_doc!(
+    /// Hand the incident to another engineer of its tier (`new` or `in_progress`): a shift
+    /// change at L1, a specialist at L2. Incident managers, or staff on the incident's tier.
+    /// The assignee is an active `service_desk` user (tier l1) or `l2_engineer` (tier l2),
+    /// else 422 on `assignee_id`. An internal history entry with the reason; emits
+    /// `incident.assigned`.
+    assign_incident, "/incidents/{id}/assign", AssignRequest, parse, "Assigned"
+);
+
+action_doc!(
     /// Close (service desk only). From `resolved` with `resolved` or `unresolved` — a
     /// user-reported incident only after the reporter confirmed (else 409
     /// `confirmation_required`); from `new` or `in_progress` with `duplicate` (and
-    /// `duplicate_of`) or `withdrawn` (and `note`). A closed incident never changes again.
+    /// `duplicate_of`; the history names the surviving incident) or `withdrawn` (and `note`; a
+    /// user-reported incident only after the reporter asked, else 409 `confirmation_required`).
+    /// Open or accepted coordination tickets of the incident are cancelled with it. A closed
+    /// incident never changes again.
     close_incident, "/incidents/{id}/close", CloseRequest, parse, "Closed"
 );

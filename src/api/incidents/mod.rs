@@ -12,17 +12,17 @@ mod types;
 mod update;
 
 pub use actions::{
-    accept_incident, close_incident, confirm_resolution, record_workaround, reject_resolution,
-    resolve_incident,
+    accept_incident, assign_incident, close_incident, confirm_resolution, record_workaround,
+    reject_resolution, resolve_incident, withdraw_incident,
 };
 pub use create::create_incident;
 pub use notes::{add_note, get_incident_history, list_notes};
 pub use read::{get_incident, list_incidents};
 pub use record::get_incident_record;
 pub use requests::{
-    AcceptRequest, CloseRequest, ConfirmRequest, CreateIncidentRequest, CreateNoteRequest,
+    AcceptRequest, AssignRequest, CloseRequest, ConfirmRequest, CreateIncidentRequest, CreateNoteRequest,
     IncidentSort, ListIncidentsQuery, RejectResolutionRequest, ResolveRequest,
-    UpdateIncidentRequest, WorkaroundRequest,
+    UpdateIncidentRequest, WithdrawRequest, WorkaroundRequest,
 };
 pub use types::{IncidentHistoryEntry, IncidentResponse, NoteResponse};
 pub use update::update_incident;
@@ -112,6 +112,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resolve_incident)
         .service(confirm_resolution)
         .service(reject_resolution)
+        .service(withdraw_incident)
+        .service(assign_incident)
         .service(close_incident)
         .service(add_note)
         .service(list_notes)

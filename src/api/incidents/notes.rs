@@ -92,8 +92,15 @@ pub async fn list_notes(
     Ok(HttpResponse::Ok().json(notes))
 }
 
-/// The incident's append-only history, oldest first. Customer users do not see entries about
-/// internal notes.
+/// The incident's append-only history, oldest first.
+///
+/// Every entry has a `visibility`. Staff read every entry. Customer users (and integrations)
+/// read the `public` ones only — created, public notes, accept (without the assignee), level
+/// changes (without the reason), workaround, resolve, confirm, reject-resolution, withdraw,
+/// close (closure code and, for a duplicate, the surviving incident's number), occurrences
+/// appended — and never the desk's internal work: escalations and their diagnosis,
+/// assignments, SLA warnings, coordination results, internal notes, edits other than of the
+/// reporter's own details.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -110,6 +117,10 @@ pub async fn get_incident_history(
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let rows = beside_incident(&state, &caller, id.into_inner(), store::incidents::history).await?;
-    let entries: Vec<IncidentHistoryEntry> = rows.into_iter().map(Into::into).collect();
+    let staff = caller.roles.is_staff();
+    let entries: Vec<IncidentHistoryEntry> = rows
+        .into_iter()
+        .map(|row| IncidentHistoryEntry::new(row, staff))
+        .collect();
     Ok(HttpResponse::Ok().json(entries))
 }

@@ -65,7 +65,7 @@ pub async fn list_incidents(
         statuses: query.status,
         level: query.level,
         tier: query.tier,
-        assignee_id: query.assignee_id,
+        assignee_id: query.assignee_id.map(|a| a.0),
         customer_id,
         category: query.category,
         subcategory: query.subcategory,

@@ -89,7 +89,8 @@ pub struct UpdateIncidentRequest {
     #[validate(length(max = 10000))]
     #[schema(max_length = 10000)]
     pub description: Option<String>,
-    /// New reporter (`null`: not user-reported).
+    /// Corrected reporter details. `null` removes the reporter of an incident that is not
+    /// user-reported; a user-reported incident keeps its reporter (422 on `reporter`).
     #[serde(default, deserialize_with = "crate::api::extract::clearable")]
     #[schema(value_type = Option<Reporter>)]
     pub reporter: Option<Option<Reporter>>,
@@ -234,6 +235,37 @@ pub struct CloseRequest {
     pub note: Option<String>,
 }
 
+/// The reporter's request to drop the incident.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawRequest {
+    /// How the request reached the service desk (e.g. `phone`); required when the desk records
+    /// it.
+    #[schema(example = "phone")]
+    pub channel: Option<Channel>,
+    /// What the reporter said, up to 10 000 characters; required when the desk records it.
+    #[validate(length(max = 10000))]
+    #[schema(example = "故障已自行恢复，用户要求撤销", max_length = 10000)]
+    pub note: Option<String>,
+}
+
+/// A hand-off to another engineer of the incident's tier.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// An active user of the incident's tier: `service_desk` for l1, `l2_engineer` for l2.
+    pub assignee_id: i64,
+    /// Why it is handed on (shift change, specialist, ...), 1–10 000 characters.
+    #[validate(custom(function = "long_text_rule"))]
+    #[schema(
+        example = "交接班：转交夜班值班工程师",
+        min_length = 1,
+        max_length = 10000,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
+    pub reason: String,
+}
+
 /// A note.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -299,6 +331,22 @@ impl IncidentSort {
     }
 }
 
+/// The `assignee_id` filter: a user's id, or `none` (unassigned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssigneeParam(pub Option<i64>);
+
+impl<'de> Deserialize<'de> for AssigneeParam {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == "none" {
+            return Ok(AssigneeParam(None));
+        }
+        text.parse::<i64>()
+            .map(|id| AssigneeParam(Some(id)))
+            .map_err(|_| serde::de::Error::custom("must be a user id or `none`"))
+    }
+}
+
 /// Filters and order of `GET /incidents`.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -310,8 +358,9 @@ pub struct ListIncidentsQuery {
     pub level: Option<Level>,
     /// Tier.
     pub tier: Option<Tier>,
-    /// Assignee.
-    pub assignee_id: Option<i64>,
+    /// Assignee: a user id, or `none` for incidents nobody works yet.
+    #[param(value_type = Option<String>, pattern = "^([0-9]{1,18}|none)$", example = "none")]
+    pub assignee_id: Option<AssigneeParam>,
     /// Customer organisation.
     pub customer_id: Option<i64>,
     /// Category code.
@@ -418,6 +467,24 @@ impl From<ConfirmRequest> for IncidentCommand {
 impl From<RejectResolutionRequest> for IncidentCommand {
     fn from(r: RejectResolutionRequest) -> Self {
         IncidentCommand::RejectResolution { reason: r.reason }
+    }
+}
+
+impl From<WithdrawRequest> for IncidentCommand {
+    fn from(r: WithdrawRequest) -> Self {
+        IncidentCommand::Withdraw {
+            channel: r.channel,
+            note: r.note,
+        }
+    }
+}
+
+impl From<AssignRequest> for IncidentCommand {
+    fn from(r: AssignRequest) -> Self {
+        IncidentCommand::Assign {
+            assignee_id: r.assignee_id,
+            reason: r.reason,
+        }
     }
 }
 

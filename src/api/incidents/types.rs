@@ -30,8 +30,14 @@ pub struct IncidentResponse {
     /// Customer organisation; `null` only for an incident monitoring opened for no known customer,
     /// which staff alone see until the service desk sets it.
     pub customer_id: Option<i64>,
-    /// Reporter; `null` for incidents no user reported (monitoring).
+    /// Reporter; `null` only for incidents monitoring opened or staff found (`monitoring`,
+    /// `other`) without one.
     pub reporter: Option<Reporter>,
+    /// Raised by a user: a customer user reported it, it came in by `phone`, `web`, `email` or
+    /// `onsite`, or a reporter was named. Read-only, fixed at creation. A user-reported
+    /// incident is closed as resolved only after the reporter confirmed, and as withdrawn only
+    /// after the reporter asked (`withdraw`).
+    pub user_reported: bool,
     /// IT / application system concerned.
     pub source_system: Option<String>,
     /// Configuration item concerned.
@@ -76,6 +82,9 @@ pub struct IncidentResponse {
     /// When the reporter confirmed the resolution.
     #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub user_confirmed_at: Option<DateTime<Utc>>,
+    /// When the reporter asked to withdraw it (`withdraw`).
+    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
+    pub withdrawal_requested_at: Option<DateTime<Utc>>,
     /// When it was closed.
     #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
     pub closed_at: Option<DateTime<Utc>>,
@@ -113,7 +122,7 @@ pub struct IncidentResponse {
     /// Version for `If-Match`.
     pub version: i32,
     /// Actions the caller may take now (`accept`, `workaround`, `resolve`, `confirm`,
-    /// `reject-resolution`, `close`, `edit`, `note`).
+    /// `reject-resolution`, `assign`, `withdraw`, `close`, `edit`, `note`, `escalate`).
     #[schema(example = json!(["accept", "close", "edit", "note"]))]
     pub allowed_actions: Vec<&'static str>,
 }
@@ -139,6 +148,7 @@ impl IncidentResponse {
             description: incident.description,
             customer_id: incident.customer_id,
             reporter: incident.reporter,
+            user_reported: incident.user_reported,
             source_system: incident.source_system,
             ci_id: incident.ci_id,
             category: incident.category,
@@ -158,6 +168,7 @@ impl IncidentResponse {
             accepted_at: incident.accepted_at,
             resolved_at: incident.resolved_at,
             user_confirmed_at: incident.user_confirmed_at,
+            withdrawal_requested_at: incident.withdrawal_requested_at,
             closed_at: incident.closed_at,
             closed_by: incident.closed_by,
             closure_code: incident.closure_code,
@@ -216,26 +227,43 @@ pub struct IncidentHistoryEntry {
     /// Who acted.
     pub actor_id: Option<i64>,
     /// `created`, `edit`, `accept`, `workaround`, `resolve`, `confirm`, `reject-resolution`,
-    /// `close` or `note`.
+    /// `withdraw`, `assign`, `close`, `note`, `escalate`, `coordination_resolved`,
+    /// `event_triggered`, `event_acknowledged`, `event_resolved`, `auto-resolve` or
+    /// `reported_again`.
     #[schema(example = "accept")]
     pub action: String,
     /// Fields that changed, old → new.
     pub changes: Vec<crate::domain::changes::FieldChange>,
     /// A reason or note given with the action.
     pub comment: Option<String>,
+    /// `public` entries are read by the reporter's organisation too; `internal` ones by staff
+    /// only.
+    pub visibility: NoteVisibility,
     /// When.
     #[serde(serialize_with = "crate::api::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
-impl From<HistoryRow> for IncidentHistoryEntry {
-    fn from(row: HistoryRow) -> Self {
+impl IncidentHistoryEntry {
+    /// `row` as staff (everything) or others (the customer's view of a public entry) read it.
+    pub fn new(row: HistoryRow, staff: bool) -> Self {
+        let changes = row.field_changes();
+        let (changes, comment) = if staff {
+            (changes, row.comment)
+        } else {
+            workflow::customer_view(&row.action, changes, row.comment)
+        };
         IncidentHistoryEntry {
-            changes: row.field_changes(),
+            changes,
+            comment,
+            visibility: if row.internal {
+                NoteVisibility::Internal
+            } else {
+                NoteVisibility::Public
+            },
             id: row.id,
             actor_id: row.actor_id,
             action: row.action,
-            comment: row.comment,
             created_at: row.created_at,
         }
     }

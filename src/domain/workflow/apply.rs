@@ -74,7 +74,7 @@ pub(super) fn apply(
             duplicate_of,
             note,
         } => {
-            let note = note.filter(|n| !n.trim().is_empty());
+            let mut note = note.filter(|n| !n.trim().is_empty());
             match closure_code {
                 ClosureCode::Duplicate => {
                     let Some(original) = duplicate_of else {
@@ -97,6 +97,12 @@ pub(super) fn apply(
                         ));
                     }
                     next.duplicate_of = Some(original);
+                    // The history names the incident that survives (SPEC §4.2).
+                    let survivor = format!("duplicate of {}", Incident::number_for(original));
+                    note = Some(match note {
+                        Some(note) => format!("{survivor}\n\n{note}"),
+                        None => survivor,
+                    });
                 }
                 ClosureCode::Withdrawn if note.is_none() => {
                     return Err(invalid(
@@ -122,11 +128,103 @@ pub(super) fn apply(
                 closure_code,
                 ClosureCode::Resolved | ClosureCode::Unresolved
             );
-            if followed_up && current.user_reported() {
+            if followed_up && current.user_reported {
                 next.follow_up_due_at = Some(now + lookups.follow_up_window);
             }
             Ok(Effect {
                 comment: note,
+                ..Effect::default()
+            })
+        }
+        IncidentCommand::Withdraw { channel, note } => {
+            let note = note.filter(|n| !n.trim().is_empty());
+            // The desk records a request it received; the reporter's own users ask directly.
+            if caller.confined_to_customer().is_none() {
+                let mut errors = Vec::new();
+                if channel.is_none() {
+                    errors.push(FieldError::new(
+                        "channel",
+                        "required",
+                        "say how the reporter asked (phone, email, ...)",
+                    ));
+                }
+                if note.is_none() {
+                    errors.push(FieldError::new(
+                        "note",
+                        "required",
+                        "record what the reporter said",
+                    ));
+                }
+                if !errors.is_empty() {
+                    return Err(TransitionError::Invalid(errors));
+                }
+            }
+            next.withdrawal_requested_at = Some(now);
+            let comment = match (channel, note) {
+                (Some(channel), Some(note)) => Some(format!("requested by {channel}: {note}")),
+                (Some(channel), None) => Some(format!("requested by {channel}")),
+                (None, note) => note,
+            };
+            Ok(Effect {
+                comment,
+                ..Effect::default()
+            })
+        }
+        IncidentCommand::Assign {
+            assignee_id,
+            reason,
+        } => {
+            if reason.trim().is_empty() {
+                return Err(invalid("reason", "required", "say why it is handed on"));
+            }
+            let worker = state_machine::tier_worker(current.tier);
+            let fits = lookups
+                .user
+                .as_ref()
+                .filter(|u| u.id == assignee_id)
+                .map(|u| u.active && u.roles.has(worker));
+            match fits {
+                None => {
+                    return Err(invalid(
+                        "assignee_id",
+                        "not_found",
+                        format!("user {assignee_id} does not exist"),
+                    ));
+                }
+                Some(false) => {
+                    return Err(invalid(
+                        "assignee_id",
+                        "invalid",
+                        format!(
+                            "the assignee must be an active {worker} (the incident is at tier {})",
+                            current.tier
+                        ),
+                    ));
+                }
+                Some(true) if current.assignee_id == Some(assignee_id) => {
+                    return Err(invalid(
+                        "assignee_id",
+                        "unchanged",
+                        "the incident is already assigned to this user",
+                    ));
+                }
+                Some(true) => {}
+            }
+            next.assignee_id = Some(assignee_id);
+            Ok(Effect {
+                comment: Some(reason),
+                ..Effect::default()
+            })
+        }
+        IncidentCommand::RecordCoordination {
+            comment,
+            change_ref,
+        } => {
+            if let Some(change) = change_ref {
+                next.change_ref = Some(change);
+            }
+            Ok(Effect {
+                comment: Some(comment),
                 ..Effect::default()
             })
         }
@@ -322,6 +420,15 @@ fn edit_fields(
         next.description = description;
     }
     if let Some(reporter) = edit.reporter {
+        // Whether the incident is user-reported was decided at creation (SPEC §4); its
+        // reporter may be corrected, never removed.
+        if reporter.is_none() && current.user_reported {
+            return Err(invalid(
+                "reporter",
+                "required",
+                "a user-reported incident keeps its reporter; correct the details instead",
+            ));
+        }
         next.reporter = reporter;
     }
     if let Some(system) = edit.source_system {
@@ -550,7 +657,7 @@ pub(super) fn sla_escalation(
     outcome(
         current,
         current.clone(),
-        Action::Escalate.as_str(),
+        Action::Escalate,
         Effect {
             comment: Some(reason),
             escalation: Some(escalation),

@@ -100,6 +100,28 @@ pub enum IncidentCommand {
         /// Why; required for `withdrawn`.
         note: Option<String>,
     },
+    /// The reporter asks to drop the incident (SPEC §4.2 `withdraw`).
+    Withdraw {
+        /// How the service desk received the request; required when the desk records it.
+        channel: Option<Channel>,
+        /// The reporter's words; required when the desk records it.
+        note: Option<String>,
+    },
+    /// Hand the incident to another engineer of its tier (SPEC §4.2 `assign`).
+    Assign {
+        /// An active user of the incident's tier.
+        assignee_id: i64,
+        /// Why (shift change, specialist, ...).
+        reason: String,
+    },
+    /// A coordination ticket of the incident was resolved (SPEC §6): its result goes into
+    /// the incident's history, and a problem ticket's change into `change_ref`.
+    RecordCoordination {
+        /// What the ticket's assignee found, did and achieved.
+        comment: String,
+        /// The change request a problem ticket named.
+        change_ref: Option<String>,
+    },
     /// Add a note.
     AddNote {
         /// Who may read it.
@@ -159,6 +181,10 @@ impl IncidentCommand {
                 user: *assignee_id,
                 ..Needs::default()
             },
+            IncidentCommand::Assign { assignee_id, .. } => Needs {
+                user: Some(*assignee_id),
+                ..Needs::default()
+            },
             IncidentCommand::Escalate(EscalationRequest::Functional { assignee_id, .. }) => Needs {
                 user: Some(*assignee_id),
                 ..Needs::default()
@@ -196,6 +222,9 @@ impl IncidentCommand {
             IncidentCommand::Confirm { .. } => Command::Confirm,
             IncidentCommand::RejectResolution { .. } => Command::RejectResolution,
             IncidentCommand::Close { closure_code, .. } => Command::Close(*closure_code),
+            IncidentCommand::Withdraw { .. } => Command::Withdraw,
+            IncidentCommand::Assign { .. } => Command::Assign,
+            IncidentCommand::RecordCoordination { .. } => Command::RecordCoordination,
             IncidentCommand::AddNote { visibility, .. } => Command::AddNote(*visibility),
             IncidentCommand::Escalate(EscalationRequest::Functional { .. }) => {
                 Command::Escalate(Escalation::Functional)

@@ -82,6 +82,7 @@ pub struct NewIncident {
     pub description: String,
     pub customer_id: Option<i64>,
     pub reporter: Option<Reporter>,
+    pub user_reported: bool,
     pub source_system: Option<String>,
     pub ci_id: Option<i64>,
     pub category: Option<String>,
@@ -112,6 +113,7 @@ impl NewIncident {
             description: self.description,
             customer_id: self.customer_id,
             reporter: self.reporter,
+            user_reported: self.user_reported,
             source_system: self.source_system,
             ci_id: self.ci_id,
             category: self.category,
@@ -131,6 +133,7 @@ impl NewIncident {
             accepted_at: None,
             resolved_at: None,
             user_confirmed_at: None,
+            withdrawal_requested_at: None,
             closed_at: None,
             closed_by: None,
             closure_code: None,
@@ -223,6 +226,16 @@ pub fn new_incident(
     } else {
         Channel::Phone
     });
+    let user_reported = is_user_reported(is_customer, channel, reporter.is_some());
+    if user_reported && reporter.is_none() {
+        return Err(invalid(
+            "reporter",
+            "required",
+            format!(
+                "an incident reported by {channel} names its reporter (at least a name); only monitoring and other incidents may have none"
+            ),
+        ));
+    }
     let taxonomy = lookups.taxonomy;
     let subcategory = draft.subcategory;
     let category = draft
@@ -300,6 +313,7 @@ pub fn new_incident(
         description: draft.description.unwrap_or_default(),
         customer_id: Some(customer_id),
         reporter,
+        user_reported,
         source_system: draft.source_system.map(|s| s.trim().to_owned()),
         ci_id: draft.ci_id,
         category,
@@ -322,6 +336,16 @@ pub fn new_incident(
         created_by,
         created_at: now,
     })
+}
+
+/// Whether a new incident is user-reported (SPEC §4): a customer user reported it, it came in
+/// through a human channel, or staff named a reporter for a monitoring or other incident.
+pub fn is_user_reported(by_customer: bool, channel: Channel, has_reporter: bool) -> bool {
+    let human = matches!(
+        channel,
+        Channel::Phone | Channel::Web | Channel::Email | Channel::Onsite
+    );
+    by_customer || human || has_reporter
 }
 
 /// The `created` history entry and events of a newly stored incident.

@@ -16,17 +16,17 @@ mod tests;
 pub use command::{EscalationRequest, IncidentCommand, IncidentEdit, Needs, Resolution};
 pub use create::{
     CreationLookups, CustomerFacts, DuplicateSignature, IncidentDraft, NewIncident, OnDuplicate,
-    created, customer_of_new, new_incident,
+    created, customer_of_new, is_user_reported, new_incident,
 };
 
 use chrono::{DateTime, Utc};
 
 use super::changes::FieldChange;
-use super::escalation::{EscalationRecord, EscalationTrigger, SlaTrigger};
+use super::escalation::{EscalationKind, EscalationRecord, EscalationTrigger, SlaTrigger};
 use super::incident::{ClosureCode, Incident, NoteVisibility, Status};
 use super::role::{Role, Roles};
 use super::sla::{Deadlines, UploadCutoff};
-use super::state_machine::{self, Actor, Command, Escalation, Facts, TransitionError};
+use super::state_machine::{self, Action, Actor, Command, Escalation, Facts, TransitionError};
 use super::taxonomy::Taxonomy;
 use super::validation::FieldError;
 /// Who is acting on an incident.
@@ -173,6 +173,8 @@ pub enum IncidentEvent {
     SlaWarning,
     /// `sla.breached`.
     SlaBreached,
+    /// `incident.assigned`: handed to another engineer.
+    Assigned,
 }
 
 impl IncidentEvent {
@@ -185,6 +187,7 @@ impl IncidentEvent {
             IncidentEvent::EscalationCreated => "escalation.created",
             IncidentEvent::SlaWarning => "sla.warning",
             IncidentEvent::SlaBreached => "sla.breached",
+            IncidentEvent::Assigned => "incident.assigned",
         }
     }
 
@@ -209,7 +212,7 @@ pub struct HistoryEntry {
     pub changes: Vec<FieldChange>,
     /// A reason or note given with the action.
     pub comment: Option<String>,
-    /// Hidden from customer users (it is about an internal note).
+    /// Hidden from customer users (SPEC §4.3: see [`history_visibility`]).
     pub internal: bool,
 }
 
@@ -226,6 +229,9 @@ pub struct Outcome {
     pub escalation: Option<EscalationRecord>,
     /// Webhook events to emit.
     pub events: Vec<IncidentEvent>,
+    /// The incident was closed: its open or accepted coordination tickets are cancelled with
+    /// this reason, in the same transaction (SPEC §6).
+    pub cancel_tickets: Option<String>,
 }
 
 impl Outcome {
@@ -237,6 +243,7 @@ impl Outcome {
             note: None,
             escalation: None,
             events: vec![],
+            cancel_tickets: None,
         }
     }
 
@@ -292,8 +299,9 @@ fn machine_facts(incident: &Incident, open_customer_issue: bool) -> Facts {
         status: incident.status,
         tier: incident.tier,
         customer_id: incident.customer_id,
-        user_reported: incident.user_reported(),
+        user_reported: incident.user_reported,
         user_confirmed: incident.user_confirmed_at.is_some(),
+        withdrawal_requested: incident.withdrawal_requested_at.is_some(),
         classified: incident.classified(),
         open_customer_issue,
     }
@@ -343,23 +351,27 @@ pub fn decide(
         ..before
     };
     next.status = state_machine::decide(&after, &actor, machine_command)?;
-    Ok(outcome(
-        current,
-        next,
-        machine_command.action().as_str(),
-        effect,
-    ))
+    Ok(outcome(current, next, machine_command.action(), effect))
 }
 
-fn outcome(current: &Incident, next: Incident, action: &'static str, effect: Effect) -> Outcome {
+fn outcome(current: &Incident, next: Incident, action: Action, effect: Effect) -> Outcome {
     let changes = diff(Some(current), &next);
     let mut events = Vec::new();
+    let mut cancel_tickets = None;
     if next.status != current.status {
         match next.status {
             Status::Resolved => events.push(IncidentEvent::Resolved),
-            Status::Closed => events.push(IncidentEvent::Closed),
+            Status::Closed => {
+                events.push(IncidentEvent::Closed);
+                cancel_tickets = next
+                    .closure_code
+                    .map(|code| format!("incident {} closed as {code}", next.number));
+            }
             _ => {}
         }
+    }
+    if action == Action::Assign {
+        events.push(IncidentEvent::Assigned);
     }
     if let Some(escalation) = &effect.escalation {
         events.push(IncidentEvent::EscalationCreated);
@@ -377,14 +389,17 @@ fn outcome(current: &Incident, next: Incident, action: &'static str, effect: Eff
         || effect.note.is_some()
         || effect.comment.is_some()
         || effect.escalation.is_some();
-    let history = worth_recording.then(|| HistoryEntry {
+    let visibility = history_visibility(
         action,
+        &changes,
+        effect.note.as_ref().map(|note| note.visibility),
+        effect.escalation.as_ref().map(|e| e.kind),
+    );
+    let history = worth_recording.then(|| HistoryEntry {
+        action: action.as_str(),
         changes,
         comment: effect.comment,
-        internal: effect
-            .note
-            .as_ref()
-            .is_some_and(|note| note.visibility == NoteVisibility::Internal),
+        internal: visibility == NoteVisibility::Internal,
     });
     Outcome {
         incident: next,
@@ -392,6 +407,76 @@ fn outcome(current: &Incident, next: Incident, action: &'static str, effect: Eff
         note: effect.note,
         escalation: effect.escalation,
         events,
+        cancel_tickets,
+    }
+}
+
+/// Who may read the history entry of `action` (SPEC §4.3): customers read what happened to
+/// their report (accepted, level changed, worked around, resolved, confirmed or rejected,
+/// withdrawn, closed, reported again, public notes) and nothing of the desk's internal work
+/// (escalations and their diagnosis, assignments, SLA warnings, coordination, internal notes,
+/// edits other than of the reporter's own details, event acknowledgements).
+pub fn history_visibility(
+    action: Action,
+    changes: &[FieldChange],
+    note: Option<NoteVisibility>,
+    escalation: Option<EscalationKind>,
+) -> NoteVisibility {
+    use Action::*;
+    let public = match action {
+        Accept | Workaround | Resolve | Confirm | RejectResolution | Withdraw | Close
+        | EventTriggered | ReportedAgain | AutoResolve => true,
+        AddNote => note == Some(NoteVisibility::Public),
+        // A level change is news to the reporter; the other escalations are the desk's.
+        Escalate => escalation == Some(EscalationKind::Priority),
+        Edit => !changes.is_empty() && changes.iter().all(|c| c.field == "reporter"),
+        Assign | CoordinationResolved | EventAcknowledged | EventResolved => false,
+    };
+    if public {
+        NoteVisibility::Public
+    } else {
+        NoteVisibility::Internal
+    }
+}
+
+/// A public history entry as a customer user reads it (SPEC §4.3): what the entry says about
+/// the desk's internal work is left out — who was assigned, the reason of a level change, the
+/// desk's closing note (a duplicate's entry names the surviving incident instead).
+pub fn customer_view(
+    action: &str,
+    changes: Vec<FieldChange>,
+    comment: Option<String>,
+) -> (Vec<FieldChange>, Option<String>) {
+    let keep = |changes: Vec<FieldChange>, fields: &[&str]| -> Vec<FieldChange> {
+        changes
+            .into_iter()
+            .filter(|c| fields.contains(&c.field.as_str()))
+            .collect()
+    };
+    match action {
+        "accept" => (
+            changes
+                .into_iter()
+                .filter(|c| c.field != "assignee_id")
+                .collect(),
+            comment,
+        ),
+        "escalate" => (keep(changes, &["level", "due_at"]), None),
+        "close" => {
+            let survivor = changes
+                .iter()
+                .find(|c| c.field == "duplicate_of")
+                .and_then(|c| c.new.as_i64())
+                .map(|id| format!("duplicate of {}", Incident::number_for(id)));
+            (
+                keep(
+                    changes,
+                    &["status", "closure_code", "closed_at", "duplicate_of"],
+                ),
+                survivor,
+            )
+        }
+        _ => (changes, comment),
     }
 }
 
@@ -423,6 +508,8 @@ pub fn allowed_actions(
         &[Command::Resolve],
         &[Command::Confirm],
         &[Command::RejectResolution],
+        &[Command::Assign],
+        &[Command::Withdraw],
         &[
             Command::Close(ClosureCode::Resolved),
             Command::Close(ClosureCode::Unresolved),

@@ -22,8 +22,55 @@ fn draft() -> IncidentDraft {
         title: "  收费模块无法录入 ".into(),
         customer_id: Some(CUSTOMER),
         subcategory: Some("module_input_blocked".into()),
+        reporter: Some(Reporter {
+            name: "王医生".into(),
+            phone: None,
+            email: None,
+        }),
         ..IncidentDraft::default()
     }
+}
+
+#[test]
+fn an_incident_from_a_human_channel_names_its_reporter_and_is_user_reported_for_good() {
+    let tax = taxonomy();
+    for channel in [Channel::Phone, Channel::Web, Channel::Email, Channel::Onsite] {
+        let anonymous = IncidentDraft {
+            channel: Some(channel),
+            reporter: None,
+            ..draft()
+        };
+        let err = new_incident(&desk(), anonymous, &creation(&tax)).unwrap_err();
+        assert_eq!(field_of(err), "reporter", "{channel}");
+        let named = IncidentDraft {
+            channel: Some(channel),
+            ..draft()
+        };
+        assert!(new_incident(&desk(), named, &creation(&tax)).unwrap().user_reported);
+    }
+    // Found by staff or by monitoring: a reporter is optional, and decides.
+    for channel in [Channel::Monitoring, Channel::Other] {
+        let found = IncidentDraft {
+            channel: Some(channel),
+            reporter: None,
+            ..draft()
+        };
+        let new = new_incident(&desk(), found, &creation(&tax)).unwrap();
+        assert!(!new.user_reported, "{channel}");
+        let named = IncidentDraft {
+            channel: Some(channel),
+            ..draft()
+        };
+        assert!(new_incident(&desk(), named, &creation(&tax)).unwrap().user_reported);
+    }
+    // A customer user's report is user-reported whatever channel it names.
+    let own = caller(20, &[Role::Customer], Some(CUSTOMER));
+    let portal = IncidentDraft {
+        channel: Some(Channel::Other),
+        reporter: None,
+        ..draft()
+    };
+    assert!(new_incident(&own, portal, &creation(&tax)).unwrap().user_reported);
 }
 
 #[test]
@@ -35,7 +82,7 @@ fn a_new_incident_takes_its_level_from_the_subcategory_and_its_category_from_it_
     assert_eq!(new.due_at, t0() + Duration::hours(2));
     assert_eq!(new.title, "收费模块无法录入");
     assert_eq!(new.channel, Channel::Phone);
-    assert_eq!(new.reporter, None);
+    assert!(new.user_reported);
     assert_eq!((new.status, new.tier), (Status::New, Tier::L1));
 }
 
@@ -43,7 +90,11 @@ fn a_new_incident_takes_its_level_from_the_subcategory_and_its_category_from_it_
 fn a_customer_user_reports_for_its_own_organisation_as_the_reporter_without_a_level() {
     let tax = taxonomy();
     let own = caller(20, &[Role::Customer], Some(CUSTOMER));
-    let new = new_incident(&own, draft(), &creation(&tax)).unwrap();
+    let unnamed = IncidentDraft {
+        reporter: None,
+        ..draft()
+    };
+    let new = new_incident(&own, unnamed, &creation(&tax)).unwrap();
     assert_eq!(new.reporter.unwrap().name, "user 20");
     assert_eq!(new.channel, Channel::Web);
     let other = IncidentDraft {

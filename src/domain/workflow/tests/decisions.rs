@@ -40,8 +40,12 @@ fn state_refusals_come_before_field_errors() {
         &lookups(&tax, t0()),
     );
     assert_eq!(err, Err(TransitionError::IncidentClosed));
+    let requested = Incident {
+        withdrawal_requested_at: Some(t0()),
+        ..incident(Status::New)
+    };
     let err = decide(
-        &incident(Status::New),
+        &requested,
         &desk(),
         close(ClosureCode::Withdrawn, None, None),
         &lookups(&tax, t0()),
@@ -96,7 +100,10 @@ fn a_duplicate_names_another_existing_incident_of_the_same_customer() {
 fn only_a_duplicate_names_another_incident() {
     let tax = taxonomy();
     let err = decide(
-        &incident(Status::New),
+        &Incident {
+            withdrawal_requested_at: Some(t0()),
+            ..incident(Status::New)
+        },
         &desk(),
         close(ClosureCode::Withdrawn, Some(5), Some("用户撤回")),
         &lookups(&tax, t0()),
@@ -281,10 +288,12 @@ fn allowed_actions_follow_the_state_and_the_caller() {
     let new = incident(Status::New);
     assert_eq!(
         allowed_actions(&new, &desk(), false),
-        vec!["accept", "close", "edit", "note", "escalate"]
+        vec![
+            "accept", "assign", "withdraw", "close", "edit", "note", "escalate"
+        ]
     );
     let own = caller(20, &[Role::Customer], Some(CUSTOMER));
-    assert_eq!(allowed_actions(&new, &own, false), vec!["note"]);
+    assert_eq!(allowed_actions(&new, &own, false), vec!["withdraw", "note"]);
     let stranger = caller(21, &[Role::Customer], Some(CUSTOMER + 1));
     assert!(allowed_actions(&new, &stranger, false).is_empty());
     let mut resolved = incident(Status::Resolved);
@@ -324,6 +333,8 @@ fn closing_a_user_reported_incident_as_resolved_makes_a_follow_up_due() {
     // Nobody to call back: no reporter, or the report was withdrawn.
     let unreported = Incident {
         reporter: None,
+        user_reported: false,
+        channel: Channel::Other,
         ..confirmed.clone()
     };
     let closed = decide(
@@ -335,11 +346,272 @@ fn closing_a_user_reported_incident_as_resolved_makes_a_follow_up_due() {
     .unwrap();
     assert_eq!(closed.incident.follow_up_due_at, None);
     let withdrawn = decide(
-        &incident(Status::New),
+        &Incident {
+            withdrawal_requested_at: Some(t0()),
+            ..incident(Status::New)
+        },
         &desk(),
         close(ClosureCode::Withdrawn, None, Some("用户撤回")),
         &lookups(&taxonomy, now),
     )
     .unwrap();
     assert_eq!(withdrawn.incident.follow_up_due_at, None);
+}
+
+fn user(id: i64, role: Role, active: bool) -> UserFacts {
+    UserFacts {
+        id,
+        active,
+        roles: Roles::new([role]),
+    }
+}
+
+#[test]
+fn the_desk_records_a_withdrawal_with_its_channel_and_the_reporters_words() {
+    let tax = taxonomy();
+    let working = incident(Status::InProgress);
+    let withdraw = |channel: Option<Channel>, note: Option<&str>| IncidentCommand::Withdraw {
+        channel,
+        note: note.map(str::to_owned),
+    };
+    let err = decide(&working, &desk(), withdraw(None, None), &lookups(&tax, t0())).unwrap_err();
+    let TransitionError::Invalid(errors) = err else {
+        panic!("expected field errors")
+    };
+    let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["channel", "note"]);
+    let recorded = decide(
+        &working,
+        &desk(),
+        withdraw(Some(Channel::Phone), Some("问题已自行恢复，不用处理了")),
+        &lookups(&tax, t0()),
+    )
+    .unwrap();
+    assert_eq!(recorded.incident.withdrawal_requested_at, Some(t0()));
+    assert_eq!(recorded.incident.status, Status::InProgress);
+    let entry = recorded.history.unwrap();
+    assert_eq!(entry.action, "withdraw");
+    assert!(!entry.internal);
+    assert_eq!(
+        entry.comment.as_deref(),
+        Some("requested by phone: 问题已自行恢复，不用处理了")
+    );
+    // The reporter's own users ask without saying how.
+    let own = caller(20, &[Role::Customer], Some(CUSTOMER));
+    let asked = decide(&working, &own, withdraw(None, None), &lookups(&tax, t0())).unwrap();
+    assert_eq!(asked.incident.withdrawal_requested_at, Some(t0()));
+    // After the request, the desk may close it as withdrawn.
+    let closed = decide(
+        &recorded.incident,
+        &desk(),
+        close(ClosureCode::Withdrawn, None, Some("用户撤回")),
+        &lookups(&tax, t0()),
+    )
+    .unwrap();
+    assert_eq!(closed.incident.status, Status::Closed);
+    assert_eq!(
+        closed.cancel_tickets.as_deref(),
+        Some("incident INC-000001 closed as withdrawn")
+    );
+}
+
+#[test]
+fn a_user_reported_incident_keeps_its_reporter() {
+    let tax = taxonomy();
+    let resolved = incident(Status::Resolved);
+    let remove = IncidentCommand::Edit(IncidentEdit {
+        reporter: Some(None),
+        ..IncidentEdit::default()
+    });
+    let err = decide(&resolved, &desk(), remove.clone(), &lookups(&tax, t0())).unwrap_err();
+    assert_eq!(field_of(err), "reporter");
+    // Its details may be corrected, and the correction is the reporter's to read.
+    let correct = IncidentEdit {
+        reporter: Some(Some(Reporter {
+            name: "王医生".into(),
+            phone: Some("0532-1234".into()),
+            email: None,
+        })),
+        ..IncidentEdit::default()
+    };
+    let corrected = decide(
+        &resolved,
+        &desk(),
+        IncidentCommand::Edit(correct),
+        &lookups(&tax, t0()),
+    )
+    .unwrap();
+    assert!(!corrected.history.unwrap().internal);
+    // An incident staff found may lose the reporter it never needed.
+    let found = Incident {
+        user_reported: false,
+        channel: Channel::Other,
+        ..resolved
+    };
+    assert!(decide(&found, &desk(), remove, &lookups(&tax, t0())).is_ok());
+}
+
+#[test]
+fn an_incident_is_handed_to_an_active_user_of_its_tier_with_a_reason() {
+    let tax = taxonomy();
+    let mut working = incident(Status::InProgress);
+    working.tier = Tier::L2;
+    working.assignee_id = Some(30);
+    let l2 = caller(30, &[Role::L2Engineer], None);
+    let assign = |id: i64, reason: &str| IncidentCommand::Assign {
+        assignee_id: id,
+        reason: reason.into(),
+    };
+    assert_eq!(assign(31, "x").needs().user, Some(31));
+    let with = |user: Option<UserFacts>, command: IncidentCommand| {
+        let mut facts = lookups(&tax, t0());
+        facts.user = user;
+        decide(&working, &l2, command, &facts)
+    };
+    let code = |result: Result<Outcome, TransitionError>| match result {
+        Err(TransitionError::Invalid(errors)) => {
+            format!("{}:{}", errors[0].field, errors[0].code)
+        }
+        other => panic!("expected a field error, got {other:?}"),
+    };
+    assert_eq!(
+        code(with(Some(user(31, Role::L2Engineer, true)), assign(31, " "))),
+        "reason:required"
+    );
+    assert_eq!(code(with(None, assign(31, "专项"))), "assignee_id:not_found");
+    assert_eq!(
+        code(with(Some(user(31, Role::L2Engineer, false)), assign(31, "专项"))),
+        "assignee_id:invalid"
+    );
+    // The incident is at tier l2: the service desk does not work it.
+    assert_eq!(
+        code(with(Some(user(31, Role::ServiceDesk, true)), assign(31, "专项"))),
+        "assignee_id:invalid"
+    );
+    assert_eq!(
+        code(with(Some(user(30, Role::L2Engineer, true)), assign(30, "专项"))),
+        "assignee_id:unchanged"
+    );
+    let handed = with(
+        Some(user(31, Role::L2Engineer, true)),
+        assign(31, "数据库专项，转交王工"),
+    )
+    .unwrap();
+    assert_eq!(handed.incident.assignee_id, Some(31));
+    assert_eq!(handed.incident.status, Status::InProgress);
+    assert_eq!(handed.events, vec![IncidentEvent::Assigned]);
+    let entry = handed.history.unwrap();
+    assert_eq!(entry.action, "assign");
+    assert!(entry.internal);
+    assert_eq!(entry.comment.as_deref(), Some("数据库专项，转交王工"));
+    // The service desk does not hand on an L2 incident.
+    let mut facts = lookups(&tax, t0());
+    facts.user = Some(user(31, Role::L2Engineer, true));
+    assert!(matches!(
+        decide(&working, &desk(), assign(31, "x"), &facts),
+        Err(TransitionError::Forbidden(_))
+    ));
+}
+
+#[test]
+fn closing_a_duplicate_names_the_surviving_incident() {
+    let tax = taxonomy();
+    let mut facts = lookups(&tax, t0());
+    facts.incident = Some(IncidentRef {
+        id: 42,
+        customer_id: Some(CUSTOMER),
+        status: Status::InProgress,
+    });
+    let closed = decide(
+        &incident(Status::New),
+        &desk(),
+        close(ClosureCode::Duplicate, Some(42), Some("同一故障")),
+        &facts,
+    )
+    .unwrap();
+    let entry = closed.history.unwrap();
+    assert_eq!(
+        entry.comment.as_deref(),
+        Some("duplicate of INC-000042\n\n同一故障")
+    );
+    assert!(!entry.internal);
+    // The customer reads the surviving number, not the desk's note.
+    let (_, comment) = customer_view("close", entry.changes, entry.comment);
+    assert_eq!(comment.as_deref(), Some("duplicate of INC-000042"));
+}
+
+#[test]
+fn a_problem_tickets_change_is_recorded_on_the_incident_internally() {
+    let tax = taxonomy();
+    let ops = caller(40, &[Role::OpsStaff], None);
+    let record = IncidentCommand::RecordCoordination {
+        comment: "原因分析：索引损坏".into(),
+        change_ref: Some("CHG-2026-001".into()),
+    };
+    let outcome = decide(
+        &incident(Status::Resolved),
+        &ops,
+        record.clone(),
+        &lookups(&tax, t0()),
+    )
+    .unwrap();
+    assert_eq!(outcome.incident.change_ref.as_deref(), Some("CHG-2026-001"));
+    let entry = outcome.history.unwrap();
+    assert_eq!(entry.action, "coordination_resolved");
+    assert!(entry.internal);
+    assert_eq!(
+        decide(&incident(Status::Closed), &ops, record, &lookups(&tax, t0())),
+        Err(TransitionError::IncidentClosed)
+    );
+}
+
+#[test]
+fn customers_read_public_entries_without_the_desks_internal_words() {
+    use crate::domain::changes::FieldChange;
+    use serde_json::json;
+    let change = |field: &str, old, new| FieldChange {
+        field: field.into(),
+        old,
+        new,
+    };
+    let public = |action, changes: &[FieldChange], escalation| {
+        history_visibility(action, changes, None, escalation) == NoteVisibility::Public
+    };
+    assert!(public(Action::Accept, &[], None));
+    assert!(public(Action::Withdraw, &[], None));
+    assert!(public(Action::Escalate, &[], Some(EscalationKind::Priority)));
+    assert!(!public(Action::Escalate, &[], Some(EscalationKind::Functional)));
+    assert!(!public(
+        Action::Escalate,
+        &[],
+        Some(EscalationKind::Hierarchical)
+    ));
+    assert!(!public(Action::Assign, &[], None));
+    assert!(!public(Action::CoordinationResolved, &[], None));
+    assert!(!public(Action::EventAcknowledged, &[], None));
+    let reporter = change("reporter", json!({"name": "王"}), json!({"name": "王医生"}));
+    let title = change("title", json!("a"), json!("b"));
+    assert!(public(Action::Edit, std::slice::from_ref(&reporter), None));
+    assert!(!public(Action::Edit, &[reporter, title], None));
+    // Accepting shows that it was taken, not by whom; a level change, not why.
+    let (changes, _) = customer_view(
+        "accept",
+        vec![
+            change("status", json!("new"), json!("in_progress")),
+            change("assignee_id", json!(null), json!(10)),
+        ],
+        None,
+    );
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].field, "status");
+    let (changes, comment) = customer_view(
+        "escalate",
+        vec![
+            change("level", json!("low"), json!("high")),
+            change("assignee_id", json!(1), json!(2)),
+        ],
+        Some("内部判断".into()),
+    );
+    assert_eq!(changes.len(), 1);
+    assert_eq!(comment, None);
 }

@@ -10,6 +10,7 @@ fn from_monitoring(status: Status) -> Incident {
     Incident {
         channel: Channel::Monitoring,
         reporter: None,
+        user_reported: false,
         customer_id: None,
         dedup_key: Some("his-db-01/disk".into()),
         ..incident(status)

@@ -61,6 +61,7 @@ fn incident(status: Status) -> Incident {
             phone: None,
             email: None,
         }),
+        user_reported: true,
         source_system: Some("HIS".into()),
         ci_id: None,
         category: None,
@@ -80,6 +81,7 @@ fn incident(status: Status) -> Incident {
         accepted_at: None,
         resolved_at: None,
         user_confirmed_at: None,
+        withdrawal_requested_at: None,
         closed_at: None,
         closed_by: None,
         closure_code: None,
@@ -145,3 +147,4 @@ fn field_of(error: TransitionError) -> String {
 mod creation;
 mod decisions;
 mod intake;
+mod properties;

@@ -1,0 +1,30 @@
+-- User-reported is decided once, at creation (SPEC §4): a customer user reported the incident,
+-- it came in through a human channel (phone, web, email, onsite), or a reporter was named.
+-- Incidents stored before this column existed are decided by the same rule from what they
+-- hold: a reporter is set, or the channel is a human one. Closed incidents are final, so the
+-- trigger that guards them is lifted for this one backfill only.
+ALTER TABLE incidents ADD COLUMN user_reported BOOLEAN NOT NULL DEFAULT FALSE;
+-- When the reporter asked to withdraw the incident (SPEC §4.2 withdraw).
+ALTER TABLE incidents ADD COLUMN withdrawal_requested_at TIMESTAMPTZ;
+
+ALTER TABLE incidents DISABLE TRIGGER incidents_closed_are_final;
+UPDATE incidents SET user_reported = TRUE
+    WHERE reporter IS NOT NULL OR channel IN ('phone', 'web', 'email', 'onsite');
+ALTER TABLE incidents ENABLE TRIGGER incidents_closed_are_final;
+
+-- History entries customers must not read (SPEC §4.3): escalations other than level changes,
+-- coordination results and event acknowledgements were stored as public before the rule
+-- existed. The journal is append-only, so its guard is lifted for this one correction only.
+ALTER TABLE incident_history DISABLE TRIGGER incident_history_append_only;
+UPDATE incident_history SET internal = TRUE
+    WHERE NOT internal
+      AND (action IN ('coordination_resolved', 'event_acknowledged', 'event_resolved', 'assign')
+           OR (action = 'escalate' AND NOT changes @> '[{"field": "level"}]'::jsonb)
+           OR (action = 'edit' AND EXISTS (
+                   SELECT 1 FROM jsonb_array_elements(changes) AS c
+                   WHERE c ->> 'field' <> 'reporter')));
+ALTER TABLE incident_history ENABLE TRIGGER incident_history_append_only;
+
+-- The desk's queue of unassigned incidents (assignee_id=none).
+CREATE INDEX incidents_unassigned_idx ON incidents (created_at DESC, id DESC)
+    WHERE assignee_id IS NULL;
