@@ -63,6 +63,8 @@ pub struct Settings {
     pub upload_cutoff: Option<NaiveTime>,
     /// Time after closure within which the follow-up call is due (default 72 h).
     pub follow_up_window: Duration,
+    /// Unreached follow-up calls after which an incident counts as followed up (default 3).
+    pub follow_up_max_attempts: u32,
     /// Origins allowed by CORS; `*` allows any.
     pub cors_allowed_origins: Vec<String>,
     /// How often the SLA watcher looks for incidents near or past their deadline (default 30 s).
@@ -128,6 +130,8 @@ impl Settings {
         });
         let sla_warning_percent = parse("SLA_WARNING_PERCENT", 75, &|raw| parse_count(raw, 1, 99));
         let webhook_max_attempts = parse("WEBHOOK_MAX_ATTEMPTS", 8, &|raw| parse_count(raw, 1, 50));
+        let follow_up_max_attempts =
+            parse("FOLLOW_UP_MAX_ATTEMPTS", 3, &|raw| parse_count(raw, 1, 20));
         let webhook_retry_ms = parse("WEBHOOK_RETRY_BASE", 10_000, &|raw| {
             parse_duration_ms(raw, 10, 86_400_000)
         });
@@ -218,6 +222,7 @@ impl Settings {
             timezone,
             upload_cutoff,
             follow_up_window: Duration::from_secs(follow_up_secs),
+            follow_up_max_attempts: follow_up_max_attempts as u32,
             cors_allowed_origins,
             sla_scan_interval: Duration::from_millis(sla_scan_ms),
             credential_cache_ttl: Duration::from_millis(credential_cache_ms),
@@ -320,6 +325,7 @@ mod tests {
         assert_eq!(s.sla_scan_interval, Duration::from_secs(30));
         assert_eq!(s.sla_warning_percent, 75);
         assert_eq!(s.webhook_max_attempts, 8);
+        assert_eq!(s.follow_up_max_attempts, 3);
     }
 
     #[test]

@@ -371,6 +371,15 @@ impl<'a> Generator<'a> {
             }
         } else if roll < 5 {
             let after = self.minutes(5, 120);
+            // The reporter calls to drop it; the desk records the request, then closes.
+            let request = IncidentCommand::Withdraw {
+                channel: Some(Channel::Phone),
+                note: Some("问题已自行解决，不用处理了".into()),
+            };
+            let asked = self.lookups(life.now + after - chrono::Duration::minutes(2));
+            if !life.step(&desk, request, &asked, end, "withdraw request")? {
+                return Ok(());
+            }
             let command = IncidentCommand::Close {
                 closure_code: ClosureCode::Withdrawn,
                 duplicate_of: None,
@@ -514,6 +523,9 @@ impl<'a> Generator<'a> {
             &desk.roles,
             report,
             performed_at,
+            // The demo calls each user once; an unreached call leaves the incident in the queue.
+            crate::domain::follow_up::FollowUpProgress::default(),
+            3,
         )
         .map_err(|e| DemoError {
             what: "incident",

@@ -28,3 +28,29 @@ ALTER TABLE incident_history ENABLE TRIGGER incident_history_append_only;
 -- The desk's queue of unassigned incidents (assignee_id=none).
 CREATE INDEX incidents_unassigned_idx ON incidents (created_at DESC, id DESC)
     WHERE assignee_id IS NULL;
+
+-- Follow-ups count incidents (SPEC §9): an unreached call is an attempt; an incident is followed
+-- up at its first reached follow-up or its FOLLOW_UP_MAX_ATTEMPTS-th unreached one. The
+-- follow-up that completed it is marked; for follow-ups already stored, the default of three
+-- attempts decides.
+ALTER TABLE follow_ups ADD COLUMN completes BOOLEAN NOT NULL DEFAULT FALSE;
+WITH ordered AS (
+    SELECT id, incident_id, reached,
+           count(*) FILTER (WHERE NOT reached)
+               OVER (PARTITION BY incident_id ORDER BY id) AS unreached
+    FROM follow_ups
+), completing AS (
+    SELECT DISTINCT ON (incident_id) id
+    FROM ordered
+    WHERE reached OR unreached >= 3
+    ORDER BY incident_id, id
+)
+UPDATE follow_ups SET completes = TRUE WHERE id IN (SELECT id FROM completing);
+CREATE INDEX follow_ups_completes_idx ON follow_ups (incident_id) WHERE completes;
+
+-- Mean satisfaction per period (SPEC §9) from the monthly summaries. Forgetting the summaries'
+-- time zone makes the next start rebuild them from the incidents and follow-ups, counted by
+-- the new rule.
+ALTER TABLE kpi_monthly ADD COLUMN satisfaction_sum BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE kpi_monthly ADD COLUMN satisfaction_count BIGINT NOT NULL DEFAULT 0;
+DELETE FROM report_summaries;

@@ -186,7 +186,7 @@ async fn act(
     let who = caller.caller();
     let settings = state.write_settings();
     let ticket = store::run(&state.pool, move |conn| {
-        store::coordination::execute(conn, id, if_match.0, &who, command, &settings, now)
+        store::ticket_steps::execute(conn, id, if_match.0, &who, command, &settings, now)
     })
     .await?;
     Ok(versioned(ticket.version, ticket))

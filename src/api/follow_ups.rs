@@ -15,6 +15,7 @@ use crate::api::idempotency::IdempotencyKey;
 use crate::api::problems;
 use crate::domain::follow_up::{FollowUpError, FollowUpReport, record_follow_up};
 use crate::domain::incident::Channel;
+use crate::domain::incident::Incident;
 use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -160,19 +161,27 @@ pub async fn create_follow_up(
     };
     let now = state.clock.now();
     let timezone = state.settings.timezone;
+    let max_attempts = state.settings.follow_up_max_attempts;
     let row = store::run(&state.pool, move |conn| {
-        let incident = store::incidents::find(conn, id)?;
-        let new =
-            record_follow_up(&incident, caller.id, &caller.roles, report, now).map_err(|err| {
-                match err {
-                    FollowUpError::Refused(refusal) => AppError::from(refusal),
-                    not_due @ FollowUpError::NotDue(_) => AppError::Conflict {
-                        code: "follow_up_not_due",
-                        detail: not_due.to_string(),
-                    },
-                }
-            })?;
-        store::follow_ups::insert(conn, &incident, new, timezone)
+        let decide = |incident: &Incident, progress| {
+            record_follow_up(
+                incident,
+                caller.id,
+                &caller.roles,
+                report,
+                now,
+                progress,
+                max_attempts,
+            )
+            .map_err(|err| match err {
+                FollowUpError::Refused(refusal) => AppError::from(refusal),
+                not_due @ FollowUpError::NotDue(_) => AppError::Conflict {
+                    code: "follow_up_not_due",
+                    detail: not_due.to_string(),
+                },
+            })
+        };
+        store::follow_ups::record(conn, id, decide, timezone)
     })
     .await?;
     Ok(HttpResponse::Created().json(FollowUpResponse::try_from(row)?))

@@ -35,6 +35,27 @@ pub struct NewFollowUp {
     pub performed_at: DateTime<Utc>,
     /// Performed by `follow_up_due_at` (事件回访的及时率 counts these).
     pub on_time: bool,
+    /// This follow-up completes the incident's: the user was reached, or this was the last
+    /// unreached attempt the desk owes (SPEC §9). The incident leaves the queue, and the
+    /// measures count it once, in this follow-up's period, on time when this one is.
+    pub completes: bool,
+}
+
+/// The follow-ups an incident had before this one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FollowUpProgress {
+    /// One of them completed the incident's follow-up.
+    pub completed: bool,
+    /// How many did not reach the user.
+    pub unreached: u32,
+}
+
+impl FollowUpProgress {
+    /// Whether a follow-up that did or did not reach the user, after these, completes the
+    /// incident's follow-up, when `max_attempts` unreached calls are all the desk owes.
+    pub fn completed_by(self, reached: bool, max_attempts: u32) -> bool {
+        !self.completed && (reached || self.unreached + 1 >= max_attempts)
+    }
 }
 
 /// Why a follow-up cannot be recorded.
@@ -58,6 +79,8 @@ pub fn record_follow_up(
     roles: &Roles,
     report: FollowUpReport,
     now: DateTime<Utc>,
+    progress: FollowUpProgress,
+    max_attempts: u32,
 ) -> Result<NewFollowUp, FollowUpError> {
     if !roles.has(Role::ServiceDesk) {
         return Err(TransitionError::Forbidden(
@@ -87,6 +110,7 @@ pub fn record_follow_up(
         .follow_up_due_at
         .ok_or(FollowUpError::NotDue(incident.id))?;
     Ok(NewFollowUp {
+        completes: progress.completed_by(report.reached, max_attempts),
         incident_id: incident.id,
         report,
         performed_by: caller_id,
@@ -140,10 +164,28 @@ mod tests {
         let due = DateTime::parse_from_rfc3339("2026-03-05T04:00:00Z")
             .unwrap()
             .to_utc();
-        let on_time = record_follow_up(&incident(Some(due)), 2, &desk(), report(), due).unwrap();
+        let on_time = record_follow_up(
+            &incident(Some(due)),
+            2,
+            &desk(),
+            report(),
+            due,
+            FollowUpProgress::default(),
+            3,
+        )
+        .unwrap();
         assert!(on_time.on_time);
         let late = due + Duration::seconds(1);
-        let late = record_follow_up(&incident(Some(due)), 2, &desk(), report(), late).unwrap();
+        let late = record_follow_up(
+            &incident(Some(due)),
+            2,
+            &desk(),
+            report(),
+            late,
+            FollowUpProgress::default(),
+            3,
+        )
+        .unwrap();
         assert!(!late.on_time);
         assert_eq!(late.performed_by, 2);
     }
@@ -153,11 +195,27 @@ mod tests {
         let now = Utc::now();
         let manager = Roles::new([Role::IncidentManager]);
         assert!(matches!(
-            record_follow_up(&incident(Some(now)), 2, &manager, report(), now),
+            record_follow_up(
+                &incident(Some(now)),
+                2,
+                &manager,
+                report(),
+                now,
+                FollowUpProgress::default(),
+                3
+            ),
             Err(FollowUpError::Refused(TransitionError::Forbidden(_)))
         ));
         assert_eq!(
-            record_follow_up(&incident(None), 2, &desk(), report(), now),
+            record_follow_up(
+                &incident(None),
+                2,
+                &desk(),
+                report(),
+                now,
+                FollowUpProgress::default(),
+                3
+            ),
             Err(FollowUpError::NotDue(9))
         );
         let bad = FollowUpReport {
@@ -165,12 +223,48 @@ mod tests {
             satisfaction: Some(6),
             ..report()
         };
-        match record_follow_up(&incident(Some(now)), 2, &desk(), bad, now) {
+        match record_follow_up(
+            &incident(Some(now)),
+            2,
+            &desk(),
+            bad,
+            now,
+            FollowUpProgress::default(),
+            3,
+        ) {
             Err(FollowUpError::Refused(TransitionError::Invalid(errors))) => {
                 let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
                 assert_eq!(fields, ["channel", "satisfaction"]);
             }
             other => panic!("expected field errors, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_incident_is_followed_up_at_its_first_reached_call_or_its_last_owed_attempt() {
+        let none = FollowUpProgress::default();
+        assert!(none.completed_by(true, 3));
+        assert!(!none.completed_by(false, 3));
+        let two_missed = FollowUpProgress {
+            completed: false,
+            unreached: 2,
+        };
+        assert!(two_missed.completed_by(false, 3));
+        assert!(!two_missed.completed_by(false, 4));
+        assert!(none.completed_by(false, 1));
+        // Once followed up, later calls are records only.
+        let done = FollowUpProgress {
+            completed: true,
+            unreached: 0,
+        };
+        assert!(!done.completed_by(true, 3));
+        let due = Utc::now();
+        let missed = FollowUpReport {
+            reached: false,
+            satisfaction: None,
+            ..report()
+        };
+        let first = record_follow_up(&incident(Some(due)), 2, &desk(), missed, due, none, 3);
+        assert!(!first.unwrap().completes);
     }
 }

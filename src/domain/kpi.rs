@@ -182,10 +182,15 @@ pub struct KpiCounts {
     pub resolved: i64,
     /// Of those, resolved by their deadline (`resolved_at ≤ due_at`).
     pub resolved_on_time: i64,
-    /// Follow-ups performed in the period.
+    /// Incidents followed up in the period (at their first reached follow-up, or their last
+    /// owed unreached attempt).
     pub follow_ups: i64,
-    /// Of those, on time.
+    /// Of those, followed up on time.
     pub follow_ups_on_time: i64,
+    /// Sum of the satisfaction the period's reached follow-ups gave.
+    pub satisfaction_sum: i64,
+    /// How many reached follow-ups gave one.
+    pub satisfaction_count: i64,
 }
 
 impl KpiCounts {
@@ -200,16 +205,25 @@ impl KpiCounts {
             resolved_on_time: i64::from(
                 resolved && incident.resolved_at.is_some_and(|at| at <= incident.due_at),
             ),
-            follow_ups: 0,
-            follow_ups_on_time: 0,
+            ..KpiCounts::default()
         }
     }
 
-    /// What a follow-up adds to the measures of the month it was performed in.
-    pub fn of_follow_up(on_time: bool) -> KpiCounts {
+    /// What a follow-up adds to the measures of the month it was performed in: the incident,
+    /// when it `completes` the incident's follow-up (on time or not), and the satisfaction a
+    /// reached user gave.
+    pub fn of_follow_up(
+        completes: bool,
+        on_time: bool,
+        reached: bool,
+        satisfaction: Option<i16>,
+    ) -> KpiCounts {
+        let given = satisfaction.filter(|_| reached);
         KpiCounts {
-            follow_ups: 1,
-            follow_ups_on_time: i64::from(on_time),
+            follow_ups: i64::from(completes),
+            follow_ups_on_time: i64::from(completes && on_time),
+            satisfaction_sum: given.map_or(0, i64::from),
+            satisfaction_count: i64::from(given.is_some()),
             ..KpiCounts::default()
         }
     }
@@ -233,13 +247,19 @@ pub struct KpiRow {
     /// 事件按时解决率: `resolved_on_time / closed`; `null` when nothing was closed.
     #[schema(example = 0.9)]
     pub on_time_resolution_rate: Option<f64>,
-    /// Follow-ups performed in the period.
+    /// Incidents followed up in the period: at their first reached follow-up, or at their
+    /// `FOLLOW_UP_MAX_ATTEMPTS`-th unreached one.
     pub follow_ups: i64,
-    /// Of those, performed by their due time.
+    /// Of those, followed up by their due time.
     pub follow_ups_on_time: i64,
-    /// 事件回访的及时率: `follow_ups_on_time / follow_ups`; `null` when none was performed.
+    /// 事件回访的及时率: `follow_ups_on_time / follow_ups` (按时回访的事件数量 / 已回访的事件总数);
+    /// `null` when no incident was followed up.
     #[schema(example = 1.0)]
     pub follow_up_timeliness: Option<f64>,
+    /// Mean satisfaction (1–5) over the period's reached follow-ups that gave one; `null` when
+    /// none did.
+    #[schema(example = 4.5)]
+    pub mean_satisfaction: Option<f64>,
 }
 
 /// `numerator / denominator`, or `None` for an empty denominator (never 0 or NaN).
@@ -263,6 +283,7 @@ pub fn kpi_rows(periods: &[Period], counts: &HashMap<Period, KpiCounts>) -> Vec<
                 follow_ups: c.follow_ups,
                 follow_ups_on_time: c.follow_ups_on_time,
                 follow_up_timeliness: rate(c.follow_ups_on_time, c.follow_ups),
+                mean_satisfaction: rate(c.satisfaction_sum, c.satisfaction_count),
             }
         })
         .collect()
@@ -295,8 +316,15 @@ mod tests {
         assert_eq!(counts(&incident), (1, 0, 0));
         incident.closure_code = Some(ClosureCode::Duplicate);
         assert_eq!(counts(&incident), (0, 0, 0));
-        let follow_up = KpiCounts::of_follow_up(false);
+        let follow_up = KpiCounts::of_follow_up(true, false, true, Some(4));
         assert_eq!((follow_up.follow_ups, follow_up.follow_ups_on_time), (1, 0));
+        assert_eq!(
+            (follow_up.satisfaction_sum, follow_up.satisfaction_count),
+            (4, 1)
+        );
+        // An attempt that reached nobody counts no incident and no satisfaction.
+        let attempt = KpiCounts::of_follow_up(false, true, false, Some(5));
+        assert_eq!(attempt, KpiCounts::default());
     }
 
     #[test]
@@ -399,14 +427,18 @@ mod tests {
                 closed: 4,
                 resolved: 3,
                 resolved_on_time: 2,
-                follow_ups: 0,
-                follow_ups_on_time: 0,
+                follow_ups: 2,
+                follow_ups_on_time: 1,
+                satisfaction_sum: 9,
+                satisfaction_count: 2,
             },
         )]);
         let rows = kpi_rows(&[jan, feb], &counts);
         assert_eq!(rows[0].resolution_rate, Some(0.75));
         assert_eq!(rows[0].on_time_resolution_rate, Some(0.5));
-        assert_eq!(rows[0].follow_up_timeliness, None);
+        assert_eq!(rows[0].follow_up_timeliness, Some(0.5));
+        assert_eq!(rows[0].mean_satisfaction, Some(4.5));
+        assert_eq!(rows[1].mean_satisfaction, None);
         assert_eq!(rows[1].period, "2025-02");
         assert_eq!((rows[1].closed, rows[1].resolution_rate), (0, None));
     }

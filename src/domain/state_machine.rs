@@ -411,9 +411,7 @@ pub fn decide(
             if facts.status == Status::Resolved && facts.user_reported && !facts.user_confirmed {
                 return Err(TransitionError::ConfirmationRequired);
             }
-            if code == ClosureCode::Withdrawn
-                && facts.user_reported
-                && !facts.withdrawal_requested
+            if code == ClosureCode::Withdrawn && facts.user_reported && !facts.withdrawal_requested
             {
                 return Err(TransitionError::WithdrawalNotRequested);
             }

@@ -4,17 +4,15 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::incident_writes::WriteSettings;
 use super::schema::{coordination_ticket_history, coordination_tickets, incidents, users};
 use super::{PageRequest, check_version, outbox, parse_stored, split_page};
 use crate::domain::changes::{FieldChange, json_diff};
 use crate::domain::coordination::{
     AssigneeFacts, CoordinationKind, CoordinationStatus, CoordinationTicket, NewTicket,
-    TicketCommand, TicketRequest, decide_ticket, open_ticket, resolution_comment,
+    TicketCommand, TicketRequest, decide_ticket, open_ticket,
 };
 use crate::domain::incident::Status;
 use crate::domain::role::Roles;
-use crate::domain::workflow::{Caller, IncidentCommand};
 use crate::error::AppError;
 
 /// A stored ticket.
@@ -192,52 +190,29 @@ pub fn create(
     })
 }
 
-/// Runs `command` by `caller` on ticket `id`, checking `If-Match` after the decision. Resolving
-/// a ticket records its result on the incident through the incident's own decision (SPEC §6),
-/// unless the incident is closed.
-pub fn execute(
+/// Runs `command` by `caller` (with `roles`) on ticket `id`, checking `If-Match` after the
+/// decision: the ticket and its history entry, in the caller's transaction. What a resolved
+/// ticket does to its incident is `ticket_steps`'.
+pub(super) fn step(
     conn: &mut PgConnection,
     id: i64,
     expected_version: Option<i32>,
-    caller: &Caller,
+    caller: i64,
+    roles: &Roles,
     command: TicketCommand,
-    settings: &WriteSettings,
     now: DateTime<Utc>,
 ) -> Result<CoordinationTicket, AppError> {
-    let actor = caller
-        .id
-        .ok_or_else(|| AppError::internal("a ticket is worked by a user"))?;
-    conn.transaction(|conn| {
-        let current = locked(conn, id)?;
-        let stored = apply(conn, current, expected_version, actor, &caller.roles, command, now)?;
-        if stored.status == CoordinationStatus::Resolved {
-            // The incident's row lock: a close of the incident waits for this entry, or comes
-            // first and is seen.
-            let incident_status: String = incidents::table
-                .find(stored.incident_id)
-                .select(incidents::status)
-                .for_update()
-                .first(conn)?;
-            // A closed incident never changes, its journal included.
-            if incident_status != Status::Closed.as_str() {
-                let record = IncidentCommand::RecordCoordination {
-                    comment: resolution_comment(&stored),
-                    change_ref: stored.change_ref.clone(),
-                };
-                super::incident_writes::execute(
-                    conn,
-                    stored.incident_id,
-                    None,
-                    caller,
-                    record,
-                    settings,
-                    now,
-                )?;
-            }
-            emit(conn, "coordination.resolved", &stored, now)?;
-        }
-        Ok(stored)
-    })
+    let current = locked(conn, id)?;
+    apply(conn, current, expected_version, caller, roles, command, now)
+}
+
+/// Emits `coordination.resolved` for `ticket`.
+pub(super) fn emit_resolved(
+    conn: &mut PgConnection,
+    ticket: &CoordinationTicket,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    emit(conn, "coordination.resolved", ticket, now)
 }
 
 fn locked(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, AppError> {
@@ -274,7 +249,15 @@ fn apply(
         .cancel_reason
         .clone()
         .filter(|_| stored.status == CoordinationStatus::Cancelled);
-    record(conn, current.id, caller, action.as_str(), changes, comment, now)?;
+    record(
+        conn,
+        current.id,
+        caller,
+        action.as_str(),
+        changes,
+        comment,
+        now,
+    )?;
     Ok(stored)
 }
 

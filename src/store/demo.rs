@@ -196,6 +196,7 @@ struct FollowUpInsert<'a> {
     performed_by: i64,
     performed_at: DateTime<Utc>,
     on_time: bool,
+    completes: bool,
 }
 
 /// Writes a batch of lived incidents, in one transaction.
@@ -264,6 +265,7 @@ pub fn write_batch(conn: &mut PgConnection, batch: &[Lived]) -> Result<(), AppEr
             performed_by: f.performed_by,
             performed_at: f.performed_at,
             on_time: f.on_time,
+            completes: f.completes,
         })
         .collect();
     conn.transaction(|conn| {

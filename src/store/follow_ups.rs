@@ -7,7 +7,8 @@ use diesel::prelude::*;
 
 use super::parse_stored;
 use super::schema::{follow_ups, incidents};
-use crate::domain::follow_up::NewFollowUp;
+use super::summaries::PerformedFollowUp;
+use crate::domain::follow_up::{FollowUpProgress, NewFollowUp};
 use crate::domain::incident::{Channel, Incident};
 use crate::error::AppError;
 
@@ -25,6 +26,7 @@ pub struct FollowUpRow {
     pub performed_by: i64,
     pub performed_at: DateTime<Utc>,
     pub on_time: bool,
+    pub completes: bool,
 }
 
 impl FollowUpRow {
@@ -34,23 +36,44 @@ impl FollowUpRow {
     }
 }
 
-/// Stores a decided follow-up of `incident` and adds it to the measures of its month, in one
-/// transaction.
-pub fn insert(
+/// Decides and stores a follow-up of incident `id` and adds it to the measures of its month,
+/// in one transaction. The incident's row is locked first, so concurrent calls about one
+/// incident count its attempts one after another.
+pub fn record(
     conn: &mut PgConnection,
-    incident: &Incident,
-    new: NewFollowUp,
+    id: i64,
+    decide: impl FnOnce(&Incident, FollowUpProgress) -> Result<NewFollowUp, AppError>,
     timezone: Tz,
 ) -> Result<FollowUpRow, AppError> {
     conn.transaction(|conn| {
-        super::summaries::record_follow_up(
-            conn,
-            incident,
-            new.performed_at,
-            new.on_time,
-            timezone,
-        )?;
-        insert_row(conn, new)
+        let incident: Incident = incidents::table
+            .find(id)
+            .select(super::incidents::IncidentRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::not_found("incident", id))?
+            .try_into()?;
+        let earlier: Vec<(bool, bool)> = follow_ups::table
+            .filter(follow_ups::incident_id.eq(id))
+            .select((follow_ups::completes, follow_ups::reached))
+            .load(conn)?;
+        let progress = FollowUpProgress {
+            completed: earlier.iter().any(|(completes, _)| *completes),
+            unreached: earlier.iter().filter(|(_, reached)| !reached).count() as u32,
+        };
+        let new = decide(&incident, progress)?;
+        let row = insert_row(conn, new)?;
+        let done = PerformedFollowUp {
+            incident_id: row.incident_id,
+            performed_at: row.performed_at,
+            on_time: row.on_time,
+            completes: row.completes,
+            reached: row.reached,
+            satisfaction: row.satisfaction,
+        };
+        super::summaries::record_follow_up(conn, &incident, &done, timezone)?;
+        Ok(row)
     })
 }
 
@@ -65,6 +88,7 @@ fn insert_row(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, 
             follow_ups::performed_by.eq(new.performed_by),
             follow_ups::performed_at.eq(new.performed_at),
             follow_ups::on_time.eq(new.on_time),
+            follow_ups::completes.eq(new.completes),
         ))
         .returning(FollowUpRow::as_returning())
         .get_result(conn)?)
@@ -91,7 +115,7 @@ pub struct DueFollowUp {
     pub follow_up_due_at: Option<DateTime<Utc>>,
 }
 
-/// Incidents owed a follow-up that is due before `before` (all when `None`), oldest due first,
+/// Incidents owed a follow-up (none has completed it yet) that is due before `before` (all when `None`), oldest due first,
 /// after the position `after` (due time and id) of the previous page; at most `limit` + 1 rows.
 pub fn due(
     conn: &mut PgConnection,
@@ -101,6 +125,7 @@ pub fn due(
 ) -> Result<Vec<DueFollowUp>, AppError> {
     let done = follow_ups::table
         .filter(follow_ups::incident_id.eq(incidents::id))
+        .filter(follow_ups::completes)
         .select(follow_ups::id);
     let mut query = incidents::table
         .filter(incidents::follow_up_due_at.is_not_null())

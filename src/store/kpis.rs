@@ -37,6 +37,10 @@ struct PeriodRow {
     follow_ups: i64,
     #[diesel(sql_type = BigInt)]
     follow_ups_on_time: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_count: i64,
 }
 
 /// The counts of every period with any, keyed by the period's local start, for the local
@@ -54,7 +58,9 @@ pub fn counts(
                 sum(closed)::bigint AS closed, sum(resolved)::bigint AS resolved, \
                 sum(resolved_on_time)::bigint AS resolved_on_time, \
                 sum(follow_ups)::bigint AS follow_ups, \
-                sum(follow_ups_on_time)::bigint AS follow_ups_on_time \
+                sum(follow_ups_on_time)::bigint AS follow_ups_on_time, \
+                sum(satisfaction_sum)::bigint AS satisfaction_sum, \
+                sum(satisfaction_count)::bigint AS satisfaction_count \
          FROM kpi_monthly \
          WHERE month >= $2 AND month < $3 AND ($4::bigint IS NULL OR customer_id = $4) \
            AND ($5::text IS NULL OR level = $5) AND ($6::text IS NULL OR tier = $6) \
@@ -78,6 +84,8 @@ pub fn counts(
                     resolved_on_time: row.resolved_on_time,
                     follow_ups: row.follow_ups,
                     follow_ups_on_time: row.follow_ups_on_time,
+                    satisfaction_sum: row.satisfaction_sum,
+                    satisfaction_count: row.satisfaction_count,
                 },
             )
         })

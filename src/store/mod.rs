@@ -30,6 +30,7 @@ pub mod stats;
 pub mod suggestions;
 pub mod summaries;
 pub mod taxonomy;
+pub mod ticket_steps;
 pub mod users;
 pub mod webhooks;
 

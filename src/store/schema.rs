@@ -297,6 +297,7 @@ diesel::table! {
         performed_by -> Int8,
         performed_at -> Timestamptz,
         on_time -> Bool,
+        completes -> Bool,
     }
 }
 
@@ -319,6 +320,8 @@ diesel::table! {
         resolved_on_time -> Int8,
         follow_ups -> Int8,
         follow_ups_on_time -> Int8,
+        satisfaction_sum -> Int8,
+        satisfaction_count -> Int8,
     }
 }
 

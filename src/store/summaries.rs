@@ -48,6 +48,8 @@ fn add(into: &mut KpiCounts, more: KpiCounts) {
     into.resolved_on_time += more.resolved_on_time;
     into.follow_ups += more.follow_ups;
     into.follow_ups_on_time += more.follow_ups_on_time;
+    into.satisfaction_sum += more.satisfaction_sum;
+    into.satisfaction_count += more.satisfaction_count;
 }
 
 /// Adds `counts` to the measures; rows in key order, so concurrent writers lock them alike.
@@ -68,6 +70,8 @@ fn add_kpis(conn: &mut PgConnection, counts: HashMap<KpiKey, KpiCounts>) -> Resu
                     kpi_monthly::resolved_on_time.eq(c.resolved_on_time),
                     kpi_monthly::follow_ups.eq(c.follow_ups),
                     kpi_monthly::follow_ups_on_time.eq(c.follow_ups_on_time),
+                    kpi_monthly::satisfaction_sum.eq(c.satisfaction_sum),
+                    kpi_monthly::satisfaction_count.eq(c.satisfaction_count),
                 )
             })
             .collect();
@@ -84,6 +88,11 @@ fn add_kpis(conn: &mut PgConnection, counts: HashMap<KpiKey, KpiCounts>) -> Resu
                     .eq(kpi_monthly::follow_ups + excluded(kpi_monthly::follow_ups)),
                 kpi_monthly::follow_ups_on_time.eq(
                     kpi_monthly::follow_ups_on_time + excluded(kpi_monthly::follow_ups_on_time),
+                ),
+                kpi_monthly::satisfaction_sum
+                    .eq(kpi_monthly::satisfaction_sum + excluded(kpi_monthly::satisfaction_sum)),
+                kpi_monthly::satisfaction_count.eq(
+                    kpi_monthly::satisfaction_count + excluded(kpi_monthly::satisfaction_count),
                 ),
             ))
             .execute(conn)?;
@@ -196,12 +205,17 @@ impl Gathered {
         }
     }
 
-    fn follow_up(&mut self, incident: &Incident, at: DateTime<Utc>, on_time: bool, tz: Tz) {
+    fn follow_up(&mut self, incident: &Incident, done: &PerformedFollowUp, tz: Tz) {
         add(
             self.kpis
-                .entry(kpi_key(month_of(at, tz), incident))
+                .entry(kpi_key(month_of(done.performed_at, tz), incident))
                 .or_default(),
-            KpiCounts::of_follow_up(on_time),
+            KpiCounts::of_follow_up(
+                done.completes,
+                done.on_time,
+                done.reached,
+                done.satisfaction,
+            ),
         );
     }
 
@@ -243,16 +257,32 @@ pub fn record_closure(
     gathered.write(conn)
 }
 
-/// Adds a follow-up of `incident` performed at `at` to the summaries.
+/// What the measures read of a follow-up.
+#[derive(Debug, Clone, Copy, Queryable)]
+pub struct PerformedFollowUp {
+    /// Its incident.
+    pub incident_id: i64,
+    /// When.
+    pub performed_at: DateTime<Utc>,
+    /// By the due time.
+    pub on_time: bool,
+    /// It completed the incident's follow-up.
+    pub completes: bool,
+    /// The user was reached.
+    pub reached: bool,
+    /// What the user gave.
+    pub satisfaction: Option<i16>,
+}
+
+/// Adds a follow-up of `incident` to the summaries.
 pub fn record_follow_up(
     conn: &mut PgConnection,
     incident: &Incident,
-    at: DateTime<Utc>,
-    on_time: bool,
+    done: &PerformedFollowUp,
     timezone: Tz,
 ) -> Result<(), AppError> {
     let mut gathered = Gathered::default();
-    gathered.follow_up(incident, at, on_time, timezone);
+    gathered.follow_up(incident, done, timezone);
     gathered.write(conn)
 }
 
@@ -287,12 +317,15 @@ fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError>
         after = last.id;
         let ids: Vec<i64> = batch.iter().map(|i| i.id).collect();
         let kinds = escalation_kinds(conn, &ids)?;
-        let performed: Vec<(i64, DateTime<Utc>, bool)> = follow_ups::table
+        let performed: Vec<PerformedFollowUp> = follow_ups::table
             .filter(follow_ups::incident_id.eq_any(&ids))
             .select((
                 follow_ups::incident_id,
                 follow_ups::performed_at,
                 follow_ups::on_time,
+                follow_ups::completes,
+                follow_ups::reached,
+                follow_ups::satisfaction,
             ))
             .load(conn)?;
         let by_id: HashMap<i64, &Incident> = batch.iter().map(|i| (i.id, i)).collect();
@@ -300,9 +333,9 @@ fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError>
             let own = kinds.get(&incident.id).map_or(&[][..], Vec::as_slice);
             gathered.closure(incident, own, timezone);
         }
-        for (id, at, on_time) in performed {
-            if let Some(incident) = by_id.get(&id) {
-                gathered.follow_up(incident, at, on_time, timezone);
+        for done in performed {
+            if let Some(incident) = by_id.get(&done.incident_id) {
+                gathered.follow_up(incident, &done, timezone);
             }
         }
     }

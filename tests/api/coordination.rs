@@ -167,9 +167,15 @@ async fn a_customer_issue_blocks_resolving_until_operations_resolve_it() {
     assert_eq!(resolved["status"], "resolved");
     assert_eq!(resolved["result"], "网络恢复");
 
-    // The reply is in the incident's journal, visible to the customer too.
-    let journal = app
+    // The reply is in the incident's journal for staff; it is the desk's internal work, so
+    // the customer's journal does not have it (SPEC §4.3).
+    let customers = app
         .get(&format!("/api/v1/incidents/{id}/history"), &c.portal)
+        .ok()
+        .await;
+    assert!(!pluck(&customers, "action").contains(&&json!("coordination_resolved")));
+    let journal = app
+        .get(&format!("/api/v1/incidents/{id}/history"), &c.desk)
         .ok()
         .await;
     let entry = journal
@@ -178,6 +184,7 @@ async fn a_customer_issue_blocks_resolving_until_operations_resolve_it() {
         .iter()
         .find(|e| e["action"] == "coordination_resolved")
         .expect("a coordination_resolved entry");
+    assert_eq!(entry["visibility"], "internal");
     let comment = entry["comment"].as_str().unwrap();
     assert!(
         comment.contains("原因分析：交换机电源模块损坏") && comment.contains("处理结果：网络恢复")
@@ -367,6 +374,13 @@ async fn who_may_do_what_and_in_which_state() {
     let closed = app
         .create_incident(&c.desk, json!({"title": "撤销", "customer_id": c.customer}))
         .await;
+    app.act_ok(
+        &c.desk,
+        &closed["id"],
+        "withdraw",
+        json!({"channel": "phone", "note": "用户来电撤回"}),
+    )
+    .await;
     app.act_ok(
         &c.desk,
         &closed["id"],

@@ -343,6 +343,13 @@ async fn closed_incidents_are_not_escalated() {
     let app = TestApp::spawn().await;
     let s = app.cast().await;
     let inc = incident(&app, &s, json!({})).await;
+    app.act_ok(
+        &s.desk,
+        &inc["id"],
+        "withdraw",
+        json!({"channel": "phone", "note": "用户来电撤回"}),
+    )
+    .await;
     app.post(
         &format!("/api/v1/incidents/{}/close", inc["id"]),
         &s.desk,

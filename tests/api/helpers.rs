@@ -302,7 +302,14 @@ impl TestApp {
     }
 
     /// POST JSON with a token.
+    /// A new incident posted here gets the reporter of [`with_default_reporter`]; tests of
+    /// the reporter rule itself use [`TestApp::send`].
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        let body = if path.starts_with("/api/v1/incidents?") || path == "/api/v1/incidents" {
+            with_default_reporter(token, body)
+        } else {
+            body
+        };
         self.send(Method::POST, path, Some(token), Some(body)).await
     }
 
@@ -457,7 +464,8 @@ impl TestApp {
         expect_created(response).await
     }
 
-    /// Records an incident; panics unless it is created.
+    /// Records an incident (with the default reporter of [`TestApp::post`]); panics unless it
+    /// is created.
     pub async fn create_incident(&self, token: &str, body: Value) -> Value {
         expect_created(self.post("/api/v1/incidents", token, body).await).await
     }
@@ -699,4 +707,46 @@ impl TestApp {
             ci,
         }
     }
+}
+
+/// The roles a JWT carries (none for API tokens).
+pub fn token_roles(token: &str) -> Vec<String> {
+    use base64::Engine;
+    let Some(payload) = token.split('.').nth(1) else {
+        return vec![];
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return vec![];
+    };
+    let claims: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    claims["roles"]
+        .as_array()
+        .map(|roles| {
+            roles
+                .iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `body` with the reporter a staff user's phone report names, unless it names one already,
+/// comes from a staff-found channel, or the caller is a customer user (the reporter by
+/// default) or an integration.
+pub fn with_default_reporter(token: &str, mut body: Value) -> Value {
+    let roles = token_roles(token);
+    let staff = roles.iter().any(|r| {
+        [
+            "service_desk",
+            "l2_engineer",
+            "incident_manager",
+            "ops_staff",
+        ]
+        .contains(&r.as_str())
+    });
+    let staff_found = matches!(body["channel"].as_str(), Some("monitoring" | "other"));
+    if staff && !staff_found && body.get("reporter").is_none() && body.is_object() {
+        body["reporter"] = json!({"name": "来电用户"});
+    }
+    body
 }

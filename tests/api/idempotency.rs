@@ -15,7 +15,11 @@ impl TestApp {
             .post(self.url(path))
             .bearer_auth(token)
             .header("idempotency-key", key)
-            .json(&body)
+            .json(&if path == "/api/v1/incidents" {
+                with_default_reporter(token, body)
+            } else {
+                body
+            })
             .send()
             .await
             .expect("request sent")

@@ -66,16 +66,20 @@ async fn measures_follow_the_formulas_at_period_boundaries() {
         json!([
             {"period": "2025-01", "closed": 2, "resolved": 2, "resolved_on_time": 1,
              "resolution_rate": 1.0, "on_time_resolution_rate": 0.5,
-             "follow_ups": 0, "follow_ups_on_time": 0, "follow_up_timeliness": null},
+             "follow_ups": 0, "follow_ups_on_time": 0, "follow_up_timeliness": null,
+             "mean_satisfaction": null},
             {"period": "2025-02", "closed": 1, "resolved": 0, "resolved_on_time": 0,
              "resolution_rate": 0.0, "on_time_resolution_rate": 0.0,
-             "follow_ups": 1, "follow_ups_on_time": 1, "follow_up_timeliness": 1.0},
+             "follow_ups": 1, "follow_ups_on_time": 1, "follow_up_timeliness": 1.0,
+             "mean_satisfaction": null},
             {"period": "2025-03", "closed": 0, "resolved": 0, "resolved_on_time": 0,
              "resolution_rate": null, "on_time_resolution_rate": null,
-             "follow_ups": 1, "follow_ups_on_time": 0, "follow_up_timeliness": 0.0},
+             "follow_ups": 1, "follow_ups_on_time": 0, "follow_up_timeliness": 0.0,
+             "mean_satisfaction": null},
             {"period": "2025-04", "closed": 0, "resolved": 0, "resolved_on_time": 0,
              "resolution_rate": null, "on_time_resolution_rate": null,
-             "follow_ups": 0, "follow_ups_on_time": 0, "follow_up_timeliness": null}
+             "follow_ups": 0, "follow_ups_on_time": 0, "follow_up_timeliness": null,
+             "mean_satisfaction": null}
         ])
     );
 

@@ -247,7 +247,7 @@ async fn events_are_delivered_signed_for_the_subscribed_types_only() {
         .post(
             "/api/v1/incidents",
             &desk,
-            json!({"title": "t", "customer_id": customer, "subcategory": "usage_howto"}),
+            json!({"title": "t", "channel": "other", "customer_id": customer, "subcategory": "usage_howto"}),
         )
         .created()
         .await;

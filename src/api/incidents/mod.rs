@@ -20,8 +20,8 @@ pub use notes::{add_note, get_incident_history, list_notes};
 pub use read::{get_incident, list_incidents};
 pub use record::get_incident_record;
 pub use requests::{
-    AcceptRequest, AssignRequest, CloseRequest, ConfirmRequest, CreateIncidentRequest, CreateNoteRequest,
-    IncidentSort, ListIncidentsQuery, RejectResolutionRequest, ResolveRequest,
+    AcceptRequest, AssignRequest, CloseRequest, ConfirmRequest, CreateIncidentRequest,
+    CreateNoteRequest, IncidentSort, ListIncidentsQuery, RejectResolutionRequest, ResolveRequest,
     UpdateIncidentRequest, WithdrawRequest, WorkaroundRequest,
 };
 pub use types::{IncidentHistoryEntry, IncidentResponse, NoteResponse};

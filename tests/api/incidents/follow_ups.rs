@@ -106,6 +106,13 @@ async fn only_the_desk_follows_up_and_only_what_is_owed_one() {
     app.act_ok(
         &c.desk,
         &open["id"],
+        "withdraw",
+        json!({"channel": "phone", "note": "用户来电撤回"}),
+    )
+    .await;
+    app.act_ok(
+        &c.desk,
+        &open["id"],
         "close",
         json!({"closure_code": "withdrawn", "note": "用户撤回"}),
     )

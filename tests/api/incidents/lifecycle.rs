@@ -30,7 +30,8 @@ async fn an_incident_lives_its_whole_life_and_then_never_changes() {
     assert_eq!(created["reporter"], json!({"name": "reporter"}));
     assert_eq!(created["sla_breached"], false);
     assert_eq!(created["version"], 1);
-    assert_eq!(created["allowed_actions"], json!(["note"]));
+    assert_eq!(created["allowed_actions"], json!(["withdraw", "note"]));
+    assert_eq!(created["user_reported"], true);
     assert_eq!(
         time(&created["due_at"]) - time(&created["created_at"]),
         Duration::hours(2)
@@ -152,6 +153,13 @@ async fn the_database_refuses_any_change_to_a_closed_incident() {
     app.act_ok(
         &c.desk,
         &incident["id"],
+        "withdraw",
+        json!({"channel": "phone", "note": "用户来电撤回"}),
+    )
+    .await;
+    app.act_ok(
+        &c.desk,
+        &incident["id"],
         "close",
         json!({"closure_code": "withdrawn", "note": "用户撤回"}),
     )
@@ -207,7 +215,16 @@ async fn accept_follows_the_tier_and_checks_the_assignee() {
     assert_eq!(problem["state"], "in_progress");
     assert_eq!(
         problem["allowed_actions"],
-        json!(["workaround", "resolve", "close", "edit", "note", "escalate"])
+        json!([
+            "workaround",
+            "resolve",
+            "assign",
+            "withdraw",
+            "close",
+            "edit",
+            "note",
+            "escalate"
+        ])
     );
 }
 
@@ -235,7 +252,9 @@ async fn actions_out_of_order_are_illegal_transitions() {
         assert_eq!(problem["state"], "new");
         assert_eq!(
             problem["allowed_actions"],
-            json!(["accept", "close", "edit", "note", "escalate"])
+            json!([
+                "accept", "assign", "withdraw", "close", "edit", "note", "escalate"
+            ])
         );
     }
     let problem = app
@@ -250,7 +269,9 @@ async fn actions_out_of_order_are_illegal_transitions() {
     );
     assert_eq!(
         problem["allowed_actions"],
-        json!(["accept", "close", "edit", "note", "escalate"])
+        json!([
+            "accept", "assign", "withdraw", "close", "edit", "note", "escalate"
+        ])
     );
     app.act_ok(&c.desk, id, "accept", json!({})).await;
     app.act_ok(&c.desk, id, "resolve", resolution()).await;
@@ -280,6 +301,13 @@ async fn action_bodies_are_required_and_checked() {
         .await;
     let id = &incident["id"];
     app.act_ok(&c.desk, id, "accept", json!({})).await;
+    app.act_ok(
+        &c.desk,
+        id,
+        "withdraw",
+        json!({"channel": "phone", "note": "用户来电撤回"}),
+    )
+    .await;
     for (action, body, fields) in [
         ("workaround", json!({}), vec!["description"]),
         (
@@ -339,7 +367,10 @@ async fn action_bodies_are_required_and_checked() {
         .get(&format!("/api/v1/incidents/{id}/history"), &c.desk)
         .ok()
         .await;
-    assert_eq!(history.as_array().unwrap().len(), 3);
+    assert_eq!(
+        pluck(&history, "action"),
+        ["created", "accept", "withdraw", "resolve"]
+    );
 }
 
 #[tokio::test]
@@ -470,8 +501,10 @@ async fn only_the_service_desk_closes() {
 async fn incidents_without_a_reporter_close_without_confirmation() {
     let app = TestApp::spawn().await;
     let c = app.cast().await;
-    let incident = app.create_incident(&c.desk, json!({"title": "monitoring alarm", "customer_id": c.customer, "subcategory": "usage_howto"})).await;
+    // Found by staff (channel `other`): nobody reported it, so nobody confirms.
+    let incident = app.create_incident(&c.desk, json!({"title": "monitoring alarm", "channel": "other", "customer_id": c.customer, "subcategory": "usage_howto"})).await;
     assert!(incident["reporter"].is_null());
+    assert_eq!(incident["user_reported"], false);
     let id = &incident["id"];
     app.act_ok(&c.desk, id, "accept", json!({})).await;
     app.act_ok(&c.desk, id, "resolve", resolution()).await;
@@ -506,6 +539,13 @@ async fn duplicates_and_withdrawals_close_early() {
     assert_eq!(closed["closure_code"], "duplicate");
     app.act_ok(&c.desk, &original["id"], "accept", json!({}))
         .await;
+    app.act_ok(
+        &c.desk,
+        &original["id"],
+        "withdraw",
+        json!({"channel": "phone", "note": "用户来电撤回"}),
+    )
+    .await;
     let withdrawn = app
         .act_ok(
             &c.desk,

@@ -5,6 +5,7 @@ mod fields;
 mod follow_ups;
 mod lifecycle;
 mod lists;
+mod procedure;
 mod record;
 mod sla;
 mod visibility;

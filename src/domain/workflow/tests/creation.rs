@@ -34,7 +34,12 @@ fn draft() -> IncidentDraft {
 #[test]
 fn an_incident_from_a_human_channel_names_its_reporter_and_is_user_reported_for_good() {
     let tax = taxonomy();
-    for channel in [Channel::Phone, Channel::Web, Channel::Email, Channel::Onsite] {
+    for channel in [
+        Channel::Phone,
+        Channel::Web,
+        Channel::Email,
+        Channel::Onsite,
+    ] {
         let anonymous = IncidentDraft {
             channel: Some(channel),
             reporter: None,
@@ -46,7 +51,11 @@ fn an_incident_from_a_human_channel_names_its_reporter_and_is_user_reported_for_
             channel: Some(channel),
             ..draft()
         };
-        assert!(new_incident(&desk(), named, &creation(&tax)).unwrap().user_reported);
+        assert!(
+            new_incident(&desk(), named, &creation(&tax))
+                .unwrap()
+                .user_reported
+        );
     }
     // Found by staff or by monitoring: a reporter is optional, and decides.
     for channel in [Channel::Monitoring, Channel::Other] {
@@ -61,7 +70,11 @@ fn an_incident_from_a_human_channel_names_its_reporter_and_is_user_reported_for_
             channel: Some(channel),
             ..draft()
         };
-        assert!(new_incident(&desk(), named, &creation(&tax)).unwrap().user_reported);
+        assert!(
+            new_incident(&desk(), named, &creation(&tax))
+                .unwrap()
+                .user_reported
+        );
     }
     // A customer user's report is user-reported whatever channel it names.
     let own = caller(20, &[Role::Customer], Some(CUSTOMER));
@@ -70,7 +83,11 @@ fn an_incident_from_a_human_channel_names_its_reporter_and_is_user_reported_for_
         reporter: None,
         ..draft()
     };
-    assert!(new_incident(&own, portal, &creation(&tax)).unwrap().user_reported);
+    assert!(
+        new_incident(&own, portal, &creation(&tax))
+            .unwrap()
+            .user_reported
+    );
 }
 
 #[test]

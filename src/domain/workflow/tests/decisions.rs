@@ -374,7 +374,13 @@ fn the_desk_records_a_withdrawal_with_its_channel_and_the_reporters_words() {
         channel,
         note: note.map(str::to_owned),
     };
-    let err = decide(&working, &desk(), withdraw(None, None), &lookups(&tax, t0())).unwrap_err();
+    let err = decide(
+        &working,
+        &desk(),
+        withdraw(None, None),
+        &lookups(&tax, t0()),
+    )
+    .unwrap_err();
     let TransitionError::Invalid(errors) = err else {
         panic!("expected field errors")
     };
@@ -475,21 +481,36 @@ fn an_incident_is_handed_to_an_active_user_of_its_tier_with_a_reason() {
         other => panic!("expected a field error, got {other:?}"),
     };
     assert_eq!(
-        code(with(Some(user(31, Role::L2Engineer, true)), assign(31, " "))),
+        code(with(
+            Some(user(31, Role::L2Engineer, true)),
+            assign(31, " ")
+        )),
         "reason:required"
     );
-    assert_eq!(code(with(None, assign(31, "专项"))), "assignee_id:not_found");
     assert_eq!(
-        code(with(Some(user(31, Role::L2Engineer, false)), assign(31, "专项"))),
+        code(with(None, assign(31, "专项"))),
+        "assignee_id:not_found"
+    );
+    assert_eq!(
+        code(with(
+            Some(user(31, Role::L2Engineer, false)),
+            assign(31, "专项")
+        )),
         "assignee_id:invalid"
     );
     // The incident is at tier l2: the service desk does not work it.
     assert_eq!(
-        code(with(Some(user(31, Role::ServiceDesk, true)), assign(31, "专项"))),
+        code(with(
+            Some(user(31, Role::ServiceDesk, true)),
+            assign(31, "专项")
+        )),
         "assignee_id:invalid"
     );
     assert_eq!(
-        code(with(Some(user(30, Role::L2Engineer, true)), assign(30, "专项"))),
+        code(with(
+            Some(user(30, Role::L2Engineer, true)),
+            assign(30, "专项")
+        )),
         "assignee_id:unchanged"
     );
     let handed = with(
@@ -560,7 +581,12 @@ fn a_problem_tickets_change_is_recorded_on_the_incident_internally() {
     assert_eq!(entry.action, "coordination_resolved");
     assert!(entry.internal);
     assert_eq!(
-        decide(&incident(Status::Closed), &ops, record, &lookups(&tax, t0())),
+        decide(
+            &incident(Status::Closed),
+            &ops,
+            record,
+            &lookups(&tax, t0())
+        ),
         Err(TransitionError::IncidentClosed)
     );
 }
@@ -579,8 +605,16 @@ fn customers_read_public_entries_without_the_desks_internal_words() {
     };
     assert!(public(Action::Accept, &[], None));
     assert!(public(Action::Withdraw, &[], None));
-    assert!(public(Action::Escalate, &[], Some(EscalationKind::Priority)));
-    assert!(!public(Action::Escalate, &[], Some(EscalationKind::Functional)));
+    assert!(public(
+        Action::Escalate,
+        &[],
+        Some(EscalationKind::Priority)
+    ));
+    assert!(!public(
+        Action::Escalate,
+        &[],
+        Some(EscalationKind::Functional)
+    ));
     assert!(!public(
         Action::Escalate,
         &[],
