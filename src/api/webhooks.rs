@@ -54,7 +54,7 @@ pub struct CreateWebhookRequest {
     #[schema(example = "https://hooks.example.com/incident-desk")]
     pub url: String,
     /// Event types: `incident.created`, `incident.resolved`, `incident.closed`,
-    /// `escalation.created`, `sla.warning`, `sla.breached`, `coordination.created`,
+    /// `incident.assigned`, `escalation.created`, `sla.warning`, `sla.breached`, `coordination.created`,
     /// `coordination.resolved`.
     #[validate(custom(function = "events_rule"))]
     #[schema(value_type = Vec<WebhookEventType>, example = json!(["incident.resolved", "sla.breached"]), min_items = 1)]

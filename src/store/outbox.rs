@@ -12,10 +12,11 @@ use super::schema::outbox_events;
 use crate::error::AppError;
 
 /// Event types a webhook can subscribe to (SPEC §10).
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "incident.created",
     "incident.resolved",
     "incident.closed",
+    "incident.assigned",
     "escalation.created",
     "sla.warning",
     "sla.breached",

@@ -181,6 +181,15 @@ async fn incidents_are_handed_on_within_their_tier() {
     let (desk_bis, _) = app
         .create_user(&admin, "desk2", &["service_desk"], None)
         .await;
+    // Integrations subscribe to hand-offs; nothing listens here, the delivery is only queued.
+    app.post(
+        "/api/v1/webhooks",
+        &admin,
+        json!({"url": "http://127.0.0.1:9/hand-offs", "events": ["incident.assigned"],
+               "secret": "a-secret-of-sixteen-chars"}),
+    )
+    .created()
+    .await;
     let incident = app
         .create_incident(&c.portal, json!({"title": "数据库连接超时"}))
         .await;
@@ -275,6 +284,15 @@ async fn incidents_are_handed_on_within_their_tier() {
     )
     .await;
     assert_eq!(events_about(&app, "incident.assigned", id), 3);
+    let mut conn = PgConnection::establish(&database_url(&app.database)).unwrap();
+    let queued = diesel::sql_query(
+        "SELECT count(*) AS count FROM webhook_deliveries d \
+         JOIN outbox_events e ON e.id = d.event_id WHERE e.event_type = 'incident.assigned'",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .count;
+    assert_eq!(queued, 3);
     let journal = app
         .get(&format!("/api/v1/incidents/{id}/history"), &c.manager)
         .ok()
