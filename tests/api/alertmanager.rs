@@ -1,7 +1,7 @@
 //! Bodies a real Prometheus Alertmanager (0.25) sent, kept as fixtures: its `pagerduty_configs`
-//! receiver (as the README configures it, and with Alertmanager's default templates) posting to
+//! receiver (as docs/monitoring.md configures it, and with Alertmanager's default templates) posting to
 //! `/events`, and its `webhook_configs` receiver posting to `/integrations/alertmanager`. Each
-//! alert fired, fired again after `repeat_interval`, then resolved. The README says how to
+//! alert fired, fired again after `repeat_interval`, then resolved. docs/monitoring.md says how to
 //! capture them again.
 
 use reqwest::{Method, StatusCode};

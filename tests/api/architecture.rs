@@ -1,4 +1,4 @@
-//! The layering of README "Where things live", checked on the source: no module imports one that
+//! The layering of docs/architecture.md ("Where things live"), checked on the source: no module imports one that
 //! imports it back, the domain imports nothing outside itself, the store and the background jobs
 //! never import HTTP handlers. A module naming its own ancestors (a child using its parent's
 //! private helpers) is one module's inside, not a circle.
