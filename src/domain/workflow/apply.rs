@@ -32,7 +32,8 @@ pub(super) fn apply(
         IncidentCommand::Accept { assignee_id } => {
             let assignee = match assignee_id {
                 Some(id) => {
-                    check_assignee(id, lookups.user.as_ref(), current.tier)?;
+                    let worker = state_machine::tier_worker(current.tier);
+                    check_assignee(id, lookups.user.as_ref(), &[worker, Role::IncidentManager])?;
                     id
                 }
                 None => caller.id.ok_or_else(|| {
@@ -177,38 +178,16 @@ pub(super) fn apply(
             if reason.trim().is_empty() {
                 return Err(invalid("reason", "required", "say why it is handed on"));
             }
+            // A hand-off goes to the tier's own role; incident managers take incidents with
+            // `accept` instead.
             let worker = state_machine::tier_worker(current.tier);
-            let fits = lookups
-                .user
-                .as_ref()
-                .filter(|u| u.id == assignee_id)
-                .map(|u| u.active && u.roles.has(worker));
-            match fits {
-                None => {
-                    return Err(invalid(
-                        "assignee_id",
-                        "not_found",
-                        format!("user {assignee_id} does not exist"),
-                    ));
-                }
-                Some(false) => {
-                    return Err(invalid(
-                        "assignee_id",
-                        "invalid",
-                        format!(
-                            "the assignee must be an active {worker} (the incident is at tier {})",
-                            current.tier
-                        ),
-                    ));
-                }
-                Some(true) if current.assignee_id == Some(assignee_id) => {
-                    return Err(invalid(
-                        "assignee_id",
-                        "unchanged",
-                        "the incident is already assigned to this user",
-                    ));
-                }
-                Some(true) => {}
+            check_assignee(assignee_id, lookups.user.as_ref(), &[worker])?;
+            if current.assignee_id == Some(assignee_id) {
+                return Err(invalid(
+                    "assignee_id",
+                    "unchanged",
+                    "the incident is already assigned to this user",
+                ));
             }
             next.assignee_id = Some(assignee_id);
             Ok(Effect {
@@ -331,8 +310,13 @@ fn set_customer(
     }
 }
 
-fn check_assignee(id: i64, user: Option<&UserFacts>, tier: Tier) -> Result<(), TransitionError> {
-    let worker = state_machine::tier_worker(tier);
+/// The user `id` exists, is active and holds one of `roles` (the roles that may work the
+/// incident), else 422 on `assignee_id`.
+fn check_assignee(
+    id: i64,
+    user: Option<&UserFacts>,
+    roles: &[Role],
+) -> Result<(), TransitionError> {
     let Some(user) = user.filter(|u| u.id == id) else {
         return Err(invalid(
             "assignee_id",
@@ -340,11 +324,12 @@ fn check_assignee(id: i64, user: Option<&UserFacts>, tier: Tier) -> Result<(), T
             format!("user {id} does not exist"),
         ));
     };
-    if !user.active || !user.roles.has_any(&[worker, Role::IncidentManager]) {
+    if !user.active || !user.roles.has_any(roles) {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         return Err(invalid(
             "assignee_id",
             "invalid",
-            format!("the assignee must be an active {worker} or incident_manager"),
+            format!("the assignee must be an active {}", names.join(" or ")),
         ));
     }
     Ok(())
