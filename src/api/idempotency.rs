@@ -7,7 +7,13 @@
 //! gets 409 `idempotency_key_in_use` if it does not come in time. A request without a valid
 //! `Authorization` header is passed through untouched; the handler refuses or authenticates it
 //! its own way (an event's `routing_key`).
+//!
+//! A handler that writes in one transaction keeps its answer in that same transaction
+//! ([`KeyClaim`]), so a server that dies between the commit and the answer leaves the answer
+//! behind, and the client's retry gets it at once instead of running the request again.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -16,7 +22,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, Data};
-use actix_web::{Error, FromRequest, HttpMessage, HttpResponse};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -32,6 +38,35 @@ use crate::store::idempotency::{Claim, KeyScope, StoredResponse};
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The header a replayed answer carries.
 pub const REPLAYED: &str = "idempotent-replayed";
+
+/// The key this request claimed, for a handler that keeps its answer in the transaction of its
+/// effect (`store::idempotency::answered_with`); the middleware then keeps nothing more.
+#[derive(Debug, Clone)]
+pub struct KeyClaim {
+    scope: KeyScope,
+    kept: Arc<AtomicBool>,
+}
+
+impl KeyClaim {
+    /// The claim of `request`, when it carries a key this server claimed for it.
+    pub fn of(request: &HttpRequest) -> Option<KeyClaim> {
+        request.extensions().get::<KeyClaim>().cloned()
+    }
+
+    /// What the key is scoped to.
+    pub fn scope(&self) -> &KeyScope {
+        &self.scope
+    }
+
+    /// The handler committed its answer with its effect.
+    pub fn mark_kept(&self) {
+        self.kept.store(true, Ordering::Release);
+    }
+
+    fn is_kept(&self) -> bool {
+        self.kept.load(Ordering::Acquire)
+    }
+}
 
 /// The creating POSTs a key applies to, as route patterns. Later resources add theirs.
 const CREATING_ROUTES: &[&str] = &[
@@ -129,7 +164,14 @@ pub async fn idempotency(
         })
         .await;
         match claim {
-            Ok(Claim::Run) => return run_and_keep(req, next, &state, scope).await,
+            Ok(Claim::Run) => {
+                let claim = KeyClaim {
+                    scope,
+                    kept: Arc::new(AtomicBool::new(false)),
+                };
+                req.extensions_mut().insert(claim.clone());
+                return run_and_keep(req, next, &state, claim).await;
+            }
             Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(stored))),
             Ok(Claim::Reused) => {
                 return Ok(req.error_response(AppError::Unprocessable {
@@ -161,8 +203,9 @@ async fn run_and_keep(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
     state: &AppState,
-    scope: KeyScope,
+    claim: KeyClaim,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    let scope = claim.scope.clone();
     let response = match next.call(req).await {
         Ok(response) => response,
         Err(err) => {
@@ -170,6 +213,9 @@ async fn run_and_keep(
             return Err(err);
         }
     };
+    if claim.is_kept() {
+        return Ok(response.map_into_boxed_body());
+    }
     let status = response.status();
     if status.is_server_error() {
         release(state, scope).await;
@@ -220,6 +266,16 @@ async fn release(state: &AppState, scope: KeyScope) {
 
 /// The kept answer, as it was sent the first time.
 fn replay(stored: StoredResponse) -> HttpResponse {
+    let mut response = answer(stored);
+    response.headers_mut().insert(
+        HeaderName::from_static(REPLAYED),
+        HeaderValue::from_static("true"),
+    );
+    response
+}
+
+/// `stored` as a response: status, `Content-Type`, `ETag`, `Location` and body.
+pub fn answer(stored: StoredResponse) -> HttpResponse {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);
     for (name, value) in [
@@ -231,7 +287,6 @@ fn replay(stored: StoredResponse) -> HttpResponse {
             response.insert_header((name, value));
         }
     }
-    response.insert_header((HeaderName::from_static(REPLAYED), "true"));
     response.body(stored.body)
 }
 

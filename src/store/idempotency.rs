@@ -150,6 +150,23 @@ pub fn finish(
     Ok(())
 }
 
+/// Runs `work` and, when a key was claimed (`scope`), keeps its answer in the same transaction
+/// as its effect: once the effect is committed, so is the answer a retry replays.
+pub fn answered_with(
+    conn: &mut PgConnection,
+    scope: Option<&KeyScope>,
+    work: impl FnOnce(&mut PgConnection) -> Result<StoredResponse, AppError>,
+) -> Result<StoredResponse, AppError> {
+    let Some(scope) = scope else {
+        return work(conn);
+    };
+    conn.transaction(|conn| {
+        let answer = work(conn)?;
+        finish(conn, scope, &answer)?;
+        Ok(answer)
+    })
+}
+
 /// Gives a claimed key up, so that a retry runs again (after a failure a retry may mend).
 pub fn release(conn: &mut PgConnection, scope: &KeyScope) -> Result<(), AppError> {
     diesel::delete(

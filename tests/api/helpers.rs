@@ -750,3 +750,37 @@ pub fn with_default_reporter(token: &str, mut body: Value) -> Value {
     }
     body
 }
+
+/// Starts the server binary (`incident-desk serve`) on `database` with one HTTP worker, the test
+/// JWT secret and `extra` environment; returns the process and its base URL once it listens.
+pub fn start_binary(database: &str, extra: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_incident-desk"));
+    command
+        .arg("serve")
+        .env("DATABASE_URL", database_url(database))
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("HTTP_WORKERS", "1")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped());
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("start the binary");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(address) = line.split("listening on ").nth(1) {
+                let _ = sender.send(address.trim().to_owned());
+            }
+        }
+    });
+    let address = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server reports its address");
+    (child, address)
+}

@@ -232,3 +232,63 @@ async fn a_retried_event_is_counted_once() {
         .await;
     assert_eq!(incident["occurrences"], 2);
 }
+
+/// How many incidents and kept answers the database holds.
+fn stored_counts(database: &str) -> (i64, i64) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        incidents: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        answers: i64,
+    }
+    let mut conn = PgConnection::establish(&database_url(database)).unwrap();
+    let counts: Counts = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM incidents) AS incidents, \
+                (SELECT count(*) FROM idempotency_keys WHERE status IS NOT NULL) AS answers",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    (counts.incidents, counts.answers)
+}
+
+#[tokio::test]
+async fn a_server_killed_between_commit_and_answer_leaves_the_answer_for_the_retry() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let body = with_default_reporter(&c.desk, report(&c, "断电后无法启动"));
+    let post = |address: &str| {
+        reqwest::Client::new()
+            .post(format!("{address}/api/v1/incidents"))
+            .bearer_auth(&c.desk)
+            .header("idempotency-key", "crash-1")
+            .json(&body)
+            .send()
+    };
+    // A server armed to die right after the commit: the client gets no answer.
+    let (mut doomed, address) = start_binary(
+        &app.database,
+        &[(incident_desk::fault::CRASH_AFTER_COMMIT, "1")],
+    );
+    assert!(post(&address).await.is_err(), "the answer was sent");
+    let status = doomed.wait().unwrap();
+    assert!(!status.success(), "the server did not die: {status}");
+    assert_eq!(stored_counts(&app.database), (1, 1));
+
+    // The client retries on a server that lives: the first answer, at once, and nothing new.
+    let (mut server, address) = start_binary(&app.database, &[]);
+    let retried = post(&address).await.unwrap();
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    assert_eq!(
+        retried.headers()["idempotent-replayed"].to_str().unwrap(),
+        "true"
+    );
+    let location = retried.headers()["location"].to_str().unwrap().to_owned();
+    let incident: Value = retried.json().await.unwrap();
+    assert_eq!(location, format!("/api/v1/incidents/{}", incident["id"]));
+    assert_eq!(incident["title"], "断电后无法启动");
+    assert_eq!(stored_counts(&app.database), (1, 1));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

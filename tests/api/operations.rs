@@ -254,32 +254,10 @@ async fn without_admin_password_a_generated_one_is_reported_once() {
 
 #[tokio::test]
 async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let database = clone_template();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_incident-desk"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url(&database))
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("JWT_SECRET", JWT_SECRET)
-        .env("HTTP_WORKERS", "1")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the binary");
-    let stderr = child.stderr.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(address) = line.split("listening on ").nth(1) {
-                let _ = sender.send(address.trim().to_owned());
-            }
-        }
-    });
-    let address = receiver
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server reports its address");
+    let (mut child, address) = start_binary(&database, &[]);
     let health = reqwest::get(format!("{address}/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     // Started again by itself with its allocator settings, under the same process id.

@@ -2,15 +2,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
-use actix_web::{HttpResponse, post};
+use actix_web::{HttpRequest, HttpResponse, post};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
 use super::requests::CreateIncidentRequest;
-use super::{IncidentResponse, require_incident_reader, respond};
+use super::{IncidentResponse, require_incident_reader, stored_answer};
 use crate::api::extract::{AuthUser, JsonBody, ValidQuery};
-use crate::api::idempotency::IdempotencyKey;
+use crate::api::idempotency::{self, IdempotencyKey, KeyClaim};
 use crate::api::problems;
 use crate::domain::workflow::OnDuplicate;
 use crate::error::AppError;
@@ -52,6 +52,7 @@ pub struct CreateIncidentQuery {
 )]
 #[post("/incidents")]
 pub async fn create_incident(
+    request: HttpRequest,
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<CreateIncidentQuery>,
@@ -63,15 +64,29 @@ pub async fn create_incident(
     let who = caller.caller();
     let settings = state.write_settings();
     let now = state.clock.now();
-    let reported = store::run(&state.pool, move |conn| {
-        store::incident_writes::create(conn, &who, draft, on_duplicate, &settings, now)
+    // With a key, the answer is kept in the transaction that records the incident, so a retry
+    // after a crash between commit and answer gets this answer, not a second incident.
+    let claim = KeyClaim::of(&request);
+    let scope = claim.as_ref().map(|c| c.scope().clone());
+    let answer = store::run(&state.pool, move |conn| {
+        store::idempotency::answered_with(conn, scope.as_ref(), |conn| {
+            let reported =
+                store::incident_writes::create(conn, &who, draft, on_duplicate, &settings, now)?;
+            match reported {
+                Reported::Created(incident) => {
+                    stored_answer(StatusCode::CREATED, incident, false, &who, now)
+                }
+                Reported::Appended {
+                    incident,
+                    open_customer_issue,
+                } => stored_answer(StatusCode::OK, incident, open_customer_issue, &who, now),
+            }
+        })
     })
     .await?;
-    Ok(match reported {
-        Reported::Created(incident) => respond(StatusCode::CREATED, incident, false, &caller, now),
-        Reported::Appended {
-            incident,
-            open_customer_issue,
-        } => respond(StatusCode::OK, incident, open_customer_issue, &caller, now),
-    })
+    if let Some(claim) = claim {
+        claim.mark_kept();
+    }
+    crate::fault::after_commit();
+    Ok(idempotency::answer(answer))
 }

@@ -100,6 +100,27 @@ fn respond(
     }
 }
 
+/// The incident as the JSON answer `respond` sends, kept as bytes with its headers (for an
+/// answer an `Idempotency-Key` replays).
+fn stored_answer(
+    status: StatusCode,
+    incident: Incident,
+    open_customer_issue: bool,
+    caller: &crate::domain::workflow::Caller,
+    now: DateTime<Utc>,
+) -> Result<crate::store::idempotency::StoredResponse, AppError> {
+    let body = IncidentResponse::new(incident, caller, now, open_customer_issue);
+    let location =
+        (status == StatusCode::CREATED).then(|| format!("/api/v1/incidents/{}", body.id));
+    Ok(crate::store::idempotency::StoredResponse {
+        status: status.as_u16(),
+        content_type: Some("application/json".to_owned()),
+        etag: Some(crate::api::respond::etag(body.version).1),
+        location,
+        body: serde_json::to_vec(&body).map_err(AppError::internal)?,
+    })
+}
+
 /// Registers the routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_incident)
