@@ -32,7 +32,7 @@ def client(n):
     while time.monotonic() - start < DURATION:
         title = f"restart-{n}-{i}"
         i += 1
-        body = json.dumps({"title": title, "customer_id": int(sys.argv[6])}).encode()
+        body = json.dumps({"title": title, "customer_id": int(sys.argv[6]), "reporter": {"name": "王医生"}}).encode()
         request = urllib.request.Request(f"{base}/api/v1/incidents", data=body, method="POST",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         t = time.monotonic()

@@ -1,8 +1,9 @@
 //! Coordination tickets (SPEC §6): L2 hands a customer-side problem to the operations staff
 //! (《客户问题协调单》) or a change to problem management (《问题协调单》). Staff only.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get, post};
+use actix_web::{HttpRequest, HttpResponse, get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,9 +12,9 @@ use validator::Validate;
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
-use crate::api::idempotency::IdempotencyKey;
+use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
-use crate::api::respond::{created, versioned};
+use crate::api::respond::versioned;
 use crate::domain::changes::FieldChange;
 use crate::domain::coordination::{
     CoordinationKind, CoordinationStatus, CoordinationTicket, TicketCommand, TicketRequest,
@@ -152,6 +153,7 @@ fn location(ticket: &CoordinationTicket) -> String {
 )]
 #[post("/incidents/{id}/coordination-tickets")]
 pub async fn create_ticket(
+    http: HttpRequest,
     state: Data<AppState>,
     caller: AuthUser,
     id: Path<i64>,
@@ -167,11 +169,17 @@ pub async fn create_ticket(
     };
     let incident_id = id.into_inner();
     let now = state.clock.now();
-    let ticket = store::run(&state.pool, move |conn| {
-        store::coordination::create(conn, incident_id, caller.id, &caller.roles, request, now)
+    run_keyed(&http, &state, move |conn| {
+        let ticket =
+            store::coordination::create(conn, incident_id, caller.id, &caller.roles, request, now)?;
+        json_answer(
+            StatusCode::CREATED,
+            Some(ticket.version),
+            Some(location(&ticket)),
+            &ticket,
+        )
     })
-    .await?;
-    Ok(created(Some(location(&ticket)), ticket.version, ticket))
+    .await
 }
 
 async fn act(

@@ -1,8 +1,9 @@
 //! Escalations (SPEC §5): functional (L1 → L2), priority (level changes) and hierarchical (to the
 //! incident managers), and the managers' queue.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get, post};
+use actix_web::{HttpRequest, HttpResponse, get, post};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -10,9 +11,8 @@ use validator::{Validate, ValidationErrors};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
-use crate::api::idempotency::IdempotencyKey;
+use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
-use crate::api::respond::created;
 use crate::domain::escalation::Escalation;
 pub use crate::domain::escalation::{EscalationKind, PriorityTrigger};
 use crate::domain::level::Level;
@@ -113,6 +113,7 @@ fn reason_error(field: &str, text: &str) -> Result<(), AppError> {
 )]
 #[post("/incidents/{id}/escalations")]
 pub async fn create_escalation(
+    request: HttpRequest,
     state: Data<AppState>,
     caller: AuthUser,
     id: Path<i64>,
@@ -120,21 +121,35 @@ pub async fn create_escalation(
     body: JsonBody<CreateEscalationRequest>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
-    let request = body.parse()?;
-    match &request {
+    let body_request = body.parse()?;
+    match &body_request {
         CreateEscalationRequest::Functional { diagnosis, .. } => {
             reason_error("diagnosis", diagnosis)?
         }
         CreateEscalationRequest::Priority { reason, .. }
         | CreateEscalationRequest::Hierarchical { reason } => reason_error("reason", reason)?,
     }
-    let command = IncidentCommand::Escalate(request.into());
-    let applied =
-        super::incidents::execute(&state, &caller, id.into_inner(), if_match, command).await?;
-    let escalation = applied
-        .escalation
-        .ok_or_else(|| AppError::internal("the escalation was not recorded"))?;
-    Ok(created(None, applied.incident.version, escalation))
+    let command = IncidentCommand::Escalate(body_request.into());
+    let (id, who, settings, now) = (
+        id.into_inner(),
+        caller.caller(),
+        state.write_settings(),
+        state.clock.now(),
+    );
+    run_keyed(&request, &state, move |conn| {
+        let applied =
+            store::incident_writes::execute(conn, id, if_match.0, &who, command, &settings, now)?;
+        let escalation = applied
+            .escalation
+            .ok_or_else(|| AppError::internal("the escalation was not recorded"))?;
+        json_answer(
+            StatusCode::CREATED,
+            Some(applied.incident.version),
+            None,
+            &escalation,
+        )
+    })
+    .await
 }
 
 /// Filters of the escalation lists.

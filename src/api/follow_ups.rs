@@ -1,8 +1,9 @@
 //! Follow-ups (回访, SPEC §9): the service desk's call-backs after a user-reported incident is
 //! closed, and its queue of incidents still owed one.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get, post};
+use actix_web::{HttpRequest, HttpResponse, get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +12,7 @@ use validator::Validate;
 
 use super::extract::{AuthUser, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, decode_cursor, encode_cursor};
-use crate::api::idempotency::IdempotencyKey;
+use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
 use crate::domain::follow_up::{FollowUpError, FollowUpReport, record_follow_up};
 use crate::domain::incident::Channel;
@@ -145,6 +146,7 @@ fn require_staff(caller: &AuthUser) -> Result<(), AppError> {
 )]
 #[post("/incidents/{id}/follow-ups")]
 pub async fn create_follow_up(
+    http: HttpRequest,
     state: Data<AppState>,
     caller: AuthUser,
     id: Path<i64>,
@@ -162,7 +164,7 @@ pub async fn create_follow_up(
     let now = state.clock.now();
     let timezone = state.settings.timezone;
     let max_attempts = state.settings.follow_up_max_attempts;
-    let row = store::run(&state.pool, move |conn| {
+    run_keyed(&http, &state, move |conn| {
         let decide = |incident: &Incident, progress| {
             record_follow_up(
                 incident,
@@ -181,10 +183,15 @@ pub async fn create_follow_up(
                 },
             })
         };
-        store::follow_ups::record(conn, id, decide, timezone)
+        let row = store::follow_ups::record(conn, id, decide, timezone)?;
+        json_answer(
+            StatusCode::CREATED,
+            None,
+            None,
+            &FollowUpResponse::try_from(row)?,
+        )
     })
-    .await?;
-    Ok(HttpResponse::Created().json(FollowUpResponse::try_from(row)?))
+    .await
 }
 
 /// The follow-ups of an incident, oldest first (staff).

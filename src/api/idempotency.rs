@@ -8,8 +8,8 @@
 //! `Authorization` header is passed through untouched; the handler refuses or authenticates it
 //! its own way (an event's `routing_key`).
 //!
-//! A handler that writes in one transaction keeps its answer in that same transaction
-//! ([`KeyClaim`]), so a server that dies between the commit and the answer leaves the answer
+//! Every creating handler writes through [`run_keyed`], which keeps its answer in the
+//! transaction of its effect, so a server that dies between the commit and the answer leaves the answer
 //! behind, and the client's retry gets it at once instead of running the request again.
 
 use std::sync::Arc;
@@ -66,6 +66,46 @@ impl KeyClaim {
     fn is_kept(&self) -> bool {
         self.kept.load(Ordering::Acquire)
     }
+}
+
+/// Runs a creating request's write: `work` makes the change and renders its answer in one
+/// transaction, which keeps the answer too when the request claimed a key. Answers it.
+pub async fn run_keyed<F>(
+    request: &HttpRequest,
+    state: &AppState,
+    work: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce(&mut diesel::PgConnection) -> Result<StoredResponse, AppError> + Send + 'static,
+{
+    let claim = KeyClaim::of(request);
+    let scope = claim.as_ref().map(|c| c.scope().clone());
+    let stored = store::run(&state.pool, move |conn| {
+        store::idempotency::answered_with(conn, scope.as_ref(), work)
+    })
+    .await?;
+    if let Some(claim) = claim {
+        claim.mark_kept();
+    }
+    crate::fault::after_commit();
+    Ok(answer(stored))
+}
+
+/// A JSON answer as kept for replay: `status`, the version as `ETag` and the URL as `Location`
+/// when given.
+pub fn json_answer(
+    status: StatusCode,
+    version: Option<i32>,
+    location: Option<String>,
+    body: &impl serde::Serialize,
+) -> Result<StoredResponse, AppError> {
+    Ok(StoredResponse {
+        status: status.as_u16(),
+        content_type: Some("application/json".to_owned()),
+        etag: version.map(|v| super::respond::etag(v).1),
+        location,
+        body: serde_json::to_vec(body).map_err(AppError::internal)?,
+    })
 }
 
 /// The creating POSTs a key applies to, as route patterns. Later resources add theirs.

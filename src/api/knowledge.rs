@@ -1,8 +1,9 @@
 //! `/api/v1/knowledge`: the knowledge base (SPEC §7): write, review with four eyes, retire, and
 //! search in Chinese and English.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get, patch, post};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -10,9 +11,9 @@ use validator::Validate;
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
-use crate::api::idempotency::IdempotencyKey;
+use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
-use crate::api::respond::{created, versioned};
+use crate::api::respond::versioned;
 use crate::domain::knowledge::{
     KnowledgeCommand, KnowledgeEntry, KnowledgePatch, KnowledgeStatus, KnowledgeText,
 };
@@ -154,6 +155,7 @@ fn location(entry: &KnowledgeEntry) -> String {
 )]
 #[post("/knowledge")]
 pub async fn create_knowledge(
+    http: HttpRequest,
     state: Data<AppState>,
     caller: AuthUser,
     body: JsonBody<CreateKnowledgeRequest>,
@@ -171,11 +173,17 @@ pub async fn create_knowledge(
     let source = request.source_incident_id;
     let now = state.clock.now();
     let taxonomy = state.taxonomy.clone();
-    let entry = store::run(&state.pool, move |conn| {
-        store::knowledge::create(conn, caller.id, &caller.roles, text, source, &taxonomy, now)
+    run_keyed(&http, &state, move |conn| {
+        let entry =
+            store::knowledge::create(conn, caller.id, &caller.roles, text, source, &taxonomy, now)?;
+        json_answer(
+            StatusCode::CREATED,
+            Some(entry.version),
+            Some(location(&entry)),
+            &entry,
+        )
     })
-    .await?;
-    Ok(created(Some(location(&entry)), entry.version, entry))
+    .await
 }
 
 async fn act(

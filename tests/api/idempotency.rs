@@ -291,4 +291,37 @@ async fn a_server_killed_between_commit_and_answer_leaves_the_answer_for_the_ret
     assert_eq!(stored_counts(&app.database), (1, 1));
     server.kill().unwrap();
     server.wait().unwrap();
+
+    // The same for a note: the answer is committed with the note it describes.
+    let note = |address: &str| {
+        reqwest::Client::new()
+            .post(format!(
+                "{address}/api/v1/incidents/{}/notes",
+                incident["id"]
+            ))
+            .bearer_auth(&c.desk)
+            .header("idempotency-key", "crash-note")
+            .json(&json!({"body": "已联系厂商"}))
+            .send()
+    };
+    let (mut doomed, address) = start_binary(
+        &app.database,
+        &[(incident_desk::fault::CRASH_AFTER_COMMIT, "1")],
+    );
+    assert!(note(&address).await.is_err(), "the answer was sent");
+    doomed.wait().unwrap();
+    let (mut server, address) = start_binary(&app.database, &[]);
+    let retried = note(&address).await.unwrap();
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    assert!(retried.headers().contains_key("idempotent-replayed"));
+    let notes = app
+        .get(
+            &format!("/api/v1/incidents/{}/notes", incident["id"]),
+            &c.desk,
+        )
+        .ok()
+        .await;
+    assert_eq!(notes.as_array().unwrap().len(), 1);
+    server.kill().unwrap();
+    server.wait().unwrap();
 }

@@ -1,6 +1,5 @@
 //! The actions of SPEC §4.2: `POST /incidents/{id}/<action>`.
 
-use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, post};
 
@@ -46,7 +45,6 @@ macro_rules! action_doc {
             let command = body.$parse()?.into();
             let applied = execute(&state, &caller, id.into_inner(), if_match, command).await?;
             Ok(respond(
-                StatusCode::OK,
                 applied.incident,
                 applied.open_customer_issue,
                 &caller,

@@ -10,7 +10,7 @@ use validator::Validate;
 use super::requests::CreateIncidentRequest;
 use super::{IncidentResponse, require_incident_reader, stored_answer};
 use crate::api::extract::{AuthUser, JsonBody, ValidQuery};
-use crate::api::idempotency::{self, IdempotencyKey, KeyClaim};
+use crate::api::idempotency::{IdempotencyKey, run_keyed};
 use crate::api::problems;
 use crate::domain::workflow::OnDuplicate;
 use crate::error::AppError;
@@ -66,27 +66,18 @@ pub async fn create_incident(
     let now = state.clock.now();
     // With a key, the answer is kept in the transaction that records the incident, so a retry
     // after a crash between commit and answer gets this answer, not a second incident.
-    let claim = KeyClaim::of(&request);
-    let scope = claim.as_ref().map(|c| c.scope().clone());
-    let answer = store::run(&state.pool, move |conn| {
-        store::idempotency::answered_with(conn, scope.as_ref(), |conn| {
-            let reported =
-                store::incident_writes::create(conn, &who, draft, on_duplicate, &settings, now)?;
-            match reported {
-                Reported::Created(incident) => {
-                    stored_answer(StatusCode::CREATED, incident, false, &who, now)
-                }
-                Reported::Appended {
-                    incident,
-                    open_customer_issue,
-                } => stored_answer(StatusCode::OK, incident, open_customer_issue, &who, now),
+    run_keyed(&request, &state, move |conn| {
+        let reported =
+            store::incident_writes::create(conn, &who, draft, on_duplicate, &settings, now)?;
+        match reported {
+            Reported::Created(incident) => {
+                stored_answer(StatusCode::CREATED, incident, false, &who, now)
             }
-        })
+            Reported::Appended {
+                incident,
+                open_customer_issue,
+            } => stored_answer(StatusCode::OK, incident, open_customer_issue, &who, now),
+        }
     })
-    .await?;
-    if let Some(claim) = claim {
-        claim.mark_kept();
-    }
-    crate::fault::after_commit();
-    Ok(idempotency::answer(answer))
+    .await
 }

@@ -34,7 +34,7 @@ use diesel::PgConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::{AuthUser, IfMatch};
-use crate::api::respond::{created, versioned};
+use crate::api::respond::versioned;
 use crate::domain::incident::Incident;
 use crate::domain::role::Role;
 use crate::domain::workflow::{Caller, IncidentCommand};
@@ -83,21 +83,15 @@ pub(crate) async fn execute(
     .await
 }
 
-/// The incident as JSON with its `ETag` (and `Location` when created).
+/// The incident as JSON with its `ETag`.
 fn respond(
-    status: StatusCode,
     incident: Incident,
     open_customer_issue: bool,
     caller: &AuthUser,
     now: DateTime<Utc>,
 ) -> HttpResponse {
     let body = IncidentResponse::new(incident, &caller.caller(), now, open_customer_issue);
-    if status == StatusCode::CREATED {
-        let location = format!("/api/v1/incidents/{}", body.id);
-        created(Some(location), body.version, body)
-    } else {
-        versioned(body.version, body)
-    }
+    versioned(body.version, body)
 }
 
 /// The incident as the JSON answer `respond` sends, kept as bytes with its headers (for an
@@ -112,13 +106,7 @@ fn stored_answer(
     let body = IncidentResponse::new(incident, caller, now, open_customer_issue);
     let location =
         (status == StatusCode::CREATED).then(|| format!("/api/v1/incidents/{}", body.id));
-    Ok(crate::store::idempotency::StoredResponse {
-        status: status.as_u16(),
-        content_type: Some("application/json".to_owned()),
-        etag: Some(crate::api::respond::etag(body.version).1),
-        location,
-        body: serde_json::to_vec(&body).map_err(AppError::internal)?,
-    })
+    crate::api::idempotency::json_answer(status, Some(body.version), location, &body)
 }
 
 /// Registers the routes.

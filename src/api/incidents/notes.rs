@@ -1,14 +1,15 @@
 //! Notes and history of an incident.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
-use actix_web::{HttpResponse, get, post};
+use actix_web::{HttpRequest, HttpResponse, get, post};
 use diesel::PgConnection;
 
 use super::requests::CreateNoteRequest;
 use super::types::{IncidentHistoryEntry, NoteResponse};
-use super::{execute, require_incident_reader, visible_incident};
-use crate::api::extract::{AuthUser, IfMatch, JsonBody};
-use crate::api::idempotency::IdempotencyKey;
+use super::{require_incident_reader, visible_incident};
+use crate::api::extract::{AuthUser, JsonBody};
+use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
 use crate::domain::incident::NoteVisibility;
 use crate::domain::workflow::IncidentCommand;
@@ -48,6 +49,7 @@ async fn beside_incident<T: Send + 'static>(
 )]
 #[post("/incidents/{id}/notes")]
 pub async fn add_note(
+    http: HttpRequest,
     state: Data<AppState>,
     caller: AuthUser,
     id: Path<i64>,
@@ -64,11 +66,26 @@ pub async fn add_note(
         visibility,
         body: request.body,
     };
-    let applied = execute(&state, &caller, id.into_inner(), IfMatch(None), command).await?;
-    let written = applied
-        .note
-        .ok_or_else(|| AppError::internal("the note was not written"))?;
-    Ok(HttpResponse::Created().json(NoteResponse::from(written)))
+    let (id, who, settings, now) = (
+        id.into_inner(),
+        caller.caller(),
+        state.write_settings(),
+        state.clock.now(),
+    );
+    run_keyed(&http, &state, move |conn| {
+        let applied =
+            store::incident_writes::execute(conn, id, None, &who, command, &settings, now)?;
+        let written = applied
+            .note
+            .ok_or_else(|| AppError::internal("the note was not written"))?;
+        json_answer(
+            StatusCode::CREATED,
+            None,
+            None,
+            &NoteResponse::from(written),
+        )
+    })
+    .await
 }
 
 /// The incident's notes, oldest first; customer users see public notes only.

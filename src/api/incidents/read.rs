@@ -1,6 +1,5 @@
 //! `GET /incidents` and `GET /incidents/{id}`.
 
-use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
@@ -127,7 +126,6 @@ pub async fn get_incident(
     .await?;
     let incident = visible(&who, incident)?;
     Ok(respond(
-        StatusCode::OK,
         incident,
         open_customer_issue,
         &caller,

@@ -1,6 +1,5 @@
 //! `PATCH /incidents/{id}`.
 
-use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, patch};
 
@@ -40,7 +39,6 @@ pub async fn update_incident(
     validate_patch(&request)?;
     let applied = execute(&state, &caller, id.into_inner(), if_match, request.into()).await?;
     Ok(respond(
-        StatusCode::OK,
         applied.incident,
         applied.open_customer_issue,
         &caller,
