@@ -8,9 +8,13 @@
 //! `Authorization` header is passed through untouched; the handler refuses or authenticates it
 //! its own way (an event's `routing_key`).
 //!
-//! Every creating handler writes through [`run_keyed`], which keeps its answer in the
-//! transaction of its effect, so a server that dies between the commit and the answer leaves the answer
-//! behind, and the client's retry gets it at once instead of running the request again.
+//! Every creating handler but `/events` writes through [`run_keyed`], which keeps its answer in
+//! the transaction of its effect, so a server that dies between the commit and the answer
+//! leaves the answer behind, and the client's retry gets it at once instead of running the
+//! request again.
+//! Events are written in batches shared by many requests, so their answers are kept after the
+//! batch commits; a trigger run twice after a crash counts one more occurrence of the same
+//! incident, never a second incident.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
