@@ -1,3 +1,7 @@
+DROP INDEX resolve_times_idx;
+DELETE FROM resolve_times WHERE measure <> 'resolve';
+ALTER TABLE resolve_times DROP COLUMN measure;
+CREATE INDEX resolve_times_idx ON resolve_times (month, level, minutes);
 ALTER TABLE kpi_monthly DROP COLUMN satisfaction_count;
 ALTER TABLE kpi_monthly DROP COLUMN satisfaction_sum;
 DELETE FROM report_summaries;

@@ -53,4 +53,10 @@ CREATE INDEX follow_ups_completes_idx ON follow_ups (incident_id) WHERE complete
 -- the new rule.
 ALTER TABLE kpi_monthly ADD COLUMN satisfaction_sum BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE kpi_monthly ADD COLUMN satisfaction_count BIGINT NOT NULL DEFAULT 0;
+-- Time to first response per level (SPEC §9: created → first of accepted, escalated by a person
+-- or resolved) beside the time to resolve: the report's table of durations holds both measures.
+ALTER TABLE resolve_times ADD COLUMN measure TEXT NOT NULL DEFAULT 'resolve'
+    CHECK (measure IN ('resolve', 'first_response'));
+DROP INDEX resolve_times_idx;
+CREATE INDEX resolve_times_idx ON resolve_times (measure, month, level, minutes);
 DELETE FROM report_summaries;

@@ -341,6 +341,7 @@ diesel::table! {
         month -> Date,
         level -> Text,
         minutes -> Float8,
+        measure -> Text,
     }
 }
 

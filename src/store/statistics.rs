@@ -29,6 +29,8 @@ struct SummaryRow {
 #[derive(QueryableByName)]
 struct ResolveTimeRow {
     #[diesel(sql_type = Text)]
+    measure: String,
+    #[diesel(sql_type = Text)]
     level: String,
     #[diesel(sql_type = BigInt)]
     resolved: i64,
@@ -41,10 +43,11 @@ struct ResolveTimeRow {
 }
 
 const RESOLVE_TIMES: &str = "\
-SELECT level, count(*) AS resolved, avg(minutes) AS mean, \
+SELECT measure, level, count(*) AS resolved, avg(minutes) AS mean, \
        percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) AS median, \
        percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes) AS p90 \
-FROM resolve_times WHERE month >= $1 AND month < $2 GROUP BY level";
+FROM resolve_times WHERE measure IN ('resolve', 'first_response') \
+  AND month >= $1 AND month < $2 GROUP BY measure, level";
 
 fn optional(code: String) -> Option<String> {
     Some(code).filter(|c| !c.is_empty())
@@ -128,12 +131,16 @@ pub fn statistics(
     for (id, name, _) in &mut counts.by_customer {
         *name = id.and_then(|id| names.remove(&id));
     }
-    counts.time_to_resolve = diesel::sql_query(RESOLVE_TIMES)
+    let times = diesel::sql_query(RESOLVE_TIMES)
         .bind::<Date, _>(first_month)
         .bind::<Date, _>(end_month)
-        .load::<ResolveTimeRow>(conn)?
-        .into_iter()
-        .map(|r| Ok((parse_stored(&r.level)?, r.resolved, r.mean, r.median, r.p90)))
-        .collect::<Result<_, AppError>>()?;
+        .load::<ResolveTimeRow>(conn)?;
+    for r in times {
+        let row = (parse_stored(&r.level)?, r.resolved, r.mean, r.median, r.p90);
+        match r.measure.as_str() {
+            super::summaries::FIRST_RESPONSE => counts.time_to_first_response.push(row),
+            _ => counts.time_to_resolve.push(row),
+        }
+    }
     Ok(counts)
 }

@@ -20,7 +20,7 @@ use super::schema::{
 use crate::domain::escalation::EscalationKind;
 use crate::domain::incident::{Incident, Status};
 use crate::domain::kpi::{Granularity, KpiCounts, Period};
-use crate::domain::report::{StatisticsRow, closure_rows, resolve_minutes};
+use crate::domain::report::{StatisticsRow, closure_rows, first_response_minutes, resolve_minutes};
 use crate::error::AppError;
 
 /// The first day of the local month of `at`.
@@ -141,17 +141,23 @@ fn add_statistics(
     Ok(())
 }
 
-fn add_resolve_times(
-    conn: &mut PgConnection,
-    times: &[(NaiveDate, &'static str, f64)],
-) -> Result<(), AppError> {
+/// The measure of the report's time to resolve in `resolve_times`.
+pub const RESOLVE: &str = "resolve";
+/// The measure of the report's time to first response in `resolve_times`.
+pub const FIRST_RESPONSE: &str = "first_response";
+
+/// A duration of the report: month, level, measure, minutes.
+type Duration = (NaiveDate, &'static str, &'static str, f64);
+
+fn add_resolve_times(conn: &mut PgConnection, times: &[Duration]) -> Result<(), AppError> {
     for chunk in times.chunks(10_000) {
         let values: Vec<_> = chunk
             .iter()
-            .map(|(month, level, minutes)| {
+            .map(|(month, level, measure, minutes)| {
                 (
                     resolve_times::month.eq(*month),
                     resolve_times::level.eq(*level),
+                    resolve_times::measure.eq(*measure),
                     resolve_times::minutes.eq(*minutes),
                 )
             })
@@ -168,11 +174,12 @@ fn add_resolve_times(
 struct Gathered {
     kpis: HashMap<KpiKey, KpiCounts>,
     statistics: HashMap<StatisticsKey, (i64, i64)>,
-    resolve_times: Vec<(NaiveDate, &'static str, f64)>,
+    resolve_times: Vec<Duration>,
 }
 
 impl Gathered {
-    fn closure(&mut self, incident: &Incident, kinds: &[EscalationKind], timezone: Tz) {
+    fn closure(&mut self, incident: &Incident, escalated: &Escalated, timezone: Tz) {
+        let kinds = escalated.kinds.as_slice();
         let Some(closed_at) = incident.closed_at else {
             return;
         };
@@ -199,9 +206,13 @@ impl Gathered {
             entry.0 += count;
             entry.1 += breached;
         }
+        let level = incident.level.as_str();
         if let Some(minutes) = resolve_minutes(incident) {
+            self.resolve_times.push((month, level, RESOLVE, minutes));
+        }
+        if let Some(minutes) = first_response_minutes(incident, escalated.first_by_a_person) {
             self.resolve_times
-                .push((month, incident.level.as_str(), minutes));
+                .push((month, level, FIRST_RESPONSE, minutes));
         }
     }
 
@@ -226,19 +237,37 @@ impl Gathered {
     }
 }
 
-fn escalation_kinds(
+/// The escalations of an incident, as the summaries count them.
+#[derive(Debug, Default)]
+struct Escalated {
+    /// Their kinds.
+    kinds: Vec<EscalationKind>,
+    /// When a person first escalated it (the SLA watcher's escalations are no response).
+    first_by_a_person: Option<DateTime<Utc>>,
+}
+
+fn escalations_of(
     conn: &mut PgConnection,
     ids: &[i64],
-) -> Result<HashMap<i64, Vec<EscalationKind>>, AppError> {
-    let mut kinds: HashMap<i64, Vec<EscalationKind>> = HashMap::new();
-    let rows: Vec<(i64, String)> = escalations::table
+) -> Result<HashMap<i64, Escalated>, AppError> {
+    let mut found: HashMap<i64, Escalated> = HashMap::new();
+    let rows: Vec<(i64, String, Option<i64>, DateTime<Utc>)> = escalations::table
         .filter(escalations::incident_id.eq_any(ids))
-        .select((escalations::incident_id, escalations::kind))
+        .select((
+            escalations::incident_id,
+            escalations::kind,
+            escalations::created_by,
+            escalations::created_at,
+        ))
         .load(conn)?;
-    for (id, kind) in rows {
-        kinds.entry(id).or_default().push(parse_stored(&kind)?);
+    for (id, kind, by, at) in rows {
+        let entry = found.entry(id).or_default();
+        entry.kinds.push(parse_stored(&kind)?);
+        if by.is_some() {
+            entry.first_by_a_person = Some(entry.first_by_a_person.map_or(at, |t| t.min(at)));
+        }
     }
-    Ok(kinds)
+    Ok(found)
 }
 
 /// Adds the closure of `incident` (just closed, in this transaction) to the summaries.
@@ -247,11 +276,11 @@ pub fn record_closure(
     incident: &Incident,
     timezone: Tz,
 ) -> Result<(), AppError> {
-    let kinds = escalation_kinds(conn, &[incident.id])?;
+    let escalated = escalations_of(conn, &[incident.id])?;
     let mut gathered = Gathered::default();
     gathered.closure(
         incident,
-        kinds.get(&incident.id).map_or(&[], Vec::as_slice),
+        escalated.get(&incident.id).unwrap_or(&Escalated::default()),
         timezone,
     );
     gathered.write(conn)
@@ -316,7 +345,7 @@ fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError>
         let Some(last) = batch.last() else { break };
         after = last.id;
         let ids: Vec<i64> = batch.iter().map(|i| i.id).collect();
-        let kinds = escalation_kinds(conn, &ids)?;
+        let escalated = escalations_of(conn, &ids)?;
         let performed: Vec<PerformedFollowUp> = follow_ups::table
             .filter(follow_ups::incident_id.eq_any(&ids))
             .select((
@@ -329,8 +358,9 @@ fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError>
             ))
             .load(conn)?;
         let by_id: HashMap<i64, &Incident> = batch.iter().map(|i| (i.id, i)).collect();
+        let none = Escalated::default();
         for incident in &batch {
-            let own = kinds.get(&incident.id).map_or(&[][..], Vec::as_slice);
+            let own = escalated.get(&incident.id).unwrap_or(&none);
             gathered.closure(incident, own, timezone);
         }
         for done in performed {

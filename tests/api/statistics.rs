@@ -58,7 +58,8 @@ async fn january(app: &TestApp, c: &Cast) {
         )
         .await;
     let id = &escalated["id"];
-    app.act_ok(&c.desk, id, "accept", json!({})).await;
+    // The desk's first response is the escalation, twelve minutes in.
+    app.clock.set(at("2025-01-12T00:12:00Z"));
     app.post(
         &format!("/api/v1/incidents/{id}/escalations"),
         &c.desk,
@@ -174,6 +175,13 @@ async fn a_months_report_counts_the_incidents_closed_in_it() {
         (&low["resolved"], &low["mean_minutes"]),
         (&json!(0), &Value::Null)
     );
+    // Accepted at once twice, escalated after 12 minutes once (the duplicate does not count):
+    // mean 4, median 0, p90 = 0 + 0.8 × 12 = 9.6.
+    let response = row(&report, "time_to_first_response", "level", json!("high"));
+    assert_eq!(response["responded"], 3);
+    assert_eq!(response["mean_minutes"], 4.0);
+    assert_eq!(response["median_minutes"], 0.0);
+    assert_eq!(response["p90_minutes"], 9.6);
 
     let february = app
         .get(
@@ -242,7 +250,7 @@ async fn the_report_comes_as_csv_with_a_bom_and_as_a_workbook() {
     let mut workbook: Xlsx<_> =
         Xlsx::new(Cursor::new(bytes.to_vec())).expect("a readable workbook");
     let names = workbook.sheet_names();
-    assert_eq!(names.len(), 11);
+    assert_eq!(names.len(), 12);
     assert_eq!(names[0], "概要");
     assert!(names.contains(&"按事件分类".to_owned()));
     let levels = workbook.worksheet_range("按事件等级").unwrap();
@@ -251,6 +259,9 @@ async fn the_report_comes_as_csv_with_a_bom_and_as_a_workbook() {
     assert_eq!(levels.get((3, 2)), Some(&Data::Float(3.0)));
     let times = workbook.worksheet_range("解决时长").unwrap();
     assert_eq!(times.get((3, 5)), Some(&Data::Float(252.0)));
+    let response = workbook.worksheet_range("首次响应时长").unwrap();
+    assert_eq!(response.get((3, 2)), Some(&Data::Float(3.0)));
+    assert_eq!(response.get((3, 5)), Some(&Data::Float(9.6)));
 }
 
 #[tokio::test]

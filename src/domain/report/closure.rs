@@ -2,6 +2,8 @@
 //! the deadline rule and the time to resolve. The store adds these rows to its monthly summaries
 //! in the closing transaction and recomputes them with the same functions on a rebuild.
 
+use chrono::{DateTime, Utc};
+
 use super::super::escalation::EscalationKind;
 use super::super::incident::{ClosureCode, Incident};
 
@@ -147,6 +149,27 @@ pub fn resolve_minutes(incident: &Incident) -> Option<f64> {
         .map(|at| (at - incident.created_at).num_milliseconds() as f64 / 60_000.0)
 }
 
+/// Minutes from recording to the first response (SPEC §9: the first of accepted, escalated by a
+/// person, or resolved), for incidents that are not duplicates; `first_escalated_at` is the
+/// earliest escalation a person raised.
+pub fn first_response_minutes(
+    incident: &Incident,
+    first_escalated_at: Option<DateTime<Utc>>,
+) -> Option<f64> {
+    if incident.closure_code == Some(ClosureCode::Duplicate) {
+        return None;
+    }
+    [
+        incident.accepted_at,
+        first_escalated_at,
+        incident.resolved_at,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map(|at| (at - incident.created_at).num_milliseconds() as f64 / 60_000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +191,13 @@ mod tests {
         assert_eq!(find(Dimension::Customer).code.as_deref(), Some("1"));
         assert_eq!(find(Dimension::Escalation).count, 2);
         assert_eq!(resolve_minutes(&incident), Some(60.0));
+        // Accepted ten minutes in; an escalation five minutes in came first.
+        assert_eq!(first_response_minutes(&incident, None), Some(10.0));
+        let escalated = incident.created_at + chrono::Duration::minutes(5);
+        assert_eq!(
+            first_response_minutes(&incident, Some(escalated)),
+            Some(5.0)
+        );
 
         incident.resolved_at = Some(incident.due_at + chrono::Duration::seconds(1));
         incident.closure_code = Some(ClosureCode::Unresolved);
@@ -185,5 +215,6 @@ mod tests {
         incident.closure_code = Some(ClosureCode::Duplicate);
         assert!(breached(&incident));
         assert_eq!(resolve_minutes(&incident), None);
+        assert_eq!(first_response_minutes(&incident, Some(escalated)), None);
     }
 }

@@ -21,7 +21,9 @@ use super::taxonomy::Taxonomy;
 mod closure;
 mod sheets;
 
-pub use closure::{Dimension, StatisticsRow, breached, closure_rows, resolve_minutes};
+pub use closure::{
+    Dimension, StatisticsRow, breached, closure_rows, first_response_minutes, resolve_minutes,
+};
 pub use sheets::{Cell, Sheet};
 
 /// How long a statistics report's period is (月报 or 年报).
@@ -80,6 +82,9 @@ pub struct StatisticsCounts {
     pub escalations: Vec<(EscalationKind, i64)>,
     /// Minutes from recording to resolution by level: (level, resolved, mean, median, p90).
     pub time_to_resolve: Vec<(Level, i64, f64, f64, f64)>,
+    /// Minutes from recording to the first response by level: (level, responded, mean,
+    /// median, p90).
+    pub time_to_first_response: Vec<(Level, i64, f64, f64, f64)>,
 }
 
 /// A count under one code.
@@ -173,6 +178,24 @@ pub struct ResolveTimes {
     pub p90_minutes: Option<f64>,
 }
 
+/// How long the first response took at one level, in minutes from recording to the first of
+/// accepted, escalated by a person, or resolved (procedure §3: 接受率).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FirstResponseTimes {
+    /// Level.
+    pub level: Level,
+    /// Its name.
+    pub name: String,
+    /// Incidents with a response (duplicates excluded).
+    pub responded: i64,
+    /// Mean minutes; `null` when none had a response.
+    pub mean_minutes: Option<f64>,
+    /// Median minutes.
+    pub median_minutes: Option<f64>,
+    /// 90th percentile minutes.
+    pub p90_minutes: Option<f64>,
+}
+
 /// 《事件信息统计表》 for one period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StatisticsReport {
@@ -212,6 +235,8 @@ pub struct StatisticsReport {
     pub escalations_by_kind: Vec<CodeCount>,
     /// Time to resolve, by level.
     pub time_to_resolve: Vec<ResolveTimes>,
+    /// Time to the first response, by level.
+    pub time_to_first_response: Vec<FirstResponseTimes>,
 }
 
 const NOT_CLASSIFIED: &str = "未分类";
@@ -408,6 +433,20 @@ impl StatisticsReport {
                     }
                 })
                 .collect(),
+            time_to_first_response: Level::ALL
+                .iter()
+                .map(|level| {
+                    let found = counts.time_to_first_response.iter().find(|t| t.0 == *level);
+                    FirstResponseTimes {
+                        level: *level,
+                        name: level.name_zh().to_owned(),
+                        responded: found.map_or(0, |t| t.1),
+                        mean_minutes: found.map(|t| minutes(t.2)),
+                        median_minutes: found.map(|t| minutes(t.3)),
+                        p90_minutes: found.map(|t| minutes(t.4)),
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -459,6 +498,7 @@ pub(crate) mod test_support {
             by_closure_code: vec![(ClosureCode::Resolved, 2), (ClosureCode::Duplicate, 3)],
             escalations: vec![(EscalationKind::Functional, 6)],
             time_to_resolve: vec![(Level::High, 2, 90.04, 90.0, 119.96)],
+            time_to_first_response: vec![(Level::High, 2, 7.5, 7.5, 9.5)],
         }
     }
 }
@@ -520,6 +560,9 @@ mod tests {
         assert_eq!(report.time_to_resolve[2].p90_minutes, Some(120.0));
         assert_eq!(report.time_to_resolve[0].mean_minutes, None);
         assert_eq!(report.time_to_resolve[0].resolved, 0);
+        assert_eq!(report.time_to_first_response[2].responded, 2);
+        assert_eq!(report.time_to_first_response[2].median_minutes, Some(7.5));
+        assert_eq!(report.time_to_first_response[1].mean_minutes, None);
     }
 
     #[test]

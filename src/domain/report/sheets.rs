@@ -134,6 +134,31 @@ impl StatisticsReport {
                     })
                     .collect(),
             },
+            Sheet {
+                name: "首次响应时长",
+                headings: vec![
+                    "等级代码",
+                    "等级",
+                    "已响应事件数",
+                    "平均（分钟）",
+                    "中位数（分钟）",
+                    "90%分位（分钟）",
+                ],
+                rows: self
+                    .time_to_first_response
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            text(r.level.as_str()),
+                            text(&r.name),
+                            Cell::Count(r.responded),
+                            Cell::Number(r.mean_minutes),
+                            Cell::Number(r.median_minutes),
+                            Cell::Number(r.p90_minutes),
+                        ]
+                    })
+                    .collect(),
+            },
         ]
     }
 }
@@ -175,7 +200,7 @@ mod tests {
             &small_taxonomy(),
         );
         let sheets = report.sheets();
-        assert_eq!(sheets.len(), 11);
+        assert_eq!(sheets.len(), 12);
         for sheet in &sheets {
             assert!(!sheet.name.is_empty());
             for row in &sheet.rows {
