@@ -52,6 +52,12 @@ CREATE INDEX follow_ups_completes_idx ON follow_ups (incident_id) WHERE complete
 -- time zone makes the next start rebuild them from the incidents and follow-ups, counted by
 -- the new rule.
 ALTER TABLE kpi_monthly ADD COLUMN satisfaction_sum BIGINT NOT NULL DEFAULT 0;
+-- The measures by engineer (SPEC §9 `assignee_id`): each incident counts under the assignee it
+-- was closed with.
+ALTER TABLE kpi_monthly ADD COLUMN assignee_id BIGINT;
+ALTER TABLE kpi_monthly DROP CONSTRAINT kpi_monthly_key;
+ALTER TABLE kpi_monthly ADD CONSTRAINT kpi_monthly_key
+    UNIQUE NULLS NOT DISTINCT (month, customer_id, level, tier, assignee_id);
 ALTER TABLE kpi_monthly ADD COLUMN satisfaction_count BIGINT NOT NULL DEFAULT 0;
 -- Time to first response per level (SPEC §9: created → first of accepted, escalated by a person
 -- or resolved) beside the time to resolve: the report's table of durations holds both measures.

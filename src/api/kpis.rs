@@ -41,6 +41,9 @@ pub struct KpiQuery {
     /// One tier's incidents only.
     #[param(inline)]
     pub tier: Option<Tier>,
+    /// One engineer's incidents only: those assigned to this user when they were closed
+    /// (follow-ups count with the incident).
+    pub assignee_id: Option<i64>,
 }
 
 /// The measures, one row per period.
@@ -53,8 +56,10 @@ pub struct KpiResponse {
 
 /// The procedure's measures (staff): per period, incidents closed (duplicates excluded),
 /// resolved and resolved by their deadline with 事件解决率 and 事件按时解决率, and follow-ups
-/// performed and on time with 事件回访的及时率. Periods are calendar periods in `TIMEZONE`; a rate
-/// with nothing to divide by is `null`.
+/// performed and on time with 事件回访的及时率, and the mean satisfaction. Filters narrow them to
+/// a customer, level, tier or engineer (`assignee_id`, so an incident manager sees each
+/// engineer's rates). Periods are calendar periods in `TIMEZONE`; a rate with nothing to divide
+/// by is `null`.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
@@ -81,6 +86,7 @@ pub async fn get_kpis(
         customer_id: query.customer_id,
         level: query.level,
         tier: query.tier,
+        assignee_id: query.assignee_id,
     };
     let granularity = query.granularity;
     let counts = store::run(&state.pool, move |conn| {

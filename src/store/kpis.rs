@@ -21,6 +21,8 @@ pub struct KpiFilter {
     pub level: Option<Level>,
     /// One tier's only.
     pub tier: Option<Tier>,
+    /// Those one engineer was assigned when they were closed.
+    pub assignee_id: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -64,6 +66,7 @@ pub fn counts(
          FROM kpi_monthly \
          WHERE month >= $2 AND month < $3 AND ($4::bigint IS NULL OR customer_id = $4) \
            AND ($5::text IS NULL OR level = $5) AND ($6::text IS NULL OR tier = $6) \
+           AND ($7::bigint IS NULL OR assignee_id = $7) \
          GROUP BY 1",
     )
     .bind::<Text, _>(granularity.trunc_unit())
@@ -72,6 +75,7 @@ pub fn counts(
     .bind::<Nullable<BigInt>, _>(filter.customer_id)
     .bind::<Nullable<Text>, _>(filter.level.map(|l| l.as_str()))
     .bind::<Nullable<Text>, _>(filter.tier.map(|t| t.as_str()))
+    .bind::<Nullable<BigInt>, _>(filter.assignee_id)
     .load(conn)?;
     Ok(rows
         .into_iter()

@@ -322,6 +322,7 @@ diesel::table! {
         follow_ups_on_time -> Int8,
         satisfaction_sum -> Int8,
         satisfaction_count -> Int8,
+        assignee_id -> Nullable<Int8>,
     }
 }
 

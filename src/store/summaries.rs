@@ -28,8 +28,8 @@ fn month_of(at: DateTime<Utc>, timezone: Tz) -> NaiveDate {
     Period::containing(at, timezone, Granularity::Month).first_day
 }
 
-/// The measures' key: month, customer, level, tier.
-type KpiKey = (NaiveDate, Option<i64>, String, String);
+/// The measures' key: month, customer, level, tier, assignee.
+type KpiKey = (NaiveDate, Option<i64>, String, String, Option<i64>);
 /// The statistics' key: month, dimension, code, subcode (`''` for none).
 type StatisticsKey = (NaiveDate, &'static str, String, String);
 
@@ -39,6 +39,7 @@ fn kpi_key(month: NaiveDate, incident: &Incident) -> KpiKey {
         incident.customer_id,
         incident.level.as_str().to_owned(),
         incident.tier.as_str().to_owned(),
+        incident.assignee_id,
     )
 }
 
@@ -59,12 +60,13 @@ fn add_kpis(conn: &mut PgConnection, counts: HashMap<KpiKey, KpiCounts>) -> Resu
     for chunk in rows.chunks(5_000) {
         let values: Vec<_> = chunk
             .iter()
-            .map(|((month, customer_id, level, tier), c)| {
+            .map(|((month, customer_id, level, tier, assignee_id), c)| {
                 (
                     kpi_monthly::month.eq(*month),
                     kpi_monthly::customer_id.eq(*customer_id),
                     kpi_monthly::level.eq(level),
                     kpi_monthly::tier.eq(tier),
+                    kpi_monthly::assignee_id.eq(*assignee_id),
                     kpi_monthly::closed.eq(c.closed),
                     kpi_monthly::resolved.eq(c.resolved),
                     kpi_monthly::resolved_on_time.eq(c.resolved_on_time),

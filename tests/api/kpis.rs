@@ -83,6 +83,16 @@ async fn measures_follow_the_formulas_at_period_boundaries() {
         ])
     );
 
+    // By engineer: the desk held every one of these incidents when they were closed.
+    let by_engineer = |id: i64| {
+        format!("/api/v1/kpis?granularity=month&from=2025-01&to=2025-04&assignee_id={id}")
+    };
+    let desk = app.get(&by_engineer(c.desk_id), &c.manager).ok().await;
+    assert_eq!(desk["items"], months["items"]);
+    let engineer = app.get(&by_engineer(c.l2_id), &c.manager).ok().await;
+    assert_eq!(engineer["items"][0]["closed"], 0);
+    assert_eq!(engineer["items"][1]["follow_ups"], 0);
+
     let quarters = app
         .get(
             "/api/v1/kpis?granularity=quarter&from=2024-Q4&to=2025-Q1",
