@@ -15,8 +15,8 @@ use super::respond::negotiate;
 use super::spreadsheet::{self, CSV, XLSX};
 use crate::api::problems;
 use crate::domain::incident::Status;
-use crate::domain::kpi::Period;
-use crate::domain::report::{ReportGranularity, StatisticsReport};
+use crate::domain::kpi::{Granularity, Period};
+use crate::domain::report::{ReportGranularity, StatisticsReport, rate_months};
 use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -71,8 +71,22 @@ pub async fn get_statistics(
     let timezone = state.settings.timezone;
     let (start, end) = (period.start(timezone), period.end(timezone));
     let (first_month, end_month) = (period.first_day, period.next().first_day);
+    let months = rate_months(period);
+    let (rates_from, rates_to) = (months[0].first_day, period.next().first_day);
     let counts = store::run(&state.pool, move |conn| {
-        store::statistics::statistics(conn, first_month, end_month, start, end)
+        let mut counts = store::statistics::statistics(conn, first_month, end_month, start, end)?;
+        let monthly = store::kpis::counts(
+            conn,
+            Granularity::Month,
+            rates_from,
+            rates_to,
+            store::kpis::KpiFilter::default(),
+        )?;
+        counts.monthly = monthly
+            .into_iter()
+            .map(|(local_start, c)| (Period::of_local(local_start, Granularity::Month), c))
+            .collect();
+        Ok(counts)
     })
     .await?;
     let report = StatisticsReport::build(period, timezone, counts, &state.taxonomy);
@@ -82,7 +96,10 @@ pub async fn get_statistics(
     let (body, extension) = if format == CSV {
         (spreadsheet::csv(&report.sheets())?, "csv")
     } else {
-        (spreadsheet::xlsx(&report.sheets())?, "xlsx")
+        (
+            spreadsheet::xlsx(&report.sheets(), &report.charts())?,
+            "xlsx",
+        )
     };
     let disposition = ContentDisposition {
         disposition: DispositionType::Attachment,

@@ -1,9 +1,9 @@
 //! A report's sheets as the files the operations department opens in Excel: CSV (UTF-8 with a
 //! byte-order mark, without which Excel shows Chinese as mojibake) and an `.xlsx` workbook.
 
-use rust_xlsxwriter::{Format, Workbook};
+use rust_xlsxwriter::{Chart as XlsxChart, ChartType, Format, Workbook};
 
-use crate::domain::report::{Cell, Sheet};
+use crate::domain::report::{Cell, Chart, Sheet};
 use crate::error::AppError;
 
 /// `text/csv`.
@@ -53,8 +53,9 @@ pub fn csv(sheets: &[Sheet]) -> Result<Vec<u8>, AppError> {
     Ok(out)
 }
 
-/// The sheets as an `.xlsx` workbook, one worksheet each, headings in bold, numbers as numbers.
-pub fn xlsx(sheets: &[Sheet]) -> Result<Vec<u8>, AppError> {
+/// The sheets as an `.xlsx` workbook, one worksheet each, headings in bold, numbers as numbers,
+/// and `charts` as native Excel line charts over their sheets' cells (they follow edits).
+pub fn xlsx(sheets: &[Sheet], charts: &[Chart]) -> Result<Vec<u8>, AppError> {
     let failed = |e: rust_xlsxwriter::XlsxError| AppError::internal_error("writing XLSX", &e);
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
@@ -79,6 +80,26 @@ pub fn xlsx(sheets: &[Sheet]) -> Result<Vec<u8>, AppError> {
             }
         }
         worksheet.autofit();
+    }
+    for chart in charts {
+        let mut drawn = XlsxChart::new(ChartType::Line);
+        drawn.title().set_name(chart.title);
+        drawn.y_axis().set_num_format("0%");
+        let last = chart.rows.max(1);
+        for column in &chart.series {
+            drawn
+                .add_series()
+                .set_name((chart.sheet, 0, *column))
+                .set_categories((chart.sheet, 1, chart.categories, last, chart.categories))
+                .set_values((chart.sheet, 1, *column, last, *column));
+        }
+        let columns = sheets
+            .iter()
+            .find(|s| s.name == chart.sheet)
+            .map_or(0, |s| s.headings.len());
+        let worksheet = workbook.worksheet_from_name(chart.sheet).map_err(failed)?;
+        let column = u16::try_from(columns + 1).unwrap_or(u16::MAX);
+        worksheet.insert_chart(1, column, &drawn).map_err(failed)?;
     }
     workbook.save_to_buffer().map_err(failed)
 }

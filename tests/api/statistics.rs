@@ -90,6 +90,13 @@ async fn a_months_report_counts_the_incidents_closed_in_it() {
     assert_eq!(report["end"], "2025-01-31T16:00:00Z");
     assert_eq!(report["reported"], 5);
     assert_eq!(report["closed"], 4);
+    let rates = report["monthly_rates"].as_array().unwrap();
+    assert_eq!(rates.len(), 12);
+    assert_eq!(rates[11]["period"], "2025-01");
+    assert_eq!(rates[11]["closed"], 3);
+    assert_eq!(rates[11]["resolution_rate"], 1.0);
+    assert_eq!(rates[0]["period"], "2024-02");
+    assert_eq!(rates[0]["resolution_rate"], Value::Null);
 
     let blocked = row(
         &report,
@@ -250,7 +257,7 @@ async fn the_report_comes_as_csv_with_a_bom_and_as_a_workbook() {
     let mut workbook: Xlsx<_> =
         Xlsx::new(Cursor::new(bytes.to_vec())).expect("a readable workbook");
     let names = workbook.sheet_names();
-    assert_eq!(names.len(), 12);
+    assert_eq!(names.len(), 13);
     assert_eq!(names[0], "概要");
     assert!(names.contains(&"按事件分类".to_owned()));
     let levels = workbook.worksheet_range("按事件等级").unwrap();
@@ -259,6 +266,19 @@ async fn the_report_comes_as_csv_with_a_bom_and_as_a_workbook() {
     assert_eq!(levels.get((3, 2)), Some(&Data::Float(3.0)));
     let times = workbook.worksheet_range("解决时长").unwrap();
     assert_eq!(times.get((3, 5)), Some(&Data::Float(252.0)));
+    // The rates month by month, the report's month last, and a native chart over them.
+    let monthly = workbook.worksheet_range("月度指标").unwrap();
+    assert_eq!(
+        monthly.get((0, 2)),
+        Some(&Data::String("事件解决率".into()))
+    );
+    assert_eq!(monthly.get((12, 0)), Some(&Data::String("2025-01".into())));
+    assert_eq!(monthly.get((12, 1)), Some(&Data::Float(3.0)));
+    assert_eq!(monthly.get((1, 2)), Some(&Data::Empty));
+    let raw = bytes.to_vec();
+    let holds = |part: &[u8]| raw.windows(part.len()).any(|w| w == part);
+    assert!(holds(b"xl/charts/chart1.xml"), "the workbook has no chart");
+    assert!(holds(b"xl/drawings/drawing1.xml"));
     let response = workbook.worksheet_range("首次响应时长").unwrap();
     assert_eq!(response.get((3, 2)), Some(&Data::Float(3.0)));
     assert_eq!(response.get((3, 5)), Some(&Data::Float(9.6)));

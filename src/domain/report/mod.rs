@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::escalation::EscalationKind;
 use super::incident::{Channel, ClosureCode, Tier};
-use super::kpi::{Granularity, Period};
+use super::kpi::{Granularity, KpiCounts, KpiRow, Period, kpi_rows};
 use super::labels::NameZh;
 use super::level::Level;
 use super::taxonomy::Taxonomy;
@@ -24,7 +24,7 @@ mod sheets;
 pub use closure::{
     Dimension, StatisticsRow, breached, closure_rows, first_response_minutes, resolve_minutes,
 };
-pub use sheets::{Cell, Sheet};
+pub use sheets::{Cell, MONTHLY_RATES, Sheet};
 
 /// How long a statistics report's period is (月报 or 年报).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -85,6 +85,48 @@ pub struct StatisticsCounts {
     /// Minutes from recording to the first response by level: (level, responded, mean,
     /// median, p90).
     pub time_to_first_response: Vec<(Level, i64, f64, f64, f64)>,
+    /// The measures of the months of [`rate_months`], by month.
+    pub monthly: HashMap<Period, KpiCounts>,
+}
+
+/// How many months the report's rates go back, month by month.
+pub const RATE_MONTHS: u32 = 12;
+
+/// The months whose rates the report of `period` charts: the [`RATE_MONTHS`] months that end
+/// with the period's last month (a year's report: its own months).
+pub fn rate_months(period: Period) -> Vec<Period> {
+    let last_day = period
+        .next()
+        .first_day
+        .pred_opt()
+        .unwrap_or(period.first_day);
+    let last = Period::of_local(
+        last_day.and_hms_opt(0, 0, 0).unwrap_or_default(),
+        Granularity::Month,
+    );
+    let first = Period {
+        granularity: Granularity::Month,
+        first_day: last
+            .first_day
+            .checked_sub_months(chrono::Months::new(RATE_MONTHS - 1))
+            .unwrap_or(last.first_day),
+    };
+    Period::range(first, last).unwrap_or_else(|_| vec![last])
+}
+
+/// A native chart a workbook draws from the cells of one of its sheets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chart {
+    /// The sheet holding the data, headings in its first row.
+    pub sheet: &'static str,
+    /// The chart's title.
+    pub title: &'static str,
+    /// The column of the categories (the x axis).
+    pub categories: u16,
+    /// The columns of the series, each named by its heading.
+    pub series: Vec<u16>,
+    /// How many data rows.
+    pub rows: u32,
 }
 
 /// A count under one code.
@@ -237,6 +279,9 @@ pub struct StatisticsReport {
     pub time_to_resolve: Vec<ResolveTimes>,
     /// Time to the first response, by level.
     pub time_to_first_response: Vec<FirstResponseTimes>,
+    /// The measures month by month over the twelve months ending with the period (SPEC §9
+    /// formulas), as the workbook charts them.
+    pub monthly_rates: Vec<KpiRow>,
 }
 
 const NOT_CLASSIFIED: &str = "未分类";
@@ -433,6 +478,7 @@ impl StatisticsReport {
                     }
                 })
                 .collect(),
+            monthly_rates: kpi_rows(&rate_months(period), &counts.monthly),
             time_to_first_response: Level::ALL
                 .iter()
                 .map(|level| {
@@ -499,6 +545,14 @@ pub(crate) mod test_support {
             escalations: vec![(EscalationKind::Functional, 6)],
             time_to_resolve: vec![(Level::High, 2, 90.04, 90.0, 119.96)],
             time_to_first_response: vec![(Level::High, 2, 7.5, 7.5, 9.5)],
+            monthly: HashMap::from([(
+                month(),
+                KpiCounts {
+                    closed: 4,
+                    resolved: 3,
+                    ..KpiCounts::default()
+                },
+            )]),
         }
     }
 }
@@ -508,6 +562,25 @@ mod tests {
     use super::test_support::{counts, month};
     use super::*;
     use crate::domain::taxonomy::tests_support::small_taxonomy;
+
+    #[test]
+    fn rates_are_charted_over_the_twelve_months_ending_with_the_period() {
+        let labels = |text: &str, granularity| -> Vec<String> {
+            let period = Period::parse(text, granularity, "period").unwrap();
+            rate_months(period).iter().map(Period::label).collect()
+        };
+        let march = labels("2025-03", Granularity::Month);
+        assert_eq!(march.len(), 12);
+        assert_eq!(
+            (march[0].as_str(), march[11].as_str()),
+            ("2024-04", "2025-03")
+        );
+        let year = labels("2025", Granularity::Year);
+        assert_eq!(
+            (year[0].as_str(), year[11].as_str()),
+            ("2025-01", "2025-12")
+        );
+    }
 
     #[test]
     fn taxonomy_rows_come_first_in_its_order_then_retired_codes_then_unclassified() {
@@ -563,6 +636,11 @@ mod tests {
         assert_eq!(report.time_to_first_response[2].responded, 2);
         assert_eq!(report.time_to_first_response[2].median_minutes, Some(7.5));
         assert_eq!(report.time_to_first_response[1].mean_minutes, None);
+        // Twelve months, ending with the report's own, which is the one with counts.
+        assert_eq!(report.monthly_rates.len(), 12);
+        assert_eq!(report.monthly_rates[11].period, month().label());
+        assert_eq!(report.monthly_rates[11].resolution_rate, Some(0.75));
+        assert_eq!(report.monthly_rates[0].resolution_rate, None);
     }
 
     #[test]

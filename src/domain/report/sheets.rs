@@ -1,7 +1,10 @@
 //! The statistics report as sheets with Chinese headings, for the CSV file and the Excel
 //! workbook.
 
-use super::{CodeCount, StatisticsReport};
+use super::{Chart, CodeCount, StatisticsReport};
+
+/// The sheet of the measures month by month, which the workbook's chart reads.
+pub const MONTHLY_RATES: &str = "月度指标";
 
 impl StatisticsReport {
     /// The report as sheets with Chinese headings, one per table, a summary first.
@@ -159,7 +162,44 @@ impl StatisticsReport {
                     })
                     .collect(),
             },
+            Sheet {
+                name: MONTHLY_RATES,
+                headings: vec![
+                    "月份",
+                    "关闭事件数",
+                    "事件解决率",
+                    "事件按时解决率",
+                    "事件回访的及时率",
+                    "平均满意度",
+                ],
+                rows: self
+                    .monthly_rates
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            text(&r.period),
+                            Cell::Count(r.closed),
+                            Cell::Number(r.resolution_rate),
+                            Cell::Number(r.on_time_resolution_rate),
+                            Cell::Number(r.follow_up_timeliness),
+                            Cell::Number(r.mean_satisfaction),
+                        ]
+                    })
+                    .collect(),
+            },
         ]
+    }
+
+    /// The charts a workbook of the report draws: the three rates month by month, from the
+    /// cells of the monthly sheet, so they follow when a manager edits the numbers.
+    pub fn charts(&self) -> Vec<Chart> {
+        vec![Chart {
+            sheet: MONTHLY_RATES,
+            title: "月度事件解决率、按时解决率与回访及时率",
+            categories: 0,
+            series: vec![2, 3, 4],
+            rows: u32::try_from(self.monthly_rates.len()).unwrap_or(u32::MAX),
+        }]
     }
 }
 
@@ -200,7 +240,11 @@ mod tests {
             &small_taxonomy(),
         );
         let sheets = report.sheets();
-        assert_eq!(sheets.len(), 12);
+        assert_eq!(sheets.len(), 13);
+        let charts = report.charts();
+        let monthly = sheets.iter().find(|s| s.name == charts[0].sheet).unwrap();
+        assert_eq!(monthly.rows.len() as u32, charts[0].rows);
+        assert_eq!(monthly.headings[charts[0].series[0] as usize], "事件解决率");
         for sheet in &sheets {
             assert!(!sheet.name.is_empty());
             for row in &sheet.rows {
