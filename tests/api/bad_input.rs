@@ -58,6 +58,7 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, Stri
         "workaround",
         "resolve",
         "reject-resolution",
+        "assign",
         "close",
         "notes",
         "escalations",
@@ -247,4 +248,20 @@ async fn actions_with_optional_bodies_accept_an_empty_body_but_not_a_broken_one(
         .ok()
         .await;
     assert_eq!(accepted["status"], "in_progress");
+    // A reporter's user withdraws with no body at all; a broken one is refused.
+    let (_, portal) = app
+        .create_user(&admin, "portal", &["customer"], Some(customer))
+        .await;
+    let path = format!("/api/v1/incidents/{}/withdraw", incident["id"]);
+    for body in ["{", "[]", "{\"note\": 5}"] {
+        let response = app
+            .send_raw(Method::POST, &path, Some(&portal), body.to_owned())
+            .await;
+        assert!(response.status().is_client_error(), "{body}");
+    }
+    let asked = app
+        .send_raw(Method::POST, &path, Some(&portal), "")
+        .ok()
+        .await;
+    assert!(asked["withdrawal_requested_at"].is_string());
 }
