@@ -1,3 +1,4 @@
+ALTER TABLE idempotency_keys DROP COLUMN claim_token;
 DROP INDEX resolve_times_idx;
 DELETE FROM resolve_times WHERE measure <> 'resolve';
 ALTER TABLE resolve_times DROP COLUMN measure;

@@ -66,3 +66,8 @@ ALTER TABLE resolve_times ADD COLUMN measure TEXT NOT NULL DEFAULT 'resolve'
 DROP INDEX resolve_times_idx;
 CREATE INDEX resolve_times_idx ON resolve_times (measure, month, level, minutes);
 DELETE FROM report_summaries;
+
+-- Each claim of an Idempotency-Key carries a token: the request that claimed it keeps its answer
+-- only while the token is still its own, in the transaction of its effect, so a retry may take
+-- over a claim whose server died before committing without ever running the request twice.
+ALTER TABLE idempotency_keys ADD COLUMN claim_token BIGINT NOT NULL DEFAULT 0;

@@ -11,7 +11,10 @@
 //! Every creating handler but `/events` writes through [`run_keyed`], which keeps its answer in
 //! the transaction of its effect, so a server that dies between the commit and the answer
 //! leaves the answer behind, and the client's retry gets it at once instead of running the
-//! request again.
+//! request again. A claim in flight for 15 seconds may be taken over by a retry (the server
+//! that held it may have died before its commit); each claim carries a token, and the answer is
+//! kept only while the claim is still the request's own, so a slow request that was taken over
+//! undoes its effect instead of running twice.
 //! Events are written in batches shared by many requests, so their answers are kept after the
 //! batch commits; a trigger run twice after a crash counts one more occurrence of the same
 //! incident, never a second incident.
@@ -48,6 +51,7 @@ pub const REPLAYED: &str = "idempotent-replayed";
 #[derive(Debug, Clone)]
 pub struct KeyClaim {
     scope: KeyScope,
+    token: i64,
     kept: Arc<AtomicBool>,
 }
 
@@ -83,9 +87,10 @@ where
     F: FnOnce(&mut diesel::PgConnection) -> Result<StoredResponse, AppError> + Send + 'static,
 {
     let claim = KeyClaim::of(request);
-    let scope = claim.as_ref().map(|c| c.scope().clone());
+    let held = claim.as_ref().map(|c| (c.scope().clone(), c.token));
     let stored = store::run(&state.pool, move |conn| {
-        store::idempotency::answered_with(conn, scope.as_ref(), work)
+        let held = held.as_ref().map(|(scope, token)| (scope, *token));
+        store::idempotency::answered_with(conn, held, work)
     })
     .await?;
     if let Some(claim) = claim {
@@ -122,6 +127,10 @@ const CREATING_ROUTES: &[&str] = &[
     "/api/v1/knowledge",
     "/api/v1/events",
 ];
+
+/// The creating POSTs whose answer is kept after their effect committed, not with it: monitoring
+/// events, written in batches shared by many requests.
+const ANSWERED_AFTER_COMMIT: &[&str] = &["/api/v1/events"];
 
 /// How long a retry waits for the answer of the same request still in flight.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
@@ -161,14 +170,14 @@ pub async fn idempotency(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let applies = req.method() == Method::POST
-        && req.headers().contains_key(IDEMPOTENCY_KEY)
-        && req
-            .match_pattern()
-            .is_some_and(|pattern| CREATING_ROUTES.contains(&pattern.as_str()));
-    if !applies {
+    let pattern = req
+        .match_pattern()
+        .filter(|pattern| CREATING_ROUTES.contains(&pattern.as_str()));
+    let Some(pattern) = pattern
+        .filter(|_| req.method() == Method::POST && req.headers().contains_key(IDEMPOTENCY_KEY))
+    else {
         return Ok(next.call(req).await?.map_into_boxed_body());
-    }
+    };
     let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
@@ -198,19 +207,27 @@ pub async fn idempotency(
         key,
     };
     let fingerprint = Sha256::digest(&body).to_vec();
+    // A claim whose request keeps its answer with its effect may be taken over soon: should
+    // that request still be alive, it undoes its effect when it finds the claim gone.
+    let abandoned_after = if ANSWERED_AFTER_COMMIT.contains(&pattern.as_str()) {
+        store::idempotency::ABANDONED_AFTER
+    } else {
+        store::idempotency::TAKEN_OVER_AFTER
+    };
 
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     loop {
         let now = state.clock.now();
         let (claim_scope, claim_hash) = (scope.clone(), fingerprint.clone());
         let claim = store::run(&state.pool, move |conn| {
-            store::idempotency::claim(conn, &claim_scope, &claim_hash, now)
+            store::idempotency::claim(conn, &claim_scope, &claim_hash, now, abandoned_after)
         })
         .await;
         match claim {
-            Ok(Claim::Run) => {
+            Ok(Claim::Run(token)) => {
                 let claim = KeyClaim {
                     scope,
+                    token,
                     kept: Arc::new(AtomicBool::new(false)),
                 };
                 req.extensions_mut().insert(claim.clone());
@@ -249,11 +266,11 @@ async fn run_and_keep(
     state: &AppState,
     claim: KeyClaim,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let scope = claim.scope.clone();
+    let (scope, token) = (claim.scope.clone(), claim.token);
     let response = match next.call(req).await {
         Ok(response) => response,
         Err(err) => {
-            release(state, scope).await;
+            release(state, scope, token).await;
             return Err(err);
         }
     };
@@ -262,7 +279,7 @@ async fn run_and_keep(
     }
     let status = response.status();
     if status.is_server_error() {
-        release(state, scope).await;
+        release(state, scope, token).await;
         return Ok(response.map_into_boxed_body());
     }
     let (request, response) = response.into_parts();
@@ -270,7 +287,7 @@ async fn run_and_keep(
     let body = match actix_web::body::to_bytes(body).await {
         Ok(body) => body,
         Err(_) => {
-            release(state, scope).await;
+            release(state, scope, token).await;
             return Err(AppError::internal("reading a response body failed").into());
         }
     };
@@ -288,19 +305,21 @@ async fn run_and_keep(
         body: body.to_vec(),
     };
     let kept = store::run(&state.pool, move |conn| {
-        store::idempotency::finish(conn, &scope, &stored)
+        store::idempotency::finish(conn, &scope, token, &stored)
     })
     .await;
-    if let Err(err) = kept {
-        log::error!("keeping an idempotent response failed: {err}");
+    match kept {
+        Ok(true) => {}
+        Ok(false) => log::warn!("an idempotency key was taken over before its answer was kept"),
+        Err(err) => log::error!("keeping an idempotent response failed: {err}"),
     }
     let response = head.set_body(body).map_into_boxed_body();
     Ok(ServiceResponse::new(request, response))
 }
 
-async fn release(state: &AppState, scope: KeyScope) {
+async fn release(state: &AppState, scope: KeyScope, token: i64) {
     let released = store::run(&state.pool, move |conn| {
-        store::idempotency::release(conn, &scope)
+        store::idempotency::release(conn, &scope, token)
     })
     .await;
     if let Err(err) = released {

@@ -9,8 +9,14 @@ use crate::error::AppError;
 /// How long a response is replayed.
 pub const RETENTION: TimeDelta = TimeDelta::hours(24);
 /// How long a claimed key may stay in flight before it counts as abandoned (its request died
-/// with its server) and another request may take it over.
+/// with its server) and another request may take it over, when the request keeps its answer
+/// after its effect committed (monitoring events): long enough that no live request is taken
+/// over, since it would run twice.
 pub const ABANDONED_AFTER: TimeDelta = TimeDelta::minutes(2);
+/// The same for a request that keeps its answer in the transaction of its effect
+/// ([`answered_with`]): taking over a request that is still alive is safe there, since the one
+/// that commits second finds its claim gone and rolls its effect back.
+pub const TAKEN_OVER_AFTER: TimeDelta = TimeDelta::seconds(15);
 
 /// What a key is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +49,9 @@ pub struct StoredResponse {
 /// What the first look at a key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is this request's now: run it, then [`finish`] or [`release`].
-    Run,
+    /// The key is this request's now, under this claim token: run it, then [`finish`] or
+    /// [`release`].
+    Run(i64),
     /// The same request was answered before: replay this.
     Replay(StoredResponse),
     /// The key was used for another body.
@@ -64,13 +71,15 @@ type Row = (
 );
 
 /// Claims `scope` for a request whose body hashes to `request_hash`, or says why not. Expired
-/// and abandoned claims are taken over.
+/// claims, and claims in flight for `abandoned_after`, are taken over.
 pub fn claim(
     conn: &mut PgConnection,
     scope: &KeyScope,
     request_hash: &[u8],
     now: DateTime<Utc>,
+    abandoned_after: TimeDelta,
 ) -> Result<Claim, AppError> {
+    let token: i64 = rand::random();
     conn.transaction(|conn| {
         let inserted = diesel::insert_into(keys::table)
             .values((
@@ -80,11 +89,12 @@ pub fn claim(
                 keys::key.eq(&scope.key),
                 keys::request_hash.eq(request_hash),
                 keys::created_at.eq(now),
+                keys::claim_token.eq(token),
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;
         if inserted == 1 {
-            return Ok(Claim::Run);
+            return Ok(Claim::Run(token));
         }
         let found: Row = keys::table
             .find(primary_key(scope))
@@ -101,7 +111,7 @@ pub fn claim(
             .first(conn)?;
         let (hash, status, content_type, etag, location, body, created_at) = found;
         let expired = now - created_at >= RETENTION;
-        let abandoned = status.is_none() && now - created_at >= ABANDONED_AFTER;
+        let abandoned = status.is_none() && now - created_at >= abandoned_after;
         if expired || abandoned {
             diesel::update(keys::table.find(primary_key(scope)))
                 .set((
@@ -112,9 +122,10 @@ pub fn claim(
                     keys::location.eq(None::<String>),
                     keys::body.eq(None::<Vec<u8>>),
                     keys::created_at.eq(now),
+                    keys::claim_token.eq(token),
                 ))
                 .execute(conn)?;
-            return Ok(Claim::Run);
+            return Ok(Claim::Run(token));
         }
         if hash != request_hash {
             return Ok(Claim::Reused);
@@ -132,46 +143,63 @@ pub fn claim(
     })
 }
 
-/// Keeps the response of the request that claimed `scope`.
+/// Keeps the response of the request that claimed `scope` with `token`; false when the claim
+/// is no longer that request's (another took it over).
 pub fn finish(
     conn: &mut PgConnection,
     scope: &KeyScope,
+    token: i64,
     response: &StoredResponse,
-) -> Result<(), AppError> {
-    diesel::update(keys::table.find(primary_key(scope)))
-        .set((
-            keys::status.eq(i16::try_from(response.status).map_err(AppError::internal)?),
-            keys::content_type.eq(&response.content_type),
-            keys::etag.eq(&response.etag),
-            keys::location.eq(&response.location),
-            keys::body.eq(&response.body),
-        ))
-        .execute(conn)?;
-    Ok(())
+) -> Result<bool, AppError> {
+    let kept = diesel::update(
+        keys::table
+            .find(primary_key(scope))
+            .filter(keys::claim_token.eq(token))
+            .filter(keys::status.is_null()),
+    )
+    .set((
+        keys::status.eq(i16::try_from(response.status).map_err(AppError::internal)?),
+        keys::content_type.eq(&response.content_type),
+        keys::etag.eq(&response.etag),
+        keys::location.eq(&response.location),
+        keys::body.eq(&response.body),
+    ))
+    .execute(conn)?;
+    Ok(kept == 1)
 }
 
 /// Runs `work` and, when a key was claimed (`scope`), keeps its answer in the same transaction
 /// as its effect: once the effect is committed, so is the answer a retry replays.
 pub fn answered_with(
     conn: &mut PgConnection,
-    scope: Option<&KeyScope>,
+    claim: Option<(&KeyScope, i64)>,
     work: impl FnOnce(&mut PgConnection) -> Result<StoredResponse, AppError>,
 ) -> Result<StoredResponse, AppError> {
-    let Some(scope) = scope else {
+    let Some((scope, token)) = claim else {
         return work(conn);
     };
     conn.transaction(|conn| {
         let answer = work(conn)?;
-        finish(conn, scope, &answer)?;
+        if !finish(conn, scope, token, &answer)? {
+            // Another request with this key took the claim over: it answers, this one undoes.
+            return Err(AppError::Conflict {
+                code: "idempotency_key_in_use",
+                detail: "Another request with this Idempotency-Key took it over; retry to get \
+                         its answer."
+                    .into(),
+            });
+        }
         Ok(answer)
     })
 }
 
-/// Gives a claimed key up, so that a retry runs again (after a failure a retry may mend).
-pub fn release(conn: &mut PgConnection, scope: &KeyScope) -> Result<(), AppError> {
+/// Gives a key claimed with `token` up, so that a retry runs again (after a failure a retry
+/// may mend).
+pub fn release(conn: &mut PgConnection, scope: &KeyScope, token: i64) -> Result<(), AppError> {
     diesel::delete(
         keys::table
             .find(primary_key(scope))
+            .filter(keys::claim_token.eq(token))
             .filter(keys::status.is_null()),
     )
     .execute(conn)?;

@@ -283,6 +283,7 @@ diesel::table! {
         location -> Nullable<Text>,
         body -> Nullable<Bytea>,
         created_at -> Timestamptz,
+        claim_token -> Int8,
     }
 }
 

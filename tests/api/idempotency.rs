@@ -325,3 +325,100 @@ async fn a_server_killed_between_commit_and_answer_leaves_the_answer_for_the_ret
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_claim_left_by_a_server_that_died_before_committing_is_taken_over_in_seconds() {
+    use diesel::prelude::*;
+    use sha2::Digest;
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let body = with_default_reporter(&c.desk, report(&c, "死机后重试"));
+    // What a server leaves that claimed the key and died before its commit: a claim in flight.
+    let mut conn = PgConnection::establish(&database_url(&app.database)).unwrap();
+    let hash = sha2::Sha256::digest(serde_json::to_vec(&body).unwrap()).to_vec();
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (user_id, method, path, key, request_hash, created_at, claim_token) \
+         VALUES ($1, 'POST', '/api/v1/incidents', 'died-1', $2, $3, 7)",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(c.desk_id)
+    .bind::<diesel::sql_types::Bytea, _>(hash)
+    .bind::<diesel::sql_types::Timestamptz, _>(app.clock.now())
+    .execute(&mut conn)
+    .unwrap();
+    // While it may still be alive, a retry waits for it.
+    let early = app
+        .post_once("/api/v1/incidents", &c.desk, "died-1", body.clone())
+        .await;
+    assert_eq!(early.status(), StatusCode::CONFLICT);
+    // Fifteen seconds on, the retry takes the claim over and runs the request once.
+    app.clock.advance(Duration::seconds(16));
+    let taken = app
+        .post_once("/api/v1/incidents", &c.desk, "died-1", body.clone())
+        .await;
+    assert_eq!(taken.status(), StatusCode::CREATED);
+    assert!(!taken.headers().contains_key("idempotent-replayed"));
+    let again = app
+        .post_once("/api/v1/incidents", &c.desk, "died-1", body)
+        .await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert!(again.headers().contains_key("idempotent-replayed"));
+    assert_eq!(app.incident_count(&c.desk).await, 1);
+}
+
+#[tokio::test]
+async fn a_request_whose_claim_was_taken_over_undoes_its_effect() {
+    use diesel::prelude::*;
+    use incident_desk::store::idempotency::{
+        Claim, KeyScope, StoredResponse, TAKEN_OVER_AFTER, answered_with, claim,
+    };
+    let app = TestApp::spawn().await;
+    let mut conn = PgConnection::establish(&database_url(&app.database)).unwrap();
+    let scope = KeyScope {
+        user_id: 1,
+        method: "POST".into(),
+        path: "/api/v1/customers".into(),
+        key: "slow-1".into(),
+    };
+    let now = app.clock.now();
+    let Ok(Claim::Run(slow)) = claim(&mut conn, &scope, b"h", now, TAKEN_OVER_AFTER) else {
+        panic!("the first request claims the key");
+    };
+    let later = now + TAKEN_OVER_AFTER + Duration::seconds(1);
+    let Ok(Claim::Run(retry)) = claim(&mut conn, &scope, b"h", later, TAKEN_OVER_AFTER) else {
+        panic!("a retry takes the claim over");
+    };
+    assert_ne!(slow, retry);
+    let answer = StoredResponse {
+        status: 201,
+        content_type: None,
+        etag: None,
+        location: None,
+        body: vec![],
+    };
+    let write = |code: &'static str| {
+        let answer = answer.clone();
+        move |conn: &mut PgConnection| {
+            diesel::sql_query(format!(
+                "INSERT INTO customers (code, name, created_at, updated_at) VALUES ('{code}', '{code}', now(), now())"
+            ))
+            .execute(conn)?;
+            Ok(answer)
+        }
+    };
+    // The slow request finishes last: its effect is undone, the retry's stays.
+    answered_with(&mut conn, Some((&scope, retry)), write("RETRY")).unwrap();
+    let refused = answered_with(&mut conn, Some((&scope, slow)), write("SLOW"));
+    assert!(refused.is_err());
+    #[derive(QueryableByName)]
+    struct Code {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        code: String,
+    }
+    let codes: Vec<String> = diesel::sql_query("SELECT code FROM customers ORDER BY code")
+        .load::<Code>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    assert_eq!(codes, ["RETRY"]);
+}
