@@ -115,8 +115,9 @@ pub struct DueFollowUp {
     pub follow_up_due_at: Option<DateTime<Utc>>,
 }
 
-/// Incidents owed a follow-up (none has completed it yet) that is due before `before` (all when `None`), oldest due first,
-/// after the position `after` (due time and id) of the previous page; at most `limit` + 1 rows.
+/// Incidents owed a follow-up (none has completed it yet) that is due before `before` (all when
+/// `None`), oldest due first, after the position `after` (due time and id) of the previous page;
+/// at most `limit` + 1 rows.
 pub fn due(
     conn: &mut PgConnection,
     before: Option<DateTime<Utc>>,

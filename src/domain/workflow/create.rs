@@ -340,7 +340,7 @@ pub fn new_incident(
 
 /// Whether a new incident is user-reported (SPEC §4): a customer user reported it, it came in
 /// through a human channel, or staff named a reporter for a monitoring or other incident.
-pub fn is_user_reported(by_customer: bool, channel: Channel, has_reporter: bool) -> bool {
+fn is_user_reported(by_customer: bool, channel: Channel, has_reporter: bool) -> bool {
     let human = matches!(
         channel,
         Channel::Phone | Channel::Web | Channel::Email | Channel::Onsite

@@ -16,7 +16,7 @@ mod tests;
 pub use command::{EscalationRequest, IncidentCommand, IncidentEdit, Needs, Resolution};
 pub use create::{
     CreationLookups, CustomerFacts, DuplicateSignature, IncidentDraft, NewIncident, OnDuplicate,
-    created, customer_of_new, is_user_reported, new_incident,
+    created, customer_of_new, new_incident,
 };
 
 use chrono::{DateTime, Utc};
