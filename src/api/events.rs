@@ -19,9 +19,9 @@ use crate::domain::monitoring::{
     Event, EventOutcome, EventResult, alertmanager_events, parse_event,
 };
 use crate::error::{AppError, FieldError};
-use crate::intake::{Sender, no_routing_key};
 use crate::state::AppState;
 use crate::store::credentials::Credential;
+use crate::store::events::{Sender, no_routing_key};
 
 /// A PagerDuty Events API v2 event, as documented; the server reads it leniently (unknown
 /// fields are ignored) and names every problem in one 400.

@@ -21,7 +21,7 @@ use crate::domain::sla::{Deadlines, UploadCutoff};
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
     self, Caller, CiRef, CreationLookups, CustomerFacts, HistoryEntry, IncidentCommand,
-    IncidentDraft, IncidentEvent, Lookups, NewIncident, OnDuplicate, UserFacts,
+    IncidentDraft, IncidentEvent, Lookups, NewIncident, OnDuplicate, Outcome, UserFacts,
 };
 use crate::error::AppError;
 
@@ -382,22 +382,20 @@ impl Decided {
         }
     }
 
-    /// Decides `command` by `caller` on the incident as the earlier decisions left it. Only for
-    /// commands that write no note and record no escalation.
-    pub(super) fn decide(
-        &mut self,
-        caller: &Caller,
-        command: IncidentCommand,
-        lookups: &Lookups<'_>,
-    ) -> Result<(), AppError> {
-        let outcome = workflow::decide(&self.current, caller, command, lookups)?;
-        if outcome.note.is_some() || outcome.escalation.is_some() {
+    /// Takes in `outcome`, decided by the domain on the incident as the earlier decisions left
+    /// it, by `actor`. Only outcomes that write no note, record no escalation and cancel no
+    /// tickets can wait to be written together.
+    pub(super) fn absorb(&mut self, actor: Option<i64>, outcome: Outcome) -> Result<(), AppError> {
+        if outcome.note.is_some()
+            || outcome.escalation.is_some()
+            || outcome.cancel_tickets.is_some()
+        {
             return Err(AppError::internal(
-                "a batched decision wrote a note or an escalation",
+                "a batched decision wrote a note, an escalation or a cancellation",
             ));
         }
         self.entries
-            .extend(outcome.history.map(|entry| (caller.id, entry)));
+            .extend(outcome.history.map(|entry| (actor, entry)));
         self.events.extend(outcome.events);
         self.current = outcome.incident;
         Ok(())

@@ -192,3 +192,114 @@ fn a_duplicate_report_counts_on_an_unresolved_incident_only() {
     // Nor is it an action anybody is offered.
     assert!(!allowed_actions(&incident(Status::New), &desk(), false).contains(&"reported_again"));
 }
+
+mod events {
+    use super::*;
+    use crate::domain::monitoring::{
+        Event, EventAction, EventChange, EventPayload, EventResult, OpeningFacts, Severity,
+        decide_event,
+    };
+
+    fn event(action: EventAction) -> Event {
+        Event {
+            routing_key: None,
+            action,
+            dedup_key: "his-db-01/disk".into(),
+            payload: Some(EventPayload {
+                summary: "Disk full on his-db-01".into(),
+                source: "his-db-01".into(),
+                severity: Severity::Warning,
+                timestamp: None,
+                component: None,
+                custom_details: None,
+            }),
+        }
+    }
+
+    fn facts(_: &EventPayload) -> Result<OpeningFacts, TransitionError> {
+        Ok(OpeningFacts {
+            customer_id: Some(CUSTOMER),
+            ci_id: None,
+            deadlines: Deadlines::wall_clock(SlaTargets::procedure_defaults()),
+            now: t0(),
+        })
+    }
+
+    fn never(_: &EventPayload) -> Result<OpeningFacts, TransitionError> {
+        panic!("an event on an open incident looked up opening facts")
+    }
+
+    #[test]
+    fn each_action_and_open_state_has_one_decision() {
+        use EventAction::*;
+        let taxonomy = taxonomy();
+        let cases = [
+            (Trigger, None, EventResult::Created),
+            (Trigger, Some(Status::New), EventResult::Deduplicated),
+            (Trigger, Some(Status::InProgress), EventResult::Deduplicated),
+            (Trigger, Some(Status::Resolved), EventResult::Created),
+            (Acknowledge, Some(Status::New), EventResult::Noted),
+            (Acknowledge, Some(Status::InProgress), EventResult::Noted),
+            (Acknowledge, None, EventResult::Ignored),
+            (Acknowledge, Some(Status::Closed), EventResult::Ignored),
+            (Resolve, Some(Status::New), EventResult::Resolved),
+            (Resolve, Some(Status::InProgress), EventResult::Noted),
+            (Resolve, None, EventResult::Ignored),
+        ];
+        for (action, status, result) in cases {
+            let open = status.map(from_monitoring);
+            let opens = status.is_none_or(|s| !matches!(s, Status::New | Status::InProgress));
+            let lookup = if opens { facts } else { never };
+            let decision = decide_event(
+                &monitoring(),
+                &event(action),
+                open.as_ref(),
+                &lookups(&taxonomy, t0()),
+                lookup,
+            )
+            .unwrap();
+            assert_eq!(decision.result, result, "{action} on {status:?}");
+            match (result, decision.change) {
+                (EventResult::Created, EventChange::Open(new)) => {
+                    assert_eq!(new.dedup_key.as_deref(), Some("his-db-01/disk"));
+                    assert_eq!(new.customer_id, Some(CUSTOMER));
+                    assert_eq!(new.created_by, 50);
+                }
+                (EventResult::Ignored, EventChange::Ignore) => {}
+                (EventResult::Resolved, EventChange::Update(outcome)) => {
+                    assert_eq!(outcome.incident.status, Status::Resolved);
+                    assert_eq!(outcome.history.unwrap().action, "auto-resolve");
+                }
+                (EventResult::Deduplicated, EventChange::Update(outcome)) => {
+                    assert_eq!(outcome.incident.occurrences, 2);
+                }
+                (EventResult::Noted, EventChange::Update(outcome)) => {
+                    assert!(!outcome.changes_fields());
+                    assert!(outcome.history.is_some());
+                }
+                (result, change) => panic!("{action} on {status:?}: {result} with {change:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_trigger_without_payload_or_author_opens_nothing() {
+        let taxonomy = taxonomy();
+        let mut bare = event(EventAction::Trigger);
+        bare.payload = None;
+        let refused = decide_event(&monitoring(), &bare, None, &lookups(&taxonomy, t0()), facts);
+        assert!(matches!(refused, Err(TransitionError::Invalid(_))));
+        let job = Caller {
+            id: None,
+            ..monitoring()
+        };
+        let refused = decide_event(
+            &job,
+            &event(EventAction::Trigger),
+            None,
+            &lookups(&taxonomy, t0()),
+            facts,
+        );
+        assert!(matches!(refused, Err(TransitionError::Forbidden(_))));
+    }
+}

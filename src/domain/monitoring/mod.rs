@@ -13,12 +13,18 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::incident::{Channel, IncidentKind, Status, Tier, UnknownCode, text_codes};
+use super::incident::{UnknownCode, text_codes};
 use super::level::Level;
-use super::sla::{self, Deadlines};
-use super::state_machine::MonitoringEvent;
+use super::role::{Role, Roles};
 use super::validation::FieldError;
-use super::workflow::NewIncident;
+
+mod alertmanager;
+mod decision;
+
+pub use alertmanager::alertmanager_events;
+pub use decision::{
+    EventChange, EventDecision, OPEN_STATUSES, OpeningFacts, decide_event, opened_incident,
+};
 
 text_codes!(
     /// What an event says about its alert.
@@ -77,9 +83,6 @@ text_codes!(
 pub const MAX_DEDUP_KEY: usize = 255;
 /// The longest `summary` accepted, as PagerDuty's; the incident title is its first 200.
 pub const MAX_SUMMARY: usize = 1024;
-const MAX_TITLE: usize = 200;
-const MAX_SOURCE_SYSTEM: usize = 200;
-const MAX_DESCRIPTION: usize = 10_000;
 
 /// The fault a trigger describes.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +124,24 @@ pub struct Event {
     pub dedup_key: String,
     /// Present for triggers; optional otherwise.
     pub payload: Option<EventPayload>,
+}
+
+/// How an event's sender proved who it is (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// An `Authorization: Bearer` header.
+    Header,
+    /// An API token in the event's `routing_key`.
+    RoutingKey,
+}
+
+/// Whether a user of `roles` may send events, proved so: integrations either way, staff by
+/// their own access token in the header only (a `routing_key` is an integration's token).
+pub fn may_send(roles: &Roles, proof: Proof) -> bool {
+    match proof {
+        Proof::Header => roles.has(Role::Integration) || roles.is_staff(),
+        Proof::RoutingKey => roles.has(Role::Integration),
+    }
 }
 
 /// The key of an event sent without one: the same source and summary give the same key, so a
@@ -317,217 +338,9 @@ fn read_payload(reader: &mut Reader, payload: &Value) -> Option<EventPayload> {
     })
 }
 
-/// What an event does, given the status of the open incident of its key (`None` when there is
-/// none). Open means `new` or `in_progress`: the store never passes another status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventStep {
-    /// Open a new incident.
-    Open,
-    /// Run this command on the open incident.
-    Apply(MonitoringEvent),
-    /// Nothing to do.
-    Ignore,
-}
-
-impl EventStep {
-    /// The step of `action` when the open incident of the key is in `open` (SPEC §8).
-    pub fn of(action: EventAction, open: Option<Status>) -> EventStep {
-        match (action, open) {
-            (EventAction::Trigger, None) => EventStep::Open,
-            (EventAction::Trigger, Some(_)) => EventStep::Apply(MonitoringEvent::Occurrence),
-            (EventAction::Acknowledge, Some(_)) => EventStep::Apply(MonitoringEvent::Acknowledge),
-            (EventAction::Resolve, Some(Status::New)) => {
-                EventStep::Apply(MonitoringEvent::AutoResolve)
-            }
-            (EventAction::Resolve, Some(_)) => EventStep::Apply(MonitoringEvent::RecoveryReported),
-            (EventAction::Acknowledge | EventAction::Resolve, None) => EventStep::Ignore,
-        }
-    }
-
-    /// What the sender is told.
-    pub fn result(self) -> EventResult {
-        match self {
-            EventStep::Open => EventResult::Created,
-            EventStep::Apply(MonitoringEvent::Occurrence) => EventResult::Deduplicated,
-            EventStep::Apply(MonitoringEvent::AutoResolve) => EventResult::Resolved,
-            EventStep::Apply(MonitoringEvent::Acknowledge | MonitoringEvent::RecoveryReported) => {
-                EventResult::Noted
-            }
-            EventStep::Ignore => EventResult::Ignored,
-        }
-    }
-}
-
-/// What the store looked up for a trigger that opens an incident.
-#[derive(Debug, Clone)]
-pub struct OpeningFacts {
-    /// The customer whose code the event named, when it exists.
-    pub customer_id: Option<i64>,
-    /// That customer's configuration item named by `payload.component`, when it exists.
-    pub ci_id: Option<i64>,
-    /// The deadlines in force.
-    pub deadlines: Deadlines,
-    /// Creation time.
-    pub now: DateTime<Utc>,
-}
-
-/// The incident a trigger opens (SPEC §8): a fault reported by monitoring, without reporter,
-/// its level from the severity.
-pub fn opened_incident(
-    created_by: i64,
-    dedup_key: String,
-    payload: &EventPayload,
-    facts: &OpeningFacts,
-) -> NewIncident {
-    let level = payload.severity.level();
-    let description = match &payload.custom_details {
-        None => String::new(),
-        Some(Value::String(text)) => text.clone(),
-        Some(details) => serde_json::to_string_pretty(details).unwrap_or_default(),
-    };
-    NewIncident {
-        kind: IncidentKind::Fault,
-        channel: Channel::Monitoring,
-        title: cut(payload.summary.trim(), MAX_TITLE),
-        description: cut(&description, MAX_DESCRIPTION),
-        customer_id: facts.customer_id,
-        reporter: None,
-        user_reported: false,
-        source_system: Some(cut(payload.source.trim(), MAX_SOURCE_SYSTEM)),
-        ci_id: facts.ci_id,
-        category: None,
-        subcategory: None,
-        level,
-        affects_onsite_work: false,
-        affects_data_upload: false,
-        status: Status::New,
-        tier: Tier::L1,
-        due_at: sla::initial_due_at(facts.now, level, &facts.deadlines, false, None),
-        recurrence_of: None,
-        dedup_key: Some(dedup_key),
-        last_occurrence_at: Some(facts.now),
-        created_by,
-        created_at: facts.now,
-    }
-}
-
 /// The first `max` characters of `text`.
 fn cut(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
-}
-
-/// Reads a Prometheus Alertmanager webhook body (version 4; Grafana's alerting webhook, a
-/// superset, too): one event per alert (SPEC §8). Labels and annotations travel on as the
-/// event's `custom_details`, so the incident's description shows them.
-pub fn alertmanager_events(body: &Value) -> Result<Vec<Event>, Vec<FieldError>> {
-    let mut reader = Reader { errors: vec![] };
-    let Some(alerts) = body.get("alerts").and_then(Value::as_array) else {
-        let (code, message) = match body.get("alerts") {
-            None | Some(Value::Null) => ("required", "an Alertmanager webhook lists its alerts"),
-            Some(_) => ("invalid_type", "must be an array"),
-        };
-        reader.error("alerts", code, message);
-        return Err(reader.errors);
-    };
-    let mut events = Vec::with_capacity(alerts.len());
-    for (index, alert) in alerts.iter().enumerate() {
-        if let Some(event) = read_alert(&mut reader, alert, &format!("alerts[{index}]")) {
-            events.push(event);
-        }
-    }
-    if reader.errors.is_empty() {
-        Ok(events)
-    } else {
-        Err(reader.errors)
-    }
-}
-
-fn read_alert(reader: &mut Reader, alert: &Value, at: &str) -> Option<Event> {
-    if !alert.is_object() {
-        reader.error(at, "invalid_type", "an alert is an object");
-        return None;
-    }
-    let empty = Value::Object(serde_json::Map::new());
-    let labels = alert
-        .get("labels")
-        .filter(|l| l.is_object())
-        .unwrap_or(&empty);
-    let annotations = alert
-        .get("annotations")
-        .filter(|a| a.is_object())
-        .unwrap_or(&empty);
-    let label = |reader: &mut Reader, key: &str| {
-        reader
-            .text(labels, key, &format!("{at}.labels.{key}"))
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-    };
-    let fingerprint = reader.required_text(alert, "fingerprint", &format!("{at}.fingerprint"), 200);
-    let action = match reader
-        .text(alert, "status", &format!("{at}.status"))
-        .as_deref()
-    {
-        Some("firing") => Some(EventAction::Trigger),
-        Some("resolved") => Some(EventAction::Resolve),
-        Some(_) => {
-            reader.error(
-                &format!("{at}.status"),
-                "invalid",
-                "must be firing or resolved",
-            );
-            None
-        }
-        None => {
-            reader.error(&format!("{at}.status"), "required", "is required");
-            None
-        }
-    };
-    let summary = reader
-        .text(annotations, "summary", &format!("{at}.annotations.summary"))
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| label(reader, "alertname"));
-    if summary.is_none() {
-        reader.error(
-            &format!("{at}.labels.alertname"),
-            "required",
-            "an alert needs annotations.summary or labels.alertname",
-        );
-    }
-    let source = label(reader, "instance")
-        .or_else(|| label(reader, "job"))
-        .unwrap_or_else(|| "alertmanager".to_owned());
-    // Alertmanager severities are free text ("page", "ticket"); what is not ours is `error`.
-    let severity = label(reader, "severity")
-        .and_then(|s| s.to_lowercase().parse().ok())
-        .unwrap_or(Severity::Error);
-    let component = label(reader, "ci");
-    let customer = label(reader, "customer");
-    let starts_at = reader
-        .text(alert, "startsAt", &format!("{at}.startsAt"))
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.to_utc());
-    let mut details = serde_json::Map::new();
-    if let Some(customer) = customer {
-        details.insert("customer".into(), Value::String(customer));
-    }
-    details.insert("labels".into(), labels.clone());
-    details.insert("annotations".into(), annotations.clone());
-    if let Some(url) = alert.get("generatorURL").filter(|u| u.is_string()) {
-        details.insert("generator_url".into(), url.clone());
-    }
-    Some(Event {
-        routing_key: None,
-        action: action?,
-        dedup_key: format!("alertmanager:{}", fingerprint?),
-        payload: Some(EventPayload {
-            summary: cut(summary?.trim(), MAX_SUMMARY),
-            source,
-            severity,
-            timestamp: starts_at,
-            component,
-            custom_details: Some(Value::Object(details)),
-        }),
-    })
 }
 
 /// The answer to one event (SPEC §8).
@@ -548,13 +361,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::sla::SlaTargets;
 
     fn fields(errors: Vec<FieldError>) -> Vec<String> {
         errors.into_iter().map(|e| e.field).collect()
     }
 
-    fn trigger() -> Value {
+    pub(crate) fn trigger() -> Value {
         json!({
             "routing_key": "idt_x",
             "event_action": "trigger",
@@ -638,129 +450,5 @@ mod tests {
         assert_eq!(Severity::Error.level(), Level::High);
         assert_eq!(Severity::Warning.level(), Level::Medium);
         assert_eq!(Severity::Info.level(), Level::Low);
-    }
-
-    #[test]
-    fn each_action_and_open_state_has_one_result() {
-        use EventAction::*;
-        let cases = [
-            (Trigger, None, EventResult::Created),
-            (Trigger, Some(Status::New), EventResult::Deduplicated),
-            (Trigger, Some(Status::InProgress), EventResult::Deduplicated),
-            (Acknowledge, Some(Status::New), EventResult::Noted),
-            (Acknowledge, Some(Status::InProgress), EventResult::Noted),
-            (Acknowledge, None, EventResult::Ignored),
-            (Resolve, Some(Status::New), EventResult::Resolved),
-            (Resolve, Some(Status::InProgress), EventResult::Noted),
-            (Resolve, None, EventResult::Ignored),
-        ];
-        for (action, open, result) in cases {
-            assert_eq!(
-                EventStep::of(action, open).result(),
-                result,
-                "{action} on {open:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_trigger_opens_a_monitoring_fault_without_reporter() {
-        let event = parse_event(&trigger()).unwrap();
-        let mut payload = event.payload.unwrap();
-        payload.summary = format!("  {}", "磁".repeat(300));
-        let now = DateTime::parse_from_rfc3339("2025-01-06T08:00:00Z")
-            .unwrap()
-            .to_utc();
-        let facts = OpeningFacts {
-            customer_id: None,
-            ci_id: None,
-            deadlines: Deadlines::wall_clock(SlaTargets::procedure_defaults()),
-            now,
-        };
-        let new = opened_incident(7, event.dedup_key, &payload, &facts);
-        assert_eq!(new.channel, Channel::Monitoring);
-        assert_eq!(new.kind, IncidentKind::Fault);
-        assert_eq!(new.reporter, None);
-        assert_eq!(new.title.chars().count(), 200);
-        assert_eq!(new.level, Level::High);
-        assert_eq!(new.due_at, now + chrono::Duration::hours(2));
-        assert_eq!(new.source_system.as_deref(), Some("his-db-01"));
-        assert!(new.description.contains("\"free\": \"0%\""));
-        assert_eq!(new.dedup_key.as_deref(), Some("db-1/disk"));
-        assert_eq!(new.customer_id, None);
-    }
-
-    fn alert(status: &str, labels: Value, annotations: Value) -> Value {
-        json!({
-            "status": status,
-            "labels": labels,
-            "annotations": annotations,
-            "startsAt": "2025-01-06T08:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph",
-            "fingerprint": "3f2a9c1e5b7d4a60"
-        })
-    }
-
-    #[test]
-    fn each_alertmanager_alert_becomes_an_event() {
-        let body = json!({
-            "version": "4",
-            "status": "firing",
-            "alerts": [
-                alert(
-                    "firing",
-                    json!({"alertname": "DiskFull", "instance": "his-db-01:9100", "job": "node", "severity": "warning", "customer": "QD-01", "ci": "his-db-01"}),
-                    json!({"summary": "Disk almost full"}),
-                ),
-                alert("resolved", json!({"alertname": "Down", "job": "node", "severity": "page"}), json!({})),
-                alert("firing", json!({"alertname": "Grafana rule"}), json!({})),
-            ]
-        });
-        let events = alertmanager_events(&body).unwrap();
-        assert_eq!(events.len(), 3);
-        let first = &events[0];
-        assert_eq!(first.action, EventAction::Trigger);
-        assert_eq!(first.dedup_key, "alertmanager:3f2a9c1e5b7d4a60");
-        let payload = first.payload.as_ref().unwrap();
-        assert_eq!(payload.summary, "Disk almost full");
-        assert_eq!(payload.source, "his-db-01:9100");
-        assert_eq!(payload.severity, Severity::Warning);
-        assert_eq!(payload.component.as_deref(), Some("his-db-01"));
-        assert_eq!(payload.customer_code(), Some("QD-01"));
-
-        let second = &events[1];
-        assert_eq!(second.action, EventAction::Resolve);
-        let payload = second.payload.as_ref().unwrap();
-        assert_eq!(
-            (payload.summary.as_str(), payload.source.as_str()),
-            ("Down", "node")
-        );
-        assert_eq!(
-            payload.severity,
-            Severity::Error,
-            "unknown severities are error"
-        );
-        assert_eq!(events[2].payload.as_ref().unwrap().source, "alertmanager");
-    }
-
-    #[test]
-    fn unreadable_alerts_are_named_by_their_place() {
-        assert_eq!(
-            fields(alertmanager_events(&json!({})).unwrap_err()),
-            ["alerts"]
-        );
-        let body = json!({"alerts": [
-            alert("firing", json!({"alertname": "A"}), json!({})),
-            {"status": "pending", "labels": {}, "annotations": {}},
-        ]});
-        assert_eq!(
-            fields(alertmanager_events(&body).unwrap_err()),
-            [
-                "alerts[1].fingerprint",
-                "alerts[1].status",
-                "alerts[1].labels.alertname"
-            ]
-        );
     }
 }
