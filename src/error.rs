@@ -13,6 +13,7 @@ use crate::domain::coordination::{self, CoordinationError};
 use crate::domain::knowledge::{self, KnowledgeError};
 use crate::domain::state_machine::{Action, TransitionError};
 pub use crate::domain::validation::FieldError;
+use crate::store::StoreError;
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -192,14 +193,7 @@ impl AppError {
 
     /// An internal failure caused by `error`, keeping its whole chain of causes for the log.
     pub fn internal_error(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut text = format!("{context}: {error}");
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        AppError::Internal(text)
+        AppError::Internal(crate::store::error::cause_chain(context, error))
     }
 
     fn title(&self) -> &'static str {
@@ -337,42 +331,28 @@ impl ResponseError for AppError {
     }
 }
 
-impl From<diesel::result::Error> for AppError {
-    fn from(err: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match err {
-            Error::NotFound => AppError::NotFound("The resource does not exist.".into()),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                AppError::Unavailable(info.message().to_owned())
-            }
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
+/// The one place a store failure becomes a client's answer.
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(detail) => AppError::NotFound(detail),
+            StoreError::AlreadyExists => AppError::Conflict {
                 code: "already_exists",
-                detail: match info.constraint_name() {
-                    Some(constraint) => {
-                        format!("A resource with the same key already exists ({constraint}).")
-                    }
-                    None => "A resource with the same key already exists.".into(),
-                },
+                detail: "A resource with the same key already exists.".into(),
             },
-            // The database's own guard against changing a closed incident.
-            Error::DatabaseError(_, ref info)
-                if info
-                    .message()
-                    .contains("is closed and can no longer change") =>
-            {
-                AppError::Conflict {
-                    code: "incident_closed",
-                    detail: "The incident is closed and can no longer change.".into(),
-                }
+            StoreError::Conflict { code, detail } => AppError::Conflict { code, detail },
+            StoreError::VersionMismatch { current } => AppError::VersionMismatch { current },
+            StoreError::DuplicateIncident { duplicate_of } => {
+                AppError::DuplicateIncident { duplicate_of }
             }
-            Error::DatabaseError(_, ref info)
-                if info.message().contains("terminating connection")
-                    || info.message().contains("server closed the connection")
-                    || info.message().contains("no connection to the server") =>
-            {
-                AppError::Unavailable(err.to_string())
-            }
-            other => AppError::internal_error("database", &other),
+            StoreError::Invalid(errors) => AppError::Validation(errors),
+            StoreError::Unauthorized(detail) => AppError::Unauthorized(detail),
+            StoreError::Forbidden(detail) => AppError::Forbidden(detail),
+            StoreError::Transition(refusal) => refusal.into(),
+            StoreError::Knowledge(refusal) => refusal.into(),
+            StoreError::Coordination(refusal) => refusal.into(),
+            StoreError::Unavailable(cause) => AppError::Unavailable(cause),
+            StoreError::Internal(cause) => AppError::Internal(cause),
         }
     }
 }
@@ -493,12 +473,6 @@ impl From<TransitionError> for AppError {
     }
 }
 
-impl From<diesel::r2d2::PoolError> for AppError {
-    fn from(err: diesel::r2d2::PoolError) -> Self {
-        AppError::Unavailable(format!("no database connection: {err}"))
-    }
-}
-
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(err: actix_web::error::BlockingError) -> Self {
         AppError::internal_error("blocking task failed", &err)
@@ -574,37 +548,10 @@ mod tests {
     }
 
     #[test]
-    fn unique_violations_are_conflicts() {
-        struct Info;
-        impl diesel::result::DatabaseErrorInformation for Info {
-            fn message(&self) -> &str {
-                "duplicate key"
-            }
-            fn details(&self) -> Option<&str> {
-                None
-            }
-            fn hint(&self) -> Option<&str> {
-                None
-            }
-            fn table_name(&self) -> Option<&str> {
-                None
-            }
-            fn column_name(&self) -> Option<&str> {
-                None
-            }
-            fn constraint_name(&self) -> Option<&str> {
-                Some("customers_code_key")
-            }
-            fn statement_position(&self) -> Option<i32> {
-                None
-            }
-        }
-        let err = diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            Box::new(Info),
-        );
-        let app: AppError = err.into();
+    fn a_taken_key_is_a_conflict_that_names_no_constraint() {
+        let app: AppError = StoreError::AlreadyExists.into();
         assert_eq!(app.code(), "already_exists");
         assert_eq!(app.status_code(), 409);
+        assert!(!app.problem().detail.contains('_'));
     }
 }

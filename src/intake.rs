@@ -15,10 +15,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::domain::clock::Clock;
 use crate::domain::monitoring::Event;
-use crate::error::AppError;
 use crate::store::events::{JobAnswer, Sender};
 use crate::store::incident_writes::WriteSettings;
-use crate::store::{self, DbPool};
+use crate::store::{self, DbPool, StoreError};
 
 /// Events a writer takes into one transaction at most.
 const MAX_BATCH: usize = 64;
@@ -69,10 +68,10 @@ impl Intake {
         self.jobs
             .send(job)
             .await
-            .map_err(|_| AppError::Unavailable("the event writers have stopped".into()))?;
+            .map_err(|_| StoreError::Unavailable("the event writers have stopped".into()))?;
         answer
             .await
-            .map_err(|_| AppError::internal("an event writer dropped its answer"))?
+            .map_err(|_| StoreError::internal("an event writer dropped its answer"))?
     }
 }
 

@@ -12,9 +12,9 @@ use sha2::Sha256;
 use crate::domain::escalation::SlaTrigger;
 use crate::domain::role::{Role, Roles};
 use crate::domain::workflow::{Caller, IncidentCommand};
-use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
+use crate::store::StoreError;
 use crate::store::webhooks::{AttemptOutcome, Claimed, DeliveryState};
 
 /// How often expired idempotency keys are deleted.
@@ -67,7 +67,7 @@ pub fn spawn(state: Data<AppState>) {
 const BATCH: i64 = 20;
 
 /// Deletes idempotency keys past their 24 hours; returns how many.
-pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, AppError> {
+pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, StoreError> {
     let now = state.clock.now();
     store::run(&state.pool, move |conn| {
         store::idempotency::delete_expired(conn, now)
@@ -78,7 +78,7 @@ pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, AppError>
 /// One SLA scan: raises `sla_warning` and `sla_breach` hierarchical escalations that are due.
 /// Returns how many were raised. Each escalation is unique per incident, trigger and deadline
 /// in the schema, so concurrent scans by several instances never double it.
-pub async fn scan_sla(state: &AppState) -> Result<usize, AppError> {
+pub async fn scan_sla(state: &AppState) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let percent = state.settings.sla_warning_percent;
     let candidates = store::run(&state.pool, move |conn| {
@@ -139,7 +139,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 }
 
 /// Sends the deliveries that are due; returns how many were attempted.
-pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<usize, AppError> {
+pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<usize, StoreError> {
     let claimed = store::run(&state.pool, |conn| {
         store::webhooks::claim_due(conn, BATCH, 60)
     })

@@ -21,8 +21,8 @@ use crate::domain::validation::check_text;
 use crate::domain::workflow::{EscalationRequest, IncidentCommand};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store;
 use crate::store::escalations::EscalationFilter;
+use crate::store::{self, StoreError};
 
 /// A new escalation, by kind.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -179,7 +179,7 @@ async fn list(
     let (rows, next) = store::run(&state.pool, move |conn| {
         if let Some(id) = incident_id {
             store::incidents::find_ref(conn, id)?
-                .ok_or_else(|| AppError::not_found("incident", id))?;
+                .ok_or_else(|| StoreError::not_found("incident", id))?;
         }
         store::escalations::list(conn, &filter, page_req)
     })

@@ -199,9 +199,9 @@ pub async fn post_alertmanager(
     let metrics = state.metrics.clone();
     let answer = async {
         let sender = Sender::Header(check_credential(&state, &bearer_token(&request)?)?);
-        let events =
+        let events: Vec<Event> =
             alertmanager_events(&read_json(body.bytes())?).map_err(AppError::InvalidEvent)?;
-        state.intake.submit(sender, events).await
+        Ok(state.intake.submit(sender, events).await?)
     }
     .await;
     match answer {
@@ -249,7 +249,7 @@ fn routing_key(event: &Event) -> Result<Credential, AppError> {
         Some(key) if api_token::is_api_token(key) => {
             Ok(Credential::ApiToken(api_token::digest(key)))
         }
-        _ => Err(no_routing_key()),
+        _ => Err(no_routing_key().into()),
     }
 }
 

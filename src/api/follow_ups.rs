@@ -20,8 +20,8 @@ use crate::domain::incident::Incident;
 use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store;
 use crate::store::follow_ups::{DueFollowUp, FollowUpRow};
+use crate::store::{self, StoreError};
 
 /// A call-back as the service desk reports it.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -176,8 +176,8 @@ pub async fn create_follow_up(
                 max_attempts,
             )
             .map_err(|err| match err {
-                FollowUpError::Refused(refusal) => AppError::from(refusal),
-                not_due @ FollowUpError::NotDue(_) => AppError::Conflict {
+                FollowUpError::Refused(refusal) => StoreError::from(refusal),
+                not_due @ FollowUpError::NotDue(_) => StoreError::Conflict {
                     code: "follow_up_not_due",
                     detail: not_due.to_string(),
                 },
@@ -213,7 +213,8 @@ pub async fn list_follow_ups(
     require_staff(&caller)?;
     let id = id.into_inner();
     let rows = store::run(&state.pool, move |conn| {
-        store::incidents::find_ref(conn, id)?.ok_or_else(|| AppError::not_found("incident", id))?;
+        store::incidents::find_ref(conn, id)?
+            .ok_or_else(|| StoreError::not_found("incident", id))?;
         store::follow_ups::of_incident(conn, id)
     })
     .await?;

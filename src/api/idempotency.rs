@@ -84,7 +84,7 @@ pub async fn run_keyed<F>(
     work: F,
 ) -> Result<HttpResponse, AppError>
 where
-    F: FnOnce(&mut diesel::PgConnection) -> Result<StoredResponse, AppError> + Send + 'static,
+    F: FnOnce(&mut crate::store::Connection) -> Result<StoredResponse, AppError> + Send + 'static,
 {
     let claim = KeyClaim::of(request);
     let held = claim.as_ref().map(|c| (c.scope().clone(), c.token));
@@ -253,7 +253,7 @@ pub async fn idempotency(
                         .into(),
                 }));
             }
-            Err(err) => return Ok(req.error_response(err)),
+            Err(err) => return Ok(req.error_response(AppError::from(err))),
         }
     }
 }

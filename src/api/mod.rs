@@ -27,7 +27,6 @@ pub mod respond;
 pub mod sla_policies;
 pub mod spreadsheet;
 pub mod taxonomy;
-pub mod timestamps;
 pub mod users;
 pub mod webhooks;
 

@@ -20,7 +20,7 @@ use crate::domain::report::{ReportGranularity, StatisticsReport, rate_months};
 use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// Which period.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -86,7 +86,7 @@ pub async fn get_statistics(
             .into_iter()
             .map(|(local_start, c)| (Period::of_local(local_start, Granularity::Month), c))
             .collect();
-        Ok(counts)
+        Ok::<_, StoreError>(counts)
     })
     .await?;
     let report = StatisticsReport::build(period, timezone, counts, &state.taxonomy);

@@ -16,7 +16,7 @@ use crate::domain::user;
 use crate::domain::validation::FieldError;
 use crate::error::AppError;
 use crate::startup::{self, Application};
-use crate::store::{self, bootstrap};
+use crate::store::{self, StoreError, bootstrap};
 use crate::telemetry;
 
 /// incident-desk: IT service incident management backend.
@@ -195,10 +195,10 @@ fn field_problems(errors: &[FieldError]) -> String {
         .join("; ")
 }
 
-fn explain(err: AppError) -> String {
+fn explain(err: StoreError) -> String {
     match err {
-        AppError::Validation(errors) => field_problems(&errors),
-        other => other.problem().detail,
+        StoreError::Invalid(errors) => field_problems(&errors),
+        other => AppError::from(other).problem().detail,
     }
 }
 

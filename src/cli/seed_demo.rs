@@ -51,7 +51,7 @@ pub(super) struct SeedDemoArgs {
 
 /// Generates and writes `count` knowledge entries, in batches; returns how many.
 fn write_knowledge(
-    conn: &mut diesel::PgConnection,
+    conn: &mut crate::store::Connection,
     mut generator: KnowledgeGenerator,
     count: u64,
 ) -> Result<u64, String> {

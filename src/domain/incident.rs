@@ -178,62 +178,138 @@ pub struct Note {
     pub created_at: DateTime<Utc>,
 }
 
-/// An incident as the rules see it: every code typed, converted from the stored row once at
-/// the store's boundary. It serialises to the incident object of the API (without the
-/// caller-specific `allowed_actions` and the time-dependent `sla_breached`), which is also what
-/// history entries diff and webhooks carry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)]
+/// An incident's fields (SPEC §4).
+// Every code is typed, and converted from the stored row once, at the store's boundary. As it
+// serialises it is the incident object every client reads (`IncidentView` adds `sla_breached`),
+// and history entries diff this form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Incident {
+    /// Id.
     pub id: i64,
+    /// Human-readable number.
+    #[schema(example = "INC-000123")]
     pub number: String,
+    /// Fault report or service request.
     pub kind: IncidentKind,
+    /// How it reached the service desk.
     pub channel: Channel,
+    /// Short summary.
     pub title: String,
+    /// Details.
     pub description: String,
+    /// Customer organisation; `null` only for an incident monitoring opened for no known customer,
+    /// which staff alone see until the service desk sets it.
     pub customer_id: Option<i64>,
+    /// Reporter; `null` only for incidents monitoring opened or staff found (`monitoring`,
+    /// `other`) without one.
     pub reporter: Option<Reporter>,
-    /// Raised by a user (SPEC §4): decided at creation and never changed. Closing it as
-    /// resolved waits for the reporter's confirmation, and as withdrawn for the reporter's
-    /// request.
+    /// Raised by a user: a customer user reported it, it came in by `phone`, `web`, `email` or
+    /// `onsite`, or a reporter was named. Read-only, fixed at creation. A user-reported
+    /// incident is closed as resolved only after the reporter confirmed, and as withdrawn only
+    /// after the reporter asked (`withdraw`).
     pub user_reported: bool,
+    /// IT / application system concerned.
     pub source_system: Option<String>,
+    /// Configuration item concerned.
     pub ci_id: Option<i64>,
+    /// Category code.
     pub category: Option<String>,
+    /// Subcategory code.
     pub subcategory: Option<String>,
+    /// Level.
     pub level: Level,
+    /// The incident holds up on-site work.
     pub affects_onsite_work: bool,
+    /// The incident holds up the data upload.
     pub affects_data_upload: bool,
+    /// Status.
     pub status: Status,
+    /// Support line working it.
     pub tier: Tier,
+    /// Engineer working it.
     pub assignee_id: Option<i64>,
+    /// Temporary measure in place.
     pub workaround: Option<String>,
+    /// A workaround restored the service (the incident stays in progress).
     pub workaround_applied: bool,
+    /// Recorded solution.
     pub solution: Option<String>,
+    /// Cause code.
     pub cause: Option<String>,
+    /// Sub-cause code.
     pub subcause: Option<String>,
+    /// Resolution deadline.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize")]
     pub due_at: DateTime<Utc>,
+    /// When it was accepted.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize_option")]
     pub accepted_at: Option<DateTime<Utc>>,
+    /// When it was resolved.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize_option")]
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When the reporter confirmed the resolution.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize_option")]
     pub user_confirmed_at: Option<DateTime<Utc>>,
-    /// When the reporter asked to withdraw it (SPEC §4.2 `withdraw`).
+    /// When the reporter asked to withdraw it (`withdraw`).
+    #[serde(serialize_with = "crate::domain::timestamps::serialize_option")]
     pub withdrawal_requested_at: Option<DateTime<Utc>>,
+    /// When it was closed.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize_option")]
     pub closed_at: Option<DateTime<Utc>>,
+    /// Who closed it.
     pub closed_by: Option<i64>,
+    /// Why it was closed.
     pub closure_code: Option<ClosureCode>,
+    /// The incident this one duplicates.
     pub duplicate_of: Option<i64>,
+    /// The closed incident this one is a recurrence of.
     pub recurrence_of: Option<i64>,
+    /// Reports counted on this incident.
     pub occurrences: i32,
+    /// Last report counted on it.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize_option")]
     pub last_occurrence_at: Option<DateTime<Utc>>,
+    /// Deduplication key of monitoring events.
     pub dedup_key: Option<String>,
+    /// Change request reference.
     pub change_ref: Option<String>,
+    /// When the call-back (回访) is due: set when a user-reported incident is closed as
+    /// `resolved` or `unresolved` (`FOLLOW_UP_WINDOW` after closing); `null` otherwise.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize_option")]
     pub follow_up_due_at: Option<DateTime<Utc>>,
-    /// The published knowledge entry that solved it.
+    /// The published knowledge entry that solved it (named by `resolve`).
     pub knowledge_entry_id: Option<i64>,
+    /// Who recorded it.
     pub created_by: i64,
+    /// When it was recorded.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
+    /// Last change.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// Version for `If-Match`.
     pub version: i32,
+}
+
+/// The incident object: the API's answers (which add the caller's `allowed_actions`) and
+/// webhook payloads carry the same fields, so a client that reads one reads all.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct IncidentView {
+    /// The incident's fields.
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// Resolved after `due_at`, or unresolved and past it, at the time of the answer.
+    pub sla_breached: bool,
+}
+
+impl IncidentView {
+    /// `incident` as it stands at `now`.
+    pub fn new(incident: Incident, now: DateTime<Utc>) -> Self {
+        IncidentView {
+            sla_breached: incident.sla_breached(now),
+            incident,
+        }
+    }
 }
 
 impl Incident {
@@ -252,16 +328,6 @@ impl Incident {
     /// Missed its deadline as of `now` (SPEC §4.1).
     pub fn sla_breached(&self, now: DateTime<Utc>) -> bool {
         super::sla::sla_breached(self.due_at, self.resolved_at, self.closed_at, now)
-    }
-
-    /// The object webhooks carry: the API's incident without the caller-specific
-    /// `allowed_actions`.
-    pub fn to_event_json(&self, now: DateTime<Utc>) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if let Some(object) = value.as_object_mut() {
-            object.insert("sla_breached".into(), self.sla_breached(now).into());
-        }
-        value
     }
 }
 

@@ -22,6 +22,7 @@ pub mod search;
 pub mod sla;
 pub mod state_machine;
 pub mod taxonomy;
+pub mod timestamps;
 pub mod user;
 pub mod validation;
 pub mod workflow;

@@ -4,11 +4,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::schema::{api_tokens, users};
 use super::users::UserRow;
 use super::{PageRequest, explain_conflict, split_page};
 use crate::domain::role::Roles;
-use crate::error::AppError;
 
 /// How stale `last_used_at` may get before a use writes it again: a busy integration would
 /// otherwise write its token row on every request.
@@ -56,7 +56,7 @@ pub fn insert(
     new: NewApiToken,
     digest: Vec<u8>,
     now: DateTime<Utc>,
-) -> Result<ApiToken, AppError> {
+) -> Result<ApiToken, StoreError> {
     conn.transaction(|conn| {
         let id: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
             "nextval('users_id_seq')",
@@ -103,7 +103,7 @@ pub fn insert(
 pub fn list(
     conn: &mut PgConnection,
     page: PageRequest,
-) -> Result<(Vec<ApiToken>, Option<i64>), AppError> {
+) -> Result<(Vec<ApiToken>, Option<i64>), StoreError> {
     let mut query = api_tokens::table
         .inner_join(users::table.on(users::id.eq(api_tokens::id)))
         .select((ApiTokenRow::as_select(), users::roles))
@@ -128,7 +128,7 @@ pub fn list(
 
 /// Revokes token `id` at once: its user is deactivated in the same transaction, so every
 /// server instance refuses it on the next request. Revoking a revoked token changes nothing.
-pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), AppError> {
+pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
     conn.transaction(|conn| {
         let found = api_tokens::table
             .find(id)
@@ -136,7 +136,7 @@ pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<()
             .for_update()
             .first::<Option<DateTime<Utc>>>(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("API token", id))?;
+            .ok_or_else(|| StoreError::not_found("API token", id))?;
         if found.is_some() {
             return Ok(());
         }
@@ -164,7 +164,7 @@ pub fn authenticate(
     conn: &mut PgConnection,
     digest: &[u8],
     now: DateTime<Utc>,
-) -> Result<Option<LiveCaller>, AppError> {
+) -> Result<Option<LiveCaller>, StoreError> {
     let found: Option<(ApiTokenRow, UserRow)> = api_tokens::table
         .inner_join(users::table.on(users::id.eq(api_tokens::id)))
         .filter(api_tokens::token_hash.eq(digest))

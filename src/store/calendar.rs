@@ -5,12 +5,12 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::StoreError;
 use super::check_version;
 use super::schema::{business_calendar, sla_policies};
 use crate::domain::calendar::{BusinessCalendar, WorkingHours};
 use crate::domain::level::Level;
 use crate::domain::sla::{Deadlines, SlaTargets};
-use crate::error::AppError;
 
 /// Working hours of one ISO weekday (1 = Monday), as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +73,7 @@ fn business_calendar(
 const CALENDAR_ID: i16 = 1;
 
 /// The calendar row.
-pub fn find(conn: &mut PgConnection) -> Result<CalendarRow, AppError> {
+pub fn find(conn: &mut PgConnection) -> Result<CalendarRow, StoreError> {
     Ok(business_calendar::table
         .find(CALENDAR_ID)
         .select(CalendarRow::as_select())
@@ -81,7 +81,7 @@ pub fn find(conn: &mut PgConnection) -> Result<CalendarRow, AppError> {
 }
 
 /// The deadlines in force: SLA targets and, when enabled, the calendar; one statement.
-pub fn deadlines(conn: &mut PgConnection, timezone: Tz) -> Result<Deadlines, AppError> {
+pub fn deadlines(conn: &mut PgConnection, timezone: Tz) -> Result<Deadlines, StoreError> {
     let facts = diesel::select(deadline_facts()).get_result(conn)?;
     deadlines_from(facts, timezone)
 }
@@ -134,7 +134,7 @@ pub(super) type DeadlineFacts = (
 
 /// The deadlines that [`deadline_facts`] describe: a level without a policy row keeps the
 /// procedure's default.
-pub(super) fn deadlines_from(facts: DeadlineFacts, timezone: Tz) -> Result<Deadlines, AppError> {
+pub(super) fn deadlines_from(facts: DeadlineFacts, timezone: Tz) -> Result<Deadlines, StoreError> {
     let (low, medium, high, enabled, hours, holidays) = facts;
     let defaults = SlaTargets::procedure_defaults();
     let target = |minutes: Option<i32>, default| {
@@ -146,7 +146,7 @@ pub(super) fn deadlines_from(facts: DeadlineFacts, timezone: Tz) -> Result<Deadl
         high: target(high, defaults.high),
     };
     let (Some(enabled), Some(hours), Some(holidays)) = (enabled, hours, holidays) else {
-        return Err(AppError::internal("the business calendar row is missing"));
+        return Err(StoreError::internal("the business calendar row is missing"));
     };
     Ok(Deadlines {
         targets,
@@ -162,7 +162,7 @@ pub fn update(
     holidays: &[NaiveDate],
     expected_version: Option<i32>,
     now: DateTime<Utc>,
-) -> Result<CalendarRow, AppError> {
+) -> Result<CalendarRow, StoreError> {
     conn.transaction(|conn| {
         let current: CalendarRow = business_calendar::table
             .find(CALENDAR_ID)
@@ -170,7 +170,7 @@ pub fn update(
             .for_update()
             .first(conn)?;
         check_version(expected_version, current.version)?;
-        let hours = serde_json::to_value(hours).map_err(AppError::internal)?;
+        let hours = serde_json::to_value(hours).map_err(StoreError::internal)?;
         Ok(diesel::update(business_calendar::table.find(CALENDAR_ID))
             .set((
                 business_calendar::enabled.eq(enabled),

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::customers;
 use super::schema::{configuration_item_history, configuration_items};
 use super::{PageRequest, check_version, explain_conflict, like_pattern, split_page};
 use crate::domain::changes::{Changes, FieldChange};
-use crate::error::AppError;
 
 /// A stored configuration item.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -102,8 +102,8 @@ fn record(
     action: &str,
     changes: Changes,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let changes = serde_json::to_value(changes.into_vec()).map_err(AppError::internal)?;
+) -> Result<(), StoreError> {
+    let changes = serde_json::to_value(changes.into_vec()).map_err(StoreError::internal)?;
     diesel::insert_into(configuration_item_history::table)
         .values((
             configuration_item_history::configuration_item_id.eq(item_id),
@@ -122,7 +122,7 @@ pub fn insert(
     new: NewConfigurationItem,
     actor_id: i64,
     now: DateTime<Utc>,
-) -> Result<ConfigurationItemRow, AppError> {
+) -> Result<ConfigurationItemRow, StoreError> {
     conn.transaction(|conn| {
         customers::ensure_exists(conn, new.customer_id)?;
         let row: ConfigurationItemRow = diesel::insert_into(configuration_items::table)
@@ -156,15 +156,15 @@ pub fn insert(
 }
 
 /// The item with `id`.
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<ConfigurationItemRow, AppError> {
-    find_optional(conn, id)?.ok_or_else(|| AppError::not_found("configuration item", id))
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<ConfigurationItemRow, StoreError> {
+    find_optional(conn, id)?.ok_or_else(|| StoreError::not_found("configuration item", id))
 }
 
 /// The item with `id`, when it exists.
 pub fn find_optional(
     conn: &mut PgConnection,
     id: i64,
-) -> Result<Option<ConfigurationItemRow>, AppError> {
+) -> Result<Option<ConfigurationItemRow>, StoreError> {
     Ok(configuration_items::table
         .find(id)
         .select(ConfigurationItemRow::as_select())
@@ -177,7 +177,7 @@ pub fn list(
     conn: &mut PgConnection,
     filter: &ConfigurationItemFilter,
     page: PageRequest,
-) -> Result<(Vec<ConfigurationItemRow>, Option<i64>), AppError> {
+) -> Result<(Vec<ConfigurationItemRow>, Option<i64>), StoreError> {
     let mut query = configuration_items::table
         .select(ConfigurationItemRow::as_select())
         .into_boxed();
@@ -211,7 +211,7 @@ pub fn update(
     expected_version: Option<i32>,
     actor_id: i64,
     now: DateTime<Utc>,
-) -> Result<ConfigurationItemRow, AppError> {
+) -> Result<ConfigurationItemRow, StoreError> {
     conn.transaction(|conn| {
         let current: ConfigurationItemRow = configuration_items::table
             .find(id)
@@ -219,7 +219,7 @@ pub fn update(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("configuration item", id))?;
+            .ok_or_else(|| StoreError::not_found("configuration item", id))?;
         check_version(expected_version, current.version)?;
         let name = patch.name.unwrap_or_else(|| current.name.clone());
         let ci_type = patch.ci_type.unwrap_or_else(|| current.ci_type.clone());
@@ -259,7 +259,7 @@ pub fn update(
 }
 
 /// The item's history, oldest first.
-pub fn history(conn: &mut PgConnection, id: i64) -> Result<Vec<HistoryRow>, AppError> {
+pub fn history(conn: &mut PgConnection, id: i64) -> Result<Vec<HistoryRow>, StoreError> {
     Ok(configuration_item_history::table
         .filter(configuration_item_history::configuration_item_id.eq(id))
         .order(configuration_item_history::id.asc())

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::schema::{coordination_ticket_history, coordination_tickets, incidents, users};
 use super::{PageRequest, check_version, outbox, parse_stored, split_page};
 use crate::domain::changes::{FieldChange, json_diff};
@@ -13,7 +14,6 @@ use crate::domain::coordination::{
 };
 use crate::domain::incident::Status;
 use crate::domain::role::Roles;
-use crate::error::AppError;
 
 /// A stored ticket.
 #[derive(Debug, Clone, Queryable, Selectable, AsChangeset)]
@@ -43,9 +43,9 @@ pub struct TicketRow {
 }
 
 impl TryFrom<TicketRow> for CoordinationTicket {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(row: TicketRow) -> Result<Self, AppError> {
+    fn try_from(row: TicketRow) -> Result<Self, StoreError> {
         Ok(CoordinationTicket {
             kind: parse_stored(&row.kind)?,
             status: parse_stored(&row.status)?,
@@ -109,8 +109,8 @@ fn record(
     changes: Vec<FieldChange>,
     comment: Option<String>,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let changes = serde_json::to_value(changes).map_err(AppError::internal)?;
+) -> Result<(), StoreError> {
+    let changes = serde_json::to_value(changes).map_err(StoreError::internal)?;
     diesel::insert_into(coordination_ticket_history::table)
         .values((
             coordination_ticket_history::ticket_id.eq(ticket_id),
@@ -129,7 +129,7 @@ fn emit(
     event: &str,
     ticket: &CoordinationTicket,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let data = serde_json::json!({ "coordination_ticket": ticket });
     outbox::emit(conn, event, now, data).map(|_| ())
 }
@@ -143,7 +143,7 @@ pub fn create(
     roles: &Roles,
     request: TicketRequest,
     now: DateTime<Utc>,
-) -> Result<CoordinationTicket, AppError> {
+) -> Result<CoordinationTicket, StoreError> {
     conn.transaction(|conn| {
         let status: String = incidents::table
             .find(incident_id)
@@ -151,7 +151,7 @@ pub fn create(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("incident", incident_id))?;
+            .ok_or_else(|| StoreError::not_found("incident", incident_id))?;
         let status: Status = parse_stored(&status)?;
         let assignee = users::table
             .find(request.assignee_id)
@@ -159,10 +159,10 @@ pub fn create(
             .first::<(i64, bool, Vec<String>)>(conn)
             .optional()?
             .map(|(id, active, roles)| {
-                Ok::<_, AppError>(AssigneeFacts {
+                Ok::<_, StoreError>(AssigneeFacts {
                     id,
                     active,
-                    roles: Roles::parse(&roles).map_err(AppError::internal)?,
+                    roles: Roles::parse(&roles).map_err(StoreError::internal)?,
                 })
             })
             .transpose()?;
@@ -201,7 +201,7 @@ pub(super) fn step(
     roles: &Roles,
     command: TicketCommand,
     now: DateTime<Utc>,
-) -> Result<CoordinationTicket, AppError> {
+) -> Result<CoordinationTicket, StoreError> {
     let current = locked(conn, id)?;
     apply(conn, current, expected_version, caller, roles, command, now)
 }
@@ -211,18 +211,18 @@ pub(super) fn emit_resolved(
     conn: &mut PgConnection,
     ticket: &CoordinationTicket,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     emit(conn, "coordination.resolved", ticket, now)
 }
 
-fn locked(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, AppError> {
+fn locked(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, StoreError> {
     coordination_tickets::table
         .find(id)
         .select(TicketRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("coordination ticket", id))?
+        .ok_or_else(|| StoreError::not_found("coordination ticket", id))?
         .try_into()
 }
 
@@ -235,7 +235,7 @@ fn apply(
     roles: &Roles,
     command: TicketCommand,
     now: DateTime<Utc>,
-) -> Result<CoordinationTicket, AppError> {
+) -> Result<CoordinationTicket, StoreError> {
     let action = command.action();
     let next = decide_ticket(&current, caller, roles, command, now)?;
     check_version(expected_version, current.version)?;
@@ -270,7 +270,7 @@ pub(super) fn cancel_for_closure(
     roles: &Roles,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<usize, AppError> {
+) -> Result<usize, StoreError> {
     let open: &'static str = CoordinationStatus::Open.as_str();
     let accepted: &'static str = CoordinationStatus::Accepted.as_str();
     let rows: Vec<TicketRow> = coordination_tickets::table
@@ -295,13 +295,13 @@ pub(super) fn cancel_for_closure(
 }
 
 /// Ticket `id`.
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, AppError> {
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, StoreError> {
     coordination_tickets::table
         .find(id)
         .select(TicketRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("coordination ticket", id))?
+        .ok_or_else(|| StoreError::not_found("coordination ticket", id))?
         .try_into()
 }
 
@@ -326,7 +326,7 @@ pub(super) fn blocking_tickets() -> _ {
 }
 
 /// True while incident `incident_id` has an open or accepted `customer_issue` ticket.
-pub fn blocks_resolving(conn: &mut PgConnection, incident_id: i64) -> Result<bool, AppError> {
+pub fn blocks_resolving(conn: &mut PgConnection, incident_id: i64) -> Result<bool, StoreError> {
     Ok(diesel::select(diesel::dsl::exists(
         blocking_tickets().filter(coordination_tickets::incident_id.eq(incident_id)),
     ))
@@ -337,7 +337,7 @@ pub fn blocks_resolving(conn: &mut PgConnection, incident_id: i64) -> Result<boo
 pub fn blocking_among(
     conn: &mut PgConnection,
     ids: &[i64],
-) -> Result<std::collections::HashSet<i64>, AppError> {
+) -> Result<std::collections::HashSet<i64>, StoreError> {
     Ok(blocking_tickets()
         .filter(coordination_tickets::incident_id.eq_any(ids))
         .select(coordination_tickets::incident_id)
@@ -362,7 +362,7 @@ pub fn list(
     conn: &mut PgConnection,
     filter: &TicketFilter,
     page: PageRequest,
-) -> Result<(Vec<CoordinationTicket>, Option<i64>), AppError> {
+) -> Result<(Vec<CoordinationTicket>, Option<i64>), StoreError> {
     let mut query = coordination_tickets::table
         .select(TicketRow::as_select())
         .into_boxed();
@@ -415,7 +415,7 @@ impl TicketHistoryRow {
 }
 
 /// Ticket `id`'s history, oldest first (404 for no such ticket).
-pub fn history(conn: &mut PgConnection, id: i64) -> Result<Vec<TicketHistoryRow>, AppError> {
+pub fn history(conn: &mut PgConnection, id: i64) -> Result<Vec<TicketHistoryRow>, StoreError> {
     find(conn, id)?;
     Ok(coordination_ticket_history::table
         .filter(coordination_ticket_history::ticket_id.eq(id))

@@ -21,10 +21,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::PgConnection;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use super::StoreError;
 use super::api_tokens::LiveCaller;
 use super::users::UserRow;
 use super::{DbPool, run};
-use crate::error::AppError;
 
 /// Subscribes the listener to the channel the trigger of migration 000014 notifies.
 const LISTEN: &str = "LISTEN credentials_changed";
@@ -50,8 +50,8 @@ pub enum Credential {
     },
 }
 
-fn invalid_token() -> AppError {
-    AppError::Unauthorized("The token is invalid or has expired.".into())
+fn invalid_token() -> StoreError {
+    StoreError::Unauthorized("The token is invalid or has expired.".into())
 }
 
 impl Credential {
@@ -61,7 +61,7 @@ impl Credential {
         &self,
         conn: &mut PgConnection,
         now: DateTime<Utc>,
-    ) -> Result<LiveCaller, AppError> {
+    ) -> Result<LiveCaller, StoreError> {
         match self {
             Credential::ApiToken(digest) => {
                 super::api_tokens::authenticate(conn, digest, now)?.ok_or_else(invalid_token)
@@ -161,7 +161,7 @@ pub async fn caller(
     cache: &CredentialCache,
     credential: Credential,
     now: DateTime<Utc>,
-) -> Result<UserRow, AppError> {
+) -> Result<UserRow, StoreError> {
     if let Some(user) = cache.get(&credential, now) {
         return Ok(user);
     }

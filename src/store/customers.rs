@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::schema::customers;
 use super::{PageRequest, check_version, explain_conflict, like_pattern, split_page};
-use crate::error::AppError;
 
 /// A stored customer organisation.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -50,13 +50,13 @@ pub struct CustomerFilter {
 }
 
 /// 422 on field `customer_id` unless customer `id` exists.
-pub fn ensure_exists(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
+pub fn ensure_exists(conn: &mut PgConnection, id: i64) -> Result<(), StoreError> {
     let exists: bool =
         diesel::select(diesel::dsl::exists(customers::table.find(id))).get_result(conn)?;
     if exists {
         Ok(())
     } else {
-        Err(AppError::invalid_field(
+        Err(StoreError::invalid_field(
             "customer_id",
             "not_found",
             format!("customer {id} does not exist"),
@@ -65,7 +65,7 @@ pub fn ensure_exists(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
 }
 
 /// Creates a customer.
-pub fn insert(conn: &mut PgConnection, code: &str, name: &str) -> Result<CustomerRow, AppError> {
+pub fn insert(conn: &mut PgConnection, code: &str, name: &str) -> Result<CustomerRow, StoreError> {
     diesel::insert_into(customers::table)
         .values((customers::code.eq(code), customers::name.eq(name)))
         .returning(CustomerRow::as_returning())
@@ -78,17 +78,17 @@ pub fn insert(conn: &mut PgConnection, code: &str, name: &str) -> Result<Custome
 }
 
 /// The customer with `id`.
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<CustomerRow, AppError> {
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<CustomerRow, StoreError> {
     customers::table
         .find(id)
         .select(CustomerRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("customer", id))
+        .ok_or_else(|| StoreError::not_found("customer", id))
 }
 
 /// The customer with `id`, when it exists.
-pub fn find_optional(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerRow>, AppError> {
+pub fn find_optional(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerRow>, StoreError> {
     Ok(customers::table
         .find(id)
         .select(CustomerRow::as_select())
@@ -101,7 +101,7 @@ pub fn list(
     conn: &mut PgConnection,
     filter: &CustomerFilter,
     page: PageRequest,
-) -> Result<(Vec<CustomerRow>, Option<i64>), AppError> {
+) -> Result<(Vec<CustomerRow>, Option<i64>), StoreError> {
     let mut query = customers::table
         .select(CustomerRow::as_select())
         .into_boxed();
@@ -136,7 +136,7 @@ pub fn update(
     patch: CustomerPatch,
     expected_version: Option<i32>,
     now: DateTime<Utc>,
-) -> Result<CustomerRow, AppError> {
+) -> Result<CustomerRow, StoreError> {
     conn.transaction(|conn| {
         let current: CustomerRow = customers::table
             .find(id)
@@ -144,7 +144,7 @@ pub fn update(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("customer", id))?;
+            .ok_or_else(|| StoreError::not_found("customer", id))?;
         check_version(expected_version, current.version)?;
         let code = patch.code.unwrap_or(current.code);
         diesel::update(customers::table.find(id))

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use super::StoreError;
 use super::incidents::IncidentRow;
 use super::knowledge::EntryRow;
 use super::schema::{
@@ -15,7 +16,6 @@ use super::schema::{
 use crate::demo::Lived;
 use crate::domain::knowledge::{KnowledgeEntry, KnowledgeText};
 use crate::domain::role::Role;
-use crate::error::AppError;
 
 /// A seeded user: id, display name.
 pub type SeededUser = (i64, String);
@@ -50,14 +50,14 @@ pub fn seed_people(
     names: &[(String, String)],
     systems: &[Vec<&str>],
     password_hash: &str,
-) -> Result<Seeded, AppError> {
+) -> Result<Seeded, StoreError> {
     conn.transaction(|conn| {
         let existing: i64 = users::table
             .filter(users::username.like("demo.%"))
             .count()
             .get_result(conn)?;
         if existing > 0 {
-            return Err(AppError::Conflict {
+            return Err(StoreError::Conflict {
                 code: "already_exists",
                 detail: "This database has demo data already; seed an empty database.".into(),
             });
@@ -121,16 +121,16 @@ pub fn seed_people(
 /// Reserves `count` consecutive incident ids and returns the first. The demo writes ids itself
 /// so that history rows can name their incident within one `COPY`; seed a database nobody else
 /// is writing to.
-pub fn reserve_incident_ids(conn: &mut PgConnection, count: i64) -> Result<i64, AppError> {
+pub fn reserve_incident_ids(conn: &mut PgConnection, count: i64) -> Result<i64, StoreError> {
     reserve_ids(conn, "incidents_id_seq", count)
 }
 
 /// Reserves `count` consecutive knowledge entry ids and returns the first.
-pub fn reserve_knowledge_ids(conn: &mut PgConnection, count: i64) -> Result<i64, AppError> {
+pub fn reserve_knowledge_ids(conn: &mut PgConnection, count: i64) -> Result<i64, StoreError> {
     reserve_ids(conn, "knowledge_entries_id_seq", count)
 }
 
-fn reserve_ids(conn: &mut PgConnection, sequence: &str, count: i64) -> Result<i64, AppError> {
+fn reserve_ids(conn: &mut PgConnection, sequence: &str, count: i64) -> Result<i64, StoreError> {
     #[derive(QueryableByName)]
     struct First {
         #[diesel(sql_type = BigInt)]
@@ -200,7 +200,7 @@ struct FollowUpInsert<'a> {
 }
 
 /// Writes a batch of lived incidents, in one transaction.
-pub fn write_batch(conn: &mut PgConnection, batch: &[Lived]) -> Result<(), AppError> {
+pub fn write_batch(conn: &mut PgConnection, batch: &[Lived]) -> Result<(), StoreError> {
     let rows = batch
         .iter()
         .map(|lived| IncidentRow::try_from(lived.incident.clone()))
@@ -213,14 +213,14 @@ pub fn write_batch(conn: &mut PgConnection, batch: &[Lived]) -> Result<(), AppEr
                     incident_id: lived.incident.id,
                     actor_id: *actor,
                     action: entry.action,
-                    changes: serde_json::to_value(&entry.changes).map_err(AppError::internal)?,
+                    changes: serde_json::to_value(&entry.changes).map_err(StoreError::internal)?,
                     comment: entry.comment.as_deref(),
                     internal: entry.internal,
                     created_at: *at,
                 })
             })
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let notes: Vec<NoteInsert> = batch
         .iter()
         .flat_map(|lived| {
@@ -289,7 +289,10 @@ pub fn write_batch(conn: &mut PgConnection, batch: &[Lived]) -> Result<(), AppEr
 }
 
 /// Writes a batch of knowledge entries and their search vectors, in one transaction.
-pub fn write_knowledge(conn: &mut PgConnection, batch: &[KnowledgeEntry]) -> Result<(), AppError> {
+pub fn write_knowledge(
+    conn: &mut PgConnection,
+    batch: &[KnowledgeEntry],
+) -> Result<(), StoreError> {
     let rows: Vec<EntryRow> = batch.iter().cloned().map(EntryRow::from).collect();
     let texts: Vec<(i64, KnowledgeText)> = batch.iter().map(|e| (e.id, e.text())).collect();
     conn.transaction(|conn| {
@@ -301,7 +304,7 @@ pub fn write_knowledge(conn: &mut PgConnection, batch: &[KnowledgeEntry]) -> Res
 }
 
 /// Refreshes the planner's statistics after the load.
-pub fn analyze(conn: &mut PgConnection) -> Result<(), AppError> {
+pub fn analyze(conn: &mut PgConnection) -> Result<(), StoreError> {
     diesel::sql_query("ANALYZE").execute(conn)?;
     Ok(())
 }

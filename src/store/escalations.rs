@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::schema::escalations;
 use super::{PageRequest, parse_stored, split_page};
 use crate::domain::escalation::{Escalation, EscalationKind, EscalationRecord};
-use crate::error::AppError;
 
 /// A stored escalation.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -32,9 +32,9 @@ pub struct EscalationRow {
 }
 
 impl TryFrom<EscalationRow> for Escalation {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(row: EscalationRow) -> Result<Self, AppError> {
+    fn try_from(row: EscalationRow) -> Result<Self, StoreError> {
         Ok(Escalation {
             kind: parse_stored(&row.kind)?,
             trigger: row.trigger.as_deref().map(parse_stored).transpose()?,
@@ -62,7 +62,7 @@ pub fn insert_once(
     conn: &mut PgConnection,
     incident_id: i64,
     record: &EscalationRecord,
-) -> Result<Option<EscalationRow>, AppError> {
+) -> Result<Option<EscalationRow>, StoreError> {
     use escalations::dsl as e;
     Ok(diesel::insert_into(escalations::table)
         .values((
@@ -100,7 +100,7 @@ pub fn list(
     conn: &mut PgConnection,
     filter: &EscalationFilter,
     page: PageRequest,
-) -> Result<(Vec<Escalation>, Option<i64>), AppError> {
+) -> Result<(Vec<Escalation>, Option<i64>), StoreError> {
     let mut query = escalations::table
         .select(EscalationRow::as_select())
         .into_boxed();
@@ -136,7 +136,7 @@ pub fn acknowledge(
     id: i64,
     actor_id: i64,
     now: DateTime<Utc>,
-) -> Result<Escalation, AppError> {
+) -> Result<Escalation, StoreError> {
     conn.transaction(|conn| {
         let current: EscalationRow = escalations::table
             .find(id)
@@ -144,9 +144,9 @@ pub fn acknowledge(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("escalation", id))?;
+            .ok_or_else(|| StoreError::not_found("escalation", id))?;
         if current.acknowledged_at.is_some() {
-            return Err(AppError::Conflict {
+            return Err(StoreError::Conflict {
                 code: "already_acknowledged",
                 detail: format!("Escalation {id} was acknowledged already."),
             });

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::calendar;
 use super::credentials::Credential;
 use super::incident_writes::{self, Decided, PendingHistory, WriteSettings};
@@ -20,7 +21,6 @@ use crate::domain::monitoring::{
     OpeningFacts, Proof,
 };
 use crate::domain::workflow::{Caller, NewIncident};
-use crate::error::AppError;
 
 /// How often a trigger may lose the race to open its key's incident before giving up; it can
 /// lose only to a concurrent trigger, which then holds the open incident it finds next.
@@ -42,12 +42,12 @@ pub enum Sender {
 
 impl Sender {
     /// The caller this sender is, when it may send events.
-    fn caller(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Caller, AppError> {
+    fn caller(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Caller, StoreError> {
         let user = match self {
             Sender::Header(credential) => {
                 let user = credential.load(conn, now)?.0;
                 if !monitoring::may_send(&user.roles(), Proof::Header) {
-                    return Err(AppError::forbidden(
+                    return Err(StoreError::forbidden(
                         "Events are posted by integrations and staff.",
                     ));
                 }
@@ -66,8 +66,8 @@ impl Sender {
 }
 
 /// 401 for an event that names no usable sender.
-pub fn no_routing_key() -> AppError {
-    AppError::Unauthorized(
+pub fn no_routing_key() -> StoreError {
+    StoreError::Unauthorized(
         "Send an Authorization: Bearer header, or an API token of role integration as routing_key."
             .into(),
     )
@@ -83,7 +83,7 @@ fn caller_of(user: &UserRow) -> Caller {
 }
 
 /// The answer to one sender's events: what each did, or why the sender was refused.
-pub type JobAnswer = Result<Vec<EventOutcome>, AppError>;
+pub type JobAnswer = Result<Vec<EventOutcome>, StoreError>;
 
 /// Writes the events of several senders in one transaction; answers each sender in order. A
 /// sender that may not send gets its refusal; any other failure fails the whole batch (the
@@ -93,7 +93,7 @@ pub fn write_batch(
     work: &[(Sender, Vec<Event>)],
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<Vec<JobAnswer>, AppError> {
+) -> Result<Vec<JobAnswer>, StoreError> {
     conn.transaction(|conn| {
         let mut callers: HashMap<&Sender, Caller> = HashMap::new();
         let mut answers: Vec<JobAnswer> = Vec::with_capacity(work.len());
@@ -107,7 +107,7 @@ pub fn write_batch(
                     callers.insert(sender, caller);
                     answers.push(Ok(vec![]));
                 }
-                Err(refusal @ (AppError::Unauthorized(_) | AppError::Forbidden(_))) => {
+                Err(refusal @ (StoreError::Unauthorized(_) | StoreError::Forbidden(_))) => {
                     answers.push(Err(refusal));
                 }
                 Err(failure) => return Err(failure),
@@ -145,11 +145,11 @@ pub fn write_job(
     events: &[Event],
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<JobAnswer, AppError> {
+) -> Result<JobAnswer, StoreError> {
     conn.transaction(|conn| {
         let caller = match sender.caller(conn, now) {
             Ok(caller) => caller,
-            Err(refusal @ (AppError::Unauthorized(_) | AppError::Forbidden(_))) => {
+            Err(refusal @ (StoreError::Unauthorized(_) | StoreError::Forbidden(_))) => {
                 return Ok(Err(refusal));
             }
             Err(failure) => return Err(failure),
@@ -169,7 +169,7 @@ fn ingest_batch(
     events: &[(&Caller, &Event)],
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<Vec<EventOutcome>, AppError> {
+) -> Result<Vec<EventOutcome>, StoreError> {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|a, b| events[*a].1.dedup_key.cmp(&events[*b].1.dedup_key));
     let mut keys: Vec<&str> = order
@@ -189,7 +189,7 @@ fn ingest_batch(
             let incident = Incident::try_from(row)?;
             Ok((incident.dedup_key.clone().unwrap_or_default(), incident))
         })
-        .collect::<Result<_, AppError>>()?;
+        .collect::<Result<_, StoreError>>()?;
     let mut history = Vec::new();
     let mut outcomes: Vec<Option<EventOutcome>> = vec![None; events.len()];
     for run in order.chunk_by(|a, b| events[*a].1.dedup_key == events[*b].1.dedup_key) {
@@ -220,7 +220,7 @@ fn ingest_run(
     settings: &WriteSettings,
     now: DateTime<Utc>,
     history: &mut Vec<PendingHistory>,
-) -> Result<Vec<EventOutcome>, AppError> {
+) -> Result<Vec<EventOutcome>, StoreError> {
     let lookups = incident_writes::plain_lookups(settings, now);
     let mut open = open.map(Decided::new);
     let mut outcomes = Vec::with_capacity(run.len());
@@ -247,7 +247,7 @@ fn ingest_run(
             EventChange::Update(change) => {
                 let decided = open
                     .as_mut()
-                    .ok_or_else(|| AppError::internal("an update without its incident"))?;
+                    .ok_or_else(|| StoreError::internal("an update without its incident"))?;
                 decided.absorb(caller.id, *change)?;
                 Some(decided.current.id)
             }
@@ -274,7 +274,7 @@ fn outcome(
 }
 
 /// The open incident of `key`, locked for this transaction.
-fn lock_open(conn: &mut PgConnection, key: &str) -> Result<Option<Incident>, AppError> {
+fn lock_open(conn: &mut PgConnection, key: &str) -> Result<Option<Incident>, StoreError> {
     incidents::table
         .filter(incidents::dedup_key.eq(key))
         .filter(incidents::status.eq_any(open_statuses()))
@@ -295,7 +295,7 @@ fn open_incident(
     new: NewIncident,
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<(Decided, monitoring::EventResult), AppError> {
+) -> Result<(Decided, monitoring::EventResult), StoreError> {
     let mut new = new;
     for _ in 0..OPENING_ATTEMPTS {
         // A savepoint: losing the race must not abort the batch's transaction.
@@ -305,10 +305,7 @@ fn open_incident(
             }
             // The only unique key a new monitoring incident can collide on is the open-key
             // index: another trigger opened it first.
-            Err(AppError::Conflict {
-                code: "already_exists",
-                ..
-            }) => {
+            Err(StoreError::AlreadyExists) => {
                 let winner = lock_open(conn, &event.dedup_key)?;
                 let lookups = incident_writes::plain_lookups(settings, now);
                 let EventDecision { result, change } = monitoring::decide_event(
@@ -328,7 +325,7 @@ fn open_incident(
                     (EventChange::Open(again), _) => new = *again,
                     (_, winner) => {
                         let id = winner.map_or(0, |w| w.id);
-                        return Err(AppError::internal(format!(
+                        return Err(StoreError::internal(format!(
                             "a trigger on {id} was decided as neither an update nor an opening"
                         )));
                     }
@@ -337,7 +334,7 @@ fn open_incident(
             Err(err) => return Err(err),
         }
     }
-    Err(AppError::internal(
+    Err(StoreError::internal(
         "a trigger kept losing the race to open its incident",
     ))
 }
@@ -349,7 +346,7 @@ fn opening_facts(
     payload: &EventPayload,
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<OpeningFacts, AppError> {
+) -> Result<OpeningFacts, StoreError> {
     let customer_id = match payload.customer_code() {
         Some(code) => customers::table
             .filter(customers::code.eq(code))

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::parse_stored;
 use super::schema::{follow_ups, incidents};
 use super::summaries::PerformedFollowUp;
 use crate::domain::follow_up::{FollowUpProgress, NewFollowUp};
 use crate::domain::incident::{Channel, Incident};
-use crate::error::AppError;
 
 /// A stored follow-up.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -31,7 +31,7 @@ pub struct FollowUpRow {
 
 impl FollowUpRow {
     /// The channel, typed.
-    pub fn channel(&self) -> Result<Channel, AppError> {
+    pub fn channel(&self) -> Result<Channel, StoreError> {
         parse_stored(&self.channel)
     }
 }
@@ -42,9 +42,9 @@ impl FollowUpRow {
 pub fn record(
     conn: &mut PgConnection,
     id: i64,
-    decide: impl FnOnce(&Incident, FollowUpProgress) -> Result<NewFollowUp, AppError>,
+    decide: impl FnOnce(&Incident, FollowUpProgress) -> Result<NewFollowUp, StoreError>,
     timezone: Tz,
-) -> Result<FollowUpRow, AppError> {
+) -> Result<FollowUpRow, StoreError> {
     conn.transaction(|conn| {
         let incident: Incident = incidents::table
             .find(id)
@@ -52,7 +52,7 @@ pub fn record(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("incident", id))?
+            .ok_or_else(|| StoreError::not_found("incident", id))?
             .try_into()?;
         let earlier: Vec<(bool, bool)> = follow_ups::table
             .filter(follow_ups::incident_id.eq(id))
@@ -77,7 +77,7 @@ pub fn record(
     })
 }
 
-fn insert_row(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, AppError> {
+fn insert_row(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, StoreError> {
     Ok(diesel::insert_into(follow_ups::table)
         .values((
             follow_ups::incident_id.eq(new.incident_id),
@@ -95,7 +95,7 @@ fn insert_row(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, 
 }
 
 /// The follow-ups of incident `id`, oldest first.
-pub fn of_incident(conn: &mut PgConnection, id: i64) -> Result<Vec<FollowUpRow>, AppError> {
+pub fn of_incident(conn: &mut PgConnection, id: i64) -> Result<Vec<FollowUpRow>, StoreError> {
     Ok(follow_ups::table
         .filter(follow_ups::incident_id.eq(id))
         .order(follow_ups::id.asc())
@@ -123,7 +123,7 @@ pub fn due(
     before: Option<DateTime<Utc>>,
     after: Option<(DateTime<Utc>, i64)>,
     limit: i64,
-) -> Result<Vec<DueFollowUp>, AppError> {
+) -> Result<Vec<DueFollowUp>, StoreError> {
     let done = follow_ups::table
         .filter(follow_ups::incident_id.eq(incidents::id))
         .filter(follow_ups::completes)

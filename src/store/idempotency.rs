@@ -3,8 +3,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::schema::idempotency_keys as keys;
-use crate::error::AppError;
 
 /// How long a response is replayed.
 pub const RETENTION: TimeDelta = TimeDelta::hours(24);
@@ -78,7 +78,7 @@ pub fn claim(
     request_hash: &[u8],
     now: DateTime<Utc>,
     abandoned_after: TimeDelta,
-) -> Result<Claim, AppError> {
+) -> Result<Claim, StoreError> {
     let token: i64 = rand::random();
     conn.transaction(|conn| {
         let inserted = diesel::insert_into(keys::table)
@@ -133,7 +133,7 @@ pub fn claim(
         Ok(match status {
             None => Claim::InFlight,
             Some(status) => Claim::Replay(StoredResponse {
-                status: u16::try_from(status).map_err(AppError::internal)?,
+                status: u16::try_from(status).map_err(StoreError::internal)?,
                 content_type,
                 etag,
                 location,
@@ -150,7 +150,7 @@ pub fn finish(
     scope: &KeyScope,
     token: i64,
     response: &StoredResponse,
-) -> Result<bool, AppError> {
+) -> Result<bool, StoreError> {
     let kept = diesel::update(
         keys::table
             .find(primary_key(scope))
@@ -158,7 +158,7 @@ pub fn finish(
             .filter(keys::status.is_null()),
     )
     .set((
-        keys::status.eq(i16::try_from(response.status).map_err(AppError::internal)?),
+        keys::status.eq(i16::try_from(response.status).map_err(StoreError::internal)?),
         keys::content_type.eq(&response.content_type),
         keys::etag.eq(&response.etag),
         keys::location.eq(&response.location),
@@ -170,24 +170,24 @@ pub fn finish(
 
 /// Runs `work` and, when a key was claimed (`scope`), keeps its answer in the same transaction
 /// as its effect: once the effect is committed, so is the answer a retry replays.
-pub fn answered_with(
+pub fn answered_with<E: From<StoreError>>(
     conn: &mut PgConnection,
     claim: Option<(&KeyScope, i64)>,
-    work: impl FnOnce(&mut PgConnection) -> Result<StoredResponse, AppError>,
-) -> Result<StoredResponse, AppError> {
+    work: impl FnOnce(&mut PgConnection) -> Result<StoredResponse, E>,
+) -> Result<StoredResponse, E> {
     let Some((scope, token)) = claim else {
         return work(conn);
     };
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let answer = work(conn)?;
         if !finish(conn, scope, token, &answer)? {
             // Another request with this key took the claim over: it answers, this one undoes.
-            return Err(AppError::Conflict {
+            return Err(E::from(StoreError::Conflict {
                 code: "idempotency_key_in_use",
                 detail: "Another request with this Idempotency-Key took it over; retry to get \
                          its answer."
                     .into(),
-            });
+            }));
         }
         Ok(answer)
     })
@@ -195,7 +195,7 @@ pub fn answered_with(
 
 /// Gives a key claimed with `token` up, so that a retry runs again (after a failure a retry
 /// may mend).
-pub fn release(conn: &mut PgConnection, scope: &KeyScope, token: i64) -> Result<(), AppError> {
+pub fn release(conn: &mut PgConnection, scope: &KeyScope, token: i64) -> Result<(), StoreError> {
     diesel::delete(
         keys::table
             .find(primary_key(scope))
@@ -207,7 +207,7 @@ pub fn release(conn: &mut PgConnection, scope: &KeyScope, token: i64) -> Result<
 }
 
 /// Deletes keys older than the retention; returns how many.
-pub fn delete_expired(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usize, AppError> {
+pub fn delete_expired(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
     Ok(diesel::delete(keys::table.filter(keys::created_at.le(now - RETENTION))).execute(conn)?)
 }
 

@@ -10,20 +10,20 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
 
+use super::StoreError;
 use super::combined::Combined;
 use super::escalations;
 use super::incidents::{IncidentRow, NewIncidentRow, NoteRow};
 use super::schema::{customers, incident_history, incident_notes, incidents};
 use super::{calendar, check_version, outbox, summaries};
 use crate::domain::escalation::Escalation;
-use crate::domain::incident::{Incident, Note, Status};
+use crate::domain::incident::{Incident, IncidentView, Note, Status};
 use crate::domain::sla::{Deadlines, UploadCutoff};
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
     self, Caller, CiRef, CreationLookups, CustomerFacts, HistoryEntry, IncidentCommand,
     IncidentDraft, IncidentEvent, Lookups, NewIncident, OnDuplicate, Outcome, UserFacts,
 };
-use crate::error::AppError;
 
 /// What every incident write needs besides the database: the taxonomy and the deadline
 /// settings.
@@ -96,7 +96,7 @@ pub fn create(
     on_duplicate: Option<OnDuplicate>,
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<Reported, AppError> {
+) -> Result<Reported, StoreError> {
     // Who may report for which organisation is settled before anything is read.
     let customer_id = workflow::customer_of_new(caller, draft.customer_id)?;
     // No transaction around the reads: under READ COMMITTED it would hold no locks on what they
@@ -143,7 +143,7 @@ pub fn create(
                 }
             })
         }
-        (Some(original), _) => Err(AppError::DuplicateIncident {
+        (Some(original), _) => Err(StoreError::DuplicateIncident {
             duplicate_of: original,
         }),
     }
@@ -161,7 +161,7 @@ pub(super) fn insert(
     conn: &mut PgConnection,
     new: NewIncident,
     now: DateTime<Utc>,
-) -> Result<Incident, AppError> {
+) -> Result<Incident, StoreError> {
     let id: i64 = diesel::select(nextval("incidents_id_seq")).get_result(conn)?;
     let author = new.created_by;
     let row = NewIncidentRow::try_from(new.clone())?;
@@ -196,7 +196,7 @@ pub fn execute(
     command: IncidentCommand,
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<Applied, AppError> {
+) -> Result<Applied, StoreError> {
     conn.transaction(|conn| {
         let current: Incident = incidents::table
             .find(id)
@@ -204,7 +204,7 @@ pub fn execute(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("incident", id))?
+            .ok_or_else(|| StoreError::not_found("incident", id))?
             .try_into()?;
         let needs = command.needs();
         let lookups = Lookups {
@@ -334,7 +334,7 @@ fn store_decided(
     version: i32,
     now: DateTime<Utc>,
     timezone: Tz,
-) -> Result<Incident, AppError> {
+) -> Result<Incident, StoreError> {
     let id = incident.id;
     let mut next = IncidentRow::try_from(incident)?;
     next.updated_at = now;
@@ -385,12 +385,16 @@ impl Decided {
     /// Takes in `outcome`, decided by the domain on the incident as the earlier decisions left
     /// it, by `actor`. Only outcomes that write no note, record no escalation and cancel no
     /// tickets can wait to be written together.
-    pub(super) fn absorb(&mut self, actor: Option<i64>, outcome: Outcome) -> Result<(), AppError> {
+    pub(super) fn absorb(
+        &mut self,
+        actor: Option<i64>,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
         if outcome.note.is_some()
             || outcome.escalation.is_some()
             || outcome.cancel_tickets.is_some()
         {
-            return Err(AppError::internal(
+            return Err(StoreError::internal(
                 "a batched decision wrote a note, an escalation or a cancellation",
             ));
         }
@@ -410,7 +414,7 @@ impl Decided {
         now: DateTime<Utc>,
         timezone: Tz,
         history: &mut Vec<PendingHistory>,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), StoreError> {
         if self.entries.is_empty() && self.events.is_empty() {
             return Ok(());
         }
@@ -449,14 +453,14 @@ pub(super) fn write_history(
     conn: &mut PgConnection,
     history: Vec<PendingHistory>,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     if history.is_empty() {
         return Ok(());
     }
     let rows = history
         .into_iter()
         .map(|pending| history_row(pending.incident_id, pending.actor, now, pending.entry))
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
     diesel::insert_into(incident_history::table)
         .values(rows)
         .execute(conn)?;
@@ -469,7 +473,7 @@ fn history_insert(
     actor: Option<i64>,
     now: DateTime<Utc>,
     entry: HistoryEntry,
-) -> Result<impl QueryFragment<Pg> + Send + 'static, AppError> {
+) -> Result<impl QueryFragment<Pg> + Send + 'static, StoreError> {
     Ok(
         diesel::insert_into(incident_history::table).values(history_row(
             incident_id,
@@ -486,8 +490,8 @@ fn history_row(
     actor: Option<i64>,
     now: DateTime<Utc>,
     entry: HistoryEntry,
-) -> Result<history_values, AppError> {
-    let changes = serde_json::to_value(entry.changes).map_err(AppError::internal)?;
+) -> Result<history_values, StoreError> {
+    let changes = serde_json::to_value(entry.changes).map_err(StoreError::internal)?;
     Ok(history_values(
         incident_id,
         actor,
@@ -526,13 +530,15 @@ fn event_data(
     incident: &Incident,
     escalation: Option<&Escalation>,
     now: DateTime<Utc>,
-) -> Result<serde_json::Value, AppError> {
+) -> Result<serde_json::Value, StoreError> {
     let mut data = serde_json::Map::new();
     if let Some(escalation) = escalation {
-        let escalation = serde_json::to_value(escalation).map_err(AppError::internal)?;
+        let escalation = serde_json::to_value(escalation).map_err(StoreError::internal)?;
         data.insert("escalation".to_owned(), escalation);
     }
-    data.insert("incident".to_owned(), incident.to_event_json(now));
+    let incident = IncidentView::new(incident.clone(), now);
+    let incident = serde_json::to_value(incident).map_err(StoreError::internal)?;
+    data.insert("incident".to_owned(), incident);
     Ok(serde_json::Value::Object(data))
 }
 
@@ -541,7 +547,7 @@ fn emit(
     event: IncidentEvent,
     now: DateTime<Utc>,
     data: serde_json::Value,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     outbox::emit(conn, event.as_str(), now, data).map(|_| ())
 }
 
@@ -551,7 +557,7 @@ fn record(
     actor: Option<i64>,
     now: DateTime<Utc>,
     entry: HistoryEntry,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let pending = PendingHistory {
         incident_id,
         actor,
@@ -560,7 +566,7 @@ fn record(
     write_history(conn, vec![pending], now)
 }
 
-fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, AppError> {
+fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, StoreError> {
     Ok(
         super::users::find_optional(conn, id)?.map(|user| UserFacts {
             roles: user.roles(),
@@ -579,7 +585,7 @@ fn customer_active(id: i64) -> _ {
         .single_value()
 }
 
-fn customer_facts(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerFacts>, AppError> {
+fn customer_facts(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerFacts>, StoreError> {
     let active: Option<bool> = diesel::select(customer_active(id)).get_result(conn)?;
     Ok(active.map(|active| CustomerFacts { id, active }))
 }
@@ -590,7 +596,7 @@ fn customer_and_deadlines(
     conn: &mut PgConnection,
     id: i64,
     timezone: Tz,
-) -> Result<(Option<CustomerFacts>, Deadlines), AppError> {
+) -> Result<(Option<CustomerFacts>, Deadlines), StoreError> {
     let (active, deadlines): (Option<bool>, calendar::DeadlineFacts) =
         diesel::select((customer_active(id), calendar::deadline_facts())).get_result(conn)?;
     Ok((
@@ -599,7 +605,7 @@ fn customer_and_deadlines(
     ))
 }
 
-fn ci_ref(conn: &mut PgConnection, id: i64) -> Result<Option<CiRef>, AppError> {
+fn ci_ref(conn: &mut PgConnection, id: i64) -> Result<Option<CiRef>, StoreError> {
     Ok(
         super::configuration_items::find_optional(conn, id)?.map(|ci| CiRef {
             id: ci.id,

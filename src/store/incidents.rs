@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::like_pattern;
 use super::parse_stored;
 use super::schema::{incident_history, incident_notes, incidents};
@@ -11,7 +12,6 @@ use crate::domain::changes::FieldChange;
 use crate::domain::incident::{Incident, Note, Reporter, Status, Tier};
 use crate::domain::level::Level;
 use crate::domain::workflow::{DuplicateSignature, IncidentRef, NewIncident};
-use crate::error::AppError;
 
 /// A stored incident.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, AsChangeset, Insertable)]
@@ -71,9 +71,9 @@ pub struct IncidentRow {
 }
 
 impl TryFrom<IncidentRow> for Incident {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(row: IncidentRow) -> Result<Self, AppError> {
+    fn try_from(row: IncidentRow) -> Result<Self, StoreError> {
         Ok(Incident {
             kind: parse_stored(&row.kind)?,
             channel: parse_stored(&row.channel)?,
@@ -85,7 +85,7 @@ impl TryFrom<IncidentRow> for Incident {
                 .reporter
                 .map(serde_json::from_value::<Reporter>)
                 .transpose()
-                .map_err(AppError::internal)?,
+                .map_err(StoreError::internal)?,
             id: row.id,
             number: row.number,
             title: row.title,
@@ -136,18 +136,18 @@ pub fn level_rank(level: Level) -> i16 {
     }
 }
 
-fn reporter_json(reporter: &Option<Reporter>) -> Result<Option<serde_json::Value>, AppError> {
+fn reporter_json(reporter: &Option<Reporter>) -> Result<Option<serde_json::Value>, StoreError> {
     reporter
         .as_ref()
         .map(serde_json::to_value)
         .transpose()
-        .map_err(AppError::internal)
+        .map_err(StoreError::internal)
 }
 
 impl TryFrom<Incident> for IncidentRow {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(i: Incident) -> Result<Self, AppError> {
+    fn try_from(i: Incident) -> Result<Self, StoreError> {
         Ok(IncidentRow {
             kind: i.kind.as_str().to_owned(),
             channel: i.channel.as_str().to_owned(),
@@ -231,9 +231,9 @@ pub struct NewIncidentRow {
 }
 
 impl TryFrom<NewIncident> for NewIncidentRow {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(new: NewIncident) -> Result<Self, AppError> {
+    fn try_from(new: NewIncident) -> Result<Self, StoreError> {
         Ok(NewIncidentRow {
             kind: new.kind.as_str().to_owned(),
             channel: new.channel.as_str().to_owned(),
@@ -298,9 +298,9 @@ pub struct NoteRow {
 }
 
 impl TryFrom<NoteRow> for Note {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(row: NoteRow) -> Result<Self, AppError> {
+    fn try_from(row: NoteRow) -> Result<Self, StoreError> {
         Ok(Note {
             visibility: parse_stored(&row.visibility)?,
             id: row.id,
@@ -313,19 +313,22 @@ impl TryFrom<NoteRow> for Note {
 }
 
 /// The incident with `id`.
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<Incident, AppError> {
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<Incident, StoreError> {
     incidents::table
         .find(id)
         .select(IncidentRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("incident", id))?
+        .ok_or_else(|| StoreError::not_found("incident", id))?
         .try_into()
 }
 
 /// Incident `id`, and whether an open customer-issue ticket keeps it from being resolved
 /// (`coordination::blocks_resolving`), in one statement.
-pub fn find_with_blocking(conn: &mut PgConnection, id: i64) -> Result<(Incident, bool), AppError> {
+pub fn find_with_blocking(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<(Incident, bool), StoreError> {
     use super::schema::coordination_tickets;
     let blocked = diesel::dsl::exists(
         super::coordination::blocking_tickets()
@@ -336,7 +339,7 @@ pub fn find_with_blocking(conn: &mut PgConnection, id: i64) -> Result<(Incident,
         .select((IncidentRow::as_select(), blocked))
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("incident", id))?;
+        .ok_or_else(|| StoreError::not_found("incident", id))?;
     Ok((row.try_into()?, blocked))
 }
 
@@ -345,7 +348,7 @@ pub fn find_with_blocking(conn: &mut PgConnection, id: i64) -> Result<(Incident,
 pub fn find_unresolved_duplicate(
     conn: &mut PgConnection,
     signature: &DuplicateSignature,
-) -> Result<Option<i64>, AppError> {
+) -> Result<Option<i64>, StoreError> {
     Ok(incidents::table
         .filter(incidents::customer_id.eq(signature.customer_id))
         .filter(incidents::source_system.eq(&signature.source_system))
@@ -359,7 +362,7 @@ pub fn find_unresolved_duplicate(
 }
 
 /// Who owns incident `id` and where it stands, when it exists.
-pub fn find_ref(conn: &mut PgConnection, id: i64) -> Result<Option<IncidentRef>, AppError> {
+pub fn find_ref(conn: &mut PgConnection, id: i64) -> Result<Option<IncidentRef>, StoreError> {
     let found: Option<(i64, Option<i64>, String)> = incidents::table
         .find(id)
         .select((incidents::id, incidents::customer_id, incidents::status))
@@ -381,7 +384,7 @@ pub fn history(
     conn: &mut PgConnection,
     id: i64,
     include_internal: bool,
-) -> Result<Vec<HistoryRow>, AppError> {
+) -> Result<Vec<HistoryRow>, StoreError> {
     let mut query = incident_history::table
         .filter(incident_history::incident_id.eq(id))
         .select(HistoryRow::as_select())
@@ -397,7 +400,7 @@ pub fn notes(
     conn: &mut PgConnection,
     id: i64,
     include_internal: bool,
-) -> Result<Vec<Note>, AppError> {
+) -> Result<Vec<Note>, StoreError> {
     let mut query = incident_notes::table
         .filter(incident_notes::incident_id.eq(id))
         .select(NoteRow::as_select())
@@ -458,7 +461,7 @@ pub fn list(
     descending: bool,
     after: Option<IncidentCursor>,
     limit: i64,
-) -> Result<(Vec<Incident>, Option<IncidentCursor>), AppError> {
+) -> Result<(Vec<Incident>, Option<IncidentCursor>), StoreError> {
     use incidents::dsl as i;
     let mut query = incidents::table
         .select(IncidentRow::as_select())
@@ -557,14 +560,14 @@ pub fn list(
         }};
     }
     let bad_cursor =
-        || AppError::invalid_field("cursor", "invalid", "is not a cursor returned by this list");
-    let time = |v: &serde_json::Value| -> Result<DateTime<Utc>, AppError> {
+        || StoreError::invalid_field("cursor", "invalid", "is not a cursor returned by this list");
+    let time = |v: &serde_json::Value| -> Result<DateTime<Utc>, StoreError> {
         v.as_str()
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .map(|t| t.to_utc())
             .ok_or_else(bad_cursor)
     };
-    let rank = |v: &serde_json::Value| -> Result<i16, AppError> {
+    let rank = |v: &serde_json::Value| -> Result<i16, StoreError> {
         v.as_i64()
             .and_then(|n| i16::try_from(n).ok())
             .ok_or_else(bad_cursor)
@@ -623,7 +626,7 @@ pub fn sla_candidates(
     now: DateTime<Utc>,
     warning_percent: u32,
     limit: i64,
-) -> Result<Vec<SlaCandidate>, AppError> {
+) -> Result<Vec<SlaCandidate>, StoreError> {
     use diesel::sql_types::{BigInt, Double, Timestamptz};
     Ok(diesel::sql_query(
         "SELECT id, warn, breach FROM ( \

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text};
 
+use super::StoreError;
 use super::schema::{incidents, knowledge_entries};
 use super::{PageRequest, check_version, parse_stored, split_page};
 use crate::domain::knowledge::{
@@ -14,7 +15,6 @@ use crate::domain::role::Roles;
 use crate::domain::search::{SearchQuery, cjk_lexemes, latin_part};
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::validation::FieldError;
-use crate::error::AppError;
 
 /// A stored entry.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, AsChangeset, Insertable)]
@@ -42,9 +42,9 @@ pub struct EntryRow {
 }
 
 impl TryFrom<EntryRow> for KnowledgeEntry {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(r: EntryRow) -> Result<Self, AppError> {
+    fn try_from(r: EntryRow) -> Result<Self, StoreError> {
         Ok(KnowledgeEntry {
             status: parse_stored(&r.status)?,
             id: r.id,
@@ -95,7 +95,7 @@ impl From<KnowledgeEntry> for EntryRow {
 
 /// Writes the search vectors of entries `(id, text)`: the title weighted A, the rest B; Latin
 /// text through the `english` configuration, the segmented Chinese through `simple`.
-pub fn index(conn: &mut PgConnection, entries: &[(i64, KnowledgeText)]) -> Result<(), AppError> {
+pub fn index(conn: &mut PgConnection, entries: &[(i64, KnowledgeText)]) -> Result<(), StoreError> {
     let mut columns: [Vec<String>; 4] = Default::default();
     for (_, text) in entries {
         let (title, body) = text.searchable();
@@ -130,7 +130,7 @@ pub fn create(
     source_incident_id: Option<i64>,
     taxonomy: &Taxonomy,
     now: DateTime<Utc>,
-) -> Result<KnowledgeEntry, AppError> {
+) -> Result<KnowledgeEntry, StoreError> {
     check_author(roles)?;
     let (text, mut errors) = match text.check(taxonomy) {
         Ok(text) => (Some(text), vec![]),
@@ -149,7 +149,7 @@ pub fn create(
             }
         }
         let Some(text) = text.filter(|_| errors.is_empty()) else {
-            return Err(AppError::Validation(errors));
+            return Err(StoreError::Invalid(errors));
         };
         let row: EntryRow = diesel::insert_into(knowledge_entries::table)
             .values((
@@ -184,7 +184,7 @@ pub fn execute(
     command: KnowledgeCommand,
     taxonomy: &Taxonomy,
     now: DateTime<Utc>,
-) -> Result<KnowledgeEntry, AppError> {
+) -> Result<KnowledgeEntry, StoreError> {
     conn.transaction(|conn| {
         let current: KnowledgeEntry = knowledge_entries::table
             .find(id)
@@ -192,7 +192,7 @@ pub fn execute(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("knowledge entry", id))?
+            .ok_or_else(|| StoreError::not_found("knowledge entry", id))?
             .try_into()?;
         let edits = matches!(command, KnowledgeCommand::Edit(_));
         let next = decide_entry(&current, caller, roles, command, taxonomy, now)?;
@@ -214,23 +214,23 @@ pub fn find(
     conn: &mut PgConnection,
     id: i64,
     published_only: bool,
-) -> Result<KnowledgeEntry, AppError> {
+) -> Result<KnowledgeEntry, StoreError> {
     let entry: KnowledgeEntry = knowledge_entries::table
         .find(id)
         .select(EntryRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("knowledge entry", id))?
+        .ok_or_else(|| StoreError::not_found("knowledge entry", id))?
         .try_into()?;
     if published_only && entry.status != KnowledgeStatus::Published {
-        return Err(AppError::not_found("knowledge entry", id));
+        return Err(StoreError::not_found("knowledge entry", id));
     }
     Ok(entry)
 }
 
 /// Entry `id` as a resolve names it: (id, published), `None` when it does not exist. Locks the
 /// row against a concurrent retire until the resolve commits.
-pub fn published(conn: &mut PgConnection, id: i64) -> Result<Option<(i64, bool)>, AppError> {
+pub fn published(conn: &mut PgConnection, id: i64) -> Result<Option<(i64, bool)>, StoreError> {
     let status: Option<String> = knowledge_entries::table
         .find(id)
         .select(knowledge_entries::status)
@@ -241,7 +241,7 @@ pub fn published(conn: &mut PgConnection, id: i64) -> Result<Option<(i64, bool)>
 }
 
 /// Counts one more incident solved with entry `id`.
-pub fn count_use(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
+pub fn count_use(conn: &mut PgConnection, id: i64) -> Result<(), StoreError> {
     diesel::update(knowledge_entries::table.find(id))
         .set(knowledge_entries::times_used.eq(knowledge_entries::times_used + 1))
         .execute(conn)?;
@@ -270,9 +270,9 @@ pub(super) struct ScoredEntry {
 }
 
 impl TryFrom<ScoredEntry> for Ranked {
-    type Error = AppError;
+    type Error = StoreError;
 
-    fn try_from(found: ScoredEntry) -> Result<Self, AppError> {
+    fn try_from(found: ScoredEntry) -> Result<Self, StoreError> {
         Ok((KnowledgeEntry::try_from(found.entry)?, found.score))
     }
 }
@@ -297,7 +297,7 @@ pub fn search(
     conn: &mut PgConnection,
     filter: &KnowledgeFilter,
     page: PageRequest,
-) -> Result<(Vec<Ranked>, Option<i64>), AppError> {
+) -> Result<(Vec<Ranked>, Option<i64>), StoreError> {
     let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
     let (latin, cjk) = filter
         .query
@@ -346,7 +346,7 @@ pub fn search(
     let mut found: Vec<Ranked> = rows
         .into_iter()
         .map(Ranked::try_from)
-        .collect::<Result<_, AppError>>()?;
+        .collect::<Result<_, StoreError>>()?;
     if filter.query.is_some() {
         // Ranked pages continue at a rank offset, not an id.
         let more = found.len() as i64 > page.limit;

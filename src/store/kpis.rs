@@ -7,10 +7,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamp};
 
+use super::StoreError;
 use crate::domain::incident::Tier;
 use crate::domain::kpi::{Granularity, KpiCounts};
 use crate::domain::level::Level;
-use crate::error::AppError;
 
 /// Which incidents count.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,7 +54,7 @@ pub fn counts(
     first_month: NaiveDate,
     end_month: NaiveDate,
     filter: KpiFilter,
-) -> Result<HashMap<NaiveDateTime, KpiCounts>, AppError> {
+) -> Result<HashMap<NaiveDateTime, KpiCounts>, StoreError> {
     let rows: Vec<PeriodRow> = diesel::sql_query(
         "SELECT date_trunc($1, month::timestamp) AS period_start, \
                 sum(closed)::bigint AS closed, sum(resolved)::bigint AS resolved, \

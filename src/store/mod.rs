@@ -12,6 +12,7 @@ pub mod coordination;
 pub mod credentials;
 pub mod customers;
 pub mod demo;
+pub mod error;
 pub mod escalations;
 pub mod events;
 pub mod follow_ups;
@@ -40,7 +41,11 @@ use diesel::PgConnection;
 use diesel::r2d2::{ConnectionManager, ManageConnection, Pool};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
-use crate::error::AppError;
+pub use error::StoreError;
+
+/// A database connection, as [`run`] lends it to work outside the store: something to pass to
+/// store functions, never to query with directly (only `store` uses Diesel).
+pub type Connection = PgConnection;
 
 /// The embedded schema migrations.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -140,35 +145,65 @@ mod tests {
     }
 }
 
-/// Runs `work` with a pooled connection on the blocking thread pool.
-pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, AppError>
+/// Runs `work` with a pooled connection on the blocking thread pool. `work` answers in the
+/// caller's error type, which a [`StoreError`] converts into: store functions return
+/// `StoreError`, a handler's closure its own error.
+pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
 {
     run_waiting(pool, None, work).await
 }
 
-/// As [`run`], answering 503 when no connection is free within `wait` of this call (the pool's
-/// own timeout when `None`), including any time spent waiting for a blocking thread.
-pub async fn run_waiting<T, F>(
-    pool: &DbPool,
-    wait: Option<Duration>,
-    work: F,
-) -> Result<T, AppError>
+/// As [`run`], answering `Unavailable` when no connection is free within `wait` of this call
+/// (the pool's own timeout when `None`), including any time spent waiting for a blocking
+/// thread.
+pub async fn run_waiting<T, E, F>(pool: &DbPool, wait: Option<Duration>, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
 {
     let pool = pool.clone();
     // Counted from now: the task may wait for a blocking thread before it waits for a connection.
     let deadline = Instant::now() + wait.unwrap_or_else(|| pool.connection_timeout());
     actix_web::web::block(move || {
         // Waiting for a free connection blocks too, so it belongs inside the blocking task.
-        let mut conn = pool.get_timeout(deadline.saturating_duration_since(Instant::now()))?;
+        let mut conn = pool
+            .get_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(StoreError::from)?;
         work(&mut conn)
     })
-    .await?
+    .await
+    .map_err(StoreError::from)?
+}
+
+/// Runs `work` in a transaction (a savepoint inside one) and answers in `work`'s own error
+/// type, for work that mixes store calls with the caller's checks; store functions use Diesel's
+/// `transaction` directly.
+pub fn transaction<T, E, F>(conn: &mut PgConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    /// Diesel's transaction needs an error it can build from its own; the caller's need not be.
+    enum Failed<E> {
+        Database(diesel::result::Error),
+        Work(E),
+    }
+    impl<E> From<diesel::result::Error> for Failed<E> {
+        fn from(err: diesel::result::Error) -> Self {
+            Failed::Database(err)
+        }
+    }
+    diesel::Connection::transaction(conn, |conn| work(conn).map_err(Failed::Work)).map_err(
+        |failed| match failed {
+            Failed::Database(err) => E::from(StoreError::from(err)),
+            Failed::Work(err) => err,
+        },
+    )
 }
 
 /// Keyset pagination: at most `limit` rows after `after` (an id), in id order.
@@ -196,20 +231,17 @@ pub fn split_page<T>(
 }
 
 /// 412 when the client's `If-Match` version is not the current one.
-pub fn check_version(expected: Option<i32>, current: i32) -> Result<(), AppError> {
+pub fn check_version(expected: Option<i32>, current: i32) -> Result<(), StoreError> {
     match expected {
-        Some(expected) if expected != current => Err(AppError::VersionMismatch { current }),
+        Some(expected) if expected != current => Err(StoreError::VersionMismatch { current }),
         _ => Ok(()),
     }
 }
 
 /// Rewords a unique-key conflict for people; other errors pass unchanged.
-pub fn explain_conflict(err: impl Into<AppError>, detail: impl FnOnce() -> String) -> AppError {
+pub fn explain_conflict(err: impl Into<StoreError>, detail: impl FnOnce() -> String) -> StoreError {
     match err.into() {
-        AppError::Conflict {
-            code: "already_exists",
-            ..
-        } => AppError::Conflict {
+        StoreError::AlreadyExists => StoreError::Conflict {
             code: "already_exists",
             detail: detail(),
         },
@@ -218,15 +250,15 @@ pub fn explain_conflict(err: impl Into<AppError>, detail: impl FnOnce() -> Strin
 }
 
 /// Parses a code read from the database; a value the code does not know is a bug (500).
-pub fn parse_stored<T: std::str::FromStr>(value: &str) -> Result<T, AppError>
+pub fn parse_stored<T: std::str::FromStr>(value: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {
-    value.parse().map_err(AppError::internal)
+    value.parse().map_err(StoreError::internal)
 }
 
 /// Answers whether the database takes queries (readiness).
-pub fn ping(conn: &mut PgConnection) -> Result<(), AppError> {
+pub fn ping(conn: &mut PgConnection) -> Result<(), StoreError> {
     use diesel::RunQueryDsl;
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())

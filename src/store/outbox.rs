@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment};
 use diesel::sql_types::{BigInt, Text};
 
+use super::StoreError;
 use super::combined::{Combined, RETURNED};
 use super::schema::outbox_events;
-use crate::error::AppError;
 
 /// Event types a webhook can subscribe to (SPEC §10).
 pub const EVENT_TYPES: [&str; 9] = [
@@ -30,7 +30,7 @@ pub fn emit(
     event_type: &str,
     occurred_at: DateTime<Utc>,
     data: serde_json::Value,
-) -> Result<i64, AppError> {
+) -> Result<i64, StoreError> {
     let statement = Combined::new(event_insert(event_type, occurred_at, data))
         .with("deliveries", Deliveries::of(RETURNED, event_type));
     Ok(statement.get_result(conn)?)

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::escalations::EscalationRow;
 use super::follow_ups::{self, FollowUpRow};
 use super::schema::{configuration_items, customers, escalations, users};
 use crate::domain::incident::Incident;
-use crate::error::AppError;
 
 /// The names and records a printed incident record needs.
 #[derive(Debug, Default)]
@@ -32,7 +32,7 @@ pub fn record_facts(
     conn: &mut PgConnection,
     incident: &Incident,
     staff: bool,
-) -> Result<RecordFacts, AppError> {
+) -> Result<RecordFacts, StoreError> {
     let mut facts = RecordFacts::default();
     if let Some(id) = incident.customer_id {
         facts.customer_name = customers::table

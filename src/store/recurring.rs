@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use super::StoreError;
 use super::parse_stored;
 use super::schema::incidents;
 use crate::domain::incident::Status;
-use crate::error::AppError;
 
 /// A subcategory and system reported by `customers` organisations since the window began.
 #[derive(Debug, Clone, QueryableByName)]
@@ -46,7 +46,7 @@ pub fn recurring(
     conn: &mut PgConnection,
     since: DateTime<Utc>,
     min_customers: i64,
-) -> Result<Vec<(RecurringPair, Vec<RecurringIncident>)>, AppError> {
+) -> Result<Vec<(RecurringPair, Vec<RecurringIncident>)>, StoreError> {
     let pairs: Vec<RecurringPair> = diesel::sql_query(
         "SELECT subcategory, source_system, count(DISTINCT customer_id) AS customers \
          FROM incidents \

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::check_version;
 use super::schema::sla_policies;
 use crate::domain::level::Level;
-use crate::error::AppError;
 
 /// A stored SLA policy.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,7 +25,7 @@ pub struct SlaPolicyRow {
 }
 
 /// All policies, highest level first.
-pub fn list(conn: &mut PgConnection) -> Result<Vec<SlaPolicyRow>, AppError> {
+pub fn list(conn: &mut PgConnection) -> Result<Vec<SlaPolicyRow>, StoreError> {
     let mut rows: Vec<SlaPolicyRow> = sla_policies::table
         .select(SlaPolicyRow::as_select())
         .load(conn)?;
@@ -41,7 +41,7 @@ pub fn update(
     actor_id: i64,
     expected_version: Option<i32>,
     now: DateTime<Utc>,
-) -> Result<SlaPolicyRow, AppError> {
+) -> Result<SlaPolicyRow, StoreError> {
     conn.transaction(|conn| {
         let current: SlaPolicyRow = sla_policies::table
             .find(level.as_str())

@@ -7,10 +7,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Double, Text};
 
+use super::StoreError;
 use super::parse_stored;
 use super::schema::{customers, incidents};
 use crate::domain::report::{Dimension, PairCount, StatisticsCounts};
-use crate::error::AppError;
 
 #[derive(QueryableByName)]
 struct SummaryRow {
@@ -61,7 +61,7 @@ pub fn statistics(
     end_month: NaiveDate,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<StatisticsCounts, AppError> {
+) -> Result<StatisticsCounts, StoreError> {
     let rows: Vec<SummaryRow> = diesel::sql_query(
         "SELECT dimension, code, subcode, sum(count)::bigint AS count, \
                 sum(breached)::bigint AS breached \
@@ -89,7 +89,7 @@ pub fn statistics(
     } in rows
     {
         let Some(dimension) = Dimension::ALL.into_iter().find(|d| d.as_str() == dimension) else {
-            return Err(AppError::internal(format!(
+            return Err(StoreError::internal(format!(
                 "unknown statistics dimension {dimension}"
             )));
         };

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::schema::{escalations, incidents, webhook_deliveries};
-use crate::error::AppError;
 
 /// Counts by label.
 #[derive(Debug, Default, Clone)]
@@ -17,7 +17,7 @@ pub struct Counts {
 }
 
 /// Reads all counts.
-pub fn counts(conn: &mut PgConnection) -> Result<Counts, AppError> {
+pub fn counts(conn: &mut PgConnection) -> Result<Counts, StoreError> {
     let open_incidents = incidents::table
         .filter(incidents::status.ne("closed"))
         .group_by((incidents::level, incidents::tier))

@@ -7,17 +7,17 @@ use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Bool, Double, Nullable, Text, Timestamptz};
 
+use super::StoreError;
 use super::knowledge::{ENTRY_COLUMNS, Ranked, ScoredEntry};
 use super::schema::{incident_search, incident_search_state, incidents};
 use crate::domain::incident::{ClosureCode, Incident, Status};
 use crate::domain::search::{Lexeme, SimilarityQuery, SimilarityText, cjk_lexemes, latin_part};
-use crate::error::AppError;
 
 /// What suggestions index of a resolved incident.
 type Indexed = (i64, String, String, Option<String>, Option<String>);
 
 /// Indexes incidents (id, title, description, category, subcategory) in one statement.
-fn index_many(conn: &mut PgConnection, rows: &[Indexed]) -> Result<(), AppError> {
+fn index_many(conn: &mut PgConnection, rows: &[Indexed]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -38,7 +38,7 @@ fn index_many(conn: &mut PgConnection, rows: &[Indexed]) -> Result<(), AppError>
 }
 
 /// Makes `incident`, just closed as `resolved` in this transaction, a suggestion.
-pub fn index_resolved(conn: &mut PgConnection, incident: &Incident) -> Result<(), AppError> {
+pub fn index_resolved(conn: &mut PgConnection, incident: &Incident) -> Result<(), StoreError> {
     if incident.status == Status::Closed && incident.closure_code == Some(ClosureCode::Resolved) {
         index_many(
             conn,
@@ -57,7 +57,7 @@ pub fn index_resolved(conn: &mut PgConnection, incident: &Incident) -> Result<()
 /// Indexes the incidents closed as `resolved` before `incident_search` existed, once: a
 /// database that has been backfilled says so in `incident_search_state` and is not scanned
 /// again. Returns how many were indexed.
-pub fn ensure_backfilled(conn: &mut PgConnection) -> Result<usize, AppError> {
+pub fn ensure_backfilled(conn: &mut PgConnection) -> Result<usize, StoreError> {
     let done: bool = diesel::select(diesel::dsl::exists(
         incident_search_state::table.select(incident_search_state::id),
     ))
@@ -67,7 +67,7 @@ pub fn ensure_backfilled(conn: &mut PgConnection) -> Result<usize, AppError> {
 
 /// Indexes every incident closed as `resolved` that is not indexed yet (as `seed-demo` writes
 /// them) and records that the database is backfilled; returns how many.
-pub fn backfill(conn: &mut PgConnection) -> Result<usize, AppError> {
+pub fn backfill(conn: &mut PgConnection) -> Result<usize, StoreError> {
     let mut done = 0;
     loop {
         let batch: Vec<Indexed> = incidents::table
@@ -171,7 +171,7 @@ pub fn suggest(
     conn: &mut PgConnection,
     incident: &Incident,
     limit: i64,
-) -> Result<(Vec<Ranked>, Vec<SimilarIncident>), AppError> {
+) -> Result<(Vec<Ranked>, Vec<SimilarIncident>), StoreError> {
     let text = SimilarityText::of(&incident.title, &incident.description);
     let lexemes: Vec<LexemeRow> = diesel::sql_query(LEXEMES)
         .bind::<Text, _>(&text.title_latin)
@@ -259,7 +259,7 @@ fn similar_entries(
     query: &SimilarityQuery,
     incident: &Incident,
     limit: i64,
-) -> Result<Vec<Ranked>, AppError> {
+) -> Result<Vec<Ranked>, StoreError> {
     let sql = format!(
         "WITH {ranked} \
          SELECT {ENTRY_COLUMNS}, r.score \
@@ -276,7 +276,7 @@ fn similar_incidents(
     query: &SimilarityQuery,
     incident: &Incident,
     limit: i64,
-) -> Result<Vec<SimilarIncident>, AppError> {
+) -> Result<Vec<SimilarIncident>, StoreError> {
     let sql = format!(
         "WITH {ranked} \
          SELECT i.id, i.number, i.title, i.customer_id, i.solution, i.cause, i.subcause, \

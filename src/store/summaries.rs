@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::upsert::{excluded, on_constraint};
 
+use super::StoreError;
 use super::incidents::IncidentRow;
 use super::parse_stored;
 use super::schema::{
@@ -21,7 +22,6 @@ use crate::domain::escalation::EscalationKind;
 use crate::domain::incident::{Incident, Status};
 use crate::domain::kpi::{Granularity, KpiCounts, Period};
 use crate::domain::report::{StatisticsRow, closure_rows, first_response_minutes, resolve_minutes};
-use crate::error::AppError;
 
 /// The first day of the local month of `at`.
 fn month_of(at: DateTime<Utc>, timezone: Tz) -> NaiveDate {
@@ -54,7 +54,7 @@ fn add(into: &mut KpiCounts, more: KpiCounts) {
 }
 
 /// Adds `counts` to the measures; rows in key order, so concurrent writers lock them alike.
-fn add_kpis(conn: &mut PgConnection, counts: HashMap<KpiKey, KpiCounts>) -> Result<(), AppError> {
+fn add_kpis(conn: &mut PgConnection, counts: HashMap<KpiKey, KpiCounts>) -> Result<(), StoreError> {
     let mut rows: Vec<_> = counts.into_iter().collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     for chunk in rows.chunks(5_000) {
@@ -106,7 +106,7 @@ fn add_kpis(conn: &mut PgConnection, counts: HashMap<KpiKey, KpiCounts>) -> Resu
 fn add_statistics(
     conn: &mut PgConnection,
     counts: HashMap<StatisticsKey, (i64, i64)>,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let mut rows: Vec<_> = counts.into_iter().collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     for chunk in rows.chunks(5_000) {
@@ -151,7 +151,7 @@ pub const FIRST_RESPONSE: &str = "first_response";
 /// A duration of the report: month, level, measure, minutes.
 type Duration = (NaiveDate, &'static str, &'static str, f64);
 
-fn add_resolve_times(conn: &mut PgConnection, times: &[Duration]) -> Result<(), AppError> {
+fn add_resolve_times(conn: &mut PgConnection, times: &[Duration]) -> Result<(), StoreError> {
     for chunk in times.chunks(10_000) {
         let values: Vec<_> = chunk
             .iter()
@@ -232,7 +232,7 @@ impl Gathered {
         );
     }
 
-    fn write(self, conn: &mut PgConnection) -> Result<(), AppError> {
+    fn write(self, conn: &mut PgConnection) -> Result<(), StoreError> {
         add_kpis(conn, self.kpis)?;
         add_statistics(conn, self.statistics)?;
         add_resolve_times(conn, &self.resolve_times)
@@ -251,7 +251,7 @@ struct Escalated {
 fn escalations_of(
     conn: &mut PgConnection,
     ids: &[i64],
-) -> Result<HashMap<i64, Escalated>, AppError> {
+) -> Result<HashMap<i64, Escalated>, StoreError> {
     let mut found: HashMap<i64, Escalated> = HashMap::new();
     let rows: Vec<(i64, String, Option<i64>, DateTime<Utc>)> = escalations::table
         .filter(escalations::incident_id.eq_any(ids))
@@ -277,7 +277,7 @@ pub fn record_closure(
     conn: &mut PgConnection,
     incident: &Incident,
     timezone: Tz,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let escalated = escalations_of(conn, &[incident.id])?;
     let mut gathered = Gathered::default();
     gathered.closure(
@@ -311,7 +311,7 @@ pub fn record_follow_up(
     incident: &Incident,
     done: &PerformedFollowUp,
     timezone: Tz,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let mut gathered = Gathered::default();
     gathered.follow_up(incident, done, timezone);
     gathered.write(conn)
@@ -319,7 +319,7 @@ pub fn record_follow_up(
 
 /// Locks the summaries against concurrent additions until the transaction ends: a closure
 /// committed before the lock is read by a rebuild, one after it waits and adds itself after.
-fn lock(conn: &mut PgConnection) -> Result<(), AppError> {
+fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
     diesel::sql_query(
         "LOCK TABLE report_summaries, kpi_monthly, statistics_monthly, resolve_times \
          IN EXCLUSIVE MODE",
@@ -329,7 +329,7 @@ fn lock(conn: &mut PgConnection) -> Result<(), AppError> {
 }
 
 /// Recomputes every summary from the incidents and follow-ups, in months of `timezone`.
-fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError> {
+fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), StoreError> {
     diesel::sql_query("TRUNCATE kpi_monthly, statistics_monthly, resolve_times").execute(conn)?;
     let mut gathered = Gathered::default();
     let mut after = 0_i64;
@@ -389,7 +389,7 @@ fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError>
 }
 
 /// Recomputes every summary in months of `timezone`.
-pub fn rebuild(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError> {
+pub fn rebuild(conn: &mut PgConnection, timezone: Tz) -> Result<(), StoreError> {
     conn.transaction(|conn| {
         lock(conn)?;
         rebuild_locked(conn, timezone)
@@ -397,7 +397,7 @@ pub fn rebuild(conn: &mut PgConnection, timezone: Tz) -> Result<(), AppError> {
 }
 
 /// Rebuilds the summaries unless they are in months of `timezone` already; true when rebuilt.
-pub fn ensure_current(conn: &mut PgConnection, timezone: Tz) -> Result<bool, AppError> {
+pub fn ensure_current(conn: &mut PgConnection, timezone: Tz) -> Result<bool, StoreError> {
     conn.transaction(|conn| {
         lock(conn)?;
         let built_for: Option<String> = report_summaries::table

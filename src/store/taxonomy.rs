@@ -2,13 +2,13 @@
 
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::schema::{categories, causes, subcategories, subcauses};
 use crate::domain::level::Level;
 use crate::domain::taxonomy::{Category, Cause, Subcategory, Subcause, Taxonomy};
-use crate::error::AppError;
 
 /// Reads categories, subcategories, causes and sub-causes in the procedure's order.
-pub fn load(conn: &mut PgConnection) -> Result<Taxonomy, AppError> {
+pub fn load(conn: &mut PgConnection) -> Result<Taxonomy, StoreError> {
     let category_rows: Vec<(String, String, String)> = categories::table
         .order(categories::position)
         .select((categories::code, categories::name_zh, categories::name_en))
@@ -46,7 +46,7 @@ pub fn load(conn: &mut PgConnection) -> Result<Taxonomy, AppError> {
                     code: sub.clone(),
                     name_zh: sub_zh.clone(),
                     name_en: sub_en.clone(),
-                    default_level: level.parse::<Level>().map_err(AppError::internal)?,
+                    default_level: level.parse::<Level>().map_err(StoreError::internal)?,
                 });
             }
         }

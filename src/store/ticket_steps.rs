@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::incident_writes::WriteSettings;
 use super::schema::incidents;
 use crate::domain::coordination::{
@@ -11,7 +12,6 @@ use crate::domain::coordination::{
 };
 use crate::domain::incident::Status;
 use crate::domain::workflow::{Caller, IncidentCommand};
-use crate::error::AppError;
 
 /// Runs `command` by `caller` on ticket `id`, checking `If-Match` after the decision. Resolving
 /// the ticket records its result on the incident through the incident's own decision
@@ -25,10 +25,10 @@ pub fn execute(
     command: TicketCommand,
     settings: &WriteSettings,
     now: DateTime<Utc>,
-) -> Result<CoordinationTicket, AppError> {
+) -> Result<CoordinationTicket, StoreError> {
     let actor = caller
         .id
-        .ok_or_else(|| AppError::internal("a ticket is worked by a user"))?;
+        .ok_or_else(|| StoreError::internal("a ticket is worked by a user"))?;
     conn.transaction(|conn| {
         let stored = super::coordination::step(
             conn,

@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::StoreError;
 use super::customers;
 use super::schema::users;
 use super::{PageRequest, check_version, explain_conflict, like_pattern, split_page};
 use crate::domain::role::{Role, Roles};
 use crate::domain::user::check_role_binding;
-use crate::error::AppError;
 
 /// A stored user.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -96,10 +96,10 @@ pub struct UserFilter {
 }
 
 /// Creates a user.
-pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, AppError> {
+pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, StoreError> {
     let binding = check_role_binding(&new.roles, new.customer_id);
     if !binding.is_empty() {
-        return Err(AppError::Validation(binding));
+        return Err(StoreError::Invalid(binding));
     }
     conn.transaction(|conn| {
         if let Some(customer_id) = new.customer_id {
@@ -124,12 +124,12 @@ pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, AppError
 }
 
 /// The user with `id`.
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<UserRow, AppError> {
-    find_optional(conn, id)?.ok_or_else(|| AppError::not_found("user", id))
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<UserRow, StoreError> {
+    find_optional(conn, id)?.ok_or_else(|| StoreError::not_found("user", id))
 }
 
 /// The user with `id`, when it exists.
-pub fn find_optional(conn: &mut PgConnection, id: i64) -> Result<Option<UserRow>, AppError> {
+pub fn find_optional(conn: &mut PgConnection, id: i64) -> Result<Option<UserRow>, StoreError> {
     Ok(users::table
         .find(id)
         .select(UserRow::as_select())
@@ -141,7 +141,7 @@ pub fn find_optional(conn: &mut PgConnection, id: i64) -> Result<Option<UserRow>
 pub fn find_by_username(
     conn: &mut PgConnection,
     username: &str,
-) -> Result<Option<UserRow>, AppError> {
+) -> Result<Option<UserRow>, StoreError> {
     // Token users never sign in with a password (SPEC §10).
     Ok(users::table
         .filter(users::username.eq(username))
@@ -156,7 +156,7 @@ pub fn list(
     conn: &mut PgConnection,
     filter: &UserFilter,
     page: PageRequest,
-) -> Result<(Vec<UserRow>, Option<i64>), AppError> {
+) -> Result<(Vec<UserRow>, Option<i64>), StoreError> {
     let mut query = users::table.select(UserRow::as_select()).into_boxed();
     if let Some(role) = filter.role {
         query = query.filter(users::roles.contains(vec![role.as_str().to_owned()]));
@@ -195,7 +195,7 @@ pub fn update(
     patch: UserPatch,
     expected_version: Option<i32>,
     now: DateTime<Utc>,
-) -> Result<UserRow, AppError> {
+) -> Result<UserRow, StoreError> {
     conn.transaction(|conn| {
         let current: UserRow = users::table
             .find(id)
@@ -203,10 +203,10 @@ pub fn update(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("user", id))?;
+            .ok_or_else(|| StoreError::not_found("user", id))?;
         check_version(expected_version, current.version)?;
         if current.is_api_token() {
-            return Err(AppError::forbidden(
+            return Err(StoreError::forbidden(
                 "This user is an API token's; manage it through /api/v1/api-tokens.",
             ));
         }
@@ -216,7 +216,7 @@ pub fn update(
         let active = patch.active.unwrap_or(current.active);
         let binding = check_role_binding(&roles, customer_id);
         if !binding.is_empty() {
-            return Err(AppError::Validation(binding));
+            return Err(StoreError::Invalid(binding));
         }
         if let Some(new_customer) = customer_id.filter(|id| Some(*id) != current.customer_id) {
             customers::ensure_exists(conn, new_customer)?;
@@ -233,7 +233,7 @@ pub fn update(
                 .for_update()
                 .load(conn)?;
             if other_admins.is_empty() {
-                return Err(AppError::Conflict {
+                return Err(StoreError::Conflict {
                     code: "last_admin",
                     detail: "This is the last active admin; create another admin first.".into(),
                 });
@@ -255,6 +255,6 @@ pub fn update(
             ))
             .returning(UserRow::as_returning())
             .get_result(conn)
-            .map_err(AppError::from)
+            .map_err(StoreError::from)
     })
 }

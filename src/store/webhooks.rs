@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
 
+use super::StoreError;
 use super::schema::{webhook_deliveries, webhook_delivery_attempts, webhooks};
 use super::{PageRequest, check_version, split_page};
-use crate::error::AppError;
 
 /// A stored webhook.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -72,7 +72,7 @@ pub fn insert(
     secret: &str,
     active: bool,
     now: DateTime<Utc>,
-) -> Result<WebhookRow, AppError> {
+) -> Result<WebhookRow, StoreError> {
     Ok(diesel::insert_into(webhooks::table)
         .values((
             webhooks::url.eq(url),
@@ -87,20 +87,20 @@ pub fn insert(
 }
 
 /// The webhook with `id`.
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<WebhookRow, AppError> {
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<WebhookRow, StoreError> {
     webhooks::table
         .find(id)
         .select(WebhookRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found("webhook", id))
+        .ok_or_else(|| StoreError::not_found("webhook", id))
 }
 
 /// One page of webhooks in id order.
 pub fn list(
     conn: &mut PgConnection,
     page: PageRequest,
-) -> Result<(Vec<WebhookRow>, Option<i64>), AppError> {
+) -> Result<(Vec<WebhookRow>, Option<i64>), StoreError> {
     let mut query = webhooks::table.select(WebhookRow::as_select()).into_boxed();
     if let Some(after) = page.after {
         query = query.filter(webhooks::id.gt(after));
@@ -119,7 +119,7 @@ pub fn update(
     patch: WebhookPatch,
     expected_version: Option<i32>,
     now: DateTime<Utc>,
-) -> Result<WebhookRow, AppError> {
+) -> Result<WebhookRow, StoreError> {
     conn.transaction(|conn| {
         let current: WebhookRow = webhooks::table
             .find(id)
@@ -127,7 +127,7 @@ pub fn update(
             .for_update()
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::not_found("webhook", id))?;
+            .ok_or_else(|| StoreError::not_found("webhook", id))?;
         check_version(expected_version, current.version)?;
         Ok(diesel::update(webhooks::table.find(id))
             .set((
@@ -144,10 +144,10 @@ pub fn update(
 }
 
 /// Deletes a webhook and its delivery log.
-pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
+pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), StoreError> {
     let deleted = diesel::delete(webhooks::table.find(id)).execute(conn)?;
     if deleted == 0 {
-        return Err(AppError::not_found("webhook", id));
+        return Err(StoreError::not_found("webhook", id));
     }
     Ok(())
 }
@@ -160,7 +160,7 @@ pub fn deliveries(
     conn: &mut PgConnection,
     webhook_id: i64,
     page: PageRequest,
-) -> Result<(Vec<DeliveryWithAttempts>, Option<i64>), AppError> {
+) -> Result<(Vec<DeliveryWithAttempts>, Option<i64>), StoreError> {
     find(conn, webhook_id)?;
     let mut query = webhook_deliveries::table
         .inner_join(super::schema::outbox_events::table)
@@ -203,7 +203,7 @@ pub fn redeliver(
     conn: &mut PgConnection,
     webhook_id: i64,
     delivery_id: i64,
-) -> Result<DeliveryRow, AppError> {
+) -> Result<DeliveryRow, StoreError> {
     diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::id.eq(delivery_id))
@@ -218,7 +218,7 @@ pub fn redeliver(
     .returning(DeliveryRow::as_returning())
     .get_result(conn)
     .optional()?
-    .ok_or_else(|| AppError::not_found("delivery", delivery_id))
+    .ok_or_else(|| StoreError::not_found("delivery", delivery_id))
 }
 
 /// A delivery claimed by this worker, with what it needs to send.
@@ -251,7 +251,7 @@ pub fn claim_due(
     conn: &mut PgConnection,
     limit: i64,
     lease_secs: i32,
-) -> Result<Vec<Claimed>, AppError> {
+) -> Result<Vec<Claimed>, StoreError> {
     Ok(diesel::sql_query(
         "WITH due AS ( \
              SELECT id FROM webhook_deliveries \
@@ -305,7 +305,7 @@ pub fn record_attempt(
     outcome: &AttemptOutcome,
     max_attempts: i32,
     retry_after_ms: i64,
-) -> Result<DeliveryState, AppError> {
+) -> Result<DeliveryState, StoreError> {
     conn.transaction(|conn| {
         diesel::insert_into(webhook_delivery_attempts::table)
             .values((
@@ -341,7 +341,7 @@ pub fn record_attempt(
             "delivered" => Ok(DeliveryState::Delivered),
             "failed" => Ok(DeliveryState::GivenUp),
             "pending" => Ok(DeliveryState::Retrying),
-            other => Err(AppError::internal(format!(
+            other => Err(StoreError::internal(format!(
                 "stored delivery status `{other}` is unknown"
             ))),
         }

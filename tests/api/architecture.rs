@@ -174,3 +174,14 @@ fn each_layer_imports_only_the_layers_below_it() {
     }
     assert!(upward.is_empty(), "imports of a higher layer: {upward:#?}");
 }
+
+/// Only the store talks to the database: no module outside `store` names Diesel.
+#[test]
+fn only_the_store_uses_diesel() {
+    let outside: Vec<String> = modules()
+        .into_iter()
+        .filter(|(name, code)| !name.starts_with("store") && code.contains("diesel"))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(outside.is_empty(), "Diesel outside the store: {outside:?}");
+}

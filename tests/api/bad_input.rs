@@ -265,3 +265,50 @@ async fn actions_with_optional_bodies_accept_an_empty_body_but_not_a_broken_one(
         .await;
     assert!(asked["withdrawal_requested_at"].is_string());
 }
+
+/// A taken key reaches the client as `already_exists`, in words, without the schema's names.
+#[tokio::test]
+async fn taken_keys_are_409_without_table_or_constraint_names() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(&admin, "C1").await;
+    app.create_ci(&admin, customer, "gw").await;
+    app.create_user(&admin, "hanmei", &["ops_staff"], None)
+        .await;
+    app.create_api_token(&admin, "nagios", &["integration"])
+        .await;
+    let retries = [
+        ("/api/v1/customers", json!({"code": "C1", "name": "Again"})),
+        (
+            "/api/v1/configuration-items",
+            json!({"customer_id": customer, "name": "gw", "ci_type": "database_server", "system": "HIS"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": "hanmei", "password": USER_PASSWORD, "display_name": "韩梅", "roles": ["ops_staff"]}),
+        ),
+        (
+            "/api/v1/api-tokens",
+            json!({"name": "nagios", "roles": ["integration"]}),
+        ),
+    ];
+    for (path, body) in retries {
+        let problem = app.post(path, &admin, body).refused("already_exists").await;
+        let text = problem.to_string();
+        for schema_word in [
+            "_key",
+            "_idx",
+            "constraint",
+            "customers",
+            "configuration_items",
+            "users",
+            "api_tokens",
+            "duplicate key",
+        ] {
+            assert!(
+                !text.contains(schema_word),
+                "{path} names `{schema_word}`: {text}"
+            );
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 use chrono::Duration;
 use incident_desk::domain::clock::Clock;
+use incident_desk::store::StoreError;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -401,8 +402,9 @@ async fn a_request_whose_claim_was_taken_over_undoes_its_effect() {
             diesel::sql_query(format!(
                 "INSERT INTO customers (code, name, created_at, updated_at) VALUES ('{code}', '{code}', now(), now())"
             ))
-            .execute(conn)?;
-            Ok(answer)
+            .execute(conn)
+            .map_err(StoreError::from)?;
+            Ok::<_, StoreError>(answer)
         }
     };
     // The slow request finishes last: its effect is undone, the retry's stays.

@@ -286,6 +286,14 @@ async fn events_are_delivered_signed_for_the_subscribed_types_only() {
     let mut expected = answered.clone();
     expected.as_object_mut().unwrap().remove("allowed_actions");
     assert_eq!(closed["data"]["incident"], expected);
+    // ... and GET /incidents/{id} answers the same object: one shape, written once.
+    let mut fetched = app
+        .get(&format!("/api/v1/incidents/{id}"), &desk)
+        .ok()
+        .await;
+    assert!(fetched["allowed_actions"].is_array());
+    fetched.as_object_mut().unwrap().remove("allowed_actions");
+    assert_eq!(closed["data"]["incident"], fetched);
 
     let log = wait_until_settled(&app, &admin, &hook, 3).await;
     assert!(

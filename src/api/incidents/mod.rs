@@ -27,10 +27,10 @@ pub use requests::{
 pub use types::{IncidentHistoryEntry, IncidentResponse, NoteResponse};
 pub use update::update_incident;
 
+use crate::store::Connection as PgConnection;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
-use diesel::PgConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::{AuthUser, IfMatch};
@@ -77,10 +77,11 @@ pub(crate) async fn execute(
     let who = caller.caller();
     let settings = state.write_settings();
     let now = state.clock.now();
-    store::run(&state.pool, move |conn| {
+    let applied = store::run(&state.pool, move |conn| {
         store::incident_writes::execute(conn, id, if_match.0, &who, command, &settings, now)
     })
-    .await
+    .await?;
+    Ok(applied)
 }
 
 /// The incident as JSON with its `ETag`.
@@ -91,7 +92,7 @@ fn respond(
     now: DateTime<Utc>,
 ) -> HttpResponse {
     let body = IncidentResponse::new(incident, &caller.caller(), now, open_customer_issue);
-    versioned(body.version, body)
+    versioned(body.incident.incident.version, body)
 }
 
 /// The incident as the JSON answer `respond` sends, kept as bytes with its headers (for an
@@ -104,9 +105,14 @@ fn stored_answer(
     now: DateTime<Utc>,
 ) -> Result<crate::store::idempotency::StoredResponse, AppError> {
     let body = IncidentResponse::new(incident, caller, now, open_customer_issue);
-    let location =
-        (status == StatusCode::CREATED).then(|| format!("/api/v1/incidents/{}", body.id));
-    crate::api::idempotency::json_answer(status, Some(body.version), location, &body)
+    let location = (status == StatusCode::CREATED)
+        .then(|| format!("/api/v1/incidents/{}", body.incident.incident.id));
+    crate::api::idempotency::json_answer(
+        status,
+        Some(body.incident.incident.version),
+        location,
+        &body,
+    )
 }
 
 /// Registers the routes.

@@ -1,9 +1,9 @@
 //! Notes and history of an incident.
 
+use crate::store::Connection as PgConnection;
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get, post};
-use diesel::PgConnection;
 
 use super::requests::CreateNoteRequest;
 use super::types::{IncidentHistoryEntry, NoteResponse};
@@ -15,7 +15,7 @@ use crate::domain::incident::NoteVisibility;
 use crate::domain::workflow::IncidentCommand;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// What `load` finds beside incident `id` (notes, history), after the caller's visibility
 /// check; `load` is told whether internal records are included (for staff only).
@@ -23,16 +23,17 @@ async fn beside_incident<T: Send + 'static>(
     state: &AppState,
     caller: &AuthUser,
     id: i64,
-    load: fn(&mut PgConnection, i64, bool) -> Result<Vec<T>, AppError>,
+    load: fn(&mut PgConnection, i64, bool) -> Result<Vec<T>, StoreError>,
 ) -> Result<Vec<T>, AppError> {
     require_incident_reader(caller)?;
     let staff = caller.roles.is_staff();
     let who = caller.caller();
-    store::run(&state.pool, move |conn| {
+    let loaded = store::run(&state.pool, move |conn| {
         visible_incident(conn, &who, id)?;
-        load(conn, id, staff)
+        Ok::<_, AppError>(load(conn, id, staff)?)
     })
-    .await
+    .await?;
+    Ok(loaded)
 }
 
 /// Add a note. Staff write internal or public notes; customer users public ones on their

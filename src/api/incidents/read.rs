@@ -79,7 +79,7 @@ pub async fn list_incidents(
         let (rows, next) = store::incidents::list(conn, &filter, key, descending, after, limit)?;
         let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
         let blocked = store::coordination::blocking_among(conn, &ids)?;
-        Ok((rows, next, blocked))
+        Ok::<_, AppError>((rows, next, blocked))
     })
     .await?;
     let who = caller.caller();

@@ -281,7 +281,7 @@ pub async fn get_incident_record(
     let (incident, facts) = store::run(&state.pool, move |conn| {
         let incident = visible_incident(conn, &who, id)?;
         let facts = store::records::record_facts(conn, &incident, staff)?;
-        Ok((incident, facts))
+        Ok::<_, AppError>((incident, facts))
     })
     .await?;
     let timezone = state.settings.timezone;

@@ -4,123 +4,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::incident::{
-    Channel, ClosureCode, Incident, IncidentKind, Note, NoteVisibility, Reporter, Status, Tier,
-};
-use crate::domain::level::Level;
+use crate::domain::incident::{Incident, IncidentView, Note, NoteVisibility};
 use crate::domain::workflow::{self, Caller};
 use crate::store::incidents::HistoryRow;
 
-/// An incident as clients see it (SPEC §4).
+/// An incident as clients see it (SPEC §4): the incident object webhooks carry too, and the
+/// actions the caller may take now.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentResponse {
-    /// Id.
-    pub id: i64,
-    /// Human-readable number.
-    #[schema(example = "INC-000123")]
-    pub number: String,
-    /// Fault report or service request.
-    pub kind: IncidentKind,
-    /// How it reached the service desk.
-    pub channel: Channel,
-    /// Short summary.
-    pub title: String,
-    /// Details.
-    pub description: String,
-    /// Customer organisation; `null` only for an incident monitoring opened for no known customer,
-    /// which staff alone see until the service desk sets it.
-    pub customer_id: Option<i64>,
-    /// Reporter; `null` only for incidents monitoring opened or staff found (`monitoring`,
-    /// `other`) without one.
-    pub reporter: Option<Reporter>,
-    /// Raised by a user: a customer user reported it, it came in by `phone`, `web`, `email` or
-    /// `onsite`, or a reporter was named. Read-only, fixed at creation. A user-reported
-    /// incident is closed as resolved only after the reporter confirmed, and as withdrawn only
-    /// after the reporter asked (`withdraw`).
-    pub user_reported: bool,
-    /// IT / application system concerned.
-    pub source_system: Option<String>,
-    /// Configuration item concerned.
-    pub ci_id: Option<i64>,
-    /// Category code.
-    pub category: Option<String>,
-    /// Subcategory code.
-    pub subcategory: Option<String>,
-    /// Level.
-    pub level: Level,
-    /// The incident holds up on-site work.
-    pub affects_onsite_work: bool,
-    /// The incident holds up the data upload.
-    pub affects_data_upload: bool,
-    /// Status.
-    pub status: Status,
-    /// Support line working it.
-    pub tier: Tier,
-    /// Engineer working it.
-    pub assignee_id: Option<i64>,
-    /// Temporary measure in place.
-    pub workaround: Option<String>,
-    /// A workaround restored the service (the incident stays in progress).
-    pub workaround_applied: bool,
-    /// Recorded solution.
-    pub solution: Option<String>,
-    /// Cause code.
-    pub cause: Option<String>,
-    /// Sub-cause code.
-    pub subcause: Option<String>,
-    /// Resolution deadline.
-    #[serde(serialize_with = "crate::api::timestamps::serialize")]
-    pub due_at: DateTime<Utc>,
-    /// Resolved after `due_at`, or unresolved and past it.
-    pub sla_breached: bool,
-    /// When it was accepted.
-    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
-    pub accepted_at: Option<DateTime<Utc>>,
-    /// When it was resolved.
-    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
-    pub resolved_at: Option<DateTime<Utc>>,
-    /// When the reporter confirmed the resolution.
-    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
-    pub user_confirmed_at: Option<DateTime<Utc>>,
-    /// When the reporter asked to withdraw it (`withdraw`).
-    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
-    pub withdrawal_requested_at: Option<DateTime<Utc>>,
-    /// When it was closed.
-    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
-    pub closed_at: Option<DateTime<Utc>>,
-    /// Who closed it.
-    pub closed_by: Option<i64>,
-    /// Why it was closed.
-    pub closure_code: Option<ClosureCode>,
-    /// The incident this one duplicates.
-    pub duplicate_of: Option<i64>,
-    /// The closed incident this one is a recurrence of.
-    pub recurrence_of: Option<i64>,
-    /// Reports counted on this incident.
-    pub occurrences: i32,
-    /// Last report counted on it.
-    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
-    pub last_occurrence_at: Option<DateTime<Utc>>,
-    /// Deduplication key of monitoring events.
-    pub dedup_key: Option<String>,
-    /// Change request reference.
-    pub change_ref: Option<String>,
-    /// When the call-back (回访) is due: set when a user-reported incident is closed as
-    /// `resolved` or `unresolved` (`FOLLOW_UP_WINDOW` after closing); `null` otherwise.
-    #[serde(serialize_with = "crate::api::timestamps::serialize_option")]
-    pub follow_up_due_at: Option<DateTime<Utc>>,
-    /// The published knowledge entry that solved it (named by `resolve`).
-    pub knowledge_entry_id: Option<i64>,
-    /// Who recorded it.
-    pub created_by: i64,
-    /// When it was recorded.
-    #[serde(serialize_with = "crate::api::timestamps::serialize")]
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    #[serde(serialize_with = "crate::api::timestamps::serialize")]
-    pub updated_at: DateTime<Utc>,
-    /// Version for `If-Match`.
-    pub version: i32,
+    /// The incident.
+    #[serde(flatten)]
+    pub incident: IncidentView,
     /// Actions the caller may take now (`accept`, `workaround`, `resolve`, `confirm`,
     /// `reject-resolution`, `assign`, `withdraw`, `close`, `edit`, `note`, `escalate`).
     #[schema(example = json!(["accept", "close", "edit", "note"]))]
@@ -138,52 +32,8 @@ impl IncidentResponse {
     ) -> Self {
         let allowed_actions = workflow::allowed_actions(&incident, caller, open_customer_issue);
         IncidentResponse {
-            sla_breached: incident.sla_breached(now),
+            incident: IncidentView::new(incident, now),
             allowed_actions,
-            id: incident.id,
-            number: incident.number,
-            kind: incident.kind,
-            channel: incident.channel,
-            title: incident.title,
-            description: incident.description,
-            customer_id: incident.customer_id,
-            reporter: incident.reporter,
-            user_reported: incident.user_reported,
-            source_system: incident.source_system,
-            ci_id: incident.ci_id,
-            category: incident.category,
-            subcategory: incident.subcategory,
-            level: incident.level,
-            affects_onsite_work: incident.affects_onsite_work,
-            affects_data_upload: incident.affects_data_upload,
-            status: incident.status,
-            tier: incident.tier,
-            assignee_id: incident.assignee_id,
-            workaround: incident.workaround,
-            workaround_applied: incident.workaround_applied,
-            solution: incident.solution,
-            cause: incident.cause,
-            subcause: incident.subcause,
-            due_at: incident.due_at,
-            accepted_at: incident.accepted_at,
-            resolved_at: incident.resolved_at,
-            user_confirmed_at: incident.user_confirmed_at,
-            withdrawal_requested_at: incident.withdrawal_requested_at,
-            closed_at: incident.closed_at,
-            closed_by: incident.closed_by,
-            closure_code: incident.closure_code,
-            duplicate_of: incident.duplicate_of,
-            recurrence_of: incident.recurrence_of,
-            occurrences: incident.occurrences,
-            last_occurrence_at: incident.last_occurrence_at,
-            dedup_key: incident.dedup_key,
-            change_ref: incident.change_ref,
-            follow_up_due_at: incident.follow_up_due_at,
-            knowledge_entry_id: incident.knowledge_entry_id,
-            created_by: incident.created_by,
-            created_at: incident.created_at,
-            updated_at: incident.updated_at,
-            version: incident.version,
         }
     }
 }
@@ -202,7 +52,7 @@ pub struct NoteResponse {
     /// Text.
     pub body: String,
     /// When.
-    #[serde(serialize_with = "crate::api::timestamps::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -240,7 +90,7 @@ pub struct IncidentHistoryEntry {
     /// only.
     pub visibility: NoteVisibility,
     /// When.
-    #[serde(serialize_with = "crate::api::timestamps::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

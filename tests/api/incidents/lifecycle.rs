@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use incident_desk::store::StoreError;
 
 #[tokio::test]
 async fn an_incident_lives_its_whole_life_and_then_never_changes() {
@@ -176,6 +177,23 @@ async fn the_database_refuses_any_change_to_a_closed_incident() {
     ] {
         let result = diesel::RunQueryDsl::execute(diesel::sql_query(&sql), &mut conn);
         assert!(result.is_err(), "{sql} was allowed");
+        // The guards are told apart by the name they raise with: the incident's guard is a
+        // conflict a client may see, the journal's a bug.
+        let refused = StoreError::from(result.unwrap_err());
+        if sql.contains("incident_history") {
+            assert!(matches!(refused, StoreError::Internal(_)), "{refused:?}");
+        } else {
+            assert!(
+                matches!(
+                    refused,
+                    StoreError::Conflict {
+                        code: "incident_closed",
+                        ..
+                    }
+                ),
+                "{sql}: {refused:?}"
+            );
+        }
     }
 }
 
