@@ -11,8 +11,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
-    BadRequest, Conflict, Forbidden, IllegalTransition, InvalidEvent, NotAcceptable, NotFound,
-    PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, ValidationFailed, VersionMismatch,
+    BadRequest, Conflict, Forbidden, IllegalTransition, IncidentActionRefused, InvalidEvent,
+    NotAcceptable, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -41,6 +42,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
             NotAcceptable,
             Conflict,
             IllegalTransition,
+            IncidentActionRefused,
             VersionMismatch,
             PayloadTooLarge,
             ValidationFailed,

@@ -86,6 +86,9 @@ problem_responses! {
     IllegalTransition => (409, "illegal_transition", "Illegal transition",
         "`accept` is not allowed while the ticket is resolved.",
         "The current state does not allow this action; `state` and `allowed_actions` say what it does allow (`illegal_transition`)."),
+    IncidentActionRefused => (409, "illegal_transition", "Illegal transition",
+        "`resolve` is not allowed while the incident is new; allowed now: accept, assign, close, edit, escalate, note, withdraw.",
+        "`illegal_transition` (with `state` and `allowed_actions`), `incident_closed` or `confirmation_required`."),
     VersionMismatch => (412, "version_mismatch", "Version mismatch",
         "The resource has changed; its current version is 3. Fetch it again and retry.",
         "`If-Match` names an outdated version (`version_mismatch`)."),
@@ -135,6 +138,14 @@ problem_set!(
     UpdateErrors {
         400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound,
         412 => VersionMismatch, 413 => PayloadTooLarge, 422 => ValidationFailed, 503 => Unavailable,
+    }
+);
+problem_set!(
+    /// An action of an incident's life (SPEC §4.2), with `If-Match`.
+    IncidentActionErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound,
+        409 => IncidentActionRefused, 412 => VersionMismatch, 413 => PayloadTooLarge,
+        422 => ValidationFailed, 503 => Unavailable,
     }
 );
 problem_set!(
