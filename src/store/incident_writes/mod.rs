@@ -1,0 +1,301 @@
+//! Every write to an incident: load the facts the command needs, lock the row, ask the domain
+//! for one decision, check the client's version, and write the outcome (the row, its history
+//! entry, the note, the escalation and the webhook events) in one transaction.
+//!
+//! `create.rs` stores new incidents, `journal.rs` writes history entries and webhook events
+//! (and batches of monitoring decisions on one incident); this module runs a command on an
+//! existing incident and looks up the facts decisions need.
+
+mod create;
+mod journal;
+
+pub use create::create;
+pub(super) use create::insert;
+pub(super) use journal::{Decided, PendingHistory, write_history};
+use journal::{emit, event_data, record};
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+
+use crate::domain::escalation::Escalation;
+use crate::domain::incident::{Incident, Note, Status};
+use crate::domain::sla::UploadCutoff;
+use crate::domain::taxonomy::Taxonomy;
+use crate::domain::workflow::{
+    self, Caller, CiRef, CustomerFacts, IncidentCommand, Lookups, UserFacts,
+};
+use crate::store::StoreError;
+use crate::store::escalations;
+use crate::store::incidents::{IncidentRow, NoteRow};
+use crate::store::schema::{customers, incident_notes, incidents};
+use crate::store::{calendar, check_version, summaries};
+
+/// What every incident write needs besides the database: the taxonomy and the deadline
+/// settings.
+#[derive(Debug, Clone)]
+pub struct WriteSettings {
+    /// Classification and cause codes.
+    pub taxonomy: Arc<Taxonomy>,
+    /// Local time zone of deadlines and the upload cut-off.
+    pub timezone: Tz,
+    /// The daily upload cut-off (local time), when configured.
+    pub upload_cutoff: Option<NaiveTime>,
+    /// How long after closing a user-reported incident its follow-up is due.
+    pub follow_up_window: chrono::Duration,
+}
+
+impl WriteSettings {
+    /// The write settings of a server's configuration.
+    pub fn new(settings: &crate::config::Settings, taxonomy: Arc<Taxonomy>) -> Self {
+        WriteSettings {
+            taxonomy,
+            timezone: settings.timezone,
+            upload_cutoff: settings.upload_cutoff,
+            follow_up_window: chrono::Duration::from_std(settings.follow_up_window)
+                .unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    pub(super) fn cutoff(&self) -> Option<UploadCutoff> {
+        self.upload_cutoff.map(|time| UploadCutoff {
+            time,
+            timezone: self.timezone,
+        })
+    }
+}
+
+/// What a write stored.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The incident after the change.
+    pub incident: Incident,
+    /// The note written, if any.
+    pub note: Option<Note>,
+    /// The escalation recorded, if any.
+    pub escalation: Option<Escalation>,
+    /// An open `customer_issue` coordination ticket blocks resolving it (for `allowed_actions`).
+    pub open_customer_issue: bool,
+}
+
+/// What a report did.
+#[derive(Debug, Clone)]
+pub enum Reported {
+    /// A new incident.
+    Created(Incident),
+    /// Recorded on the unresolved incident it duplicates, as it is now.
+    Appended {
+        /// The incident.
+        incident: Incident,
+        /// An open `customer_issue` coordination ticket blocks resolving it.
+        open_customer_issue: bool,
+    },
+}
+
+/// Runs `command` by `caller` on incident `id`. Concurrent writes to one incident queue on the
+/// row lock, so each decision sees the state the previous one left.
+pub fn execute(
+    conn: &mut PgConnection,
+    id: i64,
+    expected_version: Option<i32>,
+    caller: &Caller,
+    command: IncidentCommand,
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    conn.transaction(|conn| {
+        let current: Incident = incidents::table
+            .find(id)
+            .select(IncidentRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("incident", id))?
+            .try_into()?;
+        let needs = command.needs();
+        let lookups = Lookups {
+            now,
+            taxonomy: &settings.taxonomy,
+            user: needs
+                .user
+                .map(|id| user_facts(conn, id))
+                .transpose()?
+                .flatten(),
+            incident: needs
+                .incident
+                .map(|id| super::incidents::find_ref(conn, id))
+                .transpose()?
+                .flatten(),
+            ci: needs.ci.map(|id| ci_ref(conn, id)).transpose()?.flatten(),
+            customer: needs
+                .customer
+                .map(|id| customer_facts(conn, id))
+                .transpose()?
+                .flatten(),
+            // Only a resolve asks; the ticket's writer locks this incident row too, so the
+            // answer holds until this transaction ends.
+            open_customer_issue: matches!(command, IncidentCommand::Resolve(_))
+                && super::coordination::blocks_resolving(conn, id)?,
+            deadlines: needs
+                .deadlines
+                .then(|| calendar::deadlines(conn, settings.timezone))
+                .transpose()?,
+            upload_cutoff: settings.cutoff(),
+            follow_up_window: settings.follow_up_window,
+            knowledge_entry: needs
+                .knowledge_entry
+                .map(|id| super::knowledge::published(conn, id))
+                .transpose()?
+                .flatten(),
+        };
+        let outcome = workflow::decide(&current, caller, command, &lookups)?;
+        // The decision may refuse for a reason the client must see first (not visible, closed,
+        // illegal, forbidden, invalid); only then does a stale version matter.
+        check_version(expected_version, current.version)?;
+        let escalation = match &outcome.escalation {
+            Some(record) => {
+                match escalations::insert_once(conn, id, record)? {
+                    Some(row) => Some(Escalation::try_from(row)?),
+                    // The same SLA escalation exists already (another instance raised it).
+                    None if !outcome.changes_fields() => {
+                        return Ok(Applied {
+                            open_customer_issue: lookups.open_customer_issue,
+                            incident: current,
+                            note: None,
+                            escalation: None,
+                        });
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        if let (Some(reason), Some(actor)) = (&outcome.cancel_tickets, caller.id) {
+            super::coordination::cancel_for_closure(conn, id, actor, &caller.roles, reason, now)?;
+        }
+        // An entry that newly solved this incident counts the use.
+        if let Some(entry) = outcome
+            .incident
+            .knowledge_entry_id
+            .filter(|e| Some(*e) != current.knowledge_entry_id)
+        {
+            super::knowledge::count_use(conn, entry)?;
+        }
+        let stored: Incident = if outcome.changes_fields() {
+            store_decided(
+                conn,
+                outcome.incident,
+                current.version,
+                now,
+                settings.timezone,
+            )?
+        } else {
+            current
+        };
+        let note = match (&outcome.note, caller.id) {
+            (Some(note), Some(author)) => {
+                let row: NoteRow = diesel::insert_into(incident_notes::table)
+                    .values((
+                        incident_notes::incident_id.eq(id),
+                        incident_notes::author_id.eq(author),
+                        incident_notes::visibility.eq(note.visibility.as_str()),
+                        incident_notes::body.eq(&note.body),
+                        incident_notes::created_at.eq(now),
+                    ))
+                    .returning(NoteRow::as_returning())
+                    .get_result(conn)?;
+                Some(Note::try_from(row)?)
+            }
+            _ => None,
+        };
+        if let Some(entry) = outcome.history {
+            record(conn, id, caller.id, now, entry)?;
+        }
+        for event in outcome.events {
+            let data = match (&escalation, event.is_about_escalation()) {
+                (Some(escalation), true) => event_data(&stored, Some(escalation), now)?,
+                // An escalation that was not recorded (another instance had it) is not news.
+                (None, true) => continue,
+                (_, false) => event_data(&stored, None, now)?,
+            };
+            emit(conn, event, now, data)?;
+        }
+        let open_customer_issue = matches!(stored.status, Status::New | Status::InProgress)
+            && super::coordination::blocks_resolving(conn, id)?;
+        Ok(Applied {
+            incident: stored,
+            note,
+            escalation,
+            open_customer_issue,
+        })
+    })
+}
+
+/// Writes a decided incident over its row, one version after `version`. A closed incident
+/// written here is one just closed (a closed row never changes again), so its closure is
+/// added to the report summaries in the same transaction.
+pub(super) fn store_decided(
+    conn: &mut PgConnection,
+    incident: Incident,
+    version: i32,
+    now: DateTime<Utc>,
+    timezone: Tz,
+) -> Result<Incident, StoreError> {
+    let id = incident.id;
+    let mut next = IncidentRow::try_from(incident)?;
+    next.updated_at = now;
+    next.version = version + 1;
+    let stored: Incident = diesel::update(incidents::table.find(id))
+        .set(&next)
+        .returning(IncidentRow::as_returning())
+        .get_result::<IncidentRow>(conn)?
+        .try_into()?;
+    if stored.status == Status::Closed {
+        summaries::record_closure(conn, &stored, timezone)?;
+        super::suggestions::index_resolved(conn, &stored)?;
+    }
+    Ok(stored)
+}
+
+/// The facts of a command that needs nothing looked up (a monitoring event's).
+pub(super) fn plain_lookups(settings: &WriteSettings, now: DateTime<Utc>) -> Lookups<'_> {
+    Lookups {
+        upload_cutoff: settings.cutoff(),
+        ..Lookups::nothing_looked_up(now, &settings.taxonomy, settings.follow_up_window)
+    }
+}
+
+fn user_facts(conn: &mut PgConnection, id: i64) -> Result<Option<UserFacts>, StoreError> {
+    Ok(
+        super::users::find_optional(conn, id)?.map(|user| UserFacts {
+            roles: user.roles(),
+            id: user.id,
+            active: user.active,
+        }),
+    )
+}
+
+/// Whether organisation `id` is active; `NULL` when there is none.
+#[diesel::dsl::auto_type]
+pub(super) fn customer_active(id: i64) -> _ {
+    customers::table
+        .find(id)
+        .select(customers::active)
+        .single_value()
+}
+
+fn customer_facts(conn: &mut PgConnection, id: i64) -> Result<Option<CustomerFacts>, StoreError> {
+    let active: Option<bool> = diesel::select(customer_active(id)).get_result(conn)?;
+    Ok(active.map(|active| CustomerFacts { id, active }))
+}
+
+pub(super) fn ci_ref(conn: &mut PgConnection, id: i64) -> Result<Option<CiRef>, StoreError> {
+    Ok(
+        super::configuration_items::find_optional(conn, id)?.map(|ci| CiRef {
+            id: ci.id,
+            customer_id: ci.customer_id,
+        }),
+    )
+}
