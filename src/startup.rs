@@ -84,7 +84,7 @@ pub fn prepare_database(settings: &Settings) -> Result<Taxonomy, StartupError> {
         ),
     }
     // The report summaries count by local month: rebuilt once when TIMEZONE is new to them.
-    let rebuilt = store::summaries::ensure_current(&mut conn, settings.timezone)
+    let rebuilt = store::report_summaries::ensure_current(&mut conn, settings.timezone)
         .map_err(|e| StartupError::Summaries(e.to_string()))?;
     if rebuilt {
         log::info!(

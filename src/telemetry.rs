@@ -215,7 +215,7 @@ impl Metrics {
     }
 
     /// Sets the gauges read from the database (shared by all instances).
-    pub fn set_database_gauges(&self, counts: &crate::store::stats::Counts) {
+    pub fn set_database_gauges(&self, counts: &crate::store::metrics_counts::Counts) {
         self.open_incidents.reset();
         for (level, tier, n) in &counts.open_incidents {
             self.open_incidents

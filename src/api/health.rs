@@ -63,7 +63,7 @@ pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
 #[get("/metrics")]
 pub async fn metrics(state: Data<AppState>) -> HttpResponse {
     // Without the database the HTTP and pool metrics are still worth serving.
-    match store::run(&state.pool, store::stats::counts).await {
+    match store::run(&state.pool, store::metrics_counts::counts).await {
         Ok(counts) => state.metrics.set_database_gauges(&counts),
         Err(err) => log::warn!("metrics without database counts: {err}"),
     }

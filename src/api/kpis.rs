@@ -18,7 +18,7 @@ use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
-use crate::store::kpis::KpiFilter;
+use crate::store::kpi_measures::KpiFilter;
 
 /// Which periods, and which incidents.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -90,7 +90,7 @@ pub async fn get_kpis(
     };
     let granularity = query.granularity;
     let counts = store::run(&state.pool, move |conn| {
-        store::kpis::counts(conn, granularity, first_month, end_month, filter)
+        store::kpi_measures::counts(conn, granularity, first_month, end_month, filter)
     })
     .await?;
     let by_period: HashMap<Period, _> = counts

@@ -74,13 +74,14 @@ pub async fn get_statistics(
     let months = rate_months(period);
     let (rates_from, rates_to) = (months[0].first_day, period.next().first_day);
     let counts = store::run(&state.pool, move |conn| {
-        let mut counts = store::statistics::statistics(conn, first_month, end_month, start, end)?;
-        let monthly = store::kpis::counts(
+        let mut counts =
+            store::statistics_report::statistics(conn, first_month, end_month, start, end)?;
+        let monthly = store::kpi_measures::counts(
             conn,
             Granularity::Month,
             rates_from,
             rates_to,
-            store::kpis::KpiFilter::default(),
+            store::kpi_measures::KpiFilter::default(),
         )?;
         counts.monthly = monthly
             .into_iter()
@@ -196,7 +197,7 @@ pub async fn get_recurring(
     let since = state.clock.now() - Duration::days(query.0.days.unwrap_or(7));
     let min_customers = query.0.min_customers.unwrap_or(3);
     let found = store::run(&state.pool, move |conn| {
-        store::recurring::recurring(conn, since, min_customers)
+        store::recurring_defects::recurring(conn, since, min_customers)
     })
     .await?;
     let items = found

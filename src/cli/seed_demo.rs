@@ -184,7 +184,7 @@ pub(super) fn seed_demo(args: SeedDemoArgs) -> Result<(), String> {
     })?;
     let entries = write_knowledge(&mut conn, knowledge, args.knowledge.unwrap_or(total / 10))?;
     eprintln!("summarising for the reports");
-    store::summaries::rebuild(&mut conn, settings.timezone).map_err(explain)?;
+    store::report_summaries::rebuild(&mut conn, settings.timezone).map_err(explain)?;
     eprintln!("indexing resolved incidents for suggestions");
     store::suggestions::backfill(&mut conn).map_err(explain)?;
     store::demo::analyze(&mut conn).map_err(explain)?;

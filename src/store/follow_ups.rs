@@ -7,8 +7,8 @@ use diesel::prelude::*;
 
 use super::StoreError;
 use super::parse_stored;
+use super::report_summaries::PerformedFollowUp;
 use super::schema::{follow_ups, incidents};
-use super::summaries::PerformedFollowUp;
 use crate::domain::follow_up::{FollowUpProgress, NewFollowUp};
 use crate::domain::incident::{Channel, Incident};
 
@@ -72,7 +72,7 @@ pub fn record(
             reached: row.reached,
             satisfaction: row.satisfaction,
         };
-        super::summaries::record_follow_up(conn, &incident, &done, timezone)?;
+        super::report_summaries::record_follow_up(conn, &incident, &done, timezone)?;
         Ok(row)
     })
 }

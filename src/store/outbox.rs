@@ -8,7 +8,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment};
 use diesel::sql_types::{BigInt, Text};
 
 use super::StoreError;
-use super::combined::{Combined, RETURNED};
+use super::combined_statements::{Combined, RETURNED};
 use super::schema::outbox_events;
 
 /// Event types a webhook can subscribe to (SPEC §10).

@@ -198,7 +198,7 @@ async fn maintained_summaries_equal_a_rebuild_and_follow_the_time_zone() {
     assert_eq!(maintained[0]["items"][1]["closed"], 1);
 
     let mut conn = diesel::PgConnection::establish(&database_url(&app.database)).unwrap();
-    incident_desk::store::summaries::rebuild(&mut conn, chrono_tz::Asia::Shanghai).unwrap();
+    incident_desk::store::report_summaries::rebuild(&mut conn, chrono_tz::Asia::Shanghai).unwrap();
     for (path, before) in paths.iter().zip(&maintained) {
         assert_eq!(&app.get(path, &c.manager).ok().await, before, "{path}");
     }

@@ -17,7 +17,7 @@ use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
-use crate::store::records::RecordFacts;
+use crate::store::incident_record::RecordFacts;
 
 /// Label and value rows under a heading.
 struct Section {
@@ -280,7 +280,7 @@ pub async fn get_incident_record(
     let staff = caller.roles.is_staff();
     let (incident, facts) = store::run(&state.pool, move |conn| {
         let incident = visible_incident(conn, &who, id)?;
-        let facts = store::records::record_facts(conn, &incident, staff)?;
+        let facts = store::incident_record::record_facts(conn, &incident, staff)?;
         Ok::<_, AppError>((incident, facts))
     })
     .await?;

@@ -12,7 +12,7 @@ use crate::domain::workflow::{
     OnDuplicate,
 };
 use crate::store::StoreError;
-use crate::store::combined::Combined;
+use crate::store::combined_statements::Combined;
 use crate::store::incidents::{IncidentRow, NewIncidentRow};
 use crate::store::schema::incidents;
 use crate::store::{calendar, outbox};

@@ -31,7 +31,7 @@ use crate::store::StoreError;
 use crate::store::escalations;
 use crate::store::incidents::{IncidentRow, NoteRow};
 use crate::store::schema::{customers, incident_notes, incidents};
-use crate::store::{calendar, check_version, summaries};
+use crate::store::{calendar, check_version, report_summaries};
 
 /// What every incident write needs besides the database: the taxonomy and the deadline
 /// settings.
@@ -253,7 +253,7 @@ pub(super) fn store_decided(
         .get_result::<IncidentRow>(conn)?
         .try_into()?;
     if stored.status == Status::Closed {
-        summaries::record_closure(conn, &stored, timezone)?;
+        report_summaries::record_closure(conn, &stored, timezone)?;
         super::suggestions::index_resolved(conn, &stored)?;
     }
     Ok(stored)

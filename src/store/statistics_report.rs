@@ -1,5 +1,5 @@
 //! Counting for 《事件信息统计表》 (SPEC §9): the monthly summaries of the incidents closed in
-//! the period's months ([`super::summaries`]), and the incidents recorded in it.
+//! the period's months ([`super::report_summaries`]), and the incidents recorded in it.
 
 use std::collections::HashMap;
 
@@ -138,7 +138,7 @@ pub fn statistics(
     for r in times {
         let row = (parse_stored(&r.level)?, r.resolved, r.mean, r.median, r.p90);
         match r.measure.as_str() {
-            super::summaries::FIRST_RESPONSE => counts.time_to_first_response.push(row),
+            super::report_summaries::FIRST_RESPONSE => counts.time_to_first_response.push(row),
             _ => counts.time_to_resolve.push(row),
         }
     }

@@ -47,7 +47,7 @@ struct PeriodRow {
 
 /// The counts of every period with any, keyed by the period's local start, for the local
 /// months from `first_month` up to (not including) `end_month`, read from the monthly
-/// summaries the closing transactions keep ([`super::summaries`]).
+/// summaries the closing transactions keep ([`super::report_summaries`]).
 pub fn counts(
     conn: &mut PgConnection,
     granularity: Granularity,
