@@ -12,7 +12,8 @@ DB=bench_callgrind
 PORT=${PORT:-18098}
 N=${N:-200}
 OUT=$(mktemp -d)
-. bench/server-env.sh
+. bench/lib.sh
+server_env
 # The allocator settings are given here, so the server does not start itself again outside
 # valgrind.
 export HTTP_WORKERS=1 DATABASE_TIMEOUT_SECS=60 DATABASE_POOL_SIZE=2 MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_ARENA_MAX=2 \

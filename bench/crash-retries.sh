@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 DB=bench_crash_retries
 PORT=${PORT:-18096}
-. bench/fresh-server.sh
+. bench/lib.sh
+fresh_server
 CUSTOMER=$(curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' -d '{"code":"C1","name":"Customer 1"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 DB=bench_db_restart
 PORT=${PORT:-18095}
 CLUSTER=${CLUSTER:-$(pg_lsclusters -h | awk 'NR==1 {print $1 " " $2}')}
-. bench/fresh-server.sh
+. bench/lib.sh
+fresh_server
 CUSTOMER=$(curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' -d '{"code":"C1","name":"Customer 1"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -9,7 +9,8 @@ DB=${DB:-bench_demo_$INCIDENTS}
 PORT=${PORT:-18098}
 # The history ends here, so that every run asks for the same months.
 UNTIL=${UNTIL:-2026-11-30T00:00:00Z}
-. bench/server-env.sh
+. bench/lib.sh
+server_env
 export DEMO_PASSWORD=demo-password
 
 count() { psql "$PG/$DB" -Atc "SELECT count(*) FROM $1" 2>/dev/null || echo 0; }
@@ -24,7 +25,7 @@ psql "$PG/$DB" -qc "VACUUM ANALYZE" >/dev/null
 $BIN serve >/dev/null 2>&1 &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_healthz "$BASE"
 TOKEN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
     -d "{\"username\":\"${TOKEN_USER:-demo.manager01}\",\"password\":\"demo-password\"}" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
@@ -32,11 +33,9 @@ TOKEN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application
 # pgbench select-only with $1 clients for $2 (e.g. 15s): the machine's yardstick, measured in
 # the same run as the figures it is compared with.
 pgbench_select_only() {
-    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" 2>/dev/null &&
-        psql "$PG/postgres" -qc "CREATE DATABASE bench_pgbench"
-    pgbench -q -i -s 10 "$PG/bench_pgbench" >/dev/null 2>&1
-    pgbench -S -n -c "$1" -j 2 -T "${2%s}" "$PG/bench_pgbench" 2>/dev/null | grep -E "^tps" | sed 's/^/  /'
-    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench"
+    pgbench_db
+    echo "  tps = $(pgbench_select "$1" "$2")"
+    drop_pgbench_db
 }
 
 # `measure NAME PATH`: ROUNDS sequential GETs of PATH after two warm-ups; median, p95, max.

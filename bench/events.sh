@@ -11,31 +11,18 @@ DB=bench_events
 PORT=${PORT:-18098}
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-32}
-. bench/server-env.sh
+. bench/lib.sh
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
-$BIN serve >/dev/null 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 2000); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.01; done
-
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-ADMIN=$(curl -fs -X POST "$BASE/api/v1/auth/token" -H 'Content-Type: application/json' \
-    -d '{"username":"admin","password":"bench-password"}' | json '["access_token"]')
+fresh_server
 curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' -d '{"code":"C1","name":"Customer 1"}' >/dev/null
 TOKEN=$(curl -fs -X POST "$BASE/api/v1/api-tokens" -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' -d '{"name":"bench","roles":["integration"]}' | json '["token"]')
 
 echo "== pgbench single-row insert, $CONNECTIONS clients, $DURATION (PostgreSQL alone)"
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" 2>/dev/null
-psql "$PG/postgres" -qc "CREATE DATABASE bench_pgbench"
-pgbench -q -i -s 10 "$PG/bench_pgbench" >/dev/null 2>&1
-printf 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n' >/tmp/pgbench_insert.sql
-pgbench -n -f /tmp/pgbench_insert.sql -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" "$PG/bench_pgbench" 2>/dev/null \
-    | grep -E '^tps' | sed 's/(without initial connection time)//'
-psql "$PG/postgres" -qc "DROP DATABASE bench_pgbench"
+pgbench_db
+echo "tps = $(pgbench_insert "$CONNECTIONS" "$DURATION")"
+drop_pgbench_db
 
 accepted_so_far() {
     curl -fs "$BASE/metrics" | python3 -c '

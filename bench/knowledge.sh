@@ -45,7 +45,7 @@ if [ -n "$PG_LOG" ] && [ -r "$PG_LOG" ]; then
     kill -TERM "$SERVER"; wait "$SERVER" || true
     $BIN serve >/dev/null 2>&1 &
     SERVER=$!
-    for _ in $(seq 1 600); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+    wait_healthz "$BASE"
     for path in "$(sed -n 1p "$SEARCHES")" "$(sed -n 18p "$SEARCHES")" "$(sed -n 1p "$SUGGESTIONS")"; do
         start=$(wc -l <"$PG_LOG")
         curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" "$BASE$path"
@@ -69,7 +69,7 @@ for record in records:
     kill -TERM "$SERVER"; wait "$SERVER" || true
     $BIN serve >/dev/null 2>&1 &
     SERVER=$!
-    for _ in $(seq 1 600); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+    wait_healthz "$BASE"
 fi
 
 if ! command -v wrk >/dev/null; then

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 DB=bench_login_flood
 PORT=${PORT:-18096}
 DURATION=${DURATION:-10s}
-. bench/fresh-server.sh
+. bench/lib.sh
+fresh_server
 create_user flood service_desk
 reads() {
     wrk -t1 -c2 -d"$DURATION" --latency -H "Authorization: Bearer $ADMIN" "$BASE/api/v1/users/me" |

@@ -20,7 +20,8 @@ DB=bench_ratios
 PORT=${PORT:-18093}
 DURATION=${DURATION:-10s}
 SECS=${DURATION%s}
-. bench/fresh-server.sh
+. bench/lib.sh
+fresh_server
 rss_mb() { awk "/^$1:/ {printf \"%.1f\", \$2/1024}" "/proc/$SERVER/status"; }
 sleep 1
 IDLE_RSS=$(rss_mb VmRSS)
@@ -32,15 +33,11 @@ create_user ratios.desk service_desk
 DESK=$(token ratios.desk)
 
 echo "== yardsticks: pgbench, $DURATION each (PostgreSQL alone)"
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_ratios_pgbench" 2>/dev/null
-psql "$PG/postgres" -qc "CREATE DATABASE bench_ratios_pgbench"
-pgbench -q -i -s 10 "$PG/bench_ratios_pgbench" >/dev/null 2>&1
-tps() { grep -E '^tps' | sed -E 's/^tps = ([0-9.]+).*/\1/'; }
-SELECT_TPS=$(pgbench -n -S -c 16 -j 2 -T "$SECS" "$PG/bench_ratios_pgbench" 2>/dev/null | tps)
-printf 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n' \
-    >/tmp/ratios_insert.sql
-INSERT_TPS=$(pgbench -n -f /tmp/ratios_insert.sql -c 64 -j 2 -T "$SECS" "$PG/bench_ratios_pgbench" 2>/dev/null | tps)
-psql "$PG/postgres" -qc "DROP DATABASE bench_ratios_pgbench"
+pgbench_db
+tps() { _tps; }
+SELECT_TPS=$(pgbench_select 16 "$DURATION")
+INSERT_TPS=$(pgbench_insert 64 "$DURATION")
+drop_pgbench_db
 printf 'pgbench select-only, 16 clients:       %10.0f TPS\n' "$SELECT_TPS"
 printf 'pgbench single-row insert, 64 clients: %10.0f TPS\n' "$INSERT_TPS"
 

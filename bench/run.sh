@@ -10,7 +10,8 @@ PORT=${PORT:-18099}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 # BIN=path/to/incident-desk measures another build (e.g. an older commit's) with the same load.
-. bench/server-env.sh
+. bench/lib.sh
+server_env
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 
 wait_ready() {
@@ -70,16 +71,10 @@ if ! command -v wrk >/dev/null; then
 fi
 # What PostgreSQL itself does on this machine in this run: the yardstick for the figures below.
 echo "== pgbench, $CONNECTIONS clients, $DURATION (PostgreSQL alone)"
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_pgbench" 2>/dev/null
-psql "$PG/postgres" -qc "CREATE DATABASE bench_pgbench"
-pgbench -q -i -s 10 "$PG/bench_pgbench" >/dev/null 2>&1
-PGBENCH_SECS=${DURATION%s}
-echo -n "select-only (-S): "
-pgbench -n -S -c "$CONNECTIONS" -j 2 -T "$PGBENCH_SECS" "$PG/bench_pgbench" 2>/dev/null | grep -E '^tps' | sed 's/(without initial connection time)//'
-echo -n "single-row insert: "
-printf 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now());\n' >/tmp/pgbench_insert.sql
-pgbench -n -f /tmp/pgbench_insert.sql -c "$CONNECTIONS" -j 2 -T "$PGBENCH_SECS" "$PG/bench_pgbench" 2>/dev/null | grep -E '^tps' | sed 's/(without initial connection time)//'
-psql "$PG/postgres" -qc "DROP DATABASE bench_pgbench"
+pgbench_db
+echo "select-only (-S): tps = $(pgbench_select "$CONNECTIONS" "$DURATION")"
+echo "single-row insert: tps = $(pgbench_insert "$CONNECTIONS" "$DURATION")"
+drop_pgbench_db
 load() {
     echo "== wrk -t2 -c$CONNECTIONS -d$DURATION $1"
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $TOKEN" "$BASE$1" \
