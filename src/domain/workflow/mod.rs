@@ -232,6 +232,9 @@ pub struct Outcome {
     /// The incident was closed: its open or accepted coordination tickets are cancelled with
     /// this reason, in the same transaction (SPEC §6).
     pub cancel_tickets: Option<String>,
+    /// The published knowledge entry that newly solved the incident: its use is counted, in
+    /// the same transaction (SPEC §7).
+    pub knowledge_used: Option<i64>,
 }
 
 impl Outcome {
@@ -244,6 +247,7 @@ impl Outcome {
             escalation: None,
             events: vec![],
             cancel_tickets: None,
+            knowledge_used: None,
         }
     }
 
@@ -356,6 +360,9 @@ pub fn decide(
 
 fn outcome(current: &Incident, next: Incident, action: Action, effect: Effect) -> Outcome {
     let changes = diff(Some(current), &next);
+    let knowledge_used = next
+        .knowledge_entry_id
+        .filter(|entry| Some(*entry) != current.knowledge_entry_id);
     let mut events = Vec::new();
     let mut cancel_tickets = None;
     if next.status != current.status {
@@ -408,6 +415,7 @@ fn outcome(current: &Incident, next: Incident, action: Action, effect: Effect) -
         escalation: effect.escalation,
         events,
         cancel_tickets,
+        knowledge_used,
     }
 }
 

@@ -50,9 +50,10 @@ impl Decided {
         if outcome.note.is_some()
             || outcome.escalation.is_some()
             || outcome.cancel_tickets.is_some()
+            || outcome.knowledge_used.is_some()
         {
             return Err(StoreError::internal(
-                "a batched decision wrote a note, an escalation or a cancellation",
+                "a batched decision wrote a note, an escalation, a cancellation or a knowledge use",
             ));
         }
         self.entries

@@ -175,12 +175,7 @@ pub fn execute(
         if let (Some(reason), Some(actor)) = (&outcome.cancel_tickets, caller.id) {
             super::coordination::cancel_for_closure(conn, id, actor, &caller.roles, reason, now)?;
         }
-        // An entry that newly solved this incident counts the use.
-        if let Some(entry) = outcome
-            .incident
-            .knowledge_entry_id
-            .filter(|e| Some(*e) != current.knowledge_entry_id)
-        {
+        if let Some(entry) = outcome.knowledge_used {
             super::knowledge::count_use(conn, entry)?;
         }
         let stored: Incident = if outcome.changes_fields() {

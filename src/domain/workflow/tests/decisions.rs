@@ -649,3 +649,32 @@ fn customers_read_public_entries_without_the_desks_internal_words() {
     assert_eq!(changes.len(), 1);
     assert_eq!(comment, None);
 }
+
+#[test]
+fn resolving_with_a_published_entry_counts_its_use_once() {
+    let tax = taxonomy();
+    let mut working = incident(Status::InProgress);
+    working.assignee_id = Some(10);
+    let resolve = |entry: Option<i64>| {
+        IncidentCommand::Resolve(Resolution {
+            solution: "按知识库条目处理".into(),
+            cause: "unknown".into(),
+            subcause: "unclear_direct_fix".into(),
+            category: None,
+            subcategory: Some("query_inaccurate".into()),
+            knowledge_entry_id: entry,
+        })
+    };
+    let mut with_entry = lookups(&tax, t0());
+    with_entry.knowledge_entry = Some((7, true));
+    let solved = decide(&working, &desk(), resolve(Some(7)), &with_entry).unwrap();
+    assert_eq!(solved.incident.knowledge_entry_id, Some(7));
+    assert_eq!(solved.knowledge_used, Some(7));
+    let without = decide(&working, &desk(), resolve(None), &lookups(&tax, t0())).unwrap();
+    assert_eq!(without.knowledge_used, None);
+    // Resolved again with the entry that solved it before: the use is not counted twice.
+    let mut again = working.clone();
+    again.knowledge_entry_id = Some(7);
+    let repeated = decide(&again, &desk(), resolve(Some(7)), &with_entry).unwrap();
+    assert_eq!(repeated.knowledge_used, None);
+}
