@@ -102,7 +102,17 @@ pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, AppE
             "must not contain the NUL character",
         ));
     }
-    let value: T = serde_path_to_error::deserialize(document).map_err(|err| {
+    deserialize_valid(document)
+}
+
+/// Deserializes `T` from `deserializer`, naming a failing field by its path, then runs its
+/// `validator` rules: what bodies and query strings share.
+pub(super) fn deserialize_valid<'de, T, D>(deserializer: D) -> Result<T, AppError>
+where
+    T: serde::Deserialize<'de> + Validate,
+    D: serde::Deserializer<'de>,
+{
+    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
         AppError::Validation(vec![deserialize_error(
             &path,
@@ -152,7 +162,7 @@ fn find_nul(value: &Value, path: String) -> Option<String> {
 
 /// Turns a serde message into a field error, naming the missing field where serde names it
 /// only in the message.
-pub(super) fn deserialize_error(path: &str, message: &str) -> FieldError {
+fn deserialize_error(path: &str, message: &str) -> FieldError {
     let join = |field: &str| {
         if path.is_empty() || path == "." {
             field.to_owned()

@@ -6,7 +6,7 @@ use futures_util::future::{Ready, ready};
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
-use super::body::{deserialize_error, validate};
+use super::body::deserialize_valid;
 use crate::error::AppError;
 
 /// A query string, parsed and validated. Repeated keys fill `Vec` fields.
@@ -39,13 +39,5 @@ pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, App
         )
         .finish();
     let deserializer = serde_html_form::Deserializer::from_bytes(present.as_bytes());
-    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        AppError::Validation(vec![deserialize_error(
-            &path,
-            &err.into_inner().to_string(),
-        )])
-    })?;
-    validate(&value)?;
-    Ok(value)
+    deserialize_valid(deserializer)
 }
