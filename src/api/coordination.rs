@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
-use super::pagination::{Page, PageQuery, page};
+use super::pagination::{ChangesQuery, Page, PageQuery, changes_page};
 use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
 use crate::api::respond::versioned;
@@ -346,7 +346,7 @@ pub async fn get_ticket_history(
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),
-    params(ListTicketsQuery, PageQuery),
+    params(ListTicketsQuery, ChangesQuery, PageQuery),
     responses(
         (status = 200, description = "A page of tickets", body = Page<CoordinationTicket>),
         problems::ListErrors
@@ -357,10 +357,11 @@ pub async fn list_tickets(
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<ListTicketsQuery>,
+    changes: ValidQuery<ChangesQuery>,
     paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
-    let page_req = paging.0.request()?;
+    let page_req = changes.0.page(&paging.0)?;
     let query = query.0;
     let filter = TicketFilter {
         assignee_id: query.assignee_id,
@@ -372,7 +373,7 @@ pub async fn list_tickets(
         store::coordination::list(conn, &filter, page_req)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page(rows, |t| t)))
+    Ok(HttpResponse::Ok().json(changes_page(rows, |t| t)))
 }
 
 /// Registers the routes.

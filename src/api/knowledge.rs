@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
-use super::pagination::{Page, PageQuery, page};
+use super::pagination::{ChangesQuery, Page, PageQuery, changes_page};
 use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
 use crate::api::respond::versioned;
@@ -346,7 +346,7 @@ pub async fn get_knowledge(
 #[utoipa::path(
     tag = "knowledge",
     security(("bearer" = [])),
-    params(SearchKnowledgeQuery, PageQuery),
+    params(SearchKnowledgeQuery, ChangesQuery, PageQuery),
     responses(
         (status = 200, description = "A page of entries", body = Page<KnowledgeHit>),
         problems::ListErrors
@@ -357,10 +357,11 @@ pub async fn search_knowledge(
     state: Data<AppState>,
     caller: AuthUser,
     query: ValidQuery<SearchKnowledgeQuery>,
+    changes: ValidQuery<ChangesQuery>,
     paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&READERS)?;
-    let page_req = paging.0.request()?;
+    let page_req = changes.0.page(&paging.0)?;
     let query = query.0;
     let statuses = match (caller.roles.is_staff(), query.status) {
         (true, Some(status)) => vec![status],
@@ -379,7 +380,12 @@ pub async fn search_knowledge(
         store::knowledge::search(conn, &filter, page_req)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page(found, |(entry, score)| KnowledgeHit { entry, score })))
+    Ok(
+        HttpResponse::Ok().json(changes_page(found, |(entry, score)| KnowledgeHit {
+            entry,
+            score,
+        })),
+    )
 }
 
 /// A published entry suggested for an incident.

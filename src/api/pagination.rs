@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::error::AppError;
-use crate::store::PageRequest;
+use crate::store::{ChangesPage, ListPosition, PageRequest};
 
 /// Rows per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -76,6 +76,71 @@ impl<T: Serialize> Page<T> {
         Ok(HttpResponse::Ok()
             .content_type(actix_web::http::header::ContentType::json())
             .body(body))
+    }
+}
+
+/// `updated_since` and `sort` of the lists polling clients read (SPEC §12: coordination tickets
+/// and knowledge; incidents have their own `sort`).
+#[derive(Debug, Default, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// Only rows changed at or after this time (RFC 3339). Sort by `updated_at` to walk the
+    /// changes in order, and poll again from the last `updated_at` seen, a few seconds back: a
+    /// change that commits late may carry a slightly earlier time.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// `updated_at`: least recently changed first. Without it, oldest first. A `cursor`
+    /// continues only the order it was made in.
+    #[param(inline)]
+    pub sort: Option<ChangesSort>,
+}
+
+/// The order of a list polling clients read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+pub enum ChangesSort {
+    /// Least recently changed first.
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+}
+
+impl ChangesQuery {
+    /// The page `paging` asks for, in this order.
+    pub fn page(&self, paging: &PageQuery) -> Result<ChangesPage, AppError> {
+        let limit = paging.limit()?;
+        let first = match self.sort {
+            None => ListPosition::Id(None),
+            Some(ChangesSort::UpdatedAt) => ListPosition::Changed(None),
+        };
+        let after = match paging.cursor.as_deref() {
+            None => first,
+            Some(cursor) => {
+                let after: ListPosition = decode_cursor(cursor)?;
+                if std::mem::discriminant(&after) != std::mem::discriminant(&first) {
+                    return Err(AppError::invalid_field(
+                        "cursor",
+                        "invalid",
+                        "the cursor belongs to another sort order",
+                    ));
+                }
+                after
+            }
+        };
+        Ok(ChangesPage {
+            limit,
+            updated_since: self.updated_since,
+            after,
+        })
+    }
+}
+
+/// Wraps rows and where the next page starts into a page.
+pub fn changes_page<R, T>(
+    rows: (Vec<R>, Option<ListPosition>),
+    map: impl FnMut(R) -> T,
+) -> Page<T> {
+    let (rows, next) = rows;
+    Page {
+        items: rows.into_iter().map(map).collect(),
+        next_cursor: next.map(|position| encode_cursor(&position)),
     }
 }
 

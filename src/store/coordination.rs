@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::StoreError;
 use super::schema::{coordination_ticket_history, coordination_tickets, incidents, users};
-use super::{PageRequest, check_version, outbox, parse_stored, split_page};
+use super::{ChangesPage, ListPosition, check_version, outbox, parse_stored};
 use crate::domain::changes::{FieldChange, json_diff};
 use crate::domain::coordination::{
     AssigneeFacts, CoordinationKind, CoordinationStatus, CoordinationTicket, NewTicket,
@@ -357,12 +357,13 @@ pub struct TicketFilter {
     pub incident_id: Option<i64>,
 }
 
-/// One page of tickets, oldest first.
+/// One page of tickets, oldest first or least recently changed first.
 pub fn list(
     conn: &mut PgConnection,
     filter: &TicketFilter,
-    page: PageRequest,
-) -> Result<(Vec<CoordinationTicket>, Option<i64>), StoreError> {
+    page: ChangesPage,
+) -> Result<(Vec<CoordinationTicket>, Option<ListPosition>), StoreError> {
+    use coordination_tickets::dsl as t;
     let mut query = coordination_tickets::table
         .select(TicketRow::as_select())
         .into_boxed();
@@ -378,14 +379,29 @@ pub fn list(
     if let Some(incident) = filter.incident_id {
         query = query.filter(coordination_tickets::incident_id.eq(incident));
     }
-    if let Some(after) = page.after {
-        query = query.filter(coordination_tickets::id.gt(after));
+    if let Some(since) = page.updated_since {
+        query = query.filter(t::updated_at.ge(since));
     }
-    let rows: Vec<TicketRow> = query
-        .order(coordination_tickets::id.asc())
-        .limit(page.limit + 1)
-        .load(conn)?;
-    let (rows, next) = split_page(rows, page, |row| row.id);
+    query = match page.after {
+        ListPosition::Id(after) => {
+            if let Some(after) = after {
+                query = query.filter(t::id.gt(after));
+            }
+            query.order(t::id.asc())
+        }
+        ListPosition::Changed(after) => {
+            if let Some((at, id)) = after {
+                query = query.filter(
+                    t::updated_at
+                        .gt(at)
+                        .or(t::updated_at.eq(at).and(t::id.gt(id))),
+                );
+            }
+            query.order((t::updated_at.asc(), t::id.asc()))
+        }
+    };
+    let rows: Vec<TicketRow> = query.limit(page.limit + 1).load(conn)?;
+    let (rows, next) = page.split(rows, |row| (row.updated_at, row.id));
     let tickets = rows
         .into_iter()
         .map(CoordinationTicket::try_from)

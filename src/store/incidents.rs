@@ -421,6 +421,8 @@ pub enum SortKey {
     DueAt,
     /// Level (low < medium < high).
     Level,
+    /// Last change.
+    UpdatedAt,
 }
 
 /// Where the previous page ended, in the list's sort order.
@@ -449,6 +451,8 @@ pub struct IncidentFilter {
     pub sla_breached: Option<(bool, DateTime<Utc>)>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// Changed at or after.
+    pub updated_since: Option<DateTime<Utc>>,
     pub q: Option<String>,
 }
 
@@ -504,6 +508,9 @@ pub fn list(
     }
     if let Some(to) = filter.created_to {
         query = query.filter(i::created_at.lt(to));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(i::updated_at.ge(since));
     }
     if let Some(q) = &filter.q {
         let pattern = like_pattern(q);
@@ -576,6 +583,7 @@ pub fn list(
         SortKey::CreatedAt => keyset!(i::created_at, time),
         SortKey::DueAt => keyset!(i::due_at, time),
         SortKey::Level => keyset!(i::level_rank, rank),
+        SortKey::UpdatedAt => keyset!(i::updated_at, time),
     }
 
     let mut rows: Vec<IncidentRow> = query.limit(limit + 1).load(conn)?;
@@ -592,6 +600,10 @@ pub fn list(
                         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
                 ),
                 SortKey::Level => serde_json::json!(row.level_rank),
+                SortKey::UpdatedAt => serde_json::json!(
+                    row.updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                ),
             },
             id: row.id,
         })

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Double, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 
 use super::StoreError;
 use super::schema::{incidents, knowledge_entries};
-use super::{PageRequest, check_version, parse_stored, split_page};
+use super::{ChangesPage, ListPosition, check_version, parse_stored};
 use crate::domain::knowledge::{
     KnowledgeCommand, KnowledgeEntry, KnowledgeStatus, KnowledgeText, check_author, decide_entry,
 };
@@ -291,13 +291,15 @@ pub type Ranked = (KnowledgeEntry, f64);
 /// which keeps a search within milliseconds whatever it matches.
 pub const RANK_WINDOW: i64 = 1_000;
 
-/// Entries matching `filter`: ranked by relevance when there is a query (the newest
-/// [`RANK_WINDOW`] matches; `page` is then a rank offset in `after`), else oldest first by id.
+/// Entries matching `filter`, changed since `page.updated_since` when given. In id order: ranked
+/// by relevance when there is a query (the newest [`RANK_WINDOW`] matches; the position is then
+/// a rank offset), else oldest first. In the order of change: least recently changed first,
+/// with their rank when there is a query.
 pub fn search(
     conn: &mut PgConnection,
     filter: &KnowledgeFilter,
-    page: PageRequest,
-) -> Result<(Vec<Ranked>, Option<i64>), StoreError> {
+    page: ChangesPage,
+) -> Result<(Vec<Ranked>, Option<ListPosition>), StoreError> {
     let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
     let (latin, cjk) = filter
         .query
@@ -313,9 +315,30 @@ pub fn search(
                                ELSE plainto_tsquery('english', $1) && to_tsquery('simple', $2) END)";
     const FILTERS: &str = "k.status = ANY($3) \
         AND ($4::text IS NULL OR k.category = $4) AND ($5::text IS NULL OR k.subcategory = $5) \
-        AND ($6::text IS NULL OR k.tags @> ARRAY[$6])";
-    let sql = if filter.query.is_some() {
-        format!(
+        AND ($6::text IS NULL OR k.tags @> ARRAY[$6]) \
+        AND ($9::timestamptz IS NULL OR k.updated_at >= $9)";
+    let (after_id, after_change) = match page.after {
+        ListPosition::Id(after) => (after, None),
+        ListPosition::Changed(after) => (after.map(|(_, id)| id), after.map(|(at, _)| at)),
+    };
+    let sql = match (&page.after, filter.query.is_some()) {
+        (ListPosition::Changed(_), searched) => {
+            let (matching, score) = if searched {
+                (
+                    format!("k.search_vector @@ {QUERY} AND"),
+                    format!("ts_rank(k.search_vector, {QUERY})::float8"),
+                )
+            } else {
+                (String::new(), "0::float8".to_owned())
+            };
+            format!(
+                "SELECT {ENTRY_COLUMNS}, {score} AS score FROM knowledge_entries k \
+                 WHERE {matching} {FILTERS} \
+                   AND ($10::timestamptz IS NULL OR (k.updated_at, k.id) > ($10, $7)) \
+                 ORDER BY k.updated_at, k.id LIMIT $8"
+            )
+        }
+        (ListPosition::Id(_), true) => format!(
             "WITH ranked AS ( \
                  SELECT m.id, ts_rank(m.search_vector, {QUERY})::float8 AS score \
                  FROM (SELECT k.id, k.search_vector FROM knowledge_entries k \
@@ -325,13 +348,12 @@ pub fn search(
              SELECT {ENTRY_COLUMNS}, r.score \
              FROM ranked r JOIN knowledge_entries k ON k.id = r.id \
              ORDER BY r.score DESC, k.id"
-        )
-    } else {
-        format!(
+        ),
+        (ListPosition::Id(_), false) => format!(
             "SELECT {ENTRY_COLUMNS}, 0::float8 AS score FROM knowledge_entries k \
              WHERE {FILTERS} AND ($7::bigint IS NULL OR k.id > $7) \
              ORDER BY k.id LIMIT $8"
-        )
+        ),
     };
     let rows: Vec<ScoredEntry> = diesel::sql_query(sql)
         .bind::<Text, _>(latin)
@@ -340,19 +362,21 @@ pub fn search(
         .bind::<Nullable<Text>, _>(&filter.category)
         .bind::<Nullable<Text>, _>(&filter.subcategory)
         .bind::<Nullable<Text>, _>(&filter.tag)
-        .bind::<Nullable<BigInt>, _>(page.after)
+        .bind::<Nullable<BigInt>, _>(after_id)
         .bind::<BigInt, _>(page.limit + 1)
+        .bind::<Nullable<Timestamptz>, _>(page.updated_since)
+        .bind::<Nullable<Timestamptz>, _>(after_change)
         .load(conn)?;
     let mut found: Vec<Ranked> = rows
         .into_iter()
         .map(Ranked::try_from)
         .collect::<Result<_, StoreError>>()?;
-    if filter.query.is_some() {
+    if filter.query.is_some() && matches!(page.after, ListPosition::Id(_)) {
         // Ranked pages continue at a rank offset, not an id.
         let more = found.len() as i64 > page.limit;
         found.truncate(page.limit as usize);
-        let next = more.then_some(page.after.unwrap_or(0) + page.limit);
+        let next = more.then_some(ListPosition::Id(Some(after_id.unwrap_or(0) + page.limit)));
         return Ok((found, next));
     }
-    Ok(split_page(found, page, |(entry, _)| entry.id))
+    Ok(page.split(found, |(entry, _)| (entry.updated_at, entry.id)))
 }

@@ -215,6 +215,50 @@ pub struct PageRequest {
     pub after: Option<i64>,
 }
 
+/// A page of a list that polling clients read (SPEC §12): in id order, or in the order of the
+/// last change, and only what changed since a time when asked.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangesPage {
+    /// Rows per page.
+    pub limit: i64,
+    /// Only rows changed at or after this time.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The order, and where the previous page ended in it.
+    pub after: ListPosition,
+}
+
+/// An order of a [`ChangesPage`] list, with the last row of the previous page (`None` on the
+/// first page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ListPosition {
+    /// Oldest first, by id.
+    Id(Option<i64>),
+    /// Least recently changed first, by `(updated_at, id)`.
+    Changed(Option<(chrono::DateTime<chrono::Utc>, i64)>),
+}
+
+impl ChangesPage {
+    /// Splits the extra row fetched, returning the page and where the next one starts.
+    pub fn split<T>(
+        &self,
+        mut rows: Vec<T>,
+        key: impl Fn(&T) -> (chrono::DateTime<chrono::Utc>, i64),
+    ) -> (Vec<T>, Option<ListPosition>) {
+        if rows.len() as i64 <= self.limit {
+            return (rows, None);
+        }
+        rows.truncate(self.limit as usize);
+        let next = rows.last().map(|row| {
+            let (updated_at, id) = key(row);
+            match self.after {
+                ListPosition::Id(_) => ListPosition::Id(Some(id)),
+                ListPosition::Changed(_) => ListPosition::Changed(Some((updated_at, id))),
+            }
+        });
+        (rows, next)
+    }
+}
+
 /// Splits the extra row fetched to tell whether another page follows.
 pub fn split_page<T>(
     mut rows: Vec<T>,

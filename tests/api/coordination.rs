@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// An incident the customer reported, taken by the desk and escalated to the cast's L2 engineer.
-async fn at_l2(app: &TestApp, c: &Cast) -> Value {
+pub(crate) async fn at_l2(app: &TestApp, c: &Cast) -> Value {
     let incident = app
         .create_incident(
             &c.portal,

@@ -19,6 +19,7 @@ mod knowledge;
 mod kpis;
 mod openapi_spec;
 mod operations;
+mod polling;
 mod reference_data;
 mod reports;
 mod statistics;

@@ -72,6 +72,7 @@ pub async fn list_incidents(
         sla_breached: query.sla_breached.map(|b| (b, now)),
         created_from: query.created_from,
         created_to: query.created_to,
+        updated_since: query.updated_since,
         q: query.q.filter(|q| !q.trim().is_empty()),
     };
     let (key, descending) = sort.key();

@@ -305,6 +305,12 @@ pub enum IncidentSort {
     /// Highest level first.
     #[serde(rename = "-level")]
     LevelDesc,
+    /// Least recently changed first: the order for polling with `updated_since`.
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+    /// Most recently changed first.
+    #[serde(rename = "-updated_at")]
+    UpdatedAtDesc,
 }
 
 impl IncidentSort {
@@ -316,6 +322,8 @@ impl IncidentSort {
             IncidentSort::DueAtDesc => (SortKey::DueAt, true),
             IncidentSort::Level => (SortKey::Level, false),
             IncidentSort::LevelDesc => (SortKey::Level, true),
+            IncidentSort::UpdatedAt => (SortKey::UpdatedAt, false),
+            IncidentSort::UpdatedAtDesc => (SortKey::UpdatedAt, true),
         }
     }
 
@@ -327,6 +335,8 @@ impl IncidentSort {
             IncidentSort::DueAtDesc => "-due_at",
             IncidentSort::Level => "level",
             IncidentSort::LevelDesc => "-level",
+            IncidentSort::UpdatedAt => "updated_at",
+            IncidentSort::UpdatedAtDesc => "-updated_at",
         }
     }
 }
@@ -379,11 +389,16 @@ pub struct ListIncidentsQuery {
     pub created_from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub created_to: Option<DateTime<Utc>>,
+    /// Changed at or after (RFC 3339): what a polling client has not seen yet. Sort by
+    /// `updated_at` to walk the changes in order, and poll again from the last `updated_at`
+    /// seen, a few seconds back: a change that commits late may carry a slightly earlier time.
+    pub updated_since: Option<DateTime<Utc>>,
     /// Text in number, title or description.
     #[validate(length(max = 200))]
     #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
-    /// Order: `-created_at` (default), `created_at`, `due_at`, `-due_at`, `level`, `-level`.
+    /// Order: `-created_at` (default), `created_at`, `due_at`, `-due_at`, `level`, `-level`,
+    /// `updated_at`, `-updated_at`.
     /// A `cursor` continues only the order it was made in.
     #[param(value_type = Option<IncidentSort>)]
     pub sort: Option<IncidentSort>,

@@ -1,0 +1,3 @@
+DROP INDEX knowledge_entries_updated_idx;
+DROP INDEX coordination_tickets_updated_idx;
+DROP INDEX incidents_updated_idx;
