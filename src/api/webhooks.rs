@@ -65,6 +65,9 @@ pub struct CreateWebhookRequest {
     pub secret: String,
     /// Default true.
     pub active: Option<bool>,
+    /// Only events about this customer's incidents and their coordination tickets; absent or
+    /// `null`: every customer's, and events about incidents of no known customer.
+    pub customer_id: Option<i64>,
 }
 
 /// Changes to a webhook; absent fields stay as they are.
@@ -84,6 +87,10 @@ pub struct UpdateWebhookRequest {
     pub secret: Option<String>,
     /// Pause (`false`) or resume (`true`) deliveries.
     pub active: Option<bool>,
+    /// Limit to this customer's events; `null` lifts the limit.
+    #[serde(default, deserialize_with = "super::extract::clearable")]
+    #[schema(value_type = Option<i64>)]
+    pub customer_id: Option<Option<i64>>,
 }
 
 /// A webhook (the secret is never returned).
@@ -98,6 +105,8 @@ pub struct WebhookResponse {
     pub events: Vec<String>,
     /// Deliveries are made only while active.
     pub active: bool,
+    /// The customer whose events alone it receives; `null`: every customer's.
+    pub customer_id: Option<i64>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -113,6 +122,7 @@ impl From<WebhookRow> for WebhookResponse {
             url: row.url,
             events: row.events,
             active: row.active,
+            customer_id: row.customer_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -212,6 +222,7 @@ pub async fn create_webhook(
             &events,
             &request.secret,
             request.active.unwrap_or(true),
+            request.customer_id,
             now,
         )
     })
@@ -305,6 +316,7 @@ pub async fn update_webhook(
         }),
         secret: request.secret,
         active: request.active,
+        customer_id: request.customer_id,
     };
     let row = store::run(&state.pool, move |conn| {
         store::webhooks::update(conn, id, patch, if_match.0, now)

@@ -131,6 +131,15 @@ fn emit(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let data = serde_json::json!({ "coordination_ticket": ticket });
+    // The ticket's customer is its incident's, for the webhooks limited to one customer.
+    let customer_id: Option<i64> = incidents::table
+        .find(ticket.incident_id)
+        .select(incidents::customer_id)
+        .first(conn)?;
+    let event = outbox::Event {
+        event_type: event,
+        customer_id,
+    };
     outbox::emit(conn, event, now, data).map(|_| ())
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment};
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::StoreError;
 use super::combined_statements::{Combined, RETURNED};
@@ -24,15 +24,25 @@ pub const EVENT_TYPES: [&str; 9] = [
     "coordination.resolved",
 ];
 
+/// What an event is: its type and the customer it concerns (`None`: no known customer), which
+/// decides the webhooks limited to one customer.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// One of [`EVENT_TYPES`].
+    pub event_type: &'a str,
+    /// The customer of the incident the event is about.
+    pub customer_id: Option<i64>,
+}
+
 /// Records an event and queues its deliveries, in one statement.
 pub fn emit(
     conn: &mut PgConnection,
-    event_type: &str,
+    event: Event<'_>,
     occurred_at: DateTime<Utc>,
     data: serde_json::Value,
 ) -> Result<i64, StoreError> {
-    let statement = Combined::new(event_insert(event_type, occurred_at, data))
-        .with("deliveries", Deliveries::of(RETURNED, event_type));
+    let statement = Combined::new(event_insert(&event, occurred_at, data))
+        .with("deliveries", Deliveries::of(RETURNED, &event));
     Ok(statement.get_result(conn)?)
 }
 
@@ -41,44 +51,45 @@ pub fn emit(
 pub fn with_event<Q>(
     statement: Combined<Q>,
     name: &str,
-    event_type: &str,
+    event: Event<'_>,
     occurred_at: DateTime<Utc>,
     data: serde_json::Value,
 ) -> Combined<Q> {
     statement
-        .with(name, event_insert(event_type, occurred_at, data))
-        .with(
-            format!("{name}_deliveries"),
-            Deliveries::of(name, event_type),
-        )
+        .with(name, event_insert(&event, occurred_at, data))
+        .with(format!("{name}_deliveries"), Deliveries::of(name, &event))
 }
 
 /// Inserts an event, returning its id.
 fn event_insert(
-    event_type: &str,
+    event: &Event<'_>,
     occurred_at: DateTime<Utc>,
     data: serde_json::Value,
 ) -> impl Query<SqlType = BigInt> + QueryFragment<Pg> + Send + 'static {
     diesel::insert_into(outbox_events::table)
         .values((
-            outbox_events::event_type.eq(event_type.to_owned()),
+            outbox_events::event_type.eq(event.event_type.to_owned()),
             outbox_events::occurred_at.eq(occurred_at),
             outbox_events::data.eq(data),
+            outbox_events::customer_id.eq(event.customer_id),
         ))
         .returning(outbox_events::id)
 }
 
-/// One delivery per active webhook subscribed to the event that the part `event` inserted.
+/// One delivery per active webhook subscribed to the event that the part `event` inserted, and
+/// limited to no customer or to the event's.
 struct Deliveries {
     event: String,
     event_type: String,
+    customer_id: Option<i64>,
 }
 
 impl Deliveries {
-    fn of(event: &str, event_type: &str) -> Self {
+    fn of(part: &str, event: &Event<'_>) -> Self {
         Deliveries {
-            event: event.to_owned(),
-            event_type: event_type.to_owned(),
+            event: part.to_owned(),
+            event_type: event.event_type.to_owned(),
+            customer_id: event.customer_id,
         }
     }
 }
@@ -92,7 +103,9 @@ impl QueryFragment<Pg> for Deliveries {
         out.push_identifier(&self.event)?;
         out.push_sql(" e WHERE w.active AND ");
         out.push_bind_param::<Text, _>(&self.event_type)?;
-        out.push_sql(" = ANY (w.events)");
+        out.push_sql(" = ANY (w.events) AND (w.customer_id IS NULL OR w.customer_id = ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.customer_id)?;
+        out.push_sql(")");
         Ok(())
     }
 }

@@ -207,6 +207,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+        customer_id -> Nullable<Int8>,
     }
 }
 
@@ -216,6 +217,7 @@ diesel::table! {
         event_type -> Text,
         occurred_at -> Timestamptz,
         data -> Jsonb,
+        customer_id -> Nullable<Int8>,
     }
 }
 

@@ -21,6 +21,8 @@ pub struct WebhookRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i32,
+    /// Only events about this customer's incidents and tickets, when set.
+    pub customer_id: Option<i64>,
 }
 
 /// Changes to a webhook.
@@ -31,6 +33,8 @@ pub struct WebhookPatch {
     pub events: Option<Vec<String>>,
     pub secret: Option<String>,
     pub active: Option<bool>,
+    /// `Some(None)`: every customer again.
+    pub customer_id: Option<Option<i64>>,
 }
 
 /// A delivery with its attempts.
@@ -71,19 +75,37 @@ pub fn insert(
     events: &[String],
     secret: &str,
     active: bool,
+    customer_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<WebhookRow, StoreError> {
+    check_customer(conn, customer_id)?;
     Ok(diesel::insert_into(webhooks::table)
         .values((
             webhooks::url.eq(url),
             webhooks::events.eq(events),
             webhooks::secret.eq(secret),
             webhooks::active.eq(active),
+            webhooks::customer_id.eq(customer_id),
             webhooks::created_at.eq(now),
             webhooks::updated_at.eq(now),
         ))
         .returning(WebhookRow::as_returning())
         .get_result(conn)?)
+}
+
+/// A webhook names an existing customer, or none.
+fn check_customer(conn: &mut PgConnection, customer_id: Option<i64>) -> Result<(), StoreError> {
+    let Some(id) = customer_id else {
+        return Ok(());
+    };
+    match super::customers::find_optional(conn, id)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::invalid_field(
+            "customer_id",
+            "not_found",
+            format!("customer {id} does not exist"),
+        )),
+    }
 }
 
 /// The webhook with `id`.
@@ -129,8 +151,11 @@ pub fn update(
             .optional()?
             .ok_or_else(|| StoreError::not_found("webhook", id))?;
         check_version(expected_version, current.version)?;
+        let customer_id = patch.customer_id.unwrap_or(current.customer_id);
+        check_customer(conn, customer_id)?;
         Ok(diesel::update(webhooks::table.find(id))
             .set((
+                webhooks::customer_id.eq(customer_id),
                 webhooks::url.eq(patch.url.unwrap_or(current.url)),
                 webhooks::events.eq(patch.events.unwrap_or(current.events)),
                 webhooks::secret.eq(patch.secret.unwrap_or(current.secret)),

@@ -562,3 +562,58 @@ async fn escalations_and_sla_events_reach_subscribers_and_metrics() {
         assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_webhook_limited_to_one_customer_hears_only_its_events() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let first = app.create_customer(&admin, "C1").await;
+    let second = app.create_customer(&admin, "C2").await;
+    let (_, desk) = app
+        .create_user(&admin, "desk", &["service_desk"], None)
+        .await;
+    let url = "http://127.0.0.1:9/hooks";
+    let everyone = subscribe(&app, &admin, url, json!(["incident.created"])).await;
+    assert_eq!(everyone["customer_id"], Value::Null);
+    let only_first = app
+        .post(
+            "/api/v1/webhooks",
+            &admin,
+            json!({"url": url, "events": ["incident.created"], "secret": SECRET, "customer_id": first}),
+        )
+        .created()
+        .await;
+    assert_eq!(only_first["customer_id"], first);
+    let report = |customer: i64| json!({"title": "t", "customer_id": customer});
+    app.create_incident(&desk, report(first)).await;
+    app.create_incident(&desk, report(second)).await;
+    let heard = |deliveries: Vec<Value>| -> Vec<i64> {
+        deliveries
+            .iter()
+            .map(|d| d["event_id"].as_i64().unwrap())
+            .collect()
+    };
+    let mut all = heard(deliveries(&app, &admin, &everyone).await);
+    all.sort();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        heard(deliveries(&app, &admin, &only_first).await),
+        [all[0]],
+        "only the first customer's incident"
+    );
+
+    // The limit names an existing customer, and `null` lifts it.
+    let path = format!("/api/v1/webhooks/{}", only_first["id"]);
+    let problem = app
+        .patch(&path, &admin, json!({"customer_id": 999_999}))
+        .refused("validation_failed")
+        .await;
+    assert_eq!(error_fields(&problem), ["customer_id"]);
+    let lifted = app
+        .patch(&path, &admin, json!({"customer_id": null}))
+        .ok()
+        .await;
+    assert_eq!(lifted["customer_id"], Value::Null);
+    app.create_incident(&desk, report(second)).await;
+    assert_eq!(deliveries(&app, &admin, &only_first).await.len(), 2);
+}

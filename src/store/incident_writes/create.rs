@@ -17,7 +17,7 @@ use crate::store::incidents::{IncidentRow, NewIncidentRow};
 use crate::store::schema::incidents;
 use crate::store::{calendar, outbox};
 
-use super::journal::{event_data, history_insert};
+use super::journal::{event_data, history_insert, outbox_event};
 use super::{Reported, WriteSettings, ci_ref, customer_active, execute};
 
 /// Creates an incident with its `created` history entry and `incident.created` event, in one
@@ -109,7 +109,8 @@ pub(in crate::store) fn insert(
     .with("history", history_insert(id, Some(author), now, entry)?);
     for (n, event) in events.into_iter().enumerate() {
         let data = event_data(&incident, None, now)?;
-        statement = outbox::with_event(statement, &format!("event_{n}"), event.as_str(), now, data);
+        let event = outbox_event(event, &incident);
+        statement = outbox::with_event(statement, &format!("event_{n}"), event, now, data);
     }
     let stored = Incident::try_from(statement.get_result::<IncidentRow>(conn)?)?;
     if stored != incident {

@@ -92,7 +92,7 @@ impl Decided {
                 }),
         );
         for event in self.events {
-            emit(conn, event, now, event_data(&stored, None, now)?)?;
+            emit(conn, event, &stored, now, event_data(&stored, None, now)?)?;
         }
         Ok(())
     }
@@ -200,13 +200,23 @@ pub(super) fn event_data(
     Ok(serde_json::Value::Object(data))
 }
 
+/// Emits `event` about `incident`, with `data`.
 pub(super) fn emit(
     conn: &mut PgConnection,
     event: IncidentEvent,
+    incident: &Incident,
     now: DateTime<Utc>,
     data: serde_json::Value,
 ) -> Result<(), StoreError> {
-    outbox::emit(conn, event.as_str(), now, data).map(|_| ())
+    outbox::emit(conn, outbox_event(event, incident), now, data).map(|_| ())
+}
+
+/// The outbox's view of `event` about `incident`.
+pub(super) fn outbox_event(event: IncidentEvent, incident: &Incident) -> outbox::Event<'static> {
+    outbox::Event {
+        event_type: event.as_str(),
+        customer_id: incident.customer_id,
+    }
 }
 
 pub(super) fn record(

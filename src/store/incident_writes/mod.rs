@@ -215,7 +215,7 @@ pub fn execute(
                 (None, true) => continue,
                 (_, false) => event_data(&stored, None, now)?,
             };
-            emit(conn, event, now, data)?;
+            emit(conn, event, &stored, now, data)?;
         }
         let open_customer_issue = matches!(stored.status, Status::New | Status::InProgress)
             && super::coordination::blocks_resolving(conn, id)?;
