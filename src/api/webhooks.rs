@@ -53,8 +53,10 @@ pub struct CreateWebhookRequest {
     #[validate(custom(function = "url_rule"))]
     #[schema(example = "https://hooks.example.com/incident-desk")]
     pub url: String,
-    /// Event types: `incident.created`, `incident.resolved`, `incident.closed`,
-    /// `incident.assigned`, `escalation.created`, `sla.warning`, `sla.breached`, `coordination.created`,
+    /// Event types: `incident.created`, `incident.updated`, `incident.accepted`,
+    /// `incident.assigned`, `incident.resolved`, `incident.confirmed`,
+    /// `incident.resolution_rejected`, `incident.withdrawn`, `incident.closed`, `note.created`,
+    /// `escalation.created`, `sla.warning`, `sla.breached`, `coordination.created`,
     /// `coordination.resolved`.
     #[validate(custom(function = "events_rule"))]
     #[schema(value_type = Vec<WebhookEventType>, example = json!(["incident.resolved", "sla.breached"]), min_items = 1)]

@@ -166,15 +166,22 @@ fn reporter_name_rule(value: &str) -> Result<(), ValidationError> {
     rule(check_text("name", value, 200))
 }
 
-/// A note on an incident.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
+/// A note on an incident, as answers and `note.created` events carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = NoteResponse)]
 pub struct Note {
+    /// Id.
     pub id: i64,
+    /// Incident.
     pub incident_id: i64,
+    /// Author.
     pub author_id: i64,
+    /// Visibility.
     pub visibility: NoteVisibility,
+    /// Text.
     pub body: String,
+    /// When.
+    #[serde(serialize_with = "crate::domain::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -11,12 +11,18 @@ use super::StoreError;
 use super::combined_statements::{Combined, RETURNED};
 use super::schema::outbox_events;
 
-/// Event types a webhook can subscribe to (SPEC §10).
-pub const EVENT_TYPES: [&str; 9] = [
+/// Event types a webhook can subscribe to (SPEC §10, §12).
+pub const EVENT_TYPES: [&str; 15] = [
     "incident.created",
-    "incident.resolved",
-    "incident.closed",
+    "incident.updated",
+    "incident.accepted",
     "incident.assigned",
+    "incident.resolved",
+    "incident.confirmed",
+    "incident.resolution_rejected",
+    "incident.withdrawn",
+    "incident.closed",
+    "note.created",
     "escalation.created",
     "sla.warning",
     "sla.breached",

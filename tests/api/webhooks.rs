@@ -617,3 +617,75 @@ async fn a_webhook_limited_to_one_customer_hears_only_its_events() {
     app.create_incident(&desk, report(second)).await;
     assert_eq!(deliveries(&app, &admin, &only_first).await.len(), 2);
 }
+
+#[tokio::test]
+async fn the_peoples_steps_reach_subscribers_as_their_own_events() {
+    let app = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let receiver = Receiver::start(0).await;
+    let c = app.cast().await;
+    let admin = app.admin_token().await;
+    subscribe(
+        &app,
+        &admin,
+        &receiver.url,
+        json!([
+            "incident.accepted",
+            "incident.updated",
+            "note.created",
+            "incident.confirmed",
+            "incident.resolution_rejected",
+            "incident.withdrawn"
+        ]),
+    )
+    .await;
+    let incident = app
+        .create_incident(
+            &c.portal,
+            json!({"title": "打印机卡纸", "subcategory": "module_input_blocked"}),
+        )
+        .await;
+    let id = &incident["id"];
+    app.act_ok(&c.desk, id, "accept", json!({})).await;
+    app.patch(
+        &format!("/api/v1/incidents/{id}"),
+        &c.desk,
+        json!({"title": "门诊打印机卡纸"}),
+    )
+    .ok()
+    .await;
+    app.post(
+        &format!("/api/v1/incidents/{id}/notes"),
+        &c.desk,
+        json!({"body": "已派人到现场", "visibility": "public"}),
+    )
+    .created()
+    .await;
+    app.act_ok(&c.desk, id, "resolve", resolution()).await;
+    app.act_ok(
+        &c.portal,
+        id,
+        "reject-resolution",
+        json!({"reason": "还是卡纸"}),
+    )
+    .await;
+    app.act_ok(&c.desk, id, "resolve", resolution()).await;
+    app.act_ok(&c.portal, id, "confirm", json!({})).await;
+
+    let seen = receiver.wait_for(5).await;
+    let types: Vec<&str> = seen.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "incident.accepted",
+            "incident.updated",
+            "note.created",
+            "incident.resolution_rejected",
+            "incident.confirmed"
+        ]
+    );
+    let note: Value = serde_json::from_str(&seen[2].body).unwrap();
+    assert_eq!(note["data"]["note"]["body"], "已派人到现场");
+    assert_eq!(note["data"]["incident"]["id"], *id);
+    let updated: Value = serde_json::from_str(&seen[1].body).unwrap();
+    assert_eq!(updated["data"]["incident"]["title"], "门诊打印机卡纸");
+}

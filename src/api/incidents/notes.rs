@@ -79,12 +79,7 @@ pub async fn add_note(
         let written = applied
             .note
             .ok_or_else(|| AppError::internal("the note was not written"))?;
-        json_answer(
-            StatusCode::CREATED,
-            None,
-            None,
-            &NoteResponse::from(written),
-        )
+        json_answer(StatusCode::CREATED, None, None, &written)
     })
     .await
 }
@@ -106,7 +101,7 @@ pub async fn list_notes(
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let notes = beside_incident(&state, &caller, id.into_inner(), store::incidents::notes).await?;
-    let notes: Vec<NoteResponse> = notes.into_iter().map(NoteResponse::from).collect();
+    let notes: Vec<NoteResponse> = notes;
     Ok(HttpResponse::Ok().json(notes))
 }
 

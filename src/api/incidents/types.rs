@@ -38,36 +38,8 @@ impl IncidentResponse {
     }
 }
 
-/// A note as clients see it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct NoteResponse {
-    /// Id.
-    pub id: i64,
-    /// Incident.
-    pub incident_id: i64,
-    /// Author.
-    pub author_id: i64,
-    /// Visibility.
-    pub visibility: NoteVisibility,
-    /// Text.
-    pub body: String,
-    /// When.
-    #[serde(serialize_with = "crate::domain::timestamps::serialize")]
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<Note> for NoteResponse {
-    fn from(note: Note) -> Self {
-        NoteResponse {
-            id: note.id,
-            incident_id: note.incident_id,
-            author_id: note.author_id,
-            visibility: note.visibility,
-            body: note.body,
-            created_at: note.created_at,
-        }
-    }
-}
+/// A note as clients see it: the domain's note, serialised as it is.
+pub type NoteResponse = Note;
 
 /// One history entry.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

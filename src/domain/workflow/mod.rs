@@ -175,6 +175,20 @@ pub enum IncidentEvent {
     SlaBreached,
     /// `incident.assigned`: handed to another engineer.
     Assigned,
+    /// `incident.accepted`: taken into work.
+    Accepted,
+    /// `incident.confirmed`: the reporter confirmed the resolution.
+    Confirmed,
+    /// `incident.resolution_rejected`: the reporter rejected it; back in progress.
+    ResolutionRejected,
+    /// `incident.withdrawn`: the reporter asked to drop it.
+    Withdrawn,
+    /// `note.created`: a note was added (the event carries it).
+    NoteCreated,
+    /// `incident.updated`: fields changed by anything without an event of its own (an edit, a
+    /// workaround, a coordination result, a monitoring occurrence or recovery, a report
+    /// appended, a level change).
+    Updated,
 }
 
 impl IncidentEvent {
@@ -188,6 +202,12 @@ impl IncidentEvent {
             IncidentEvent::SlaWarning => "sla.warning",
             IncidentEvent::SlaBreached => "sla.breached",
             IncidentEvent::Assigned => "incident.assigned",
+            IncidentEvent::Accepted => "incident.accepted",
+            IncidentEvent::Confirmed => "incident.confirmed",
+            IncidentEvent::ResolutionRejected => "incident.resolution_rejected",
+            IncidentEvent::Withdrawn => "incident.withdrawn",
+            IncidentEvent::NoteCreated => "note.created",
+            IncidentEvent::Updated => "incident.updated",
         }
     }
 
@@ -377,8 +397,18 @@ fn outcome(current: &Incident, next: Incident, action: Action, effect: Effect) -
             _ => {}
         }
     }
-    if action == Action::Assign {
-        events.push(IncidentEvent::Assigned);
+    match action {
+        Action::Assign => events.push(IncidentEvent::Assigned),
+        Action::Accept => events.push(IncidentEvent::Accepted),
+        Action::Confirm => events.push(IncidentEvent::Confirmed),
+        Action::RejectResolution => events.push(IncidentEvent::ResolutionRejected),
+        Action::Withdraw => events.push(IncidentEvent::Withdrawn),
+        Action::AddNote => events.push(IncidentEvent::NoteCreated),
+        _ => {}
+    }
+    // Changed fields no other event of this decision announces.
+    if events.is_empty() && effect.escalation.is_none() && !changes.is_empty() {
+        events.push(IncidentEvent::Updated);
     }
     if let Some(escalation) = &effect.escalation {
         events.push(IncidentEvent::EscalationCreated);

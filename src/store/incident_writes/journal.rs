@@ -91,8 +91,14 @@ impl Decided {
                     entry,
                 }),
         );
+        // Each type once: every event carries the incident as the batch left it, so a burst of
+        // occurrences is one `incident.updated`, not one per trigger.
+        let mut emitted: Vec<IncidentEvent> = Vec::with_capacity(self.events.len());
         for event in self.events {
-            emit(conn, event, &stored, now, event_data(&stored, None, now)?)?;
+            if !emitted.contains(&event) {
+                emit(conn, event, &stored, now, event_data(&stored, None, now)?)?;
+                emitted.push(event);
+            }
         }
         Ok(())
     }

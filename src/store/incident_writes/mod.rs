@@ -25,7 +25,7 @@ use crate::domain::incident::{Incident, Note, Status};
 use crate::domain::sla::UploadCutoff;
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
-    self, Caller, CiRef, CustomerFacts, IncidentCommand, Lookups, UserFacts,
+    self, Caller, CiRef, CustomerFacts, IncidentCommand, IncidentEvent, Lookups, UserFacts,
 };
 use crate::store::StoreError;
 use crate::store::escalations;
@@ -209,12 +209,18 @@ pub fn execute(
             record(conn, id, caller.id, now, entry)?;
         }
         for event in outcome.events {
-            let data = match (&escalation, event.is_about_escalation()) {
+            let mut data = match (&escalation, event.is_about_escalation()) {
                 (Some(escalation), true) => event_data(&stored, Some(escalation), now)?,
                 // An escalation that was not recorded (another instance had it) is not news.
                 (None, true) => continue,
                 (_, false) => event_data(&stored, None, now)?,
             };
+            if let (IncidentEvent::NoteCreated, Some(note), Some(fields)) =
+                (event, &note, data.as_object_mut())
+            {
+                let note = serde_json::to_value(note).map_err(StoreError::internal)?;
+                fields.insert("note".to_owned(), note);
+            }
             emit(conn, event, &stored, now, data)?;
         }
         let open_customer_issue = matches!(stored.status, Status::New | Status::InProgress)

@@ -678,3 +678,70 @@ fn resolving_with_a_published_entry_counts_its_use_once() {
     let repeated = decide(&again, &desk(), resolve(Some(7)), &with_entry).unwrap();
     assert_eq!(repeated.knowledge_used, None);
 }
+
+#[test]
+fn each_step_of_the_procedure_announces_itself() {
+    let tax = taxonomy();
+    let reporter = caller(30, &[Role::Customer], Some(CUSTOMER));
+    let events = |current: Incident, who: &Caller, command: IncidentCommand| {
+        decide(&current, who, command, &lookups(&tax, t0()))
+            .unwrap()
+            .events
+    };
+    assert_eq!(
+        events(
+            incident(Status::New),
+            &desk(),
+            IncidentCommand::Accept { assignee_id: None }
+        ),
+        [IncidentEvent::Accepted]
+    );
+    assert_eq!(
+        events(
+            incident(Status::New),
+            &desk(),
+            IncidentCommand::AddNote {
+                visibility: NoteVisibility::Internal,
+                body: "查日志".into()
+            }
+        ),
+        [IncidentEvent::NoteCreated]
+    );
+    let retitle = IncidentCommand::Edit(IncidentEdit {
+        title: Some("收费模块无法录入（门诊）".into()),
+        ..IncidentEdit::default()
+    });
+    assert_eq!(
+        events(incident(Status::New), &desk(), retitle),
+        [IncidentEvent::Updated]
+    );
+    assert_eq!(
+        events(
+            incident(Status::Resolved),
+            &reporter,
+            IncidentCommand::Confirm { channel: None }
+        ),
+        [IncidentEvent::Confirmed]
+    );
+    assert_eq!(
+        events(
+            incident(Status::Resolved),
+            &reporter,
+            IncidentCommand::RejectResolution {
+                reason: "还是不行".into()
+            }
+        ),
+        [IncidentEvent::ResolutionRejected]
+    );
+    assert_eq!(
+        events(
+            incident(Status::New),
+            &reporter,
+            IncidentCommand::Withdraw {
+                channel: None,
+                note: None
+            }
+        ),
+        [IncidentEvent::Withdrawn]
+    );
+}

@@ -303,3 +303,24 @@ mod events {
         assert!(matches!(refused, Err(TransitionError::Forbidden(_))));
     }
 }
+
+#[test]
+fn an_occurrence_is_an_update_and_an_acknowledge_no_event() {
+    let taxonomy = taxonomy();
+    let current = from_monitoring(Status::InProgress);
+    let decide_event = |event| {
+        decide(
+            &current,
+            &monitoring(),
+            IncidentCommand::Monitoring(event),
+            &lookups(&taxonomy, t0()),
+        )
+        .unwrap()
+        .events
+    };
+    assert_eq!(
+        decide_event(MonitoringEvent::Occurrence),
+        [IncidentEvent::Updated]
+    );
+    assert_eq!(decide_event(MonitoringEvent::Acknowledge), []);
+}
