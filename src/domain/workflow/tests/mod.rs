@@ -147,4 +147,5 @@ fn field_of(error: TransitionError) -> String {
 mod creation;
 mod decisions;
 mod intake;
+mod outcomes;
 mod properties;
