@@ -132,3 +132,26 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .map(|e| e["field"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The ids of every item of the list at `path` (which has a query string), walked page by page
+/// with `limit` items per page.
+pub async fn walk_ids(app: &TestApp, token: &str, path: &str, limit: usize) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(cursor) => format!("{path}&limit={limit}&cursor={cursor}"),
+            None => format!("{path}&limit={limit}"),
+        };
+        let page = app.get(&url, token).ok().await;
+        seen.extend(
+            pluck(&page["items"], "id")
+                .into_iter()
+                .map(|id| id.as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return seen,
+        }
+    }
+}
