@@ -14,13 +14,13 @@ use super::extract::{AuthUser, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, decode_cursor, encode_cursor};
 use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
-use crate::domain::follow_up::{FollowUpError, FollowUpReport, record_follow_up};
+use crate::domain::follow_up::{FollowUp, FollowUpError, FollowUpReport, record_follow_up};
 use crate::domain::incident::Channel;
 use crate::domain::incident::Incident;
 use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::follow_ups::{DueFollowUp, FollowUpRow};
+use crate::store::follow_ups::DueFollowUp;
 use crate::store::{self, StoreError};
 
 /// A call-back as the service desk reports it.
@@ -40,46 +40,8 @@ pub struct CreateFollowUpRequest {
     pub comment: Option<String>,
 }
 
-/// A follow-up.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct FollowUpResponse {
-    /// Id.
-    pub id: i64,
-    /// The incident.
-    pub incident_id: i64,
-    /// How the user was contacted.
-    pub channel: Channel,
-    /// Whether the user was reached.
-    pub reached: bool,
-    /// Satisfaction 1–5, when given.
-    pub satisfaction: Option<i16>,
-    /// What was said.
-    pub comment: String,
-    /// Who called.
-    pub performed_by: i64,
-    /// When.
-    pub performed_at: DateTime<Utc>,
-    /// Performed by the incident's `follow_up_due_at`.
-    pub on_time: bool,
-}
-
-impl TryFrom<FollowUpRow> for FollowUpResponse {
-    type Error = AppError;
-
-    fn try_from(row: FollowUpRow) -> Result<Self, AppError> {
-        Ok(FollowUpResponse {
-            channel: row.channel()?,
-            id: row.id,
-            incident_id: row.incident_id,
-            reached: row.reached,
-            satisfaction: row.satisfaction,
-            comment: row.comment,
-            performed_by: row.performed_by,
-            performed_at: row.performed_at,
-            on_time: row.on_time,
-        })
-    }
-}
+/// A follow-up as clients see it: the domain's, serialised as it is.
+pub type FollowUpResponse = FollowUp;
 
 /// A closed incident still owed its follow-up.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -184,12 +146,7 @@ pub async fn create_follow_up(
             })
         };
         let row = store::follow_ups::record(conn, id, decide, timezone)?;
-        json_answer(
-            StatusCode::CREATED,
-            None,
-            None,
-            &FollowUpResponse::try_from(row)?,
-        )
+        json_answer(StatusCode::CREATED, None, None, &row)
     })
     .await
 }
@@ -220,7 +177,7 @@ pub async fn list_follow_ups(
     .await?;
     let items = rows
         .into_iter()
-        .map(FollowUpResponse::try_from)
+        .map(Ok::<_, AppError>)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(items))
 }

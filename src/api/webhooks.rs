@@ -56,8 +56,8 @@ pub struct CreateWebhookRequest {
     /// Event types: `incident.created`, `incident.updated`, `incident.accepted`,
     /// `incident.assigned`, `incident.resolved`, `incident.confirmed`,
     /// `incident.resolution_rejected`, `incident.withdrawn`, `incident.closed`, `note.created`,
-    /// `escalation.created`, `sla.warning`, `sla.breached`, `coordination.created`,
-    /// `coordination.resolved`.
+    /// `follow_up.created`, `knowledge.published`, `escalation.created`, `sla.warning`,
+    /// `sla.breached`, `coordination.created`, `coordination.resolved`.
     #[validate(custom(function = "events_rule"))]
     #[schema(value_type = Vec<WebhookEventType>, example = json!(["incident.resolved", "sla.breached"]), min_items = 1)]
     pub events: Vec<String>,

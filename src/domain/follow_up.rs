@@ -4,6 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use super::incident::{Channel, Incident};
 use super::role::{Role, Roles};
 use super::state_machine::TransitionError;
@@ -42,6 +45,30 @@ pub struct NewFollowUp {
 }
 
 /// The follow-ups an incident had before this one.
+/// A follow-up as recorded, as answers and `follow_up.created` events carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = FollowUpResponse)]
+pub struct FollowUp {
+    /// Id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// How the user was contacted.
+    pub channel: Channel,
+    /// Whether the user was reached.
+    pub reached: bool,
+    /// Satisfaction 1–5, when given.
+    pub satisfaction: Option<i16>,
+    /// What was said.
+    pub comment: String,
+    /// Who called.
+    pub performed_by: i64,
+    /// When.
+    pub performed_at: DateTime<Utc>,
+    /// Performed by the incident's `follow_up_due_at`.
+    pub on_time: bool,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FollowUpProgress {
     /// One of them completed the incident's follow-up.

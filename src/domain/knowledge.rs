@@ -318,6 +318,12 @@ impl KnowledgeCommand {
     }
 }
 
+/// True when a decision took an entry from `before` to published: what `knowledge.published`
+/// announces (SPEC §12).
+pub fn publishes(before: &KnowledgeEntry, after: &KnowledgeEntry) -> bool {
+    before.status != KnowledgeStatus::Published && after.status == KnowledgeStatus::Published
+}
+
 /// Decides `command` by `caller` (with `roles`) on `entry`: the state first (409), then who
 /// (403, four eyes: nobody approves their own entry), then the fields (422).
 pub fn decide_entry(
@@ -570,5 +576,14 @@ mod tests {
             ),
             Err(KnowledgeError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn only_the_step_into_published_is_announced() {
+        use KnowledgeStatus::*;
+        assert!(publishes(&entry(Submitted), &entry(Published)));
+        assert!(!publishes(&entry(Published), &entry(Published)));
+        assert!(!publishes(&entry(Draft), &entry(Submitted)));
+        assert!(!publishes(&entry(Published), &entry(Retired)));
     }
 }

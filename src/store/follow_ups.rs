@@ -6,10 +6,10 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 
 use super::StoreError;
-use super::parse_stored;
 use super::report_summaries::PerformedFollowUp;
 use super::schema::{follow_ups, incidents};
-use crate::domain::follow_up::{FollowUpProgress, NewFollowUp};
+use super::{outbox, parse_stored};
+use crate::domain::follow_up::{FollowUp, FollowUpProgress, NewFollowUp};
 use crate::domain::incident::{Channel, Incident};
 
 /// A stored follow-up.
@@ -36,6 +36,24 @@ impl FollowUpRow {
     }
 }
 
+impl TryFrom<FollowUpRow> for FollowUp {
+    type Error = StoreError;
+
+    fn try_from(row: FollowUpRow) -> Result<Self, StoreError> {
+        Ok(FollowUp {
+            channel: row.channel()?,
+            id: row.id,
+            incident_id: row.incident_id,
+            reached: row.reached,
+            satisfaction: row.satisfaction,
+            comment: row.comment,
+            performed_by: row.performed_by,
+            performed_at: row.performed_at,
+            on_time: row.on_time,
+        })
+    }
+}
+
 /// Decides and stores a follow-up of incident `id` and adds it to the measures of its month,
 /// in one transaction. The incident's row is locked first, so concurrent calls about one
 /// incident count its attempts one after another.
@@ -44,7 +62,7 @@ pub fn record(
     id: i64,
     decide: impl FnOnce(&Incident, FollowUpProgress) -> Result<NewFollowUp, StoreError>,
     timezone: Tz,
-) -> Result<FollowUpRow, StoreError> {
+) -> Result<FollowUp, StoreError> {
     conn.transaction(|conn| {
         let incident: Incident = incidents::table
             .find(id)
@@ -73,7 +91,16 @@ pub fn record(
             satisfaction: row.satisfaction,
         };
         super::report_summaries::record_follow_up(conn, &incident, &done, timezone)?;
-        Ok(row)
+        let follow_up = FollowUp::try_from(row)?;
+        let mut data = serde_json::Map::new();
+        let view = serde_json::to_value(&follow_up).map_err(StoreError::internal)?;
+        data.insert("follow_up".to_owned(), view);
+        let event = outbox::Event {
+            event_type: "follow_up.created",
+            customer_id: incident.customer_id,
+        };
+        outbox::emit(conn, event, follow_up.performed_at, data.into())?;
+        Ok(follow_up)
     })
 }
 
@@ -95,12 +122,13 @@ fn insert_row(conn: &mut PgConnection, new: NewFollowUp) -> Result<FollowUpRow, 
 }
 
 /// The follow-ups of incident `id`, oldest first.
-pub fn of_incident(conn: &mut PgConnection, id: i64) -> Result<Vec<FollowUpRow>, StoreError> {
-    Ok(follow_ups::table
+pub fn of_incident(conn: &mut PgConnection, id: i64) -> Result<Vec<FollowUp>, StoreError> {
+    let rows: Vec<FollowUpRow> = follow_ups::table
         .filter(follow_ups::incident_id.eq(id))
         .order(follow_ups::id.asc())
         .select(FollowUpRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.into_iter().map(FollowUp::try_from).collect()
 }
 
 /// A closed incident still owed its follow-up.

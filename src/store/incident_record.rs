@@ -7,8 +7,9 @@ use diesel::prelude::*;
 
 use super::StoreError;
 use super::escalations::EscalationRow;
-use super::follow_ups::{self, FollowUpRow};
+use super::follow_ups;
 use super::schema::{configuration_items, customers, escalations, users};
+use crate::domain::follow_up::FollowUp;
 use crate::domain::incident::Incident;
 
 /// The names and records a printed incident record needs.
@@ -23,7 +24,7 @@ pub struct RecordFacts {
     /// Escalations, oldest first (staff only; empty otherwise).
     pub escalations: Vec<EscalationRow>,
     /// Follow-ups, oldest first (staff only; empty otherwise).
-    pub follow_ups: Vec<FollowUpRow>,
+    pub follow_ups: Vec<FollowUp>,
 }
 
 /// Loads what `incident`'s record prints; escalations and follow-ups only for `staff`, as their

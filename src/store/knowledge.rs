@@ -7,9 +7,10 @@ use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
 
 use super::StoreError;
 use super::schema::{incidents, knowledge_entries};
-use super::{ChangesPage, ListPosition, check_version, parse_stored};
+use super::{ChangesPage, ListPosition, check_version, outbox, parse_stored};
 use crate::domain::knowledge::{
-    KnowledgeCommand, KnowledgeEntry, KnowledgeStatus, KnowledgeText, check_author, decide_entry,
+    self, KnowledgeCommand, KnowledgeEntry, KnowledgeStatus, KnowledgeText, check_author,
+    decide_entry,
 };
 use crate::domain::role::Roles;
 use crate::domain::search::{SearchQuery, cjk_lexemes, latin_part};
@@ -204,6 +205,19 @@ pub fn execute(
             .try_into()?;
         if edits {
             index(conn, &[(id, stored.text())])?;
+        }
+        if knowledge::publishes(&current, &stored) {
+            let entry = serde_json::to_value(&stored).map_err(StoreError::internal)?;
+            let event = outbox::Event {
+                event_type: "knowledge.published",
+                customer_id: None,
+            };
+            outbox::emit(
+                conn,
+                event,
+                now,
+                serde_json::json!({ "knowledge_entry": entry }),
+            )?;
         }
         Ok(stored)
     })

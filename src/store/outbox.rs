@@ -12,7 +12,7 @@ use super::combined_statements::{Combined, RETURNED};
 use super::schema::outbox_events;
 
 /// Event types a webhook can subscribe to (SPEC §10, §12).
-pub const EVENT_TYPES: [&str; 15] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "incident.created",
     "incident.updated",
     "incident.accepted",
@@ -23,6 +23,8 @@ pub const EVENT_TYPES: [&str; 15] = [
     "incident.withdrawn",
     "incident.closed",
     "note.created",
+    "follow_up.created",
+    "knowledge.published",
     "escalation.created",
     "sla.warning",
     "sla.breached",

@@ -689,3 +689,63 @@ async fn the_peoples_steps_reach_subscribers_as_their_own_events() {
     let updated: Value = serde_json::from_str(&seen[1].body).unwrap();
     assert_eq!(updated["data"]["incident"]["title"], "门诊打印机卡纸");
 }
+
+#[tokio::test]
+async fn follow_ups_and_published_knowledge_reach_subscribers_in_the_api_shape() {
+    let app = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let receiver = Receiver::start(0).await;
+    let c = app.cast().await;
+    let admin = app.admin_token().await;
+    subscribe(
+        &app,
+        &admin,
+        &receiver.url,
+        json!(["follow_up.created", "knowledge.published"]),
+    )
+    .await;
+    let incident = app.resolved_incident(&c).await;
+    let id = &incident["id"];
+    app.act_ok(&c.portal, id, "confirm", json!({})).await;
+    app.act_ok(&c.desk, id, "close", json!({"closure_code": "resolved"}))
+        .await;
+    let path = format!("/api/v1/incidents/{id}/follow-ups");
+    app.post(
+        &path,
+        &c.desk,
+        json!({"channel": "phone", "reached": true, "satisfaction": 5, "comment": "用户满意"}),
+    )
+    .created()
+    .await;
+    let draft = app
+        .post(
+            "/api/v1/knowledge",
+            &c.desk,
+            json!({"title": "打印机卡纸", "symptom": "卡纸", "solution": "清理搓纸轮",
+                   "subcategory": "upgrade_error"}),
+        )
+        .created()
+        .await;
+    for (token, action) in [(&c.desk, "submit"), (&c.l2, "approve")] {
+        app.post(
+            &format!("/api/v1/knowledge/{}/{action}", draft["id"]),
+            token,
+            json!({}),
+        )
+        .ok()
+        .await;
+    }
+
+    let seen = receiver.wait_for(2).await;
+    let types: Vec<&str> = seen.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(types, ["follow_up.created", "knowledge.published"]);
+    let follow_up: Value = serde_json::from_str(&seen[0].body).unwrap();
+    let listed = app.get(&path, &c.desk).ok().await;
+    assert_eq!(follow_up["data"]["follow_up"], listed[0]);
+    let published: Value = serde_json::from_str(&seen[1].body).unwrap();
+    let entry = app
+        .get(&format!("/api/v1/knowledge/{}", draft["id"]), &c.desk)
+        .ok()
+        .await;
+    assert_eq!(published["data"]["knowledge_entry"], entry);
+    assert_eq!(entry["status"], "published");
+}

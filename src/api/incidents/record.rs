@@ -220,8 +220,7 @@ impl Record<'_> {
             .map(|f| {
                 vec![
                     self.time(Some(f.performed_at)),
-                    f.channel()
-                        .map_or_else(|_| f.channel.clone(), |c| c.name_zh().to_owned()),
+                    f.channel.name_zh().to_owned(),
                     yes_no(f.reached),
                     or_none(f.satisfaction.map(|s| s.to_string())),
                     f.comment.clone(),
