@@ -88,9 +88,16 @@ pub enum AppError {
         /// The resource's current version.
         current: i32,
     },
+    /// `If-Match` carried a weak entity tag: RFC 9110 compares `If-Match` strongly, so it can
+    /// never match (412, `version_mismatch`).
+    #[error("weak entity tag in If-Match")]
+    WeakEntityTag,
     /// The body exceeds the size limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A JSON operation was sent a body of another declared media type.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     /// The caller must wait before trying again (sign-ins after repeated failures).
     #[error("too many requests: {detail}")]
     TooManyRequests {
@@ -163,7 +170,8 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::IllegalTransition { .. } => "illegal_transition",
             AppError::DuplicateIncident { .. } => "duplicate_incident",
-            AppError::VersionMismatch { .. } => "version_mismatch",
+            AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "version_mismatch",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "service_unavailable",
@@ -210,7 +218,8 @@ impl AppError {
             AppError::Conflict { .. } => "Conflict",
             AppError::IllegalTransition { .. } => "Illegal transition",
             AppError::DuplicateIncident { .. } => "Duplicate incident",
-            AppError::VersionMismatch { .. } => "Version mismatch",
+            AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "Version mismatch",
+            AppError::UnsupportedMediaType(_) => "Unsupported media type",
             AppError::PayloadTooLarge => "Payload too large",
             AppError::TooManyRequests { .. } => "Too many requests",
             AppError::Unavailable(_) => "Service unavailable",
@@ -225,6 +234,10 @@ impl AppError {
             | AppError::Forbidden(d)
             | AppError::NotFound(d)
             | AppError::NotAcceptable(d) => d.clone(),
+            AppError::UnsupportedMediaType(declared) => format!(
+                "This operation reads JSON; the body was declared as {declared}. Send it with Content-Type: application/json."
+            ),
+            AppError::WeakEntityTag => "If-Match carries a weak entity tag (W/\"…\"); weak tags are not accepted for writes. Send the ETag as received, e.g. \"3\".".into(),
             AppError::Conflict { detail, .. }
             | AppError::IllegalTransition { detail, .. }
             | AppError::Unprocessable { detail, .. }
@@ -296,7 +309,10 @@ impl ResponseError for AppError {
             AppError::Conflict { .. }
             | AppError::IllegalTransition { .. }
             | AppError::DuplicateIncident { .. } => StatusCode::CONFLICT,
-            AppError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            AppError::VersionMismatch { .. } | AppError::WeakEntityTag => {
+                StatusCode::PRECONDITION_FAILED
+            }
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -4,16 +4,16 @@
 
 use actix_web::App;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
     BadRequest, Conflict, Forbidden, IllegalTransition, IncidentActionRefused, InvalidEvent,
     NotAcceptable, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
-    ValidationFailed, VersionMismatch,
+    UnsupportedMediaType, ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -45,6 +45,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
             IncidentActionRefused,
             VersionMismatch,
             PayloadTooLarge,
+            UnsupportedMediaType,
             ValidationFailed,
             TooManyRequests,
             Unavailable
@@ -96,7 +97,64 @@ pub fn document() -> OpenApiDoc {
         .openapi(ApiDoc::openapi())
         .configure(crate::api::configure)
         .split_for_parts();
-    close_tagged_unions(openapi, &["CreateEscalationRequest"])
+    let mut openapi = close_tagged_unions(openapi, &["CreateEscalationRequest"]);
+    refer_page_items(&mut openapi);
+    declare_unsupported_media_type(&mut openapi);
+    openapi
+}
+
+/// utoipa inlines the item schema of each generic `Page<T>`; a generated client would then hold
+/// a second class per resource. Each page refers to its item's component instead, and always
+/// carries `next_cursor` (`null` on the last page).
+fn refer_page_items(openapi: &mut OpenApiDoc) {
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    let items: Vec<(String, String)> = components
+        .schemas
+        .keys()
+        .filter_map(|name| Some((name.clone(), name.strip_prefix("Page_")?.to_owned())))
+        .collect();
+    for (page, item) in items {
+        let Some(component) = components.schemas.get(&item).cloned() else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Object(page_schema))) = components.schemas.get_mut(&page) else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Array(list))) = page_schema.properties.get_mut("items")
+            && let ArrayItems::RefOrSchema(listed) = &mut list.items
+            // Only a true copy of the component is replaced, so a page of another shape stays.
+            && **listed == component
+        {
+            **listed = Ref::from_schema_name(item).into();
+        }
+        page_schema.required = vec!["items".into(), "next_cursor".into()];
+    }
+}
+
+/// Every operation that reads a JSON body answers 415 to a body of another declared type.
+fn declare_unsupported_media_type(openapi: &mut OpenApiDoc) {
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let reads_json = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| matches!(body, RefOr::T(body) if body.content.contains_key("application/json")));
+            if reads_json {
+                operation.responses.responses.insert(
+                    "415".into(),
+                    Ref::from_response_name("UnsupportedMediaType").into(),
+                );
+            }
+        }
+    }
 }
 
 /// utoipa leaves the branches of a serde-tagged enum open, although `deny_unknown_fields` makes

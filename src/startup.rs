@@ -277,7 +277,8 @@ impl Application {
                     route_miss(req).into()
                 }))
                 .service(
-                    SwaggerUi::new("/swagger-ui/{_:.*}").config(SwaggerConfig::from(OPENAPI_PATH)),
+                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                        .config(SwaggerConfig::from(OPENAPI_PATH).persist_authorization(true)),
                 )
                 .route(
                     OPENAPI_PATH,

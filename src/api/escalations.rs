@@ -152,7 +152,7 @@ pub async fn create_escalation(
     .await
 }
 
-/// Filters of the escalation lists.
+/// Filters of the incident managers' queue.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListEscalationsQuery {
@@ -164,18 +164,24 @@ pub struct ListEscalationsQuery {
     pub incident_id: Option<i64>,
 }
 
+/// Filters of one incident's escalations (the incident is in the path).
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentEscalationsQuery {
+    /// Kind.
+    pub kind: Option<EscalationKind>,
+    /// Acknowledged (`true`) or waiting (`false`).
+    pub acknowledged: Option<bool>,
+}
+
 async fn list(
     state: &AppState,
-    query: ListEscalationsQuery,
+    filter: EscalationFilter,
     paging: PageQuery,
-    incident_id: Option<i64>,
+    in_path: bool,
 ) -> Result<HttpResponse, AppError> {
     let page_req = paging.request()?;
-    let filter = EscalationFilter {
-        kind: query.kind,
-        acknowledged: query.acknowledged,
-        incident_id: incident_id.or(query.incident_id),
-    };
+    let incident_id = filter.incident_id.filter(|_| in_path);
     let (rows, next) = store::run(&state.pool, move |conn| {
         if let Some(id) = incident_id {
             store::incidents::find_ref(conn, id)?
@@ -206,14 +212,20 @@ pub async fn list_escalations(
     paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
-    list(&state, query.0, paging.0, None).await
+    let query = query.0;
+    let filter = EscalationFilter {
+        kind: query.kind,
+        acknowledged: query.acknowledged,
+        incident_id: query.incident_id,
+    };
+    list(&state, filter, paging.0, false).await
 }
 
 /// The escalations of one incident, oldest first (staff).
 #[utoipa::path(
     tag = "escalations",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Incident id"), ListEscalationsQuery, PageQuery),
+    params(("id" = i64, Path, description = "Incident id"), IncidentEscalationsQuery, PageQuery),
     responses(
         (status = 200, description = "A page of escalations", body = Page<EscalationResponse>),
         problems::ReadErrors, problems::ValidationFailed
@@ -224,11 +236,17 @@ pub async fn list_incident_escalations(
     state: Data<AppState>,
     caller: AuthUser,
     id: Path<i64>,
-    query: ValidQuery<ListEscalationsQuery>,
+    query: ValidQuery<IncidentEscalationsQuery>,
     paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
-    list(&state, query.0, paging.0, Some(id.into_inner())).await
+    let query = query.0;
+    let filter = EscalationFilter {
+        kind: query.kind,
+        acknowledged: query.acknowledged,
+        incident_id: Some(id.into_inner()),
+    };
+    list(&state, filter, paging.0, true).await
 }
 
 /// Acknowledge an escalation (incident managers).

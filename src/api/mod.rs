@@ -22,6 +22,7 @@ pub mod knowledge;
 pub mod kpis;
 pub mod pagination;
 pub mod problems;
+pub mod procedure;
 pub mod reports;
 pub mod respond;
 pub mod sla_policies;
@@ -51,6 +52,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(events::configure)
             .configure(configuration_items::configure)
             .configure(taxonomy::configure)
+            .configure(procedure::configure)
             .configure(sla_policies::configure)
             .configure(business_calendar::configure)
             .configure(webhooks::configure),

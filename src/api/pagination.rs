@@ -13,7 +13,7 @@ use crate::store::{ChangesPage, ListPosition, PageRequest};
 /// Rows per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 50;
 
-/// A page of a list, and the cursor of the next page (absent on the last page).
+/// A page of a list, and the cursor of the next page (`null` on the last page).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     /// The rows of this page.

@@ -15,6 +15,7 @@ mod escalations;
 mod events;
 mod idempotency;
 mod incidents;
+mod integrators;
 mod knowledge;
 mod kpis;
 mod openapi_spec;

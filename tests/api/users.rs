@@ -231,17 +231,24 @@ async fn patch_changes_fields_bumps_version_and_honours_if_match() {
     .await;
 
     // RFC 9110 compares If-Match strongly: a weak tag never matches, nor does a tag this API
-    // cannot have issued; both are 412 like an outdated one.
+    // cannot have issued; both are 412 like an outdated one, the weak one saying so.
     for never in ["W/\"2\"", "\"2147483648\"", "\"abc\""] {
-        app.send_if_match(
-            Method::PATCH,
-            &path,
-            &admin,
-            never,
-            json!({"display_name": "x"}),
-        )
-        .refused("version_mismatch")
-        .await;
+        let problem = app
+            .send_if_match(
+                Method::PATCH,
+                &path,
+                &admin,
+                never,
+                json!({"display_name": "x"}),
+            )
+            .refused("version_mismatch")
+            .await;
+        let weak = never.starts_with("W/");
+        assert_eq!(
+            problem["detail"].as_str().unwrap().contains("weak"),
+            weak,
+            "{never}: {problem}"
+        );
     }
     let body = app
         .send_if_match(

@@ -40,10 +40,16 @@ impl AuthUser {
             Ok(())
         } else {
             let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(AppError::forbidden(format!(
-                "This needs one of the roles: {}.",
-                names.join(", ")
-            )))
+            let mut detail = format!("This needs one of the roles: {}.", names.join(", "));
+            // The first account of an install is an administrator; newcomers trying the
+            // incident endpoints with it are told where the working roles come from.
+            if self.roles.has_any(&[Role::Admin]) && !roles.contains(&Role::Admin) {
+                detail.push_str(
+                    " The admin role manages accounts and settings only: create a user with one of \
+                     these roles (POST /api/v1/users) and sign in as that user.",
+                );
+            }
+            Err(AppError::forbidden(detail))
         }
     }
 

@@ -62,6 +62,7 @@ impl<T: 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = Bytes::from_request(req, payload);
+        let declared = declared_media_type(req);
         Box::pin(async move {
             let body = body
                 .await
@@ -69,11 +70,33 @@ impl<T: 'static> FromRequest for JsonBody<T> {
                     Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
                     _ => AppError::BadRequest("The request body could not be read.".into()),
                 })?;
+            // An empty body has nothing to misread, whatever a client library declares for it.
+            if let Some(declared) = declared
+                && !body.iter().all(u8::is_ascii_whitespace)
+            {
+                return Err(AppError::UnsupportedMediaType(declared));
+            }
             Ok(JsonBody {
                 body,
                 target: PhantomData,
             })
         })
+    }
+}
+
+/// The `Content-Type` of a request when it declares something other than JSON
+/// (`application/json` or any `+json` type); `None` when it declares JSON or nothing.
+fn declared_media_type(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(actix_web::http::header::CONTENT_TYPE)?;
+    let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    match text.parse::<actix_web::mime::Mime>() {
+        Ok(media)
+            if media.subtype() == actix_web::mime::JSON
+                || media.suffix() == Some(actix_web::mime::JSON) =>
+        {
+            None
+        }
+        _ => Some(text),
     }
 }
 

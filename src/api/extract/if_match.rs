@@ -10,10 +10,11 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use crate::error::AppError;
 
-/// The version named by `If-Match` (`"3"`); `None` when absent or `*`. An entity tag this API
-/// could not have issued for a current version — a weak one (RFC 9110 compares `If-Match`
-/// strongly, so `W/"3"` never matches) or a number out of range — asks for version 0, which
-/// no resource has (versions start at 1), so the write is refused as outdated (412).
+/// The version named by `If-Match` (`"3"`); `None` when absent or `*`. A weak tag is refused
+/// at once with 412 (RFC 9110 compares `If-Match` strongly, so `W/"3"` never matches), saying
+/// why. Any other tag this API could not have issued for a current version (a number out of
+/// range) asks for version 0, which no resource has (versions start at 1), so the write is
+/// refused as outdated (412).
 pub struct IfMatch(pub Option<i32>);
 
 impl FromRequest for IfMatch {
@@ -55,10 +56,10 @@ pub(super) fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Opti
     if text == "*" {
         return Ok(None);
     }
-    let (weak, tag) = match text.strip_prefix("W/") {
-        Some(tag) => (true, tag),
-        None => (false, text),
-    };
+    if text.starts_with("W/") {
+        return Err(AppError::WeakEntityTag);
+    }
+    let tag = text;
     let opaque = tag
         .strip_prefix('"')
         .and_then(|rest| rest.strip_suffix('"'))
@@ -69,7 +70,7 @@ pub(super) fn parse_if_match(value: Option<&header::HeaderValue>) -> Result<Opti
             ))
         })?;
     Ok(Some(match opaque.parse::<i32>() {
-        Ok(version) if !weak => version,
+        Ok(version) => version,
         _ => NO_VERSION,
     }))
 }

@@ -119,8 +119,9 @@ mod tests {
         let parse = |s: &'static str| parse_if_match(Some(&header::HeaderValue::from_static(s)));
         assert_eq!(parse("\"4\"").unwrap(), Some(4));
         assert_eq!(parse("*").unwrap(), None);
-        // Compared strongly: weak, foreign or out-of-range tags ask for the absent version 0.
-        assert_eq!(parse("W/\"4\"").unwrap(), Some(0));
+        // Compared strongly: a weak tag is refused as such; foreign or out-of-range tags ask
+        // for the absent version 0.
+        assert!(matches!(parse("W/\"4\""), Err(AppError::WeakEntityTag)));
         assert_eq!(parse("\"abc\"").unwrap(), Some(0));
         assert_eq!(parse("\"2147483648\"").unwrap(), Some(0));
         assert!(parse("4").is_err(), "an entity tag is quoted");

@@ -69,6 +69,7 @@ pub(crate) fn problem_status(code: &str) -> StatusCode {
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "validation_failed" | "idempotency_key_reused" => StatusCode::UNPROCESSABLE_ENTITY,
         "service_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "illegal_transition"
         | "incident_closed"
         | "already_exists"
