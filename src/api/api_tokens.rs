@@ -27,6 +27,7 @@ fn name_rule(value: &str) -> Result<(), ValidationError> {
 /// A new API token.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "zabbix-prod", "roles": ["integration"]}))]
 pub struct CreateApiTokenRequest {
     /// Unique name, 1–100 characters; journals show it as the author of what the token writes.
     #[validate(custom(function = "name_rule"))]

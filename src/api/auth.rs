@@ -22,6 +22,7 @@ const HASHING_QUEUE: Duration = Duration::from_secs(2);
 /// Credentials.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "wang.fang", "password": "收费窗口 夜班 2026 春"}))]
 pub struct TokenRequest {
     /// Username (case-insensitive).
     #[validate(length(min = 1, max = 64))]

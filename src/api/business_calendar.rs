@@ -72,6 +72,7 @@ impl From<CalendarRow> for BusinessCalendarResponse {
 /// The new calendar (replaces the old one).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": true, "working_hours": [{"weekday": 1, "start": "08:30", "end": "17:30"}, {"weekday": 2, "start": "08:30", "end": "17:30"}, {"weekday": 3, "start": "08:30", "end": "17:30"}, {"weekday": 4, "start": "08:30", "end": "17:30"}, {"weekday": 5, "start": "08:30", "end": "17:30"}], "holidays": ["2027-01-01", "2027-02-06"]}))]
 pub struct UpdateBusinessCalendarRequest {
     /// Count deadlines in working time only.
     pub enabled: bool,

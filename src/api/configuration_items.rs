@@ -107,6 +107,7 @@ fn system_rule(value: &str) -> Result<(), ValidationError> {
 /// A new configuration item.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "门诊收费服务器 01", "ci_type": "server", "customer_id": 1, "system": "HIS"}))]
 pub struct CreateConfigurationItemRequest {
     /// 1–200 characters, unique within the customer.
     #[validate(custom(function = "name_rule"))]
@@ -143,6 +144,7 @@ pub struct CreateConfigurationItemRequest {
 /// Changes to a configuration item; absent fields stay as they are.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "门诊收费服务器 01（已扩容）"}))]
 pub struct UpdateConfigurationItemRequest {
     /// New name.
     #[validate(custom(function = "name_rule"))]

@@ -29,6 +29,7 @@ use crate::store::coordination::{TicketFilter, TicketHistoryRow};
 /// A new coordination ticket.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "customer_issue", "assignee_id": 5, "summary": "请到现场检查 3 号收费机网络", "details": "远程日志显示 3 号机与数据库之间频繁断连，需要现场排查网线和交换机端口。"}))]
 pub struct CreateTicketRequest {
     /// `customer_issue` (to an active ops_staff user) or `problem` (to an active l2_engineer or
     /// incident_manager).
@@ -54,11 +55,13 @@ pub struct CreateTicketRequest {
 /// Accepting needs no fields.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
 pub struct AcceptTicketRequest {}
 
 /// The assignee's answer.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"analysis": "交换机 12 号端口老化，导致间歇性断连。", "process": "更换网线并改接到 14 号端口，连续观察 30 分钟。", "result": "3 号机连接稳定，收费录入恢复正常。"}))]
 pub struct ResolveTicketRequest {
     /// 原因分析, 1–10 000 characters.
     #[schema(example = "交换机电源模块损坏")]
@@ -79,6 +82,7 @@ pub struct ResolveTicketRequest {
 /// Why a ticket is withdrawn.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "问题已由远程处理解决，无需现场。"}))]
 pub struct CancelTicketRequest {
     /// 1–10 000 characters.
     #[schema(example = "用户已自行恢复网络")]

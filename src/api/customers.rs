@@ -67,6 +67,7 @@ fn name_rule(value: &str) -> Result<(), ValidationError> {
 /// A new customer organisation.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "BJ-HOSP-01", "name": "北京示例医院"}))]
 pub struct CreateCustomerRequest {
     /// 1–64 letters, digits, `_ . -`; unique.
     #[validate(custom(function = "code_rule"))]
@@ -86,6 +87,7 @@ pub struct CreateCustomerRequest {
 /// Changes to a customer; absent fields stay as they are.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "北京示例医院（总院）"}))]
 pub struct UpdateCustomerRequest {
     /// New code.
     #[validate(custom(function = "code_rule"))]

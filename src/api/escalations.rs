@@ -27,6 +27,7 @@ use crate::store::{self, StoreError};
 /// A new escalation, by kind.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(example = json!({"kind": "hierarchical", "reason": "收费窗口排队超过 30 人，请事件经理协调资源。"}))]
 pub enum CreateEscalationRequest {
     /// L1 → L2: the incident moves to tier l2, in progress, assigned to an L2 engineer.
     Functional {

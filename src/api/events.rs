@@ -27,15 +27,14 @@ use crate::store::events::{Sender, no_routing_key};
 /// fields are ignored) and names every problem in one 400.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
-    "routing_key": "idt_3q2T0m6yV8e9rJk1xZ4pL7cQ5wB0nH2sD8fG6aY1uE0",
     "event_action": "trigger",
-    "dedup_key": "his-db-01/disk",
+    "dedup_key": "charge-server-01/disk",
     "payload": {
-        "summary": "Disk almost full on his-db-01",
-        "source": "his-db-01",
+        "summary": "门诊收费服务器 01 磁盘空间不足",
+        "source": "charge-server-01",
         "severity": "warning",
-        "component": "his-db-01",
-        "custom_details": {"customer": "QD-01", "free": "4%"}
+        "component": "门诊收费服务器 01",
+        "custom_details": {"customer": "BJ-HOSP-01", "free": "4%"}
     }
 }))]
 pub struct EventRequest {
@@ -178,7 +177,7 @@ pub async fn post_event(
         "externalURL": "http://alertmanager:9093", "groupKey": "{}:{alertname=\"DiskFull\"}", "truncatedAlerts": 0,
         "alerts": [{
             "status": "firing",
-            "labels": {"alertname": "DiskFull", "instance": "his-db-01:9100", "severity": "warning", "customer": "QD-01", "ci": "his-db-01"},
+            "labels": {"alertname": "DiskFull", "instance": "his-db-01:9100", "severity": "warning", "customer": "BJ-HOSP-01", "ci": "his-db-01"},
             "annotations": {"summary": "Disk almost full on his-db-01"},
             "startsAt": "2025-01-06T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "http://prometheus:9090/graph", "fingerprint": "3f2a9c1e5b7d4a60"

@@ -26,6 +26,7 @@ use crate::store::{self, StoreError};
 /// A call-back as the service desk reports it.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"channel": "phone", "reached": true, "satisfaction": 5, "comment": "用户对处理速度满意。"}))]
 pub struct CreateFollowUpRequest {
     /// How the user was contacted: `phone`, `web`, `email`, `onsite` or `other`.
     pub channel: Channel,

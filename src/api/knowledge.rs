@@ -36,6 +36,7 @@ const READERS: [Role; 5] = [
 /// A new entry, written as a draft.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "收费模块保存处方失败", "symptom": "录入处方时提示“保存失败”，只在个别窗口出现。", "cause": "客户端版本过旧，保存接口字段长度校验不一致。", "solution": "为该窗口重新部署最新客户端。", "category": "usage_issue", "subcategory": "module_input_blocked", "tags": ["收费", "处方", "客户端"], "source_incident_id": 1}))]
 pub struct CreateKnowledgeRequest {
     /// 1–200 characters.
     #[schema(example = "升级出错：数据库脚本执行失败（ORA-00942）")]
@@ -65,6 +66,7 @@ pub struct CreateKnowledgeRequest {
 /// Changes to a draft (its author); `null` clears `cause`, `category` or `subcategory`.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"tags": ["收费", "处方", "客户端", "保存失败"]}))]
 pub struct UpdateKnowledgeRequest {
     /// New title.
     #[schema(example = "升级出错：收费模块数据库脚本执行失败")]
@@ -94,6 +96,7 @@ pub struct UpdateKnowledgeRequest {
 /// Why an entry goes back to its author.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "请补充客户端版本号和部署步骤。"}))]
 pub struct RejectKnowledgeRequest {
     /// 1–10 000 characters.
     #[schema(example = "请补充原因分析")]
@@ -103,6 +106,7 @@ pub struct RejectKnowledgeRequest {
 /// A step that needs no fields.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
 pub struct EmptyRequest {}
 
 /// What to search for.

@@ -50,6 +50,7 @@ impl TryFrom<SlaPolicyRow> for SlaPolicyResponse {
 /// A new resolution target.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"resolution_minutes": 120}))]
 pub struct UpdateSlaPolicyRequest {
     /// 1 to 525 600 minutes (one year).
     #[validate(range(min = 1, max = 525_600))]

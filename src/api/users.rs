@@ -88,6 +88,7 @@ fn roles_rule(roles: &[Role]) -> Result<(), ValidationError> {
 /// A new user account.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "wang.fang", "password": "收费窗口 夜班 2026 春", "display_name": "王芳", "roles": ["service_desk"]}))]
 pub struct CreateUserRequest {
     /// 2–64 characters of `a-z 0-9 _ . @ -`; stored lower-case.
     #[validate(custom(function = "username_rule"))]
@@ -117,6 +118,7 @@ pub struct CreateUserRequest {
 /// Changes to a user; absent fields stay as they are.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"display_name": "王芳（服务台组长）"}))]
 pub struct UpdateUserRequest {
     /// New display name.
     #[validate(custom(function = "display_name_rule"))]

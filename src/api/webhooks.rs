@@ -48,6 +48,7 @@ fn events_rule(events: &[String]) -> Result<(), ValidationError> {
 /// A new webhook.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://hooks.example.com/incident-desk", "events": ["incident.created", "incident.resolved", "incident.closed"], "secret": "shared-secret-of-the-receiver"}))]
 pub struct CreateWebhookRequest {
     /// Receiver URL (http or https).
     #[validate(custom(function = "url_rule"))]
@@ -75,6 +76,7 @@ pub struct CreateWebhookRequest {
 /// Changes to a webhook; absent fields stay as they are.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"active": false}))]
 pub struct UpdateWebhookRequest {
     /// New URL.
     #[validate(custom(function = "url_rule"))]

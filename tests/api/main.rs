@@ -13,6 +13,7 @@ mod customers;
 mod demo;
 mod escalations;
 mod events;
+mod examples;
 mod idempotency;
 mod incidents;
 mod integrators;

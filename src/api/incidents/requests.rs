@@ -26,6 +26,7 @@ fn long_text_rule(value: &str) -> Result<(), ValidationError> {
 /// A new incident.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "门诊收费模块无法录入", "description": "收费窗口 3 号机录入处方时提示“保存失败”，其他窗口正常。", "customer_id": 1, "ci_id": 1, "channel": "phone", "category": "usage_issue", "subcategory": "module_input_blocked", "reporter": {"name": "李娜", "phone": "010-6555-0101", "email": "li.na@hospital.example"}}))]
 pub struct CreateIncidentRequest {
     /// Default `fault`.
     pub kind: Option<IncidentKind>,
@@ -76,6 +77,7 @@ pub struct CreateIncidentRequest {
 /// a clearable one.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"description": "收费窗口 3 号机录入处方时提示“保存失败”；重启客户端后仍然出现。", "affects_onsite_work": true}))]
 pub struct UpdateIncidentRequest {
     /// New title.
     #[validate(custom(function = "title_rule"))]
@@ -149,6 +151,7 @@ pub(super) fn validate_patch(request: &UpdateIncidentRequest) -> Result<(), AppE
 /// Take a new incident into work.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
 pub struct AcceptRequest {
     /// Engineer to work it: an active service-desk user (tier l1), L2 engineer (tier l2) or
     /// incident manager. Default: the caller.
@@ -158,6 +161,7 @@ pub struct AcceptRequest {
 /// A temporary measure.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"description": "临时改用 2 号窗口录入，3 号机暂停使用。"}))]
 pub struct WorkaroundRequest {
     /// What was done to restore the service, 1–10 000 characters.
     #[validate(custom(function = "long_text_rule"))]
@@ -173,6 +177,7 @@ pub struct WorkaroundRequest {
 /// The resolution.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"solution": "修复收费模块保存接口的字段长度校验，并为 3 号机重新部署客户端。", "cause": "system_defect", "subcause": "module_unusable"}))]
 pub struct ResolveRequest {
     /// How it was solved, 1–10 000 characters.
     #[validate(custom(function = "long_text_rule"))]
@@ -200,6 +205,7 @@ pub struct ResolveRequest {
 /// The reporter's confirmation.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"channel": "phone"}))]
 pub struct ConfirmRequest {
     /// How the confirmation was obtained when the service desk records it (e.g. `phone`).
     pub channel: Option<Channel>,
@@ -208,6 +214,7 @@ pub struct ConfirmRequest {
 /// The reporter's rejection.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "用户反馈 3 号机仍然无法保存处方。"}))]
 pub struct RejectResolutionRequest {
     /// Why the resolution does not solve the problem, 1–10 000 characters.
     #[validate(custom(function = "long_text_rule"))]
@@ -223,6 +230,7 @@ pub struct RejectResolutionRequest {
 /// Closing an incident.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"closure_code": "resolved", "note": "用户电话确认已恢复正常。"}))]
 pub struct CloseRequest {
     /// `resolved` or `unresolved` from `resolved`; `duplicate` or `withdrawn` from `new` or
     /// `in_progress`.
@@ -238,6 +246,7 @@ pub struct CloseRequest {
 /// The reporter's request to drop the incident.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"channel": "phone", "note": "用户来电：重启后已恢复，要求撤销。"}))]
 pub struct WithdrawRequest {
     /// How the request reached the service desk (e.g. `phone`); required when the desk records
     /// it.
@@ -252,6 +261,7 @@ pub struct WithdrawRequest {
 /// A hand-off to another engineer of the incident's tier.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"assignee_id": 3, "reason": "交接班：由夜班服务台继续跟进。"}))]
 pub struct AssignRequest {
     /// An active user of the incident's tier: `service_desk` for l1, `l2_engineer` for l2.
     pub assignee_id: i64,
@@ -269,6 +279,7 @@ pub struct AssignRequest {
 /// A note.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"visibility": "public", "body": "已远程连接 3 号机，正在收集客户端日志。"}))]
 pub struct CreateNoteRequest {
     /// `internal` (staff only) or `public`. Default: `public` for customer users, `internal` for staff.
     pub visibility: Option<NoteVisibility>,
