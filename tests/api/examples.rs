@@ -116,8 +116,8 @@ async fn every_request_example_runs_unchanged_on_a_fresh_install() {
         doc,
         sent: RefCell::new(BTreeSet::new()),
     };
-    let admin = app.admin_token().await;
-    let admin = Some(admin.as_str());
+    let admin_token = app.admin_token().await;
+    let admin = Some(admin_token.as_str());
 
     // The order the README's first hour follows.
     let customer = walk.send(M::POST, "/api/v1/customers", &[], admin).await;
@@ -146,7 +146,7 @@ async fn every_request_example_runs_unchanged_on_a_fresh_install() {
         ("chen.jing", "l2_engineer"),
         ("zhao.lei", "ops_staff"),
     ] {
-        let (id, token) = app.create_user(admin.unwrap(), name, &[role], None).await;
+        let (id, token) = app.create_user(&admin_token, name, &[role], None).await;
         colleagues.push((id, token));
     }
     assert_eq!(
