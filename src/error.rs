@@ -134,7 +134,7 @@ pub struct Problem {
     pub status: u16,
     /// Explanation of this occurrence.
     pub detail: String,
-    /// Stable machine-readable code (SPEC §10).
+    /// Stable machine-readable code; `docs/api-conventions.md` lists them.
     pub code: String,
     /// Per-field errors (`validation_failed` only).
     #[serde(skip_serializing_if = "Option::is_none")]

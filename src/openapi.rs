@@ -25,7 +25,12 @@ use crate::error::Problem;
         title = "incident-desk",
         description = "JSON REST backend for IT service incident management: service desks log and \
 work incident tickets, monitoring systems post fault reports.\n\n\
-Authenticate with `POST /api/v1/auth/token`, then press **Authorize** and paste the `access_token`.\n\n\
+**First hour:** sign in as `admin` with `POST /api/v1/auth/token` and press **Authorize** with the \
+`access_token`; run the examples of `POST /api/v1/customers`, `POST /api/v1/configuration-items` and \
+`POST /api/v1/users` unchanged; sign in as the new user `wang.fang` (the `POST /api/v1/auth/token` example) \
+and authorize again; then `POST /api/v1/incidents` and its `accept`, `workaround` and `resolve` take \
+incident 1 through its life. Every example runs unchanged on a fresh install; each operation's \
+description says in which state.\n\n\
 Errors are RFC 9457 `application/problem+json` bodies with a stable `code`. Lists take `limit` \
 (1-200, default 50) and the opaque `cursor` from the previous page's `next_cursor`. Mutable \
 resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse stale writes (412)."
@@ -52,20 +57,20 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
         )
     ),
     tags(
-        (name = "auth", description = "Access tokens"),
-        (name = "users", description = "User accounts (admin)"),
-        (name = "api-tokens", description = "API tokens for integrations such as monitoring systems (admin)"),
-        (name = "events", description = "Monitoring intake: PagerDuty Events API v2 and Alertmanager webhooks (SPEC §8)"),
-        (name = "customers", description = "Customer organisations"),
-        (name = "incidents", description = "Incidents: the state machine of SPEC §4.2, notes and history"),
-        (name = "escalations", description = "Functional, priority and hierarchical escalations (SPEC §5)"),
-        (name = "coordination", description = "Coordination tickets: 《客户问题协调单》 to the operations staff, 《问题协调单》 to problem management (SPEC §6)"),
-        (name = "knowledge", description = "The knowledge base: drafts, four-eyes review, search in Chinese and English (SPEC §7)"),
-        (name = "webhooks", description = "Signed event deliveries to outside systems"),
-        (name = "configuration-items", description = "Configuration items (CMDB) and their history"),
-        (name = "reference-data", description = "Taxonomy and SLA policies"),
-        (name = "reports", description = "The procedure's measures and forms (SPEC §9)"),
-        (name = "operations", description = "Health, readiness and metrics")
+        (name = "auth", description = "Signing in. `POST /api/v1/auth/token` exchanges a username and password for a bearer token; press **Authorize** and paste it. A fresh install has one account, `admin`, which manages accounts and settings but works no incidents: create a staff user with the `POST /api/v1/users` example and sign in as that user."),
+        (name = "users", description = "User accounts and their roles: `admin` (accounts and settings), the staff roles `service_desk` (first line), `l2_engineer` (second line), `ops_staff` (on-site work) and `incident_manager`, and `customer` (one organisation's users, who see only its incidents). Admin only, but for `GET /users/me`."),
+        (name = "api-tokens", description = "Long-lived tokens (`idt_…`) for integrations such as monitoring systems. Each acts as a user of its own, so journals show which integration wrote what. Admin only."),
+        (name = "events", description = "Monitoring intake: PagerDuty Events API v2 events and Prometheus Alertmanager or Grafana webhooks open incidents, count occurrences of the same fault by `dedup_key`, and resolve incidents nobody has taken yet. See `docs/monitoring.md` in the repository."),
+        (name = "customers", description = "Customer organisations whose incidents the desk works. A customer user belongs to one and sees only its incidents, configuration items and published knowledge."),
+        (name = "incidents", description = "Incidents from recording to closure: `new` → `in_progress` → `resolved` → `closed`, with workarounds, the reporter's confirmation or rejection, withdrawal, hand-offs, notes and an append-only history. `GET /api/v1/procedure` gives the whole state machine as data; `allowed_actions` on each incident says what the caller may do now. See `docs/incidents.md` in the repository."),
+        (name = "escalations", description = "Functional (first line to second line), priority (a level change with its new deadline) and hierarchical (to the incident managers) escalations, and the incident managers' queue. The server escalates by itself when a deadline nears or passes."),
+        (name = "coordination", description = "Coordination tickets: 《客户问题协调单》 sends ops staff to the customer's site and holds the incident's resolution until done; 《问题协调单》 hands a root-cause analysis to problem management. See `docs/coordination.md` in the repository."),
+        (name = "knowledge", description = "The knowledge base: entries written by the desk, reviewed by a second person of the expert group before publication, searchable in Chinese and English, suggested while an incident is open. Customers read published entries."),
+        (name = "webhooks", description = "Signed HTTP deliveries of events (incident created, resolved, closed, escalations, SLA warnings, ...) to outside systems, retried with back-off, with a delivery log. Admin only."),
+        (name = "configuration-items", description = "Configuration items (servers, databases, applications, devices) of each customer, which incidents name, with their change history."),
+        (name = "reference-data", description = "What the rules are made of: the taxonomy of categories and causes, resolution targets per level, the business calendar, and the whole procedure as data (`GET /api/v1/procedure`)."),
+        (name = "reports", description = "The procedure's measures (resolution rate, on-time rate, follow-up timeliness), the follow-up queue, recurring defects, and the monthly or yearly 《事件信息统计表》 as JSON, CSV or Excel."),
+        (name = "operations", description = "Liveness, readiness and Prometheus metrics, without a token, for probes and monitoring of the service itself.")
     )
 )]
 pub struct ApiDoc;
@@ -233,6 +238,60 @@ mod tests {
                     op["responses"]["401"].is_object(),
                     "{method} {path} lacks 401"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_operation_has_a_one_line_summary_and_a_description() {
+        let doc = serde_json::to_value(document()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let summary = op["summary"].as_str().unwrap_or_default();
+                assert!(
+                    !summary.is_empty() && summary.chars().count() <= 80 && !summary.contains('\n'),
+                    "{method} {path}: the summary must be one line of at most 80 characters: {summary:?}"
+                );
+                let description = op["description"].as_str().unwrap_or_default();
+                assert!(
+                    description.contains("Roles:"),
+                    "{method} {path}: the description must say who may call it: {description:?}"
+                );
+            }
+        }
+        for tag in doc["tags"].as_array().unwrap() {
+            assert!(
+                tag["description"].as_str().is_some_and(|d| d.len() > 40),
+                "{tag}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_document_cites_nothing_outside_the_repository() {
+        let text = serde_json::to_string(&document()).unwrap();
+        for outside in ["SPEC", "procedure §"] {
+            assert!(!text.contains(outside), "the document cites {outside}");
+        }
+    }
+
+    #[test]
+    fn every_json_request_body_has_an_example() {
+        let doc = serde_json::to_value(document()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let content = &op["requestBody"]["content"]["application/json"];
+                if content.is_null() {
+                    continue;
+                }
+                let example = match content["schema"]["$ref"].as_str() {
+                    Some(reference) => {
+                        let name = reference.rsplit('/').next().unwrap();
+                        &doc["components"]["schemas"][name]["example"]
+                    }
+                    None => &content["example"],
+                };
+                assert!(!example.is_null(), "{method} {path} has no request example");
             }
         }
     }

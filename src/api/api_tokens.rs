@@ -93,8 +93,16 @@ pub struct CreatedApiTokenResponse {
     pub token: String,
 }
 
-/// Create an API token (admin). The token acts as a user of its own, with the token's name and
-/// roles and no password.
+/// Create an API token for an integration
+///
+/// The token (`idt_…`) is shown only in this answer and stored as a hash. It acts as a user of its
+/// own, named after the token, so journals show which integration wrote what. Give monitoring
+/// systems the `integration` role.
+///
+/// Roles: `admin`.
+///
+/// Errors: 409 `already_exists` when the name is taken; 422 `validation_failed` for no roles, or
+/// `admin` or `customer` among them.
 #[utoipa::path(
     tag = "api-tokens",
     security(("bearer" = [])),
@@ -145,7 +153,11 @@ pub async fn create_api_token(
         }))
 }
 
-/// List API tokens, revoked ones included (admin). Tokens themselves are never shown again.
+/// List API tokens, revoked ones included
+///
+/// Names, roles, creation, expiry, last use and revocation; never the tokens themselves.
+///
+/// Roles: `admin`.
 #[utoipa::path(
     tag = "api-tokens",
     security(("bearer" = [])),
@@ -170,8 +182,14 @@ pub async fn list_api_tokens(
     Ok(HttpResponse::Ok().json(page(rows, ApiTokenResponse::from)))
 }
 
-/// Revoke an API token (admin): it is refused with 401 from the next request on, on every
-/// server instance. Revoking a revoked token is accepted and changes nothing.
+/// Revoke an API token
+///
+/// The token is refused (401) from the next request on, on every server instance. Revoking a
+/// revoked token changes nothing and answers 204 again.
+///
+/// Roles: `admin`.
+///
+/// Errors: 404 `not_found` when there is no such token.
 #[utoipa::path(
     tag = "api-tokens",
     security(("bearer" = [])),

@@ -47,7 +47,18 @@ pub struct TokenResponse {
     pub expires_in: u64,
 }
 
-/// Exchange a username and password for an access token.
+/// Sign in: exchange a username and password for an access token
+///
+/// Answers a JWT (`access_token`, `expires_in` seconds) to send as `Authorization: Bearer <token>`.
+/// In Swagger UI, press **Authorize** and paste it; the page keeps it across reloads.
+///
+/// Roles: anyone with an active account. The `admin` account of a fresh install manages accounts
+/// and settings only; to work incidents, create a user with a staff role (`POST /api/v1/users`, its
+/// example makes a `service_desk` user) and sign in as that user.
+///
+/// Errors: 401 `unauthorized` for a wrong username or password (the same answer for both); 429
+/// `too_many_requests` after repeated failures for the username or from the address, with
+/// `Retry-After`.
 #[utoipa::path(
     tag = "auth",
     request_body = TokenRequest,

@@ -149,7 +149,12 @@ fn check(request: &UpdateBusinessCalendarRequest) -> Result<Vec<DayHours>, AppEr
     }
 }
 
-/// The business calendar (admin and staff).
+/// The business calendar
+///
+/// Working hours per weekday and holidays, in `TIMEZONE`. When `enabled`, resolution targets count
+/// working time only.
+///
+/// Roles: `admin` and staff.
 #[utoipa::path(
     tag = "reference-data",
     security(("bearer" = [])),
@@ -168,7 +173,15 @@ pub async fn get_business_calendar(
     Ok(versioned(row.version, BusinessCalendarResponse::from(row)))
 }
 
-/// Replace the business calendar (admin). Applies to deadlines computed afterwards.
+/// Replace the business calendar
+///
+/// Applies to deadlines computed afterwards. The example sets Monday to Friday, 08:30–17:30, with
+/// two holidays.
+///
+/// Roles: `admin`.
+///
+/// Errors: 412 `version_mismatch` for a stale `If-Match`; 422 `validation_failed` for a weekday
+/// twice, an end before its start, or a bad date.
 #[utoipa::path(
     tag = "reference-data",
     security(("bearer" = [])),

@@ -194,7 +194,15 @@ pub struct ListConfigurationItemsQuery {
     pub q: Option<String>,
 }
 
-/// Create a configuration item (admin or staff).
+/// Create a configuration item
+///
+/// A server, database, application or device of a customer, which incidents name in `ci_id`. The
+/// example creates item 1 of customer 1.
+///
+/// Roles: `admin` and staff.
+///
+/// Errors: 409 `already_exists` when the customer already has an item of that name; 422
+/// `validation_failed` for a bad field or an unknown customer.
 #[utoipa::path(
     tag = "configuration-items",
     security(("bearer" = [])),
@@ -231,8 +239,12 @@ pub async fn create_configuration_item(
     ))
 }
 
-/// List configuration items. Admins and staff see all; a customer user sees its own
-/// organisation's items.
+/// List configuration items
+///
+/// Filter by customer, system or type. Staff and admins see every item; a customer user sees its
+/// own organisation's.
+///
+/// Roles: any signed-in user.
 #[utoipa::path(
     tag = "configuration-items",
     security(("bearer" = [])),
@@ -284,7 +296,11 @@ async fn load_visible(
     Ok(row)
 }
 
-/// One configuration item.
+/// One configuration item
+///
+/// Roles: any signed-in user; a customer user may read its own organisation's items only.
+///
+/// Errors: 404 `not_found` otherwise.
 #[utoipa::path(
     tag = "configuration-items",
     security(("bearer" = [])),
@@ -305,7 +321,13 @@ pub async fn get_configuration_item(
     Ok(versioned(row.version, ConfigurationItemResponse::from(row)))
 }
 
-/// Change a configuration item (admin or staff); the change is recorded in its history.
+/// Change a configuration item
+///
+/// Only the fields sent change; every change is kept in the item's history with who made it.
+///
+/// Roles: `admin` and staff.
+///
+/// Errors: 412 `version_mismatch` for a stale `If-Match`; 422 `validation_failed` for a bad field.
 #[utoipa::path(
     tag = "configuration-items",
     security(("bearer" = [])),
@@ -345,7 +367,11 @@ pub async fn update_configuration_item(
     Ok(versioned(row.version, ConfigurationItemResponse::from(row)))
 }
 
-/// The change history of a configuration item, oldest first (admin or staff).
+/// A configuration item's change history, oldest first
+///
+/// Each entry holds the fields before and after, who changed them and when.
+///
+/// Roles: `admin` and staff.
 #[utoipa::path(
     tag = "configuration-items",
     security(("bearer" = [])),

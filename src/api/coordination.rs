@@ -140,9 +140,16 @@ fn location(ticket: &CoordinationTicket) -> String {
     format!("/api/v1/coordination-tickets/{}", ticket.id)
 }
 
-/// Open a coordination ticket on an incident (L2 engineers and incident managers). An open or
-/// accepted `customer_issue` blocks resolving the incident (409 `open_coordination_ticket`);
-/// emits `coordination.created`.
+/// Open a coordination ticket on an incident
+///
+/// `customer_issue` (《客户问题协调单》) asks an `ops_staff` engineer to work at the customer's site; while
+/// it is open or accepted the incident cannot be resolved. `problem` (《问题协调单》) hands a root-cause
+/// analysis to an L2 engineer or incident manager. Emits `coordination.created`. The example opens
+/// a `customer_issue` for user 5, an `ops_staff` user, on any open incident.
+///
+/// Roles: `l2_engineer`, `incident_manager`.
+///
+/// Errors: 409 `incident_closed`; 422 on `assignee_id` for someone inactive or of the wrong role.
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),
@@ -204,7 +211,11 @@ async fn act(
     Ok(versioned(ticket.version, ticket))
 }
 
-/// Accept a ticket (its assignee): `open` → `accepted`.
+/// Accept a coordination ticket: `open` → `accepted`
+///
+/// Roles: the ticket's assignee.
+///
+/// Errors: 409 `illegal_transition` unless `open`; 403 for anyone else.
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),
@@ -234,9 +245,14 @@ pub async fn accept_ticket(
     .await
 }
 
-/// Resolve a ticket (its assignee): `accepted` → `resolved`, with analysis, process and result
-/// (and a root cause for `problem`). The incident's history gets `coordination_resolved` with
-/// them (unless it is closed); emits `coordination.resolved`.
+/// Resolve a coordination ticket: `accepted` → `resolved`
+///
+/// With analysis, process and result (and a root cause for `problem`). The incident's history gets
+/// the result unless it is closed; emits `coordination.resolved`.
+///
+/// Roles: the ticket's assignee.
+///
+/// Errors: 409 `illegal_transition` unless `accepted`.
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),
@@ -266,7 +282,11 @@ pub async fn resolve_ticket(
     act(&state, caller, id.into_inner(), if_match, command).await
 }
 
-/// Cancel a ticket (its creator or an incident manager) from `open` or `accepted`.
+/// Cancel a coordination ticket from `open` or `accepted`
+///
+/// Roles: the ticket's creator, `incident_manager`.
+///
+/// Errors: 409 `illegal_transition` once resolved or cancelled.
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),
@@ -296,7 +316,11 @@ pub async fn cancel_ticket(
     .await
 }
 
-/// One ticket (staff).
+/// One coordination ticket
+///
+/// Roles: staff.
+///
+/// Errors: 404 `not_found`.
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),
@@ -319,7 +343,9 @@ pub async fn get_ticket(
     Ok(versioned(ticket.version, ticket))
 }
 
-/// A ticket's own history, oldest first (staff).
+/// A coordination ticket's history, oldest first
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),
@@ -345,8 +371,12 @@ pub async fn get_ticket_history(
     Ok(HttpResponse::Ok().json(entries))
 }
 
-/// Ticket queues, oldest first (staff): e.g. an operations engineer's open tickets with
-/// `assignee_id=<own id>&status=open`.
+/// Coordination ticket queues, oldest first
+///
+/// Filter by assignee, status, kind and incident: an operations engineer's open tickets are
+/// `assignee_id=<own id>&status=open`. `updated_since` with `sort=updated_at` polls for changes.
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "coordination",
     security(("bearer" = [])),

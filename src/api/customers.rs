@@ -117,7 +117,14 @@ pub struct ListCustomersQuery {
     pub q: Option<String>,
 }
 
-/// Create a customer organisation (admin).
+/// Create a customer organisation
+///
+/// `code` is the short, unique name monitoring systems use in `custom_details.customer`. The
+/// example creates customer 1, which the other examples refer to.
+///
+/// Roles: `admin`.
+///
+/// Errors: 409 `already_exists` when the code is taken; 422 `validation_failed` for a bad field.
 #[utoipa::path(
     tag = "customers",
     security(("bearer" = [])),
@@ -147,7 +154,11 @@ pub async fn create_customer(
     ))
 }
 
-/// List customer organisations. Admins and staff see all; a customer user sees its own.
+/// List customer organisations
+///
+/// Staff and admins see every organisation; a customer user sees its own only.
+///
+/// Roles: any signed-in user.
 #[utoipa::path(
     tag = "customers",
     security(("bearer" = [])),
@@ -179,7 +190,11 @@ pub async fn list_customers(
     Ok(HttpResponse::Ok().json(page(rows, CustomerResponse::from)))
 }
 
-/// One customer organisation.
+/// One customer organisation
+///
+/// Roles: any signed-in user; a customer user may read its own organisation only.
+///
+/// Errors: 404 `not_found` for no such organisation, or another organisation for a customer user.
 #[utoipa::path(
     tag = "customers",
     security(("bearer" = [])),
@@ -205,7 +220,15 @@ pub async fn get_customer(
     Ok(versioned(row.version, CustomerResponse::from(row)))
 }
 
-/// Change a customer organisation (admin).
+/// Change a customer organisation
+///
+/// Only the fields sent change; `active: false` marks an organisation no longer served, keeping its
+/// history.
+///
+/// Roles: `admin`.
+///
+/// Errors: 409 `already_exists` when the new code is taken; 412 `version_mismatch` for a stale
+/// `If-Match`.
 #[utoipa::path(
     tag = "customers",
     security(("bearer" = [])),

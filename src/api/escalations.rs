@@ -37,7 +37,7 @@ pub enum CreateEscalationRequest {
         #[schema(min_length = 1, max_length = 10000)]
         diagnosis: String,
     },
-    /// A level change; the deadline is recomputed (SPEC §4.1). Raising: any staff but ops
+    /// A level change; the deadline is recomputed. Raising: any staff but ops
     /// staff; lowering: incident managers.
     Priority {
         /// The new level.
@@ -95,8 +95,20 @@ fn reason_error(field: &str, text: &str) -> Result<(), AppError> {
     check_text(field, text, 10_000).map_err(|e| AppError::Validation(vec![e]))
 }
 
-/// Escalate an incident. Each escalation is recorded with the incident change and its history
-/// entry in one transaction; a closed incident answers 409 `incident_closed`.
+/// Escalate an incident: functional, priority or hierarchical
+///
+/// `functional` moves an l1 incident to l2, assigned to an L2 engineer, with the diagnosis so far.
+/// `priority` changes the level: raising keeps the earlier deadline if sooner, lowering counts the
+/// new target from recording. `hierarchical` calls the incident managers in. Each is recorded with
+/// the incident change and its history entry at once; emits `escalation.created`. The example calls
+/// the incident managers in on any open incident.
+///
+/// Roles: functional `service_desk` or `incident_manager`; raising staff other than `ops_staff`;
+/// lowering `incident_manager`; hierarchical any staff.
+///
+/// Errors: 409 `illegal_transition` (an l2 incident escalated functionally, or a state that allows
+/// no escalation); 409 `incident_closed`; 422 `validation_failed` for a bad field, e.g. an assignee
+/// who is not an active L2 engineer.
 #[utoipa::path(
     tag = "escalations",
     security(("bearer" = [])),
@@ -195,7 +207,11 @@ async fn list(
     Ok(HttpResponse::Ok().json(page((items, next), |e| e)))
 }
 
-/// The incident managers' queue: escalations, oldest first (staff).
+/// The incident managers' queue: escalations, oldest first
+///
+/// Filter by kind, acknowledged or waiting, and incident.
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "escalations",
     security(("bearer" = [])),
@@ -222,7 +238,11 @@ pub async fn list_escalations(
     list(&state, filter, paging.0, false).await
 }
 
-/// The escalations of one incident, oldest first (staff).
+/// The escalations of one incident, oldest first
+///
+/// Roles: staff.
+///
+/// Errors: 404 `not_found` for no such incident.
 #[utoipa::path(
     tag = "escalations",
     security(("bearer" = [])),
@@ -250,7 +270,13 @@ pub async fn list_incident_escalations(
     list(&state, filter, paging.0, true).await
 }
 
-/// Acknowledge an escalation (incident managers).
+/// Acknowledge an escalation
+///
+/// An incident manager takes note of it; the queue shows it as handled.
+///
+/// Roles: `incident_manager`.
+///
+/// Errors: 409 `already_acknowledged`.
 #[utoipa::path(
     tag = "escalations",
     security(("bearer" = [])),

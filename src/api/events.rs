@@ -99,10 +99,18 @@ pub struct AlertsAccepted {
     pub results: Vec<EventOutcome>,
 }
 
-/// Post a monitoring event (PagerDuty Events API v2). Authenticate with an `Authorization:
-/// Bearer` header (an API token of role `integration`, or a staff access token), or without it
-/// by an API token in `routing_key`. A trigger opens an incident, or counts one more occurrence
-/// of the open incident with its `dedup_key`; a resolve of a still-`new` incident resolves it.
+/// Post a monitoring event (PagerDuty Events API v2)
+///
+/// A `trigger` opens an incident, or counts one more occurrence of the open incident with the same
+/// `dedup_key`; `acknowledge` is noted; `resolve` resolves a still-`new` incident and is noted on
+/// one being worked. Authenticate with `Authorization: Bearer` (an API token of role `integration`,
+/// or a staff token), or, as PagerDuty senders do, with the API token in `routing_key`. The example
+/// opens an incident for customer `BJ-HOSP-01`.
+///
+/// Roles: `integration`, staff.
+///
+/// Errors: 400 `invalid_event` naming every problem (never 422, which a PagerDuty sender would
+/// retry); 401 for a missing or unknown token.
 #[utoipa::path(
     tag = "events",
     security((), ("bearer" = [])),
@@ -165,9 +173,15 @@ pub async fn post_event(
     }
 }
 
-/// Post a Prometheus Alertmanager webhook (`webhook_configs`, version 4) or a Grafana alerting
-/// webhook, with an `Authorization: Bearer` API token. Each alert is an event with `dedup_key`
-/// `alertmanager:<fingerprint>`: firing triggers, resolved resolves.
+/// Post a Prometheus Alertmanager or Grafana alerting webhook
+///
+/// Alertmanager `webhook_configs` (version 4) or Grafana's webhook contact point. Each alert is an
+/// event with `dedup_key` `alertmanager:<fingerprint>`: firing triggers, resolved resolves. Labels
+/// `customer` and `ci` name the customer code and configuration item.
+///
+/// Roles: `integration`, staff (`Authorization: Bearer`).
+///
+/// Errors: 400 `invalid_event`; 401.
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),

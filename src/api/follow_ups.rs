@@ -93,8 +93,16 @@ fn require_staff(caller: &AuthUser) -> Result<(), AppError> {
     caller.require_any(&Role::STAFF)
 }
 
-/// Record a follow-up (service desk). Allowed once the incident owes one: a user-reported
-/// incident closed as `resolved` or `unresolved`; the closed incident itself does not change.
+/// Record a follow-up call on a closed incident
+///
+/// The service desk calls the user back after a user-reported incident was closed `resolved` or
+/// `unresolved`; the call counts as on time by `follow_up_due_at`. The closed incident itself does
+/// not change. The example follows up incident 1 after it was closed.
+///
+/// Roles: `service_desk`.
+///
+/// Errors: 409 `follow_up_not_due` for an incident that owes none (open, monitoring, duplicate or
+/// withdrawn).
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -152,7 +160,9 @@ pub async fn create_follow_up(
     .await
 }
 
-/// The follow-ups of an incident, oldest first (staff).
+/// The follow-ups of an incident, oldest first
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -183,8 +193,11 @@ pub async fn list_follow_ups(
     Ok(HttpResponse::Ok().json(items))
 }
 
-/// The service desk's queue: closed incidents whose follow-up is not yet performed, oldest due
-/// first (staff).
+/// The service desk's follow-up queue, oldest due first
+///
+/// Closed incidents whose follow-up is not yet performed.
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),

@@ -21,7 +21,11 @@ pub struct HealthResponse {
     pub status: String,
 }
 
-/// The process is alive (no dependency is checked).
+/// The process is alive
+///
+/// No dependency is checked: for a liveness probe.
+///
+/// Roles: none (no token).
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Alive", body = HealthResponse))
@@ -37,7 +41,12 @@ pub async fn healthz() -> HttpResponse {
 /// default), and a probe that times out tells less than a 503.
 const READY_WITHIN: Duration = Duration::from_millis(800);
 
-/// The service can serve requests: the database answers within [`READY_WITHIN`].
+/// The service can serve requests
+///
+/// The database answers within the readiness limit; 503 otherwise. For a readiness probe or a load
+/// balancer's health check.
+///
+/// Roles: none (no token).
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -54,8 +63,12 @@ pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
     }))
 }
 
-/// Prometheus metrics: requests and latency by route and status, database pool usage, open
-/// incidents by level and tier, escalations by kind and trigger, webhook deliveries by outcome.
+/// Prometheus metrics
+///
+/// Requests and latency by route and status, database pool usage, open incidents by level and tier,
+/// escalations by kind and trigger, webhook deliveries by outcome.
+///
+/// Roles: none (no token).
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))

@@ -145,7 +145,15 @@ fn location(entry: &KnowledgeEntry) -> String {
     format!("/api/v1/knowledge/{}", entry.id)
 }
 
-/// Write an entry (service desk, L2 engineers, incident managers): a `draft` of its author.
+/// Write a knowledge entry: a `draft` of its author
+///
+/// A symptom, its cause and the solution, classified like incidents and tagged, optionally citing
+/// the incident it came from. It is published after review by the expert group (`submit`, then
+/// `approve` by someone else). The example writes an entry from incident 1.
+///
+/// Roles: `service_desk`, `l2_engineer`, `incident_manager`.
+///
+/// Errors: 422 `validation_failed` for a bad field or an unknown classification or source incident.
 #[utoipa::path(
     tag = "knowledge",
     security(("bearer" = [])),
@@ -215,7 +223,13 @@ async fn act(
     Ok(versioned(entry.version, entry))
 }
 
-/// Edit a draft (its author; any other state is 409 `illegal_transition`).
+/// Edit a draft knowledge entry
+///
+/// Only the fields sent change. The example works on a draft of the caller.
+///
+/// Roles: the entry's author.
+///
+/// Errors: 409 `illegal_transition` unless `draft`; 412 `version_mismatch` for a stale `If-Match`.
 #[utoipa::path(
     tag = "knowledge",
     security(("bearer" = [])),
@@ -257,8 +271,10 @@ pub async fn update_knowledge(
 // rustfmt re-indents the attribute inside this macro further on every run.
 #[rustfmt::skip]
 macro_rules! knowledge_step {
-    ($name:ident, $path:literal, $doc:literal, $body:ty, $parse:ident, $command:expr) => {
-        #[doc = $doc]
+    ($name:ident, $path:literal, $summary:literal, $description:literal, $body:ty, $parse:ident, $command:expr) => {
+        #[doc = $summary]
+        #[doc = ""]
+        #[doc = $description]
         #[utoipa::path(
             tag = "knowledge",
             security(("bearer" = [])),
@@ -286,7 +302,8 @@ macro_rules! knowledge_step {
 knowledge_step!(
     submit_knowledge,
     "/knowledge/{id}/submit",
-    "Submit a draft to the expert group (its author): `draft` → `submitted`.",
+    "Submit a draft knowledge entry for review: `draft` → `submitted`",
+    "The expert group (L2 engineers and incident managers) reviews it. The example submits a draft of the caller.\n\nRoles: the entry's author.\n\nErrors: 409 `illegal_transition` unless `draft`.",
     EmptyRequest,
     parse_or_default,
     |_| KnowledgeCommand::Submit
@@ -294,7 +311,8 @@ knowledge_step!(
 knowledge_step!(
     approve_knowledge,
     "/knowledge/{id}/approve",
-    "Publish a submitted entry (L2 engineers and incident managers, never its author — 403): `submitted` → `published`.",
+    "Publish a submitted knowledge entry: `submitted` → `published`",
+    "Four eyes: never by its author. Emits `knowledge.published`; customers can read it from then on.\n\nRoles: `l2_engineer`, `incident_manager`, not the author (403).\n\nErrors: 409 `illegal_transition` unless `submitted`.",
     EmptyRequest,
     parse_or_default,
     |_| KnowledgeCommand::Approve
@@ -302,7 +320,8 @@ knowledge_step!(
 knowledge_step!(
     reject_knowledge,
     "/knowledge/{id}/reject",
-    "Send a submitted entry back to its author with a reason (the expert group): `submitted` → `draft`.",
+    "Send a submitted knowledge entry back to its author: `submitted` → `draft`",
+    "With the reason, so the author can improve it. The example works on any submitted entry.\n\nRoles: `l2_engineer`, `incident_manager`.\n\nErrors: 409 `illegal_transition` unless `submitted`.",
     RejectKnowledgeRequest,
     parse,
     |body: RejectKnowledgeRequest| KnowledgeCommand::Reject {
@@ -312,13 +331,20 @@ knowledge_step!(
 knowledge_step!(
     retire_knowledge,
     "/knowledge/{id}/retire",
-    "Withdraw a published entry (the expert group): `published` → `retired`.",
+    "Retire a published knowledge entry: `published` → `retired`",
+    "Customers and incident suggestions no longer show it.\n\nRoles: `l2_engineer`, `incident_manager`.\n\nErrors: 409 `illegal_transition` unless `published`.",
     EmptyRequest,
     parse_or_default,
     |_| KnowledgeCommand::Retire
 );
 
-/// One entry: staff see every status, customer users published entries only (404 otherwise).
+/// One knowledge entry
+///
+/// Staff see every status; customer users see published entries only.
+///
+/// Roles: staff, `customer`.
+///
+/// Errors: 404 `not_found` for no such entry, or an unpublished one for a customer.
 #[utoipa::path(
     tag = "knowledge",
     security(("bearer" = [])),
@@ -345,8 +371,13 @@ pub async fn get_knowledge(
     Ok(versioned(entry.version, entry))
 }
 
-/// Search the knowledge base in Chinese and English: with `q`, entries containing every term,
-/// most relevant first; without, all entries by id. Customers see published entries only.
+/// Search the knowledge base in Chinese and English
+///
+/// With `q`, entries containing every term (Chinese segmented into words, English stemmed), most
+/// relevant first; without, all entries by id. `sort=updated_at` with `updated_since` polls for
+/// changes.
+///
+/// Roles: staff, `customer` (published entries only).
 #[utoipa::path(
     tag = "knowledge",
     security(("bearer" = [])),
@@ -436,11 +467,13 @@ pub struct SuggestionsResponse {
     pub incidents: Vec<SimilarIncidentResponse>,
 }
 
-/// Suggestions while an incident is open (staff): the published knowledge entries and the
-/// incidents closed as `resolved` (any customer) most similar to it by title and description,
-/// the same subcategory or category ranking higher. At most 60 candidates are ranked: first the
-/// newest of the incident's subcategory sharing an uncommon word of its title, then those the
-/// search index finds by the title's rarest words.
+/// Knowledge entries and past incidents like this one
+///
+/// While an incident is open: the published knowledge entries and the incidents closed as
+/// `resolved` (any customer) most similar to it by title and description, the same subcategory or
+/// category ranking higher.
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "knowledge",
     security(("bearer" = [])),

@@ -54,12 +54,14 @@ pub struct KpiResponse {
     pub items: Vec<KpiRow>,
 }
 
-/// The procedure's measures (staff): per period, incidents closed (duplicates excluded),
-/// resolved and resolved by their deadline with 事件解决率 and 事件按时解决率, and follow-ups
-/// performed and on time with 事件回访的及时率, and the mean satisfaction. Filters narrow them to
-/// a customer, level, tier or engineer (`assignee_id`, so an incident manager sees each
-/// engineer's rates). Periods are calendar periods in `TIMEZONE`; a rate with nothing to divide
-/// by is `null`.
+/// The procedure's measures per period
+///
+/// Per period: incidents closed (duplicates excluded), resolved, and resolved by their deadline
+/// with 事件解决率 and 事件按时解决率; follow-ups performed and on time with 事件回访的及时率; the mean satisfaction.
+/// Filters narrow them to a customer, level, tier or engineer (`assignee_id`). Periods are calendar
+/// periods in `TIMEZONE`; a rate with nothing to divide by is `null`.
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),

@@ -16,14 +16,15 @@ use crate::store;
 
 /// The incident procedure as the server enforces it
 ///
-/// States, every action with the states it leads from and to and the roles that may take it
-/// (per tier where the tier decides), the conditions beside the role (a classified incident
-/// to resolve, the reporter's confirmation to close a user-reported one, ...), closure codes,
-/// levels with their current resolution targets, how the impact flags re-grade a level, and
-/// the kinds of escalation. Everything is computed from the rules the server applies, so a
-/// frontend can draw its buttons from it. `allowed_actions` on each incident says what the
-/// caller may do to that incident now. Any signed-in user; `docs/procedure.md` in the
-/// repository draws it as a state diagram.
+/// States; every action with the state it leads from and to and the roles that may take it (per
+/// tier where the tier decides); the conditions beside the role (a classified incident to resolve,
+/// the reporter's confirmation to close a user-reported one, ...); closure codes; levels with their
+/// current resolution targets; how the impact flags re-grade a level; the kinds of escalation.
+/// Everything is computed from the rules the server applies, so a frontend can draw its workflow
+/// from it; `allowed_actions` on each incident says what the caller may do to that incident now.
+/// `docs/procedure.md` in the repository draws it as a state diagram.
+///
+/// Roles: any signed-in user.
 #[utoipa::path(
     tag = "reference-data",
     security(("bearer" = [])),

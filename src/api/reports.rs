@@ -36,13 +36,18 @@ pub struct StatisticsQuery {
 
 const JSON: &str = "application/json";
 
-/// 《事件信息统计表》 for a month or a year (staff): the incidents closed in the period (in
-/// `TIMEZONE`) counted by category and subcategory, cause and sub-cause, level, channel,
-/// customer, the tier that resolved them and closure code, with SLA breaches and time to
-/// resolve (mean, median, p90 minutes from recording to resolution) by level and their
-/// escalations by kind. `Accept: text/csv` gives every table in one CSV file (UTF-8 with BOM,
-/// Chinese headings); `Accept: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`
-/// an Excel workbook with one sheet per table.
+/// 《事件信息统计表》 for a month or a year
+///
+/// The incidents closed in the period (in `TIMEZONE`) counted by category and subcategory, cause
+/// and sub-cause, level, channel, customer, resolving tier and closure code, with SLA breaches,
+/// time to resolve (mean, median, p90 minutes) by level, and escalations by kind. `Accept:
+/// text/csv` gives every table in one CSV file (UTF-8 with BOM, Chinese headings); `Accept:
+/// application/vnd.openxmlformats-officedocument.spreadsheetml.sheet` an Excel workbook with one
+/// sheet per table.
+///
+/// Roles: staff.
+///
+/// Errors: 406 `not_acceptable` for another `Accept`; 422 `validation_failed` for a bad period.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
@@ -176,8 +181,12 @@ pub struct RecurringResponse {
     pub items: Vec<RecurringDefect>,
 }
 
-/// Recurring defects for the weekly review (staff): subcategory and system pairs reported by at
-/// least `min_customers` organisations in the last `days` days, with their incidents.
+/// Recurring defects for the weekly review
+///
+/// Subcategory and system pairs reported by at least `min_customers` organisations in the last
+/// `days` days, with their incidents.
+///
+/// Roles: staff.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),

@@ -58,7 +58,12 @@ pub struct UpdateSlaPolicyRequest {
     pub resolution_minutes: i32,
 }
 
-/// The resolution target of each level, highest level first (any authenticated user).
+/// The resolution target of each level, highest level first
+///
+/// Minutes from recording to the resolution deadline (working minutes when the business calendar is
+/// on).
+///
+/// Roles: any signed-in user.
 #[utoipa::path(
     tag = "reference-data",
     security(("bearer" = [])),
@@ -80,7 +85,14 @@ pub async fn list_sla_policies(
     Ok(HttpResponse::Ok().json(policies))
 }
 
-/// Set the resolution target of a level (admin). Applies to incidents created afterwards.
+/// Set the resolution target of a level
+///
+/// Applies to incidents recorded afterwards; deadlines already set stay.
+///
+/// Roles: `admin`.
+///
+/// Errors: 404 `not_found` for an unknown level; 412 `version_mismatch` for a stale `If-Match`; 422
+/// `validation_failed` outside 1–525 600 minutes.
 #[utoipa::path(
     tag = "reference-data",
     security(("bearer" = [])),

@@ -10,8 +10,12 @@ use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The incident taxonomy: categories with subcategories and their default levels, causes with
-/// sub-causes, each with Chinese and English names (any authenticated user).
+/// The incident taxonomy: categories, subcategories, causes, sub-causes
+///
+/// Each with its Chinese and English name; subcategories carry their default level. `POST
+/// /incidents` takes `category`/`subcategory`, `resolve` takes `cause`/`subcause` from here.
+///
+/// Roles: any signed-in user.
 #[utoipa::path(
     tag = "reference-data",
     security(("bearer" = [])),

@@ -160,7 +160,17 @@ pub struct ListUsersQuery {
     pub q: Option<String>,
 }
 
-/// Create a user account (admin).
+/// Create a user account
+///
+/// Roles are `admin`, `service_desk`, `l2_engineer`, `ops_staff`, `incident_manager` and
+/// `customer`; a `customer` user needs `customer_id` (its organisation) and sees that
+/// organisation's incidents only. The example creates the service desk user `wang.fang` with whom
+/// the other examples work incidents.
+///
+/// Roles: `admin`.
+///
+/// Errors: 409 `already_exists` when the username is taken; 422 `validation_failed` for a bad field
+/// (password length, unknown role, a customer user without organisation).
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -204,7 +214,13 @@ pub async fn create_user(
     ))
 }
 
-/// List user accounts (admin).
+/// List user accounts
+///
+/// Every account, active or not, by id; never a password hash.
+///
+/// Roles: `admin`.
+///
+/// Errors: 422 `validation_failed` for a bad `limit` or `cursor`.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -237,7 +253,12 @@ pub async fn list_users(
     Ok(HttpResponse::Ok().json(page(rows, UserResponse::from)))
 }
 
-/// The calling user's own account.
+/// The calling user's own account
+///
+/// What the token stands for: id, username, display name, roles and organisation. A frontend calls
+/// it after sign-in to decide which screens to show.
+///
+/// Roles: any signed-in user or API token.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -253,7 +274,11 @@ pub async fn get_current_user(caller: AuthUser) -> Result<HttpResponse, AppError
     Ok(versioned(row.version, UserResponse::from(row)))
 }
 
-/// One user account (admin).
+/// One user account
+///
+/// Roles: `admin`.
+///
+/// Errors: 404 `not_found` when there is no such user.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -276,8 +301,16 @@ pub async fn get_user(
     Ok(versioned(row.version, UserResponse::from(row)))
 }
 
-/// Change a user account (admin). `{"active": false}` deactivates it and its tokens stop
-/// working at once. The last active admin cannot be deactivated or lose the admin role.
+/// Change a user account
+///
+/// Only the fields sent change. `{"active": false}` deactivates the account and its tokens stop
+/// working at once; a new `password` revokes the tokens issued before. Send the `ETag` as
+/// `If-Match` to refuse a stale write.
+///
+/// Roles: `admin`.
+///
+/// Errors: 409 `last_admin` when the change would leave no active admin; 412 `version_mismatch` for
+/// a stale or weak `If-Match`; 422 `validation_failed` for a bad field.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),

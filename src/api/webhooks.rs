@@ -195,9 +195,17 @@ fn delivery(row: DeliveryRow, event_type: String, attempts: Vec<AttemptRow>) -> 
     }
 }
 
-/// Subscribe a URL to events (admin). Each delivery is a POST of `{id, type, occurred_at,
-/// data}` with `X-Incident-Desk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
-/// "<t>." + body)>`, retried with exponential back-off.
+/// Subscribe a URL to events
+///
+/// Each delivery is a POST of `{id, type, occurred_at, data}` with `X-Incident-Desk-Signature:
+/// t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`, retried with exponential
+/// back-off. `customer_id` limits it to one customer's events. See
+/// `docs/escalations-and-webhooks.md` in the repository for checking the signature.
+///
+/// Roles: `admin`.
+///
+/// Errors: 422 `validation_failed` for an unknown event type, a URL that is not http(s), a short
+/// secret or an unknown customer.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -238,7 +246,11 @@ pub async fn create_webhook(
     ))
 }
 
-/// List webhooks (admin).
+/// List webhooks
+///
+/// The secret is never returned.
+///
+/// Roles: `admin`.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -263,7 +275,11 @@ pub async fn list_webhooks(
     Ok(HttpResponse::Ok().json(page(rows, WebhookResponse::from)))
 }
 
-/// One webhook (admin).
+/// One webhook
+///
+/// Roles: `admin`.
+///
+/// Errors: 404 `not_found`.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -285,7 +301,13 @@ pub async fn get_webhook(
     Ok(versioned(row.version, WebhookResponse::from(row)))
 }
 
-/// Change a webhook (admin).
+/// Change a webhook
+///
+/// Only the fields sent change; `active: false` stops deliveries until it is active again.
+///
+/// Roles: `admin`.
+///
+/// Errors: 412 `version_mismatch` for a stale `If-Match`; 422 `validation_failed` for a bad field.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -329,7 +351,11 @@ pub async fn update_webhook(
     Ok(versioned(row.version, WebhookResponse::from(row)))
 }
 
-/// Delete a webhook and its delivery log (admin).
+/// Delete a webhook and its delivery log
+///
+/// Roles: `admin`.
+///
+/// Errors: 404 `not_found`.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -351,7 +377,12 @@ pub async fn delete_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The webhook's deliveries, newest first, each with its attempts (admin).
+/// A webhook's deliveries, newest first, each with its attempts
+///
+/// Status, response codes and errors of each attempt, for finding out why a receiver missed an
+/// event.
+///
+/// Roles: `admin`.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -382,7 +413,11 @@ pub async fn list_deliveries(
     )
 }
 
-/// Send a delivery again, with a fresh attempt budget (admin).
+/// Send a delivery again, with a fresh attempt budget
+///
+/// Roles: `admin`.
+///
+/// Errors: 404 `not_found` for a delivery of another webhook.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),

@@ -67,7 +67,7 @@ macro_rules! text_codes {
 pub(crate) use text_codes;
 
 text_codes!(
-    /// Where an incident is in its life (SPEC §4.2).
+    /// Where an incident is in its life.
     Status, "status" {
         /// 已登记: recorded, not yet taken.
         New => "new",
@@ -185,7 +185,7 @@ pub struct Note {
     pub created_at: DateTime<Utc>,
 }
 
-/// An incident's fields (SPEC §4).
+/// An incident's fields.
 // Every code is typed, and converted from the stored row once, at the store's boundary. As it
 // serialises it is the incident object every client reads (`IncidentView` adds `sla_breached`),
 // and history entries diff this form.

@@ -229,7 +229,7 @@ impl KpiCounts {
     }
 }
 
-/// One period's figures (SPEC §9).
+/// One period's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct KpiRow {
     /// `2025-01`, `2025-Q1` or `2025`.

@@ -32,8 +32,15 @@ async fn act(
     ))
 }
 
-/// Take a new incident into work: `new` → `in_progress`. Service desk (tier l1), L2
-/// engineer (tier l2) or incident manager.
+/// Take a new incident into work: `new` → `in_progress`
+///
+/// The incident is assigned to the caller, or to `assignee_id` (a worker of its tier). The example
+/// takes incident 1 as its recorder.
+///
+/// Roles: `service_desk` (tier l1), `l2_engineer` (tier l2), `incident_manager`.
+///
+/// Errors: 409 `illegal_transition` (with `state` and `allowed_actions`) when the incident is not
+/// `new`; 409 `incident_closed`; 422 on `assignee_id` for someone who does not work the tier.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -64,8 +71,15 @@ pub async fn accept_incident(
     .await
 }
 
-/// Record a workaround; the incident stays `in_progress` (procedure §4.1). Staff on the
-/// incident's tier or an incident manager.
+/// Record a workaround; the incident stays `in_progress`
+///
+/// A temporary measure that lets the customer work while the cause is sought; the deadline still
+/// runs. The example follows `accept` on incident 1.
+///
+/// Roles: staff of the incident's tier (`service_desk` at l1, `l2_engineer` at l2),
+/// `incident_manager`.
+///
+/// Errors: 409 `illegal_transition` unless `in_progress`.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -89,9 +103,16 @@ pub async fn record_workaround(
     act(&state, &caller, id, if_match, body.parse()?.into()).await
 }
 
-/// Resolve: `in_progress` → `resolved`, with the solution and cause. The incident must be
-/// classified (here or before). Service desk (tier l1), L2 engineer (tier l2) or incident
-/// manager.
+/// Resolve: `in_progress` → `resolved`, with the solution and cause
+///
+/// The incident must be classified (category and subcategory, set now or before) and have no open
+/// `customer_issue` coordination ticket. The reporter is then asked to confirm. The example
+/// resolves incident 1 after its workaround.
+///
+/// Roles: staff of the incident's tier, `incident_manager`.
+///
+/// Errors: 409 `illegal_transition` unless `in_progress`; 409 `open_coordination_ticket`; 422 on
+/// `category` when unclassified, or for a sub-cause of another cause.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -115,8 +136,15 @@ pub async fn resolve_incident(
     act(&state, &caller, id, if_match, body.parse()?.into()).await
 }
 
-/// The reporter confirms the resolution (its customer users, or the service desk recording
-/// the answer). Required before a user-reported incident is closed.
+/// The reporter confirms the resolution
+///
+/// A user-reported incident is closed only after this. The customer confirms in person, or the
+/// service desk records the answer it received (with `channel`). The example confirms incident 1
+/// once it is `resolved`.
+///
+/// Roles: `customer` (the incident's organisation), `service_desk`.
+///
+/// Errors: 409 `illegal_transition` unless `resolved` and not yet confirmed.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -147,8 +175,14 @@ pub async fn confirm_resolution(
     .await
 }
 
-/// The reporter rejects the resolution: `resolved` → `in_progress` (its customer users, or
-/// the service desk recording the answer).
+/// The reporter rejects the resolution: `resolved` → `in_progress`
+///
+/// Work resumes with the reason in the history; a confirmation given before is void. The example
+/// works on any `resolved` incident.
+///
+/// Roles: `customer` (the incident's organisation), `service_desk`.
+///
+/// Errors: 409 `illegal_transition` unless `resolved`.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -172,10 +206,16 @@ pub async fn reject_resolution(
     act(&state, &caller, id, if_match, body.parse()?.into()).await
 }
 
-/// The reporter asks to drop the incident (`new` or `in_progress`; the state stays). Its
-/// customer users ask directly; the service desk records a request it received, with
-/// `channel` and `note`. Sets `withdrawal_requested_at` (a public history entry); only then
-/// may the desk close a user-reported incident as `withdrawn`.
+/// The reporter asks to drop the incident; the state stays
+///
+/// Records the request (`withdrawal_requested_at`, a public history entry); only then may the desk
+/// close a user-reported incident as `withdrawn`. Customer users ask directly; the service desk
+/// records a request it received, with `channel` and `note`. The example works on any `new` or
+/// `in_progress` incident.
+///
+/// Roles: `customer` (the incident's organisation), `service_desk`.
+///
+/// Errors: 409 `illegal_transition` unless `new` or `in_progress`.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -206,11 +246,16 @@ pub async fn withdraw_incident(
     .await
 }
 
-/// Hand the incident to another engineer of its tier (`new` or `in_progress`): a shift
-/// change at L1, a specialist at L2. Incident managers, or staff on the incident's tier.
-/// The assignee is an active `service_desk` user (tier l1) or `l2_engineer` (tier l2),
-/// else 422 on `assignee_id`. An internal history entry with the reason; emits
-/// `incident.assigned`.
+/// Hand the incident to another engineer of its tier
+///
+/// A shift change at l1, a specialist at l2; allowed in `new` and `in_progress`. An internal
+/// history entry keeps the reason; emits `incident.assigned`. The example hands an incident to user
+/// 3, another `service_desk` user.
+///
+/// Roles: staff of the incident's tier, `incident_manager`.
+///
+/// Errors: 409 `illegal_transition` in another state; 422 on `assignee_id` for someone inactive, of
+/// another tier, or already assigned.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -234,13 +279,18 @@ pub async fn assign_incident(
     act(&state, &caller, id, if_match, body.parse()?.into()).await
 }
 
-/// Close (service desk only). From `resolved` with `resolved` or `unresolved` — a
-/// user-reported incident only after the reporter confirmed (else 409
-/// `confirmation_required`); from `new` or `in_progress` with `duplicate` (and
-/// `duplicate_of`; the history names the surviving incident) or `withdrawn` (and `note`; a
-/// user-reported incident only after the reporter asked, else 409 `confirmation_required`).
-/// Open or accepted coordination tickets of the incident are cancelled with it. A closed
-/// incident never changes again.
+/// Close an incident; a closed incident never changes again
+///
+/// From `resolved` with `resolved` or `unresolved`: a user-reported incident only after the
+/// reporter confirmed. From `new` or `in_progress` with `duplicate` (and `duplicate_of`) or
+/// `withdrawn` (a user-reported incident only after the reporter asked). Open coordination tickets
+/// of the incident are cancelled with it. A user-reported incident closed `resolved` or
+/// `unresolved` is owed a follow-up. The example closes incident 1 after `confirm`.
+///
+/// Roles: `service_desk`.
+///
+/// Errors: 409 `confirmation_required` before the reporter confirmed or asked; 409
+/// `illegal_transition` for a code that does not fit the state; 409 `incident_closed`.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),

@@ -29,9 +29,21 @@ pub struct CreateIncidentQuery {
     pub on_duplicate: Option<OnDuplicate>,
 }
 
-/// Record an incident (staff, customer users, integrations). Level and deadline follow
-/// SPEC §4.1. A report is a duplicate when an unresolved incident has the same customer,
-/// `source_system`, `ci_id` and `subcategory` (all set); see `on_duplicate`.
+/// Record an incident
+///
+/// Level and deadline follow the rules: the given `level`, else the subcategory's default, else
+/// `low`; an incident that holds up the data upload is `high`, one that holds up on-site work at
+/// least `medium`; the deadline is the level's resolution target from now. Someone other than the
+/// reporter's organisation gives `reporter` (name and phone or e-mail). A report is a duplicate
+/// when an unresolved incident has the same customer, `source_system`, `ci_id` and `subcategory`:
+/// choose with `on_duplicate` to `append` (recorded on it, 200) or `create` anyway. The example
+/// records incident 1 as the service desk user of the `POST /users` example.
+///
+/// Roles: staff, `customer` (its own organisation), `integration`.
+///
+/// Errors: 409 `duplicate_incident` with `duplicate_of` when `on_duplicate` is not given; 422
+/// `validation_failed` for a bad field, an unknown or foreign customer or configuration item, or a
+/// missing reporter.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),

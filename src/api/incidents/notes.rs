@@ -36,8 +36,15 @@ async fn beside_incident<T: Send + 'static>(
     Ok(loaded)
 }
 
-/// Add a note. Staff write internal or public notes; customer users public ones on their
-/// organisation's incidents. Closed incidents take no more notes.
+/// Add a note to an incident
+///
+/// Staff write `internal` or `public` notes; customer users write public notes on their
+/// organisation's incidents. Emits `note.created`. The example adds a public note to any open
+/// incident.
+///
+/// Roles: staff, `customer` (public notes, its own organisation).
+///
+/// Errors: 409 `incident_closed`; 403 for a customer's internal note.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -84,7 +91,11 @@ pub async fn add_note(
     .await
 }
 
-/// The incident's notes, oldest first; customer users see public notes only.
+/// An incident's notes, oldest first
+///
+/// Customer users see public notes only.
+///
+/// Roles: staff, `integration`, `customer` (its own organisation).
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -105,15 +116,16 @@ pub async fn list_notes(
     Ok(HttpResponse::Ok().json(notes))
 }
 
-/// The incident's append-only history, oldest first.
+/// An incident's append-only history, oldest first
 ///
-/// Every entry has a `visibility`. Staff read every entry. Customer users (and integrations)
-/// read the `public` ones only — created, public notes, accept (without the assignee), level
-/// changes (without the reason), workaround, resolve, confirm, reject-resolution, withdraw,
-/// close (closure code and, for a duplicate, the surviving incident's number), occurrences
-/// appended — and never the desk's internal work: escalations and their diagnosis,
-/// assignments, SLA warnings, coordination results, internal notes, edits other than of the
-/// reporter's own details.
+/// Every entry has a `visibility`. Staff read every entry. Customer users (and integrations) read
+/// the `public` ones only: created, public notes, accept (without the assignee), level changes
+/// (without the reason), workaround, resolve, confirm, reject-resolution, withdraw, close (closure
+/// code and, for a duplicate, the surviving incident's number), occurrences appended. They never
+/// read the desk's internal work: escalations and their diagnosis, assignments, SLA warnings,
+/// coordination results, internal notes, edits other than of the reporter's own details.
+///
+/// Roles: staff, `integration`, `customer` (its own organisation).
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),

@@ -21,7 +21,16 @@ struct ListCursor {
     position: IncidentCursor,
 }
 
-/// List incidents, filtered and sorted; a customer user sees its own organisation's only.
+/// List incidents, filtered and sorted
+///
+/// Filters combine: status (repeatable), level, tier, `assignee_id` (`none` for unassigned),
+/// customer, category, subcategory, configuration item, `sla_breached`, creation window,
+/// `updated_since` and the text `q`. Sort by `created_at` (default), `due_at`, `level` or
+/// `updated_at` (for polling). Each item carries `allowed_actions` for the caller.
+///
+/// Roles: staff, `integration`, and `customer` (its own organisation's incidents only).
+///
+/// Errors: 422 `validation_failed` for an unknown filter value or a cursor of another order.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),
@@ -101,7 +110,14 @@ pub async fn list_incidents(
     Page { items, next_cursor }.respond(1024)
 }
 
-/// One incident.
+/// One incident
+///
+/// With `allowed_actions`: what the caller may do now. The `ETag` is the version to send as
+/// `If-Match` with the next write.
+///
+/// Roles: staff, `integration`, and `customer` (its own organisation's incidents).
+///
+/// Errors: 404 `not_found` for no such incident, or one the caller may not see.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),

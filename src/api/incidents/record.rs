@@ -252,9 +252,15 @@ impl Record<'_> {
     }
 }
 
-/// 《事件记录单》 as a printable HTML page (`Accept: text/html`), with Chinese labels and a
-/// print stylesheet. Who may read the incident may read its record (404 otherwise); the
-/// escalation and follow-up tables are printed for staff only, as their endpoints are.
+/// 《事件记录单》: the incident record as a printable page
+///
+/// HTML (`Accept: text/html`) with Chinese labels and a print stylesheet, for customers who sign
+/// paper records. The escalation and follow-up tables are printed for staff only.
+///
+/// Roles: whoever may read the incident.
+///
+/// Errors: 404 `not_found` for an incident the caller may not see; 406 `not_acceptable` for another
+/// `Accept`.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),

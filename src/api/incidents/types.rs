@@ -8,7 +8,7 @@ use crate::domain::incident::{Incident, IncidentView, Note, NoteVisibility};
 use crate::domain::workflow::{self, Caller};
 use crate::store::incidents::HistoryRow;
 
-/// An incident as clients see it (SPEC §4): the incident object webhooks carry too, and the
+/// An incident as clients see it: the incident object webhooks carry too, and the
 /// actions the caller may take now.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentResponse {

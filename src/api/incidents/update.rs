@@ -10,8 +10,17 @@ use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Change an incident's descriptive fields (staff). Level and tier change only through
-/// escalations.
+/// Change an incident's descriptive fields
+///
+/// Title, description, reporter, customer, configuration item, classification and impact flags;
+/// only the fields sent change, `null` clears an optional one. Level and tier change only through
+/// escalations. Setting an impact flag re-grades the level as at recording. The example works on
+/// any open incident.
+///
+/// Roles: staff.
+///
+/// Errors: 409 `incident_closed` on a closed incident; 412 `version_mismatch` for a stale
+/// `If-Match`; 422 `validation_failed` for a bad field.
 #[utoipa::path(
     tag = "incidents",
     security(("bearer" = [])),

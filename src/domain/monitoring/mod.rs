@@ -64,7 +64,7 @@ impl Severity {
 }
 
 text_codes!(
-    /// What an event did (SPEC §8).
+    /// What an event did.
     EventResult, "result" {
         /// A new incident was opened.
         Created => "created",
@@ -343,7 +343,7 @@ fn cut(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// The answer to one event (SPEC §8).
+/// The answer to one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EventOutcome {
     /// The alert's key, derived when the event had none.

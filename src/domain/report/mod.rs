@@ -221,7 +221,7 @@ pub struct ResolveTimes {
 }
 
 /// How long the first response took at one level, in minutes from recording to the first of
-/// accepted, escalated by a person, or resolved (procedure §3: 接受率).
+/// accepted, escalated by a person, or resolved (接受率).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FirstResponseTimes {
     /// Level.
@@ -279,8 +279,8 @@ pub struct StatisticsReport {
     pub time_to_resolve: Vec<ResolveTimes>,
     /// Time to the first response, by level.
     pub time_to_first_response: Vec<FirstResponseTimes>,
-    /// The measures month by month over the twelve months ending with the period (SPEC §9
-    /// formulas), as the workbook charts them.
+    /// The measures month by month over the twelve months ending with the period (the
+    /// formulas of `GET /kpis`), as the workbook charts them.
     pub monthly_rates: Vec<KpiRow>,
 }
 

@@ -153,7 +153,7 @@ impl NewIncident {
     }
 }
 
-/// What to do with a new report that duplicates an unresolved incident (SPEC §8); without a
+/// What to do with a new report that duplicates an unresolved incident; without a
 /// choice the report is refused, naming the incident it duplicates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
