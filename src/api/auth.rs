@@ -36,6 +36,7 @@ pub struct TokenRequest {
 
 /// An access token.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIyIiwicm9sZXMiOlsic2VydmljZV9kZXNrIl19.4oZ3d1p6Xk", "token_type": "Bearer", "expires_in": 3600}))]
 pub struct TokenResponse {
     /// JWT (HS256) to send as `Authorization: Bearer <token>`.
     pub access_token: String,

@@ -25,6 +25,7 @@ use crate::store::configuration_items::{
 
 /// A configuration item.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 1, "name": "门诊收费服务器 01", "ci_type": "server", "customer_id": 1, "system": "HIS", "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "version": 1}))]
 pub struct ConfigurationItemResponse {
     /// Id.
     #[schema(example = 10)]

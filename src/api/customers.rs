@@ -22,6 +22,7 @@ use crate::store::customers::{CustomerFilter, CustomerPatch, CustomerRow};
 
 /// A customer organisation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 1, "code": "BJ-HOSP-01", "name": "北京示例医院", "active": true, "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "version": 1}))]
 pub struct CustomerResponse {
     /// Id.
     #[schema(example = 1)]

@@ -23,6 +23,7 @@ use crate::store::users::{NewUser, UserFilter, UserPatch, UserRow};
 
 /// A user account as clients see it (never the password hash).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 2, "username": "wang.fang", "display_name": "王芳", "roles": ["service_desk"], "customer_id": null, "active": true, "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "version": 1}))]
 pub struct UserResponse {
     /// Id.
     #[schema(example = 2)]

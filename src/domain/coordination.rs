@@ -54,6 +54,7 @@ text_codes!(
 /// A coordination ticket as the rules see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[allow(missing_docs)]
+#[schema(example = json!({"id": 1, "incident_id": 2, "kind": "customer_issue", "status": "resolved", "assignee_id": 5, "summary": "请到现场检查 3 号收费机网络", "details": "远程日志显示 3 号机与数据库之间频繁断连，需要现场排查网线和交换机端口。", "analysis": "交换机 12 号端口老化，导致间歇性断连。", "process": "更换网线并改接到 14 号端口，连续观察 30 分钟。", "result": "3 号机连接稳定，收费录入恢复正常。", "root_cause": null, "change_ref": null, "cancel_reason": null, "created_by": 4, "created_at": "2026-12-07T09:15:00Z", "accepted_at": "2026-12-07T09:15:00Z", "resolved_at": "2026-12-07T09:15:00Z", "cancelled_at": null, "updated_at": "2026-12-07T09:15:00Z", "version": 3}))]
 pub struct CoordinationTicket {
     pub id: i64,
     pub incident_id: i64,

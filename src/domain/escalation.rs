@@ -132,6 +132,7 @@ impl EscalationRecord {
 /// An escalation record.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[schema(as = EscalationResponse)]
+#[schema(example = json!({"id": 1, "incident_id": 2, "kind": "hierarchical", "trigger": null, "reason": "收费窗口排队超过 30 人，请事件经理协调资源。", "from_tier": "l1", "to_tier": "l1", "from_level": "high", "to_level": "high", "from_assignee_id": 2, "to_assignee_id": 2, "due_at": null, "created_by": 2, "created_at": "2026-12-07T09:15:00Z", "acknowledged_by": null, "acknowledged_at": null}))]
 pub struct Escalation {
     /// Id.
     pub id: i64,

@@ -48,6 +48,7 @@ pub struct NewFollowUp {
 /// A follow-up as recorded, as answers and `follow_up.created` events carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = FollowUpResponse)]
+#[schema(example = json!({"id": 1, "incident_id": 1, "channel": "phone", "reached": true, "satisfaction": 5, "comment": "用户对处理速度满意。", "performed_by": 2, "performed_at": "2026-12-07T09:15:00Z", "on_time": true}))]
 pub struct FollowUp {
     /// Id.
     pub id: i64,

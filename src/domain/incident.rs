@@ -169,6 +169,7 @@ fn reporter_name_rule(value: &str) -> Result<(), ValidationError> {
 /// A note on an incident, as answers and `note.created` events carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = NoteResponse)]
+#[schema(example = json!({"id": 7, "incident_id": 2, "author_id": 2, "visibility": "public", "body": "已远程连接 3 号机，正在收集客户端日志。", "created_at": "2026-12-07T09:15:00Z"}))]
 pub struct Note {
     /// Id.
     pub id: i64,

@@ -143,6 +143,7 @@ impl KnowledgeText {
 /// A knowledge entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[allow(missing_docs)]
+#[schema(example = json!({"id": 1, "title": "收费模块保存处方失败", "symptom": "录入处方时提示“保存失败”，只在个别窗口出现。", "cause": "客户端版本过旧，保存接口字段长度校验不一致。", "solution": "为该窗口重新部署最新客户端。", "category": "usage_issue", "subcategory": "module_input_blocked", "tags": ["收费", "处方", "客户端"], "source_incident_id": 1, "status": "published", "author_id": 2, "reviewed_by": 4, "reject_reason": null, "times_used": 3, "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "published_at": "2026-12-07T09:15:00Z", "version": 3}))]
 pub struct KnowledgeEntry {
     pub id: i64,
     #[schema(example = "升级出错：数据库脚本执行失败（ORA-00942）")]
