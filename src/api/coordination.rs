@@ -211,7 +211,7 @@ async fn act(
     Ok(versioned(ticket.version, ticket))
 }
 
-/// Accept a coordination ticket: `open` → `accepted`
+/// Accept a coordination ticket: open → accepted
 ///
 /// Roles: the ticket's assignee.
 ///
@@ -245,7 +245,7 @@ pub async fn accept_ticket(
     .await
 }
 
-/// Resolve a coordination ticket: `accepted` → `resolved`
+/// Resolve a coordination ticket: accepted → resolved
 ///
 /// With analysis, process and result (and a root cause for `problem`). The incident's history gets
 /// the result unless it is closed; emits `coordination.resolved`.
@@ -282,7 +282,7 @@ pub async fn resolve_ticket(
     act(&state, caller, id.into_inner(), if_match, command).await
 }
 
-/// Cancel a coordination ticket from `open` or `accepted`
+/// Cancel a coordination ticket from open or accepted
 ///
 /// Roles: the ticket's creator, `incident_manager`.
 ///

@@ -145,7 +145,7 @@ fn location(entry: &KnowledgeEntry) -> String {
     format!("/api/v1/knowledge/{}", entry.id)
 }
 
-/// Write a knowledge entry: a `draft` of its author
+/// Write a knowledge entry: a draft of its author
 ///
 /// A symptom, its cause and the solution, classified like incidents and tagged, optionally citing
 /// the incident it came from. It is published after review by the expert group (`submit`, then
@@ -302,7 +302,7 @@ macro_rules! knowledge_step {
 knowledge_step!(
     submit_knowledge,
     "/knowledge/{id}/submit",
-    "Submit a draft knowledge entry for review: `draft` → `submitted`",
+    "Submit a draft knowledge entry for review: draft → submitted",
     "The expert group (L2 engineers and incident managers) reviews it. The example submits a draft of the caller.\n\nRoles: the entry's author.\n\nErrors: 409 `illegal_transition` unless `draft`.",
     EmptyRequest,
     parse_or_default,
@@ -311,7 +311,7 @@ knowledge_step!(
 knowledge_step!(
     approve_knowledge,
     "/knowledge/{id}/approve",
-    "Publish a submitted knowledge entry: `submitted` → `published`",
+    "Publish a submitted knowledge entry: submitted → published",
     "Four eyes: never by its author. Emits `knowledge.published`; customers can read it from then on.\n\nRoles: `l2_engineer`, `incident_manager`, not the author (403).\n\nErrors: 409 `illegal_transition` unless `submitted`.",
     EmptyRequest,
     parse_or_default,
@@ -320,7 +320,7 @@ knowledge_step!(
 knowledge_step!(
     reject_knowledge,
     "/knowledge/{id}/reject",
-    "Send a submitted knowledge entry back to its author: `submitted` → `draft`",
+    "Send a submitted knowledge entry back to its author: submitted → draft",
     "With the reason, so the author can improve it. The example works on any submitted entry.\n\nRoles: `l2_engineer`, `incident_manager`.\n\nErrors: 409 `illegal_transition` unless `submitted`.",
     RejectKnowledgeRequest,
     parse,
@@ -331,7 +331,7 @@ knowledge_step!(
 knowledge_step!(
     retire_knowledge,
     "/knowledge/{id}/retire",
-    "Retire a published knowledge entry: `published` → `retired`",
+    "Retire a published knowledge entry: published → retired",
     "Customers and incident suggestions no longer show it.\n\nRoles: `l2_engineer`, `incident_manager`.\n\nErrors: 409 `illegal_transition` unless `published`.",
     EmptyRequest,
     parse_or_default,

@@ -32,7 +32,7 @@ async fn act(
     ))
 }
 
-/// Take a new incident into work: `new` → `in_progress`
+/// Take a new incident into work: new → in_progress
 ///
 /// The incident is assigned to the caller, or to `assignee_id` (a worker of its tier). The example
 /// takes incident 1 as its recorder.
@@ -71,7 +71,7 @@ pub async fn accept_incident(
     .await
 }
 
-/// Record a workaround; the incident stays `in_progress`
+/// Record a workaround; the incident stays in_progress
 ///
 /// A temporary measure that lets the customer work while the cause is sought; the deadline still
 /// runs. The example follows `accept` on incident 1.
@@ -103,7 +103,7 @@ pub async fn record_workaround(
     act(&state, &caller, id, if_match, body.parse()?.into()).await
 }
 
-/// Resolve: `in_progress` → `resolved`, with the solution and cause
+/// Resolve: in_progress → resolved, with the solution and cause
 ///
 /// The incident must be classified (category and subcategory, set now or before) and have no open
 /// `customer_issue` coordination ticket. The reporter is then asked to confirm. The example
@@ -175,7 +175,7 @@ pub async fn confirm_resolution(
     .await
 }
 
-/// The reporter rejects the resolution: `resolved` → `in_progress`
+/// The reporter rejects the resolution: resolved → in_progress
 ///
 /// Work resumes with the reason in the history; a confirmation given before is void. The example
 /// works on any `resolved` incident.

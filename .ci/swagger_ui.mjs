@@ -1,0 +1,94 @@
+// Swagger UI as a newcomer meets it, in a real headless Chromium driven by playwright-core:
+// the operation list with the incidents tag collapsed, then Authorize with the desk user of the
+// POST /users example, "Try it out" of POST /api/v1/incidents with its example unchanged → 201,
+// and the token still there after a reload. Screenshots go to the directory given.
+// Usage: node swagger_ui.mjs <base url> <admin password> <screenshot dir>  (run by .ci/swagger-ui)
+import { chromium } from "playwright-core";
+
+const [base, adminPassword, shots] = process.argv.slice(2);
+
+async function call(method, path, token, body) {
+  const response = await fetch(base + path, {
+    method,
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// The first three steps of the README's Swagger walk, with the document's own examples.
+const doc = await call("GET", "/api-docs/openapi.json");
+const example = (name) => doc.components.schemas[name].example;
+const admin = (await call("POST", "/api/v1/auth/token", null, {
+  username: "admin",
+  password: adminPassword,
+})).access_token;
+await call("POST", "/api/v1/customers", admin, example("CreateCustomerRequest"));
+await call("POST", "/api/v1/configuration-items", admin, example("CreateConfigurationItemRequest"));
+await call("POST", "/api/v1/users", admin, example("CreateUserRequest"));
+const desk = (await call("POST", "/api/v1/auth/token", null, example("TokenRequest"))).access_token;
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+await page.goto(`${base}/swagger-ui/`);
+await page.waitForSelector(".opblock-tag-section");
+
+// The incidents tag collapsed: one short summary per line.
+const incidentsTag = page.locator("#operations-tag-incidents");
+if ((await page.locator("#operations-incidents-create_incident").count()) > 0) {
+  await incidentsTag.click();
+}
+await page.screenshot({ path: `${shots}/1-operations.png`, fullPage: false });
+await incidentsTag.click();
+await page.waitForSelector("#operations-incidents-create_incident");
+const summaries = await page
+  .locator(".opblock-tag-section", { has: page.locator("#operations-tag-incidents") })
+  .locator(".opblock-summary-description")
+  .allInnerTexts();
+if (summaries.length < 15) throw new Error(`only ${summaries.length} incident operations shown`);
+const long = summaries.filter((s) => s.length > 80 || s.includes("\n"));
+if (long.length) throw new Error(`summaries over one line: ${long}`);
+await page.screenshot({ path: `${shots}/2-incidents-tag.png` });
+
+// Authorize as the desk user.
+await page.click(".auth-wrapper .authorize");
+await page.fill(".modal-ux input[type=text], .modal-ux input:not([type])", desk);
+await page.click(".modal-ux .auth-btn-wrapper button.authorize");
+await page.click(".modal-ux .auth-btn-wrapper button.btn-done");
+
+// Try it out: POST /api/v1/incidents with its example unchanged.
+const operation = page.locator("#operations-incidents-create_incident");
+await operation.locator(".opblock-summary").click();
+await operation.locator("button.try-out__btn").click();
+await operation.locator("button.execute").click();
+const status = operation.locator(".live-responses-table .response .response-col_status").first();
+await status.waitFor();
+const code = (await status.innerText()).trim();
+await operation.screenshot({ path: `${shots}/3-create-incident-201.png` });
+if (code !== "201") throw new Error(`POST /api/v1/incidents with its example answered ${code}`);
+
+// The token survives a reload (persistAuthorization).
+await page.reload();
+await page.waitForSelector(".auth-wrapper .authorize");
+const locked = await page.locator(".auth-wrapper .authorize.locked").count();
+if (locked !== 1) throw new Error("the token was forgotten on reload");
+
+await browser.close();
+console.log(`Swagger UI: the incidents tag lists ${summaries.length} one-line summaries; ` +
+  `Try it out of POST /api/v1/incidents answered ${code}; the token survived a reload`);
