@@ -46,6 +46,11 @@ const browser = await chromium.launch({
   ],
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+// The page's Content-Security-Policy must let Swagger UI run: any refusal fails the walk.
+const refusals = [];
+page.on("console", (message) => {
+  if (/Content.Security.Policy|Refused to/i.test(message.text())) refusals.push(message.text());
+});
 await page.goto(`${base}/swagger-ui/`);
 await page.waitForSelector(".opblock-tag-section");
 
@@ -90,5 +95,6 @@ const locked = await page.locator(".auth-wrapper .authorize.locked").count();
 if (locked !== 1) throw new Error("the token was forgotten on reload");
 
 await browser.close();
+if (refusals.length) throw new Error(`the CSP refused parts of Swagger UI: ${refusals}`);
 console.log(`Swagger UI: the incidents tag lists ${summaries.length} one-line summaries; ` +
   `Try it out of POST /api/v1/incidents answered ${code}; the token survived a reload`);

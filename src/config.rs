@@ -77,6 +77,13 @@ pub struct Settings {
     pub webhook_retry_base: Duration,
     /// How often the delivery worker looks for due deliveries (default 1 s).
     pub webhook_poll_interval: Duration,
+    /// Webhook targets may be loopback, private, link-local, unique-local or multicast
+    /// addresses (default false: such targets are refused, against server-side request forgery).
+    pub webhook_allow_private: bool,
+    /// When set, `/metrics` answers only requests bearing it (`Authorization: Bearer`).
+    pub metrics_token: Option<Secret>,
+    /// A request body that sends nothing for this long is answered 408 (default 30 s).
+    pub body_timeout: Duration,
 }
 
 /// One environment variable that could not be used.
@@ -138,10 +145,21 @@ impl Settings {
         let webhook_poll_ms = parse("WEBHOOK_POLL_INTERVAL", 1_000, &|raw| {
             parse_duration_ms(raw, 10, 60_000)
         });
+        let body_timeout_secs = parse("BODY_TIMEOUT_SECS", 30, &|raw| parse_count(raw, 1, 3600));
         let credential_cache_ms = parse("CREDENTIAL_CACHE_TTL", 5_000, &|raw| {
             parse_duration_ms(raw, 0, 3_600_000)
         });
 
+        let webhook_allow_private = match get("WEBHOOK_ALLOW_PRIVATE") {
+            None => false,
+            Some(raw) => parse_bool(&raw).unwrap_or_else(|problem| {
+                issues.push(ConfigIssue {
+                    var: "WEBHOOK_ALLOW_PRIVATE",
+                    problem,
+                });
+                false
+            }),
+        };
         let timezone = match get("TIMEZONE") {
             None => chrono_tz::Asia::Shanghai,
             Some(raw) => raw.parse::<Tz>().unwrap_or_else(|_| {
@@ -207,6 +225,17 @@ impl Settings {
             }
         }
 
+        let admin_password = get("ADMIN_PASSWORD");
+        if let Some(Err(problem)) = admin_password
+            .as_deref()
+            .map(|password| crate::domain::user::check_password_of("admin", password))
+        {
+            issues.push(ConfigIssue {
+                var: "ADMIN_PASSWORD",
+                problem: format!("the password {}", problem.message),
+            });
+        }
+
         if !issues.is_empty() {
             return Err(ConfigError(issues));
         }
@@ -218,7 +247,7 @@ impl Settings {
             http_workers: (workers > 0).then_some(workers as usize),
             jwt_secret,
             jwt_ttl: Duration::from_secs(jwt_ttl_secs),
-            admin_password: get("ADMIN_PASSWORD").map(Secret::new),
+            admin_password: admin_password.map(Secret::new),
             timezone,
             upload_cutoff,
             follow_up_window: Duration::from_secs(follow_up_secs),
@@ -230,6 +259,9 @@ impl Settings {
             webhook_max_attempts: webhook_max_attempts as u32,
             webhook_retry_base: Duration::from_millis(webhook_retry_ms),
             webhook_poll_interval: Duration::from_millis(webhook_poll_ms),
+            webhook_allow_private,
+            metrics_token: get("METRICS_TOKEN").map(Secret::new),
+            body_timeout: Duration::from_secs(body_timeout_secs),
         })
     }
 }
@@ -244,6 +276,14 @@ fn is_origin(origin: &str) -> bool {
             && url.username().is_empty()
             && url.as_str().trim_end_matches('/') == origin
     })
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{raw}` is not true or false")),
+    }
 }
 
 fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
@@ -407,6 +447,33 @@ mod tests {
                 "{good}"
             );
         }
+    }
+
+    #[test]
+    fn a_common_admin_password_is_refused_at_start() {
+        for weak in ["password", "qwertyuiop", "admin1234", "ADMIN1234"] {
+            let err = settings(&[("ADMIN_PASSWORD", weak)]).unwrap_err();
+            assert_eq!(err.0[0].var, "ADMIN_PASSWORD", "{weak}");
+        }
+        assert!(settings(&[("ADMIN_PASSWORD", "收费窗口 夜班 2026 春")]).is_ok());
+    }
+
+    #[test]
+    fn hardening_settings_have_safe_defaults() {
+        let s = settings(&[]).unwrap();
+        assert!(!s.webhook_allow_private);
+        assert!(s.metrics_token.is_none());
+        assert_eq!(s.body_timeout, Duration::from_secs(30));
+        let s = settings(&[
+            ("WEBHOOK_ALLOW_PRIVATE", "true"),
+            ("METRICS_TOKEN", "scrape-token"),
+            ("BODY_TIMEOUT_SECS", "5"),
+        ])
+        .unwrap();
+        assert!(s.webhook_allow_private);
+        assert_eq!(s.metrics_token.unwrap().expose(), "scrape-token");
+        assert_eq!(s.body_timeout, Duration::from_secs(5));
+        assert!(settings(&[("WEBHOOK_ALLOW_PRIVATE", "maybe")]).is_err());
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub enum AppError {
     /// The body exceeds the size limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The request body stalled longer than `BODY_TIMEOUT_SECS`; the connection is closed.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// A JSON operation was sent a body of another declared media type.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
@@ -172,6 +175,7 @@ impl AppError {
             AppError::DuplicateIncident { .. } => "duplicate_incident",
             AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "version_mismatch",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::RequestTimeout => "request_timeout",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "service_unavailable",
@@ -220,6 +224,7 @@ impl AppError {
             AppError::DuplicateIncident { .. } => "Duplicate incident",
             AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "Version mismatch",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
+            AppError::RequestTimeout => "Request timeout",
             AppError::PayloadTooLarge => "Payload too large",
             AppError::TooManyRequests { .. } => "Too many requests",
             AppError::Unavailable(_) => "Service unavailable",
@@ -237,6 +242,11 @@ impl AppError {
             AppError::UnsupportedMediaType(declared) => format!(
                 "This operation reads JSON; the body was declared as {declared}. Send it with Content-Type: application/json."
             ),
+            AppError::RequestTimeout => {
+                "The request body stopped arriving; the connection is closed. Send the whole body \
+                 without pausing."
+                    .into()
+            }
             AppError::WeakEntityTag => "If-Match carries a weak entity tag (W/\"…\"); weak tags are not accepted for writes. Send the ETag as received, e.g. \"3\".".into(),
             AppError::Conflict { detail, .. }
             | AppError::IllegalTransition { detail, .. }
@@ -313,6 +323,7 @@ impl ResponseError for AppError {
                 StatusCode::PRECONDITION_FAILED
             }
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -340,6 +351,10 @@ impl ResponseError for AppError {
             }
             AppError::TooManyRequests { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            // The rest of the body may still come, or never: the connection cannot be reused.
+            AppError::RequestTimeout => {
+                response.force_close();
             }
             _ => {}
         }

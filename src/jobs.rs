@@ -12,6 +12,7 @@ use sha2::Sha256;
 use crate::domain::escalation::SlaTrigger;
 use crate::domain::role::{Role, Roles};
 use crate::domain::workflow::{Caller, IncidentCommand};
+use crate::outbound::TargetCheck;
 use crate::state::AppState;
 use crate::store;
 use crate::store::StoreError;
@@ -41,11 +42,7 @@ pub fn spawn(state: Data<AppState>) {
         }
     });
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("incident-desk/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
+        let client = match crate::outbound::delivery_client(state.settings.webhook_allow_private) {
             Ok(client) => client,
             Err(err) => {
                 log::error!("webhook delivery is off: cannot build an HTTP client: {err}");
@@ -66,11 +63,14 @@ pub fn spawn(state: Data<AppState>) {
 
 const BATCH: i64 = 20;
 
-/// Deletes idempotency keys past their 24 hours; returns how many.
+/// Deletes idempotency keys past their 24 hours, and failed sign-ins that no longer count;
+/// returns how many rows went.
 pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, StoreError> {
     let now = state.clock.now();
+    let stale_failures = crate::auth::throttle::window_start(now);
     store::run(&state.pool, move |conn| {
-        store::idempotency::delete_expired(conn, now)
+        Ok(store::idempotency::delete_expired(conn, now)?
+            + store::sign_in_failures::prune(conn, stale_failures)?)
     })
     .await
 }
@@ -147,7 +147,7 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<u
     let count = claimed.len();
     for delivery in claimed {
         let attempt = delivery.attempts;
-        let outcome = send(client, &delivery).await;
+        let outcome = send(client, &delivery, state.settings.webhook_allow_private).await;
         let retry_ms =
             state.settings.webhook_retry_base.as_millis() as i64 * (1_i64 << attempt.clamp(0, 20));
         let max_attempts = state.settings.webhook_max_attempts as i32;
@@ -177,16 +177,32 @@ struct Envelope<'a> {
     data: &'a serde_json::Value,
 }
 
-async fn send(client: &reqwest::Client, delivery: &Claimed) -> AttemptOutcome {
+async fn send(client: &reqwest::Client, delivery: &Claimed, allow_private: bool) -> AttemptOutcome {
     let started = Instant::now();
     let elapsed = |started: Instant| started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    let refused = |error: String| AttemptOutcome {
+        status_code: None,
+        error: Some(error),
+        delivered: false,
+        duration_ms: 0,
+    };
     if !delivery.active {
-        return AttemptOutcome {
-            status_code: None,
-            error: Some("the webhook is inactive".into()),
-            delivered: false,
-            duration_ms: 0,
-        };
+        return refused("the webhook is inactive".into());
+    }
+    // Checked again at delivery: the name may resolve elsewhere now than at subscription. The
+    // client's resolver holds the connection to the checked addresses; this check also covers
+    // literal addresses and names a proxy would resolve.
+    if !allow_private {
+        match crate::outbound::check_target(&delivery.url).await {
+            TargetCheck::Allowed => {}
+            TargetCheck::Refused(reason) | TargetCheck::Unresolved(reason) => {
+                log::warn!(
+                    "webhook delivery {} refused: {reason}",
+                    delivery.delivery_id
+                );
+                return refused(format!("refused: {reason}"));
+            }
+        }
     }
     let body = serde_json::to_string(&Envelope {
         id: delivery.event_id,
@@ -211,6 +227,13 @@ async fn send(client: &reqwest::Client, delivery: &Claimed) -> AttemptOutcome {
     match result {
         Ok(response) => {
             let status = response.status();
+            if status.is_redirection() {
+                // Not followed: a public receiver must not bounce deliveries inward.
+                log::warn!(
+                    "webhook delivery {} answered {status}; redirects are not followed",
+                    delivery.delivery_id
+                );
+            }
             AttemptOutcome {
                 status_code: Some(i32::from(status.as_u16())),
                 error: (!status.is_success()).then(|| format!("the receiver answered {status}")),

@@ -245,7 +245,6 @@ impl Application {
             clock,
             metrics: metrics.clone(),
             intake,
-            login_throttle: Default::default(),
             password_hashing: Arc::new(tokio::sync::Semaphore::new(password_hashers())),
         });
         // The metrics middleware reads its own app data, so telemetry needs no AppState.

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
@@ -33,8 +32,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The queue monitoring events are written through.
     pub intake: Intake,
-    /// Failed sign-ins, to slow password guessing.
-    pub login_throttle: Arc<LoginThrottle>,
     /// Passwords hashed at a time: Argon2 is slow on purpose, and a flood of sign-ins must
     /// leave cores for everyone else's requests.
     pub password_hashing: Arc<Semaphore>,

@@ -8,8 +8,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::store::DbPool;
@@ -111,6 +111,8 @@ pub struct Metrics {
     open_incidents: IntGaugeVec,
     escalations: IntGaugeVec,
     deliveries: IntGaugeVec,
+    sign_in_failures: IntCounter,
+    sign_in_locks: IntCounterVec,
 }
 
 impl Metrics {
@@ -172,8 +174,23 @@ impl Metrics {
             &["status"],
         )
         .expect("valid metric");
+        let sign_in_failures = IntCounter::new(
+            "sign_in_failures_total",
+            "Failed sign-ins (wrong username or password)",
+        )
+        .expect("valid metric");
+        let sign_in_locks = IntCounterVec::new(
+            Opts::new(
+                "sign_in_locks_total",
+                "Sign-in locks: a username or address reached its failure limit",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(sign_in_failures.clone()),
+            Box::new(sign_in_locks.clone()),
             Box::new(webhook_attempts.clone()),
             Box::new(events.clone()),
             Box::new(open_incidents.clone()),
@@ -200,6 +217,16 @@ impl Metrics {
             open_incidents,
             escalations,
             deliveries,
+            sign_in_failures,
+            sign_in_locks,
+        }
+    }
+
+    /// Counts a failed sign-in, and the locks it completed (`user`, `address`).
+    pub fn sign_in_failed(&self, locked: &[crate::auth::throttle::KeyKind]) {
+        self.sign_in_failures.inc();
+        for kind in locked {
+            self.sign_in_locks.with_label_values(&[kind.as_str()]).inc();
         }
     }
 
@@ -236,11 +263,11 @@ impl Metrics {
         }
     }
 
-    /// Counts one answered request. `route` is the matched pattern, so ids do not
-    /// multiply the series.
+    /// Counts one answered request. Every label comes from a closed set, so no request can add
+    /// series of its own: `route` is the matched pattern (or `unmatched`), `method` a known
+    /// method (or `other`), `status` the class (`2xx`, ...).
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let status = status.to_string();
-        let labels = [method, route, status.as_str()];
+        let labels = [method_label(method), route, status_class(status)];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(seconds);
     }
@@ -256,6 +283,28 @@ impl Metrics {
             log::error!("encoding metrics failed: {err}");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// The method as a metric label: one of the methods HTTP defines, or `other`.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
+/// The status as a metric label: its class.
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 
@@ -306,6 +355,16 @@ mod logging_tests {
             .level(log::Level::Error)
             .target(target)
             .build()
+    }
+
+    #[test]
+    fn metric_labels_come_from_closed_sets() {
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("FOO"), "other");
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(status_class(204), "2xx");
+        assert_eq!(status_class(404), "4xx");
+        assert_eq!(status_class(503), "5xx");
     }
 
     #[test]

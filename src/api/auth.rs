@@ -1,6 +1,6 @@
 //! `POST /api/v1/auth/token`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, post};
@@ -11,7 +11,7 @@ use validator::Validate;
 
 use super::extract::JsonBody;
 use crate::api::problems;
-use crate::auth::password;
+use crate::auth::{password, throttle};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -46,6 +46,43 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     #[schema(example = 3600)]
     pub expires_in: u64,
+}
+
+/// How long a sign-in counted in `counters` must wait now, from the failures every instance
+/// recorded.
+async fn throttle_wait(
+    state: &AppState,
+    counters: &[throttle::Counter],
+) -> Result<Option<Duration>, AppError> {
+    let now = state.clock.now();
+    let keys: Vec<String> = counters.iter().map(|c| c.key.clone()).collect();
+    let since = throttle::window_start(now);
+    let counted = store::run(&state.pool, move |conn| {
+        store::sign_in_failures::recent(conn, &keys, since)
+    })
+    .await?;
+    Ok(throttle::wait(counters, &counted, now))
+}
+
+/// Records a failed sign-in in each of `counters`, and counts it (and each lock it completes)
+/// in the metrics.
+async fn count_failure(state: &AppState, counters: Vec<throttle::Counter>) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let since = throttle::window_start(now);
+    let locked = store::run(&state.pool, move |conn| {
+        let mut locked = Vec::new();
+        for counter in &counters {
+            let limit = i32::try_from(counter.limit).unwrap_or(i32::MAX);
+            let counted = store::sign_in_failures::record(conn, &counter.key, limit, since, now)?;
+            if counted == limit {
+                locked.push(counter.kind);
+            }
+        }
+        Ok::<_, AppError>(locked)
+    })
+    .await?;
+    state.metrics.sign_in_failed(&locked);
+    Ok(())
 }
 
 /// Sign in: exchange a username and password for an access token
@@ -84,12 +121,8 @@ pub async fn issue_token(
                 .into(),
         retry_after: wait.as_secs().max(1),
     };
-    let waits = || {
-        state
-            .login_throttle
-            .wait(&username, address.as_deref(), Instant::now())
-    };
-    if let Some(wait) = waits() {
+    let counters = throttle::counters(&username, address.as_deref());
+    if let Some(wait) = throttle_wait(&state, &counters).await? {
         return Err(throttled(wait));
     }
     let _hashing = tokio::time::timeout(HASHING_QUEUE, state.password_hashing.acquire())
@@ -101,7 +134,7 @@ pub async fn issue_token(
         .map_err(AppError::internal)?;
     // Asked again with the turn: the failures of the sign-ins that hashed while this one
     // waited count too.
-    if let Some(wait) = waits() {
+    if let Some(wait) = throttle_wait(&state, &counters).await? {
         return Err(throttled(wait));
     }
     let lookup = username.clone();
@@ -120,13 +153,15 @@ pub async fn issue_token(
     let user = match user {
         Some(user) if verified => user,
         _ => {
-            state
-                .login_throttle
-                .failed(&username, address.as_deref(), Instant::now());
+            count_failure(&state, counters).await?;
             return Err(AppError::Unauthorized("Wrong username or password.".into()));
         }
     };
-    state.login_throttle.succeeded(&username);
+    let key = throttle::user_key(&username);
+    store::run(&state.pool, move |conn| {
+        store::sign_in_failures::forget(conn, &key)
+    })
+    .await?;
     // Token times are real time, not the injectable domain clock: the JWT library checks
     // expiry against the system clock.
     let access_token = state

@@ -5,18 +5,18 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::web::Data;
-use actix_web::{HttpRequest, HttpResponse, post};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::extract::{JsonBody, bearer_token, check_credential};
-use crate::api::idempotency::IdempotencyKey;
+use super::extract::{AuthUser, JsonBody, bearer_token, check_credential};
+use crate::api::idempotency::{IdempotencyKey, take_replay};
 use crate::api::problems;
 use crate::auth::api_token;
 use crate::domain::monitoring::{
-    Event, EventOutcome, EventResult, alertmanager_events, parse_event,
+    Event, EventOutcome, EventResult, Proof, alertmanager_events, may_send, parse_event,
 };
 use crate::error::{AppError, FieldError};
 use crate::state::AppState;
@@ -133,6 +133,21 @@ pub async fn post_event(
     state: Data<AppState>,
     body: JsonBody<EventRequest>,
 ) -> Result<HttpResponse, AppError> {
+    // A retry with a kept answer (the key's middleware read the caller from the header): replayed
+    // while the caller still may send events.
+    if let Some(replayed) = take_replay(&request) {
+        let may = request
+            .extensions()
+            .get::<AuthUser>()
+            .is_some_and(|caller| may_send(&caller.roles, Proof::Header));
+        return if may {
+            Ok(replayed)
+        } else {
+            Err(AppError::forbidden(
+                "Events are sent by integrations and staff; this account may no longer send them.",
+            ))
+        };
+    }
     let metrics = state.metrics.clone();
     let answer = async {
         // The header alone decides when present; without it the body is read first.

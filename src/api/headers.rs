@@ -12,11 +12,19 @@ use actix_web::middleware::Next;
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// Swagger UI runs its own scripts and styles, so it keeps the browser's defaults.
+/// Swagger UI runs its own scripts and styles, all from this server; it sets inline styles and
+/// draws icons from `data:` URIs. It calls only this server, and nobody may frame it (a framed
+/// "Try it out" could be clicked for a signed-in desk user by another site).
+const SWAGGER_UI_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; \
+     object-src 'none'";
+
 const SWAGGER_UI: &str = "/swagger-ui";
 
 /// Adds `X-Content-Type-Options: nosniff` to every answer, a restrictive
-/// `Content-Security-Policy` to every answer but Swagger UI's, and `Cache-Control: no-store` to
+/// `Content-Security-Policy` to every answer (Swagger UI's lets it run, and no answer may be
+/// framed; `X-Frame-Options: DENY` tells older browsers the same), and `Cache-Control: no-store` to
 /// answers to authenticated requests that do not set their own caching. The handlers and the
 /// middleware inside turn their errors into answers, so errors get the headers too.
 pub async fn security_headers(
@@ -31,12 +39,15 @@ pub async fn security_headers(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if !swagger {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        );
-    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if swagger {
+            SWAGGER_UI_POLICY
+        } else {
+            CONTENT_SECURITY_POLICY
+        }),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if authenticated && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

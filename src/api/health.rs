@@ -1,13 +1,15 @@
-//! `/healthz`, `/readyz` and `/metrics` (SPEC §11).
+//! `/healthz`, `/readyz` and `/metrics`.
 
 use std::time::Duration;
 
 use actix_web::web::Data;
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpRequest, HttpResponse, get};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::extract::bearer_token;
 use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -65,24 +67,44 @@ pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
 
 /// Prometheus metrics
 ///
-/// Requests and latency by route and status, database pool usage, open incidents by level and tier,
-/// escalations by kind and trigger, webhook deliveries by outcome.
+/// Requests and latency by route and status class, database pool usage, open incidents by level
+/// and tier, escalations by kind and trigger, webhook deliveries by outcome, sign-in failures and
+/// locks. Every label comes from a closed set, so no request adds series. When the server runs
+/// with `METRICS_TOKEN`, the scrape must send it as `Authorization: Bearer` (Prometheus's
+/// `authorization` setting).
 ///
-/// Roles: none (no token).
+/// Roles: none; the `METRICS_TOKEN` bearer when one is set.
+///
+/// Errors: 401 `unauthorized` without the `METRICS_TOKEN` bearer, when one is set.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
+        problems::Unauthorized
+    )
 )]
 #[get("/metrics")]
-pub async fn metrics(state: Data<AppState>) -> HttpResponse {
+pub async fn metrics(
+    request: HttpRequest,
+    state: Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    if let Some(expected) = &state.settings.metrics_token {
+        let presented = bearer_token(&request)?;
+        // Compared as digests, so the comparison's time tells nothing about the token.
+        if Sha256::digest(presented.as_bytes()) != Sha256::digest(expected.expose().as_bytes()) {
+            return Err(AppError::Unauthorized(
+                "The metrics need the METRICS_TOKEN bearer.".into(),
+            ));
+        }
+    }
     // Without the database the HTTP and pool metrics are still worth serving.
     match store::run(&state.pool, store::metrics_counts::counts).await {
         Ok(counts) => state.metrics.set_database_gauges(&counts),
         Err(err) => log::warn!("metrics without database counts: {err}"),
     }
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool))
+        .body(state.metrics.render(&state.pool)))
 }
 
 /// Registers the routes.

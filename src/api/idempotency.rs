@@ -28,14 +28,14 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::web::{Bytes, Data};
-use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::web::Data;
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use super::extract::{AuthUser, bearer_token};
+use super::extract::{AuthUser, bearer_token, read_body};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
@@ -76,8 +76,35 @@ impl KeyClaim {
     }
 }
 
+/// The kept answer of an earlier request with the same key, which the handler replays once the
+/// caller has passed the same authorisation a new request would ([`run_keyed`],
+/// [`take_replay`]): a caller who lost access since gets the refusal, not the kept body.
+#[derive(Debug, Clone)]
+struct PendingReplay(Arc<std::sync::Mutex<Option<StoredResponse>>>);
+
+/// The kept answer to replay for `request`, once: for a handler that authorises the caller
+/// before it writes (monitoring events) and has just done so.
+pub fn take_replay(request: &HttpRequest) -> Option<HttpResponse> {
+    let pending = request.extensions().get::<PendingReplay>().cloned()?;
+    let stored = pending.0.lock().ok()?.take()?;
+    Some(replay(stored))
+}
+
+/// Refusals that mean the caller may not do this at all (any more), as opposed to what the
+/// request would run into now that it was done once (a duplicate, a changed state).
+fn refuses_access(error: &AppError) -> bool {
+    matches!(
+        error,
+        AppError::Unauthorized(_) | AppError::Forbidden(_) | AppError::NotFound(_)
+    ) || matches!(error, AppError::Validation(errors) if errors.iter().any(|e| e.code == "not_found"))
+}
+
 /// Runs a creating request's write: `work` makes the change and renders its answer in one
 /// transaction, which keeps the answer too when the request claimed a key. Answers it.
+///
+/// A retry whose answer is kept runs `work` as a dry run, rolled back, so that the decisions
+/// inside it (who may create what, for which organisation) are made again for this caller; the
+/// kept answer is replayed unless they refuse the caller access.
 pub async fn run_keyed<F>(
     request: &HttpRequest,
     state: &AppState,
@@ -86,6 +113,14 @@ pub async fn run_keyed<F>(
 where
     F: FnOnce(&mut crate::store::Connection) -> Result<StoredResponse, AppError> + Send + 'static,
 {
+    let pending = request.extensions().get::<PendingReplay>().cloned();
+    if let Some(stored) = pending.and_then(|p| p.0.lock().ok()?.take()) {
+        let dry_run = store::run(&state.pool, move |conn| store::rolled_back(conn, work)).await;
+        return match dry_run {
+            Err(refusal) if refuses_access(&refusal) => Err(refusal),
+            _ => Ok(replay(stored)),
+        };
+    }
     let claim = KeyClaim::of(request);
     let held = claim.as_ref().map(|c| (c.scope().clone(), c.token));
     let stored = store::run(&state.pool, move |conn| {
@@ -194,10 +229,11 @@ pub async fn idempotency(
     };
     let user_id = caller.id;
     req.extensions_mut().insert(caller);
-    let (http, payload) = req.parts_mut();
-    let body = match Bytes::from_request(http, payload).await {
+    let (_, payload) = req.parts_mut();
+    // Read as sent (still encoded): the handler's extractor decodes it from the payload put back.
+    let body = match read_body(payload, state.settings.body_timeout).await {
         Ok(body) => body,
-        Err(_) => return Ok(req.error_response(AppError::PayloadTooLarge)),
+        Err(err) => return Ok(req.error_response(err)),
     };
     req.set_payload(Payload::from(body.clone()));
     let scope = KeyScope {
@@ -233,7 +269,29 @@ pub async fn idempotency(
                 req.extensions_mut().insert(claim.clone());
                 return run_and_keep(req, next, &state, claim).await;
             }
-            Ok(Claim::Replay(stored)) => return Ok(req.into_response(replay(stored))),
+            Ok(Claim::Replay(stored)) => {
+                // The handler authorises the caller as for a new request, then replays.
+                let pending = PendingReplay(Arc::new(std::sync::Mutex::new(Some(stored))));
+                req.extensions_mut().insert(pending.clone());
+                let response = next.call(req).await?.map_into_boxed_body();
+                let left = pending.0.lock().ok().and_then(|mut left| left.take());
+                let Some(stored) = left else {
+                    // Replayed by the handler, or refused the caller as a new request.
+                    return Ok(response);
+                };
+                let status = response.status();
+                if status.is_success() {
+                    log::error!("a creating handler ran without replaying its kept answer");
+                    return Ok(response);
+                }
+                if matches!(status.as_u16(), 401 | 403 | 404) {
+                    return Ok(response);
+                }
+                // Refused before it came to the write for another reason than access (the kept
+                // answer was such a refusal, say): the kept answer stands.
+                let (request, _) = response.into_parts();
+                return Ok(ServiceResponse::new(request, replay(stored)));
+            }
             Ok(Claim::Reused) => {
                 return Ok(req.error_response(AppError::Unprocessable {
                     code: "idempotency_key_reused",

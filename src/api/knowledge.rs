@@ -340,7 +340,8 @@ knowledge_step!(
 
 /// One knowledge entry
 ///
-/// Staff see every status; customer users see published entries only.
+/// Staff see every status; customer users see published entries only, without author, reviewer,
+/// review notes and source incident.
 ///
 /// Roles: staff, `customer`.
 ///
@@ -368,14 +369,37 @@ pub async fn get_knowledge(
         store::knowledge::find(conn, id, published_only)
     })
     .await?;
-    Ok(versioned(entry.version, entry))
+    let mut body = serde_json::to_value(&entry).map_err(AppError::internal)?;
+    if !caller.roles.is_staff() {
+        withhold_from_customers(&mut body);
+    }
+    Ok(versioned(entry.version, body))
+}
+
+/// What a customer user may not learn of an entry: who wrote and reviewed it, why a draft was
+/// sent back, and the incident it came from (perhaps another organisation's). Customers read the
+/// title, symptom, cause, solution, classification, tags and dates.
+const STAFF_ONLY_FIELDS: [&str; 4] = [
+    "author_id",
+    "reviewed_by",
+    "reject_reason",
+    "source_incident_id",
+];
+
+fn withhold_from_customers(entry: &mut serde_json::Value) {
+    if let Some(fields) = entry.as_object_mut() {
+        for field in STAFF_ONLY_FIELDS {
+            fields.remove(field);
+        }
+    }
 }
 
 /// Search the knowledge base in Chinese and English
 ///
 /// With `q`, entries containing every term (Chinese segmented into words, English stemmed), most
 /// relevant first; without, all entries by id. `sort=updated_at` with `updated_since` polls for
-/// changes.
+/// changes. Customers see published entries without author, reviewer, review notes and source
+/// incident.
 ///
 /// Roles: staff, `customer` (published entries only).
 #[utoipa::path(
@@ -415,12 +439,15 @@ pub async fn search_knowledge(
         store::knowledge::search(conn, &filter, page_req)
     })
     .await?;
-    Ok(
-        HttpResponse::Ok().json(changes_page(found, |(entry, score)| KnowledgeHit {
-            entry,
-            score,
-        })),
-    )
+    let page = changes_page(found, |(entry, score)| KnowledgeHit { entry, score });
+    if caller.roles.is_staff() {
+        return Ok(HttpResponse::Ok().json(page));
+    }
+    let mut body = serde_json::to_value(&page).map_err(AppError::internal)?;
+    for hit in body["items"].as_array_mut().into_iter().flatten() {
+        withhold_from_customers(hit);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// A published entry suggested for an incident.

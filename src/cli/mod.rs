@@ -1,4 +1,5 @@
-//! Command line: `serve` (default), `migrate`, `openapi`, `create-user`, `create-api-token`.
+//! Command line: `serve` (default), `migrate`, `openapi`, `create-user`, `create-api-token`,
+//! `seed-demo`, `unlock-user`.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -41,6 +42,15 @@ enum Command {
     CreateApiToken(CreateApiTokenArgs),
     /// Fill the database with a realistic, reproducible demo history to try the reports on.
     SeedDemo(seed_demo::SeedDemoArgs),
+    /// Lift the sign-in lock of a user after repeated wrong passwords (e.g. `admin`), on every
+    /// instance at once.
+    UnlockUser(UnlockUserArgs),
+}
+
+#[derive(Debug, Args)]
+struct UnlockUserArgs {
+    /// The username.
+    username: String,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +98,7 @@ pub fn run() -> ExitCode {
         Command::CreateUser(args) => create_user(args),
         Command::CreateApiToken(args) => create_api_token(args),
         Command::SeedDemo(args) => seed_demo::seed_demo(args),
+        Command::UnlockUser(args) => unlock_user(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,6 +128,28 @@ fn serve() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
+}
+
+fn unlock_user(args: UnlockUserArgs) -> Result<(), String> {
+    let settings = settings()?;
+    let username =
+        user::parse_username(&args.username).map_err(|e| format!("username {}", e.message))?;
+    startup::prepare_database(&settings).map_err(|e| e.to_string())?;
+    let mut conn = bootstrap::connect(&settings.database_url).map_err(|e| e.to_string())?;
+    if store::users::find_by_username(&mut conn, &username)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err(format!("there is no user `{username}`"));
+    }
+    let key = crate::auth::throttle::user_key(&username);
+    let had_lock = store::sign_in_failures::forget(&mut conn, &key).map_err(|e| e.to_string())?;
+    if had_lock {
+        println!("`{username}` may sign in again: its failed sign-ins are forgotten");
+    } else {
+        println!("`{username}` had no failed sign-ins to forget");
+    }
+    Ok(())
 }
 
 fn migrate() -> Result<(), String> {
@@ -152,7 +185,7 @@ fn create_user(args: CreateUserArgs) -> Result<(), String> {
         user::parse_username(&args.username).map_err(|e| format!("username {}", e.message))?;
     let display_name = args.display_name.unwrap_or_else(|| username.clone());
     let mut problems: Vec<String> = [
-        user::check_password(&password),
+        user::check_password_of(&username, &password),
         user::check_display_name(&display_name),
     ]
     .into_iter()

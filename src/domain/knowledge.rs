@@ -156,10 +156,18 @@ pub struct KnowledgeEntry {
     pub category: Option<String>,
     pub subcategory: Option<String>,
     pub tags: Vec<String>,
+    /// Staff only: customers never receive it.
+    #[schema(required = false)]
     pub source_incident_id: Option<i64>,
     pub status: KnowledgeStatus,
+    /// Staff only: customers never receive it.
+    #[schema(required = false)]
     pub author_id: i64,
+    /// Staff only: customers never receive it.
+    #[schema(required = false)]
     pub reviewed_by: Option<i64>,
+    /// Staff only: customers never receive it.
+    #[schema(required = false)]
     pub reject_reason: Option<String>,
     /// How many incidents were resolved with it.
     pub times_used: i32,

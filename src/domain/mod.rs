@@ -26,4 +26,5 @@ pub mod taxonomy;
 pub mod timestamps;
 pub mod user;
 pub mod validation;
+pub mod webhook_target;
 pub mod workflow;

@@ -1,4 +1,7 @@
-//! Rules for user accounts (SPEC §2).
+//! Rules for user accounts: usernames, passwords, roles.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use super::role::{Role, Roles};
 use super::validation::{FieldError, check_text, is_blank};
@@ -33,7 +36,18 @@ pub fn parse_username(raw: &str) -> Result<String, FieldError> {
     Ok(username)
 }
 
-/// Checks a new password against the length policy.
+/// 19 640 passwords seen most often in breaches (the list Django ships, compiled by Royce
+/// Williams from breach corpora), lower-case, one per line.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| COMMON_PASSWORDS.lines().map(str::trim).collect())
+}
+
+/// Checks a new password as NIST SP 800-63B §5.1.1.2 asks: 8 to 256 characters, not blank, and
+/// not one that attackers try first (on the list of common and breached passwords, compared
+/// without case). No composition rules: passphrases in any script pass.
 pub fn check_password(password: &str) -> Result<(), FieldError> {
     let len = password.chars().count();
     let (min, max) = PASSWORD_LENGTH;
@@ -46,6 +60,26 @@ pub fn check_password(password: &str) -> Result<(), FieldError> {
     }
     if is_blank(password) {
         return Err(FieldError::new("password", "blank", "must not be blank"));
+    }
+    if common_passwords().contains(password.trim().to_lowercase().as_str()) {
+        return Err(FieldError::new(
+            "password",
+            "common",
+            "is among the passwords attackers try first; choose another, e.g. a few unrelated words",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a password of the account `username`: [`check_password`], and not the username itself.
+pub fn check_password_of(username: &str, password: &str) -> Result<(), FieldError> {
+    check_password(password)?;
+    if password.trim().eq_ignore_ascii_case(username.trim()) {
+        return Err(FieldError::new(
+            "password",
+            "same_as_username",
+            "must not be the username",
+        ));
     }
     Ok(())
 }
@@ -130,6 +164,40 @@ pub fn check_token_name(name: &str) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_passwords_and_the_username_are_refused_passphrases_pass() {
+        assert!(COMMON_PASSWORDS.lines().count() >= 10_000);
+        for common in [
+            "password",
+            "12345678",
+            "qwertyuiop",
+            "PassWord",
+            " iloveyou ",
+        ] {
+            assert_eq!(
+                check_password(common).map_err(|e| e.code),
+                Err("common".to_owned()),
+                "{common}"
+            );
+        }
+        assert_eq!(
+            check_password_of("li.lei.desk", "LI.LEI.DESK").map_err(|e| e.code),
+            Err("same_as_username".to_owned())
+        );
+        for passphrase in [
+            "收费窗口 夜班 2026 春",
+            "correct horse battery staple",
+            "пароль для дежурной смены",
+            "lowercaseonlyisfine",
+        ] {
+            assert_eq!(
+                check_password_of("wang.fang", passphrase),
+                Ok(()),
+                "{passphrase}"
+            );
+        }
+    }
 
     #[test]
     fn tokens_hold_integration_or_staff_roles_only() {

@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod recurring_defects;
 pub mod report_summaries;
 pub mod schema;
+pub mod sign_in_failures;
 pub mod sla_policies;
 pub mod statistics_report;
 pub mod suggestions;
@@ -178,6 +179,25 @@ where
     })
     .await
     .map_err(StoreError::from)?
+}
+
+/// Runs `work` in a transaction that is always rolled back, and returns what it decided: a dry
+/// run, for asking whether a request would still be allowed without doing it again.
+pub fn rolled_back<T, E, F>(conn: &mut PgConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    let mut outcome = None;
+    let rolled = diesel::Connection::transaction::<(), diesel::result::Error, _>(conn, |conn| {
+        outcome = Some(work(conn));
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    match (outcome, rolled) {
+        (Some(outcome), _) => outcome,
+        (None, Err(err)) => Err(E::from(StoreError::from(err))),
+        (None, Ok(())) => Err(E::from(StoreError::internal("the dry run did not run"))),
+    }
 }
 
 /// Runs `work` in a transaction (a savepoint inside one) and answers in `work`'s own error

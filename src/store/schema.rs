@@ -441,6 +441,14 @@ diesel::joinable!(configuration_item_history -> configuration_items (configurati
 diesel::joinable!(subcategories -> categories (category_code));
 diesel::joinable!(subcauses -> causes (cause_code));
 
+diesel::table! {
+    sign_in_failures (key) {
+        key -> Text,
+        failures -> Array<Timestamptz>,
+        last_failed_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     customers,
     users,

@@ -15,7 +15,7 @@ async fn body_endpoints(app: &TestApp, admin: &str) -> Vec<(Method, String, Stri
     let webhook = app.post(
             "/api/v1/webhooks",
             admin,
-            json!({"url": "http://127.0.0.1:9/hook", "events": ["incident.created"], "secret": "0123456789abcdef"}),
+            json!({"url": "https://hooks.example.com/hook", "events": ["incident.created"], "secret": "0123456789abcdef"}),
         ).created()
     .await;
     let (_, staff) = app

@@ -24,6 +24,7 @@ mod operations;
 mod polling;
 mod reference_data;
 mod reports;
+mod security;
 mod statistics;
 mod users;
 mod webhooks;

@@ -14,6 +14,10 @@ use crate::helpers::*;
 
 const SECRET: &str = "a-shared-secret-of-some-length";
 
+/// The receivers of these tests listen on loopback, which webhook targets may reach only when
+/// the operator allows it.
+const LOCAL_RECEIVERS: (&str, &str) = ("WEBHOOK_ALLOW_PRIVATE", "true");
+
 /// What the receiver saw of one request.
 #[derive(Debug, Clone)]
 struct Received {
@@ -165,7 +169,7 @@ async fn wait_until_settled(
 
 #[tokio::test]
 async fn admins_manage_webhooks_and_secrets_are_never_shown() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&[LOCAL_RECEIVERS]).await;
     let admin = app.admin_token().await;
     let (_, desk) = app
         .create_user(&admin, "desk", &["service_desk"], None)
@@ -227,7 +231,7 @@ async fn admins_manage_webhooks_and_secrets_are_never_shown() {
 
 #[tokio::test]
 async fn events_are_delivered_signed_for_the_subscribed_types_only() {
-    let app = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let app = TestApp::spawn_with(&[LOCAL_RECEIVERS, ("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
     let receiver = Receiver::start(0).await;
     let admin = app.admin_token().await;
     let customer = app.create_customer(&admin, "C1").await;
@@ -310,6 +314,7 @@ async fn events_are_delivered_signed_for_the_subscribed_types_only() {
 #[tokio::test]
 async fn failed_deliveries_are_retried_with_back_off_and_logged() {
     let app = TestApp::spawn_with(&[
+        LOCAL_RECEIVERS,
         ("WEBHOOK_POLL_INTERVAL", "50ms"),
         ("WEBHOOK_RETRY_BASE", "100ms"),
     ])
@@ -352,6 +357,7 @@ async fn failed_deliveries_are_retried_with_back_off_and_logged() {
 #[tokio::test]
 async fn deliveries_give_up_after_the_last_attempt_and_can_be_redelivered() {
     let app = TestApp::spawn_with(&[
+        LOCAL_RECEIVERS,
         ("WEBHOOK_POLL_INTERVAL", "50ms"),
         ("WEBHOOK_RETRY_BASE", "50ms"),
         ("WEBHOOK_MAX_ATTEMPTS", "2"),
@@ -433,7 +439,7 @@ async fn deliveries_give_up_after_the_last_attempt_and_can_be_redelivered() {
 #[tokio::test]
 async fn pending_deliveries_go_out_after_a_restart_and_once_with_several_instances() {
     // The first instance polls rarely: its events stay pending, as if it had stopped.
-    let first = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "60s")]).await;
+    let first = TestApp::spawn_with(&[LOCAL_RECEIVERS, ("WEBHOOK_POLL_INTERVAL", "60s")]).await;
     let receiver = Receiver::start(0).await;
     let admin = first.admin_token().await;
     let customer = first.create_customer(&admin, "C1").await;
@@ -461,10 +467,16 @@ async fn pending_deliveries_go_out_after_a_restart_and_once_with_several_instanc
     );
 
     // Two more instances start on the same database and share the work.
-    let second =
-        TestApp::spawn_on(first.database.clone(), &[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
-    let third =
-        TestApp::spawn_on(first.database.clone(), &[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let second = TestApp::spawn_on(
+        first.database.clone(),
+        &[LOCAL_RECEIVERS, ("WEBHOOK_POLL_INTERVAL", "50ms")],
+    )
+    .await;
+    let third = TestApp::spawn_on(
+        first.database.clone(),
+        &[LOCAL_RECEIVERS, ("WEBHOOK_POLL_INTERVAL", "50ms")],
+    )
+    .await;
     let seen = receiver.wait_for(6).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let seen_after = receiver.received();
@@ -484,6 +496,7 @@ async fn pending_deliveries_go_out_after_a_restart_and_once_with_several_instanc
 #[tokio::test]
 async fn escalations_and_sla_events_reach_subscribers_and_metrics() {
     let app = TestApp::spawn_with(&[
+        LOCAL_RECEIVERS,
         ("WEBHOOK_POLL_INTERVAL", "50ms"),
         ("SLA_SCAN_INTERVAL_SECS", "100ms"),
     ])
@@ -565,7 +578,7 @@ async fn escalations_and_sla_events_reach_subscribers_and_metrics() {
 
 #[tokio::test]
 async fn a_webhook_limited_to_one_customer_hears_only_its_events() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&[LOCAL_RECEIVERS]).await;
     let admin = app.admin_token().await;
     let first = app.create_customer(&admin, "C1").await;
     let second = app.create_customer(&admin, "C2").await;
@@ -620,7 +633,7 @@ async fn a_webhook_limited_to_one_customer_hears_only_its_events() {
 
 #[tokio::test]
 async fn the_peoples_steps_reach_subscribers_as_their_own_events() {
-    let app = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let app = TestApp::spawn_with(&[LOCAL_RECEIVERS, ("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
     let receiver = Receiver::start(0).await;
     let c = app.cast().await;
     let admin = app.admin_token().await;
@@ -692,7 +705,7 @@ async fn the_peoples_steps_reach_subscribers_as_their_own_events() {
 
 #[tokio::test]
 async fn follow_ups_and_published_knowledge_reach_subscribers_in_the_api_shape() {
-    let app = TestApp::spawn_with(&[("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
+    let app = TestApp::spawn_with(&[LOCAL_RECEIVERS, ("WEBHOOK_POLL_INTERVAL", "50ms")]).await;
     let receiver = Receiver::start(0).await;
     let c = app.cast().await;
     let admin = app.admin_token().await;

@@ -3,24 +3,29 @@
 
 use std::marker::PhantomData;
 
-use actix_web::dev::Payload;
+use std::time::Duration;
+
+use actix_web::dev::{Decompress, Payload};
 use actix_web::error::PayloadError;
-use actix_web::web::Bytes;
+use actix_web::http::header;
+use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
+use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::domain::validation::FieldError;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A JSON body, read but not yet parsed.
 ///
-/// Reading happens during extraction (so an oversized body is 413 at once); parsing and
+/// Reading happens during extraction (so an oversized body is 413 at once, a stalled one 408); parsing and
 /// validation happen when the handler calls [`JsonBody::parse`], after it has checked who the
 /// caller is, so that a caller without the right role learns 403, not the body's schema.
 #[derive(Debug)]
@@ -61,15 +66,21 @@ impl<T: 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = Bytes::from_request(req, payload);
         let declared = declared_media_type(req);
+        let stall = req
+            .app_data::<Data<AppState>>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |state| state.settings.body_timeout);
+        let announced = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+        let mut payload = Decompress::from_headers(payload.take(), req.headers());
         Box::pin(async move {
-            let body = body
-                .await
-                .map_err(|err| match err.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
-                    _ => AppError::BadRequest("The request body could not be read.".into()),
-                })?;
+            // Refused before reading a byte, when the client says how much is coming.
+            if announced.is_some_and(|length| length > MAX_BODY_BYTES) {
+                return Err(AppError::PayloadTooLarge);
+            }
+            let body = read_body(&mut payload, stall).await?;
             // An empty body has nothing to misread, whatever a client library declares for it.
             if let Some(declared) = declared
                 && !body.iter().all(u8::is_ascii_whitespace)
@@ -84,10 +95,37 @@ impl<T: 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// How long a body may stall between two chunks when the settings are not at hand.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads the whole body, up to [`MAX_BODY_BYTES`]. A body that sends nothing for `stall` is
+/// 408 (`BODY_TIMEOUT_SECS`): a client that announces a body and stops would otherwise hold its
+/// connection forever. A slow but steady upload is never cut: the limit is between chunks.
+pub async fn read_body<S>(payload: &mut S, stall: Duration) -> Result<Bytes, AppError>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    let mut body = BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout(stall, payload.next()).await {
+            Err(_) => return Err(AppError::RequestTimeout),
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(chunk)) => chunk.map_err(|err| match err {
+                PayloadError::Overflow => AppError::PayloadTooLarge,
+                _ => AppError::BadRequest("The request body could not be read.".into()),
+            })?,
+        };
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
 /// The `Content-Type` of a request when it declares something other than JSON
 /// (`application/json` or any `+json` type); `None` when it declares JSON or nothing.
 fn declared_media_type(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(actix_web::http::header::CONTENT_TYPE)?;
+    let value = req.headers().get(header::CONTENT_TYPE)?;
     let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
     match text.parse::<actix_web::mime::Mime>() {
         Ok(media)

@@ -10,7 +10,7 @@ mod if_match;
 mod query;
 
 pub use auth::{AuthUser, bearer_token, check_credential};
-pub use body::{JsonBody, MAX_BODY_BYTES, clearable, parse_json, validate};
+pub use body::{JsonBody, MAX_BODY_BYTES, clearable, parse_json, read_body, validate};
 pub use if_match::IfMatch;
 pub use query::{ValidQuery, parse_query};
 

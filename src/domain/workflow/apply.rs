@@ -446,7 +446,7 @@ fn edit_fields(
     if let Some(ci_id) = edit.ci_id {
         next.ci_id = ci_id;
         if let Some(id) = ci_id.filter(|_| next.ci_id != current.ci_id) {
-            check_ci(id, lookups.ci, next.customer_id)?;
+            check_ci(id, lookups.ci, next.customer_id, caller)?;
         }
     }
     if let Some(onsite) = edit.affects_onsite_work {

@@ -269,7 +269,7 @@ pub fn new_incident(
         Some(_) => {}
     }
     if let Some(ci_id) = draft.ci_id {
-        check_ci(ci_id, lookups.ci, Some(customer_id))?;
+        check_ci(ci_id, lookups.ci, Some(customer_id), caller)?;
     }
     if let Some(previous) = draft.recurrence_of {
         let found = lookups

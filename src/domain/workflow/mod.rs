@@ -290,11 +290,14 @@ fn invalid(field: &str, code: &str, message: impl Into<String>) -> TransitionErr
 }
 
 /// A configuration item named for an incident of `customer_id` must exist and be that
-/// customer's; an incident of no known customer names none until the customer is set.
+/// customer's; an incident of no known customer names none until the customer is set. A caller
+/// confined to one organisation hears of another organisation's item exactly what it hears of a
+/// missing one, so the answer cannot tell it which ids exist.
 fn check_ci(
     id: i64,
     found: Option<CiRef>,
     customer_id: Option<i64>,
+    caller: &Caller,
 ) -> Result<(), TransitionError> {
     let Some(customer_id) = customer_id else {
         return Err(invalid(
@@ -303,18 +306,22 @@ fn check_ci(
             "set the incident's customer before naming a configuration item",
         ));
     };
+    let missing = || {
+        invalid(
+            "ci_id",
+            "not_found",
+            format!("configuration item {id} does not exist"),
+        )
+    };
     match found.filter(|ci| ci.id == id) {
         Some(ci) if ci.customer_id == customer_id => Ok(()),
+        Some(_) if caller.confined_to_customer().is_some() => Err(missing()),
         Some(_) => Err(invalid(
             "ci_id",
             "invalid",
             "the configuration item belongs to another customer",
         )),
-        None => Err(invalid(
-            "ci_id",
-            "not_found",
-            format!("configuration item {id} does not exist"),
-        )),
+        None => Err(missing()),
     }
 }
 

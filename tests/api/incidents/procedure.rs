@@ -185,7 +185,7 @@ async fn incidents_are_handed_on_within_their_tier() {
     app.post(
         "/api/v1/webhooks",
         &admin,
-        json!({"url": "http://127.0.0.1:9/hand-offs", "events": ["incident.assigned"],
+        json!({"url": "https://hooks.example.com/hand-offs", "events": ["incident.assigned"],
                "secret": "a-secret-of-sixteen-chars"}),
     )
     .created()
