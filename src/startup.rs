@@ -246,6 +246,10 @@ impl Application {
             metrics: metrics.clone(),
             intake,
             password_hashing: Arc::new(tokio::sync::Semaphore::new(password_hashers())),
+            // As many as can read at once, and as many again being sent.
+            heavy_reads: Arc::new(tokio::sync::Semaphore::new(
+                2 * settings.database_pool_size as usize,
+            )),
         });
         // The metrics middleware reads its own app data, so telemetry needs no AppState.
         let metrics = Data::from(metrics);

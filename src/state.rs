@@ -8,6 +8,7 @@ use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
+use crate::error::AppError;
 use crate::intake::Intake;
 use crate::store::DbPool;
 use crate::store::credentials::CredentialCache;
@@ -35,9 +36,25 @@ pub struct AppState {
     /// Passwords hashed at a time: Argon2 is slow on purpose, and a flood of sign-ins must
     /// leave cores for everyone else's requests.
     pub password_hashing: Arc<Semaphore>,
+    /// Large list pages built and sent at a time. A page of 200 incidents is a few hundred KB
+    /// from the rows read to the last byte sent; a request beyond the bound waits for a slot
+    /// holding nothing, so memory stays flat however many clients ask at once.
+    pub heavy_reads: Arc<Semaphore>,
 }
 
 impl AppState {
+    /// A slot for a heavy read, waited for at most as long as for a database connection (503
+    /// after that, like a request that finds no connection).
+    pub async fn heavy_read_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        tokio::time::timeout(
+            self.settings.database_timeout,
+            self.heavy_reads.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| AppError::Unavailable("no slot for a large read in time".into()))?
+        .map_err(AppError::internal)
+    }
+
     /// What incident writes need besides the database.
     pub fn write_settings(&self) -> WriteSettings {
         WriteSettings::new(&self.settings, self.taxonomy.clone())

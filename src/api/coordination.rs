@@ -403,11 +403,12 @@ pub async fn list_tickets(
         kind: query.kind,
         incident_id: query.incident_id,
     };
+    let slot = state.heavy_read_slot().await?;
     let rows = store::run(&state.pool, move |conn| {
         store::coordination::list(conn, &filter, page_req)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(changes_page(rows, |t| t)))
+    Ok(changes_page(rows, |t| t).stream(slot))
 }
 
 /// Registers the routes.

@@ -195,6 +195,7 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let page_req = paging.request()?;
     let incident_id = filter.incident_id.filter(|_| in_path);
+    let slot = state.heavy_read_slot().await?;
     let (rows, next) = store::run(&state.pool, move |conn| {
         if let Some(id) = incident_id {
             store::incidents::find_ref(conn, id)?
@@ -204,7 +205,7 @@ async fn list(
     })
     .await?;
     let items: Vec<EscalationResponse> = rows;
-    Ok(HttpResponse::Ok().json(page((items, next), |e| e)))
+    Ok(page((items, next), |e| e).stream(slot))
 }
 
 /// The incident managers' queue: escalations, oldest first

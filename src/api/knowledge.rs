@@ -435,13 +435,14 @@ pub async fn search_knowledge(
         subcategory: query.subcategory,
         tag: query.tag,
     };
+    let slot = state.heavy_read_slot().await?;
     let found = store::run(&state.pool, move |conn| {
         store::knowledge::search(conn, &filter, page_req)
     })
     .await?;
     let page = changes_page(found, |(entry, score)| KnowledgeHit { entry, score });
     if caller.roles.is_staff() {
-        return Ok(HttpResponse::Ok().json(page));
+        return Ok(page.stream(slot));
     }
     let mut body = serde_json::to_value(&page).map_err(AppError::internal)?;
     for hit in body["items"].as_array_mut().into_iter().flatten() {

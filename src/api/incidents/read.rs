@@ -85,6 +85,7 @@ pub async fn list_incidents(
         q: query.q.filter(|q| !q.trim().is_empty()),
     };
     let (key, descending) = sort.key();
+    let slot = state.heavy_read_slot().await?;
     let (rows, next, blocked) = store::run(&state.pool, move |conn| {
         let (rows, next) = store::incidents::list(conn, &filter, key, descending, after, limit)?;
         let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
@@ -106,8 +107,7 @@ pub async fn list_incidents(
             position,
         })
     });
-    // An incident is ~1 KB of JSON.
-    Page { items, next_cursor }.respond(1024)
+    Ok(Page { items, next_cursor }.stream(slot))
 }
 
 /// One incident
