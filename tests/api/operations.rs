@@ -264,7 +264,7 @@ async fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     let environment = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();
     for setting in [
-        "MALLOC_MMAP_THRESHOLD_=4194304".to_owned(),
+        "MALLOC_MMAP_THRESHOLD_=65536".to_owned(),
         format!("MALLOC_ARENA_MAX={cores}"),
     ] {
         assert!(
