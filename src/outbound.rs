@@ -26,7 +26,8 @@ pub enum TargetCheck {
 
 fn refused(host: &str, address: IpAddr) -> Option<String> {
     webhook_target::refusal(address).map(|why| {
-        if host == address.to_string() || host.trim_matches(['[', ']']) == address.to_string() {
+        // A literal address names itself (IPv6 in brackets); a name says what it resolved to.
+        if host.trim_matches(['[', ']']) == address.to_string() {
             format!("{address} is {why}; webhook targets must be public addresses")
         } else {
             format!(

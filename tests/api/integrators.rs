@@ -12,21 +12,21 @@ async fn a_json_operation_refuses_a_body_declared_as_something_else() {
     let body = json!({"title": "打印机卡纸", "customer_id": c.customer,
                       "reporter": {"name": "王芳", "phone": "010-5555-0101"}})
     .to_string();
+    let create_declared_as = |declared: &'static str| {
+        app.client
+            .post(app.url("/api/v1/incidents"))
+            .bearer_auth(&c.desk)
+            .header("content-type", declared)
+            .body(body.clone())
+            .send()
+    };
     for declared in [
         "text/plain",
         "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=x",
         "not a media type",
     ] {
-        let response = app
-            .client
-            .post(app.url("/api/v1/incidents"))
-            .bearer_auth(&c.desk)
-            .header("content-type", declared)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = create_declared_as(declared).await.unwrap();
         let problem = expect_problem(response, "unsupported_media_type").await;
         assert_eq!(problem["status"], 415);
         assert!(problem["detail"].as_str().unwrap().contains(declared));
@@ -47,15 +47,7 @@ async fn a_json_operation_refuses_a_body_declared_as_something_else() {
         "application/json; charset=utf-8",
         "application/problem+json",
     ] {
-        let response = app
-            .client
-            .post(app.url("/api/v1/incidents"))
-            .bearer_auth(&c.desk)
-            .header("content-type", declared)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = create_declared_as(declared).await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED, "{declared}");
     }
     // An action without a body has nothing to misread, whatever the client library declares.
