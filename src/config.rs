@@ -84,6 +84,11 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// A request body that sends nothing for this long is answered 408 (default 30 s).
     pub body_timeout: Duration,
+    /// How long the live stream keeps events for clients that resume (default 7 days).
+    pub stream_retention: Duration,
+    /// How often an idle stream sends a comment, so proxies and clients see it alive (default
+    /// 15 s).
+    pub stream_heartbeat: Duration,
 }
 
 /// One environment variable that could not be used.
@@ -146,6 +151,12 @@ impl Settings {
             parse_duration_ms(raw, 10, 60_000)
         });
         let body_timeout_secs = parse("BODY_TIMEOUT_SECS", 30, &|raw| parse_count(raw, 1, 3600));
+        let stream_retention_secs = parse("STREAM_RETENTION", 7 * 86_400, &|raw| {
+            parse_duration_secs(raw, 60, 366 * 86_400)
+        });
+        let stream_heartbeat_ms = parse("STREAM_HEARTBEAT", 15_000, &|raw| {
+            parse_duration_ms(raw, 100, 300_000)
+        });
         let credential_cache_ms = parse("CREDENTIAL_CACHE_TTL", 5_000, &|raw| {
             parse_duration_ms(raw, 0, 3_600_000)
         });
@@ -262,6 +273,8 @@ impl Settings {
             webhook_allow_private,
             metrics_token: get("METRICS_TOKEN").map(Secret::new),
             body_timeout: Duration::from_secs(body_timeout_secs),
+            stream_retention: Duration::from_secs(stream_retention_secs),
+            stream_heartbeat: Duration::from_millis(stream_heartbeat_ms),
         })
     }
 }

@@ -109,6 +109,15 @@ pub enum AppError {
         /// Seconds to wait, sent as `Retry-After`.
         retry_after: u64,
     },
+    /// What the request names is gone for good (an event past the stream's retention, a used
+    /// confirmation token): the client must start over.
+    #[error("gone: {detail}")]
+    Gone {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation for people.
+        detail: String,
+    },
     /// A dependency (the database) is unreachable; retrying later can help.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -170,7 +179,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::NotAcceptable(_) => "not_acceptable",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
-            AppError::Conflict { code, .. } => code,
+            AppError::Conflict { code, .. } | AppError::Gone { code, .. } => code,
             AppError::IllegalTransition { .. } => "illegal_transition",
             AppError::DuplicateIncident { .. } => "duplicate_incident",
             AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "version_mismatch",
@@ -220,6 +229,7 @@ impl AppError {
             AppError::NotAcceptable(_) => "Not acceptable",
             AppError::MethodNotAllowed { .. } => "Method not allowed",
             AppError::Conflict { .. } => "Conflict",
+            AppError::Gone { .. } => "Gone",
             AppError::IllegalTransition { .. } => "Illegal transition",
             AppError::DuplicateIncident { .. } => "Duplicate incident",
             AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "Version mismatch",
@@ -251,6 +261,7 @@ impl AppError {
             AppError::Conflict { detail, .. }
             | AppError::IllegalTransition { detail, .. }
             | AppError::Unprocessable { detail, .. }
+            | AppError::Gone { detail, .. }
             | AppError::TooManyRequests { detail, .. } => detail.clone(),
             AppError::Validation(_) => "The request has invalid fields.".into(),
             AppError::DuplicateIncident { duplicate_of } => format!(
@@ -326,6 +337,7 @@ impl ResponseError for AppError {
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Gone { .. } => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

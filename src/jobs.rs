@@ -29,6 +29,9 @@ pub fn spawn(state: Data<AppState>) {
             if let Err(err) = sweep_idempotency_keys(&sweeper).await {
                 log::warn!("deleting expired idempotency keys failed: {err}");
             }
+            if let Err(err) = prune_stream(&sweeper).await {
+                log::warn!("pruning the live stream's events failed: {err}");
+            }
             tokio::time::sleep(IDEMPOTENCY_SWEEP).await;
         }
     });
@@ -71,6 +74,31 @@ pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, StoreErro
     store::run(&state.pool, move |conn| {
         Ok(store::idempotency::delete_expired(conn, now)?
             + store::sign_in_failures::prune(conn, stale_failures)?)
+    })
+    .await
+}
+
+/// Events pruned per statement: a long backlog goes in several short transactions.
+const PRUNE_BATCH: i64 = 5_000;
+
+/// Deletes events older than `STREAM_RETENTION` (with their finished webhook deliveries) and
+/// expired stream tickets; returns how many events went. Several instances may prune at once:
+/// each skips the rows another one holds.
+pub async fn prune_stream(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    let retention = chrono::TimeDelta::from_std(state.settings.stream_retention)
+        .map_err(StoreError::internal)?;
+    let cutoff = now - retention;
+    store::run(&state.pool, move |conn| {
+        store::stream::prune_tickets(conn, now)?;
+        let mut pruned = 0;
+        loop {
+            let batch = store::stream::prune(conn, cutoff, PRUNE_BATCH)?;
+            pruned += batch;
+            if batch < PRUNE_BATCH as usize {
+                return Ok(pruned);
+            }
+        }
     })
     .await
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fault;
 pub mod intake;
 pub mod jobs;
+pub mod live;
 pub mod openapi;
 pub mod outbound;
 pub mod startup;

@@ -11,9 +11,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
-    BadRequest, Conflict, Forbidden, IllegalTransition, IncidentActionRefused, InvalidEvent,
-    NotAcceptable, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed, VersionMismatch,
+    BadRequest, Conflict, EventExpired, Forbidden, IllegalTransition, IncidentActionRefused,
+    InvalidEvent, NotAcceptable, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    Unavailable, UnsupportedMediaType, ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -53,6 +53,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
             UnsupportedMediaType,
             ValidationFailed,
             TooManyRequests,
+            EventExpired,
             Unavailable
         )
     ),
@@ -66,6 +67,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
         (name = "escalations", description = "Functional (first line to second line), priority (a level change with its new deadline) and hierarchical (to the incident managers) escalations, and the incident managers' queue. The server escalates by itself when a deadline nears or passes."),
         (name = "coordination", description = "Coordination tickets: 《客户问题协调单》 sends ops staff to the customer's site and holds the incident's resolution until done; 《问题协调单》 hands a root-cause analysis to problem management. See `docs/coordination.md` in the repository."),
         (name = "knowledge", description = "The knowledge base: entries written by the desk, reviewed by a second person of the expert group before publication, searchable in Chinese and English, suggested while an incident is open. Customers read published entries."),
+        (name = "stream", description = "Every change as it happens, as Server-Sent Events: open `GET /api/v1/stream` and keep it open, instead of polling. Reconnecting with `Last-Event-ID` loses nothing; browsers open it with a ticket. See `docs/stream.md` in the repository."),
         (name = "webhooks", description = "Signed HTTP deliveries of events (incident created, resolved, closed, escalations, SLA warnings, ...) to outside systems, retried with back-off, with a delivery log. Admin only."),
         (name = "configuration-items", description = "Configuration items (servers, databases, applications, devices) of each customer, which incidents name, with their change history."),
         (name = "reference-data", description = "What the rules are made of: the taxonomy of categories and causes, resolution targets per level, the business calendar, and the whole procedure as data (`GET /api/v1/procedure`)."),

@@ -21,6 +21,7 @@ use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
 use crate::intake::Intake;
+use crate::live::LiveStream;
 use crate::state::AppState;
 use crate::store::bootstrap::{self, AdminBootstrap, BootstrapError};
 use crate::store::credentials::CredentialCache;
@@ -193,6 +194,13 @@ fn cors(origins: &[String]) -> Cors {
 /// Where the OpenAPI document is served.
 const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 
+/// How much of an answer a connection gathers before it writes to the socket. Each open
+/// connection's buffer grows to this plus one piece of a streamed page and keeps that size while
+/// the connection lives: actix's 32 KiB made it 64 KiB per connection, 16 KiB (one list piece)
+/// makes it 32 KiB, and a thousand clients of 200-row pages peaked at 92-94 MB instead of 111-114
+/// with the same throughput (BENCHMARKS.md, "Memory under concurrent lists").
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 impl Application {
     /// Prepares the database and binds the listener; `bind_addr` port 0 picks a free port.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
@@ -236,7 +244,12 @@ impl Application {
             store::with_network_timeouts(&settings.database_url, settings.database_timeout),
             &credentials,
         );
+        let live = LiveStream::start(
+            pool.clone(),
+            store::with_network_timeouts(&settings.database_url, settings.database_timeout),
+        );
         let state = Data::new(AppState {
+            live,
             pool,
             credentials,
             tokens,
@@ -310,7 +323,8 @@ impl Application {
         })
         .listen(listener)
         .map_err(bind_error)?
-        .shutdown_timeout(30);
+        .shutdown_timeout(30)
+        .h1_write_buffer_size(WRITE_BUFFER_BYTES);
         let workers = settings.http_workers.unwrap_or_else(cores);
         server = server
             .workers(workers)

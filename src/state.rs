@@ -10,6 +10,7 @@ use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
 use crate::intake::Intake;
+use crate::live::LiveStream;
 use crate::store::DbPool;
 use crate::store::credentials::CredentialCache;
 use crate::store::incident_writes::WriteSettings;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// from the rows read to the last byte sent; a request beyond the bound waits for a slot
     /// holding nothing, so memory stays flat however many clients ask at once.
     pub heavy_reads: Arc<Semaphore>,
+    /// This instance's live stream: every settled event, prepared once for all open streams.
+    pub live: Arc<LiveStream>,
 }
 
 impl AppState {

@@ -15,7 +15,7 @@ use crate::api::idempotency::{IdempotencyKey, json_answer, run_keyed};
 use crate::api::problems;
 use crate::api::respond::versioned;
 use crate::domain::knowledge::{
-    KnowledgeCommand, KnowledgeEntry, KnowledgePatch, KnowledgeStatus, KnowledgeText,
+    self, KnowledgeCommand, KnowledgeEntry, KnowledgePatch, KnowledgeStatus, KnowledgeText,
 };
 use crate::domain::role::Role;
 use crate::domain::search::SearchQuery;
@@ -23,15 +23,6 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
 use crate::store::knowledge::KnowledgeFilter;
-
-/// Who reads the knowledge base: staff (every status) and customer users (published only).
-const READERS: [Role; 5] = [
-    Role::ServiceDesk,
-    Role::L2Engineer,
-    Role::OpsStaff,
-    Role::IncidentManager,
-    Role::Customer,
-];
 
 /// A new entry, written as a draft.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -362,7 +353,7 @@ pub async fn get_knowledge(
     caller: AuthUser,
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require_any(&READERS)?;
+    caller.require_any(&knowledge::READERS)?;
     let published_only = !caller.roles.is_staff();
     let id = id.into_inner();
     let entry = store::run(&state.pool, move |conn| {
@@ -371,27 +362,9 @@ pub async fn get_knowledge(
     .await?;
     let mut body = serde_json::to_value(&entry).map_err(AppError::internal)?;
     if !caller.roles.is_staff() {
-        withhold_from_customers(&mut body);
+        knowledge::withhold_from_customers(&mut body);
     }
     Ok(versioned(entry.version, body))
-}
-
-/// What a customer user may not learn of an entry: who wrote and reviewed it, why a draft was
-/// sent back, and the incident it came from (perhaps another organisation's). Customers read the
-/// title, symptom, cause, solution, classification, tags and dates.
-const STAFF_ONLY_FIELDS: [&str; 4] = [
-    "author_id",
-    "reviewed_by",
-    "reject_reason",
-    "source_incident_id",
-];
-
-fn withhold_from_customers(entry: &mut serde_json::Value) {
-    if let Some(fields) = entry.as_object_mut() {
-        for field in STAFF_ONLY_FIELDS {
-            fields.remove(field);
-        }
-    }
 }
 
 /// Search the knowledge base in Chinese and English
@@ -419,7 +392,7 @@ pub async fn search_knowledge(
     changes: ValidQuery<ChangesQuery>,
     paging: ValidQuery<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require_any(&READERS)?;
+    caller.require_any(&knowledge::READERS)?;
     let page_req = changes.0.page(&paging.0)?;
     let query = query.0;
     let statuses = match (caller.roles.is_staff(), query.status) {
@@ -446,7 +419,7 @@ pub async fn search_knowledge(
     }
     let mut body = serde_json::to_value(&page).map_err(AppError::internal)?;
     for hit in body["items"].as_array_mut().into_iter().flatten() {
-        withhold_from_customers(hit);
+        knowledge::withhold_from_customers(hit);
     }
     Ok(HttpResponse::Ok().json(body))
 }

@@ -27,6 +27,7 @@ pub mod reports;
 pub mod respond;
 pub mod sla_policies;
 pub mod spreadsheet;
+pub mod stream;
 pub mod taxonomy;
 pub mod users;
 pub mod webhooks;
@@ -55,6 +56,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(procedure::configure)
             .configure(sla_policies::configure)
             .configure(business_calendar::configure)
-            .configure(webhooks::configure),
+            .configure(webhooks::configure)
+            .configure(stream::configure),
     );
 }

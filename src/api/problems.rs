@@ -102,6 +102,9 @@ problem_responses! {
     TooManyRequests => (429, "too_many_requests", "Too many requests",
         "Too many failed sign-ins for this username or from this address; wait and try again.",
         "Too many failed sign-ins for the username or from the address, or too many at once; wait the seconds of `Retry-After` (`too_many_requests`)."),
+    EventExpired => (410, "event_expired", "Gone",
+        "Event 1042 is no longer kept (events are kept for 7days); reload what you show, then open the stream without Last-Event-ID.",
+        "`Last-Event-ID` names an event no longer kept: reload, then open the stream afresh (`event_expired`)."),
     Unavailable => (503, "service_unavailable", "Service unavailable",
         "The service cannot reach its database right now; retry shortly.",
         "The database is unreachable; retry later (`service_unavailable`)."),
@@ -171,6 +174,13 @@ problem_set!(
     /// Reading one resource as a document in another media type than JSON.
     DocumentErrors {
         401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 406 => NotAcceptable,
+        503 => Unavailable,
+    }
+);
+problem_set!(
+    /// Opening the live stream.
+    StreamErrors {
+        400 => BadRequest, 401 => Unauthorized, 410 => EventExpired, 422 => ValidationFailed,
         503 => Unavailable,
     }
 );

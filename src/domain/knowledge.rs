@@ -412,6 +412,34 @@ pub fn decide_entry(
     Ok(next)
 }
 
+/// Who reads the knowledge base: staff (every status) and customer users (published only).
+pub const READERS: [Role; 5] = [
+    Role::ServiceDesk,
+    Role::L2Engineer,
+    Role::OpsStaff,
+    Role::IncidentManager,
+    Role::Customer,
+];
+
+/// What a customer user may not learn of an entry: who wrote and reviewed it, why a draft was
+/// sent back, and the incident it came from (perhaps another organisation's). Customers read the
+/// title, symptom, cause, solution, classification, tags and dates.
+pub const STAFF_ONLY_FIELDS: [&str; 4] = [
+    "author_id",
+    "reviewed_by",
+    "reject_reason",
+    "source_incident_id",
+];
+
+/// Removes from an entry's JSON what [`STAFF_ONLY_FIELDS`] names.
+pub fn withhold_from_customers(entry: &mut serde_json::Value) {
+    if let Some(fields) = entry.as_object_mut() {
+        for field in STAFF_ONLY_FIELDS {
+            fields.remove(field);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ pub mod role;
 pub mod search;
 pub mod sla;
 pub mod state_machine;
+pub mod stream;
 pub mod taxonomy;
 pub mod timestamps;
 pub mod user;

@@ -128,6 +128,7 @@ fn emit(
     conn: &mut PgConnection,
     event: &str,
     ticket: &CoordinationTicket,
+    actor: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let data = serde_json::json!({ "coordination_ticket": ticket });
@@ -139,6 +140,7 @@ fn emit(
     let event = outbox::Event {
         event_type: event,
         customer_id,
+        actor_id: Some(actor),
     };
     outbox::emit(conn, event, now, data).map(|_| ())
 }
@@ -194,7 +196,7 @@ pub fn create(
         let ticket = CoordinationTicket::try_from(row)?;
         let changes = json_diff(None, &ticket, &UNTRACKED);
         record(conn, ticket.id, caller, "created", changes, None, now)?;
-        emit(conn, "coordination.created", &ticket, now)?;
+        emit(conn, "coordination.created", &ticket, caller, now)?;
         Ok(ticket)
     })
 }
@@ -219,9 +221,10 @@ pub(super) fn step(
 pub(super) fn emit_resolved(
     conn: &mut PgConnection,
     ticket: &CoordinationTicket,
+    actor: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    emit(conn, "coordination.resolved", ticket, now)
+    emit(conn, "coordination.resolved", ticket, actor, now)
 }
 
 fn locked(conn: &mut PgConnection, id: i64) -> Result<CoordinationTicket, StoreError> {

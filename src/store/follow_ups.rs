@@ -98,6 +98,7 @@ pub fn record(
         let event = outbox::Event {
             event_type: "follow_up.created",
             customer_id: incident.customer_id,
+            actor_id: Some(follow_up.performed_by),
         };
         outbox::emit(conn, event, follow_up.performed_at, data.into())?;
         Ok(follow_up)

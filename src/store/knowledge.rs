@@ -211,6 +211,7 @@ pub fn execute(
             let event = outbox::Event {
                 event_type: "knowledge.published",
                 customer_id: None,
+                actor_id: Some(caller),
             };
             outbox::emit(
                 conn,

@@ -30,6 +30,7 @@ pub mod schema;
 pub mod sign_in_failures;
 pub mod sla_policies;
 pub mod statistics_report;
+pub mod stream;
 pub mod suggestions;
 pub mod taxonomy;
 pub mod ticket_steps;

@@ -11,26 +11,8 @@ use super::StoreError;
 use super::combined_statements::{Combined, RETURNED};
 use super::schema::outbox_events;
 
-/// Event types a webhook can subscribe to (SPEC §10, §12).
-pub const EVENT_TYPES: [&str; 17] = [
-    "incident.created",
-    "incident.updated",
-    "incident.accepted",
-    "incident.assigned",
-    "incident.resolved",
-    "incident.confirmed",
-    "incident.resolution_rejected",
-    "incident.withdrawn",
-    "incident.closed",
-    "note.created",
-    "follow_up.created",
-    "knowledge.published",
-    "escalation.created",
-    "sla.warning",
-    "sla.breached",
-    "coordination.created",
-    "coordination.resolved",
-];
+/// Event types a webhook can subscribe to: every type the stream carries (SPEC §10, §12).
+pub use crate::domain::stream::EVENT_TYPES;
 
 /// What an event is: its type and the customer it concerns (`None`: no known customer), which
 /// decides the webhooks limited to one customer.
@@ -40,6 +22,8 @@ pub struct Event<'a> {
     pub event_type: &'a str,
     /// The customer of the incident the event is about.
     pub customer_id: Option<i64>,
+    /// Who acted; `None` for the server's own jobs.
+    pub actor_id: Option<i64>,
 }
 
 /// Records an event and queues its deliveries, in one statement.
@@ -80,6 +64,7 @@ fn event_insert(
             outbox_events::occurred_at.eq(occurred_at),
             outbox_events::data.eq(data),
             outbox_events::customer_id.eq(event.customer_id),
+            outbox_events::actor_id.eq(event.actor_id),
         ))
         .returning(outbox_events::id)
 }

@@ -218,6 +218,16 @@ diesel::table! {
         occurred_at -> Timestamptz,
         data -> Jsonb,
         customer_id -> Nullable<Int8>,
+        actor_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    stream_tickets (digest) {
+        digest -> Text,
+        user_id -> Int8,
+        token_generation -> Int4,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -432,6 +442,7 @@ diesel::joinable!(coordination_ticket_history -> coordination_tickets (ticket_id
 diesel::joinable!(follow_ups -> incidents (incident_id));
 diesel::joinable!(escalations -> incidents (incident_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(stream_tickets -> users (user_id));
 diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
 diesel::joinable!(webhook_delivery_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(incident_history -> incidents (incident_id));
@@ -480,4 +491,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     knowledge_entries,
     incident_search,
     incident_search_state,
+    stream_tickets,
 );

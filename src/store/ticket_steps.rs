@@ -65,7 +65,7 @@ pub fn execute(
                 now,
             )?;
         }
-        super::coordination::emit_resolved(conn, &stored, now)?;
+        super::coordination::emit_resolved(conn, &stored, actor, now)?;
         Ok(stored)
     })
 }

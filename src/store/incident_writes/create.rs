@@ -109,7 +109,7 @@ pub(in crate::store) fn insert(
     .with("history", history_insert(id, Some(author), now, entry)?);
     for (n, event) in events.into_iter().enumerate() {
         let data = event_data(&incident, None, now)?;
-        let event = outbox_event(event, &incident);
+        let event = outbox_event(event, &incident, Some(author));
         statement = outbox::with_event(statement, &format!("event_{n}"), event, now, data);
     }
     let stored = Incident::try_from(statement.get_result::<IncidentRow>(conn)?)?;

@@ -77,6 +77,8 @@ impl Decided {
             return Ok(());
         }
         let id = self.before.id;
+        // The batch's events are the last trigger's doing.
+        let actor = self.entries.last().and_then(|(actor, _)| *actor);
         let stored: Incident = if self.current != self.before {
             store_decided(conn, self.current, self.before.version, now, timezone)?
         } else {
@@ -96,7 +98,14 @@ impl Decided {
         let mut emitted: Vec<IncidentEvent> = Vec::with_capacity(self.events.len());
         for event in self.events {
             if !emitted.contains(&event) {
-                emit(conn, event, &stored, now, event_data(&stored, None, now)?)?;
+                emit(
+                    conn,
+                    event,
+                    &stored,
+                    actor,
+                    now,
+                    event_data(&stored, None, now)?,
+                )?;
                 emitted.push(event);
             }
         }
@@ -211,17 +220,23 @@ pub(super) fn emit(
     conn: &mut PgConnection,
     event: IncidentEvent,
     incident: &Incident,
+    actor: Option<i64>,
     now: DateTime<Utc>,
     data: serde_json::Value,
 ) -> Result<(), StoreError> {
-    outbox::emit(conn, outbox_event(event, incident), now, data).map(|_| ())
+    outbox::emit(conn, outbox_event(event, incident, actor), now, data).map(|_| ())
 }
 
 /// The outbox's view of `event` about `incident`.
-pub(super) fn outbox_event(event: IncidentEvent, incident: &Incident) -> outbox::Event<'static> {
+pub(super) fn outbox_event(
+    event: IncidentEvent,
+    incident: &Incident,
+    actor: Option<i64>,
+) -> outbox::Event<'static> {
     outbox::Event {
         event_type: event.as_str(),
         customer_id: incident.customer_id,
+        actor_id: actor,
     }
 }
 

@@ -221,7 +221,7 @@ pub fn execute(
                 let note = serde_json::to_value(note).map_err(StoreError::internal)?;
                 fields.insert("note".to_owned(), note);
             }
-            emit(conn, event, &stored, now, data)?;
+            emit(conn, event, &stored, caller.id, now, data)?;
         }
         let open_customer_issue = matches!(stored.status, Status::New | Status::InProgress)
             && super::coordination::blocks_resolving(conn, id)?;
