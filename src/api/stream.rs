@@ -49,6 +49,10 @@ pub struct StreamQuery {
     /// A ticket from `POST /api/v1/stream/tickets`, for clients that cannot send
     /// `Authorization` (a browser's `EventSource`). Used once.
     pub ticket: Option<String>,
+    /// Resume after this event, for clients that cannot send `Last-Event-ID` (a new
+    /// `EventSource`); the header wins when both are given.
+    #[param(example = "1042")]
+    pub last_event_id: Option<String>,
 }
 
 /// Changes as they happen, as Server-Sent Events
@@ -118,18 +122,16 @@ pub async fn stream_events(
         incident_id: query.incident_id,
         customer_id: query.customer_id,
     };
-    let resume = match req.headers().get("Last-Event-ID") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(parse_event_id)
-                .ok_or_else(|| {
-                    AppError::BadRequest(
-                        "Last-Event-ID must be the id of an event this stream sent.".into(),
-                    )
-                })?,
-        ),
+    let asked = match req.headers().get("Last-Event-ID") {
+        Some(value) => Some(value.to_str().unwrap_or("")),
+        None => query.last_event_id.as_deref(),
+    };
+    let resume = match asked {
+        Some(value) => Some(parse_event_id(value).ok_or_else(|| {
+            AppError::BadRequest(
+                "Last-Event-ID must be the id of an event this stream sent.".into(),
+            )
+        })?),
         None => None,
     };
     // Subscribed before the database is read: whatever settles from here on is either in the

@@ -26,5 +26,6 @@ mod reference_data;
 mod reports;
 mod security;
 mod statistics;
+mod stream;
 mod users;
 mod webhooks;
