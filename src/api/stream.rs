@@ -12,8 +12,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
@@ -22,7 +20,7 @@ use super::extract::{AuthUser, ValidQuery, bearer_token, check_credential};
 use crate::api::problems;
 use crate::domain::stream::{Filter, Prepared, Reader, parse_event_id, parse_types};
 use crate::error::AppError;
-use crate::live::{LiveEvent, READ_BATCH};
+use crate::live::{LiveEvent, Subscription};
 use crate::state::AppState;
 use crate::store;
 use crate::store::credentials::Credential;
@@ -30,6 +28,11 @@ use crate::store::stream::{Position, Resume};
 
 /// How long a stream ticket may wait to be used.
 const TICKET_LIFETIME: TimeDelta = TimeDelta::seconds(60);
+
+/// Events a stream that is behind reads from the database at a time. Small: a client that
+/// reads slowly holds at most one batch, and a thousand of them must fit in memory (with 500, a
+/// thousand slow readers held 400 MB; `bench/stream.sh`).
+const CATCH_UP_BATCH: i64 = 32;
 
 /// What every stream tells the browser first: wait this long (ms) before reconnecting.
 const RETRY_FRAME: &[u8] = b"retry: 3000\n\n";
@@ -136,7 +139,7 @@ pub async fn stream_events(
     };
     // Subscribed before the database is read: whatever settles from here on is either in the
     // read or in the subscription (or both, and sent once).
-    let live = state.live.subscribe();
+    let live = state.live.subscribe(reader, filter.clone());
     let start = match resume {
         Some(id) => resume_point(&state, id).await?,
         None => store::run(&state.pool, store::stream::head).await?,
@@ -264,13 +267,29 @@ async fn resume_point(state: &AppState, id: i64) -> Result<Position, AppError> {
     }
 }
 
+/// An event's frame as one reader receives it, sent without copying.
+struct SharedFrame {
+    event: Arc<LiveEvent>,
+    reader: Reader,
+}
+
+impl AsRef<[u8]> for SharedFrame {
+    fn as_ref(&self) -> &[u8] {
+        self.event
+            .event
+            .frame_for(self.reader)
+            .unwrap_or_default()
+            .as_bytes()
+    }
+}
+
 /// One open stream.
 struct Session {
     state: Data<AppState>,
     credential: Credential,
     reader: Reader,
     filter: Filter,
-    live: Receiver<Arc<LiveEvent>>,
+    live: Subscription,
     /// The last position considered (sent or filtered out).
     last: Position,
     /// Reading from the database rather than from the broadcast.
@@ -287,6 +306,9 @@ impl Session {
             return Some(Bytes::from_static(RETRY_FRAME));
         }
         loop {
+            if self.live.fell_behind() {
+                self.catching_up = true;
+            }
             if self.catching_up {
                 match self.catch_up().await {
                     Ok(Some(chunk)) => return Some(chunk),
@@ -298,21 +320,17 @@ impl Session {
                 }
             }
             tokio::select! {
-                received = self.live.recv() => match received {
-                    Ok(event) => {
-                        if event.position <= self.last {
-                            continue;
-                        }
-                        self.last = event.position;
-                        if let Some(frame) = self.frame(&event.event) {
-                            return Some(Bytes::copy_from_slice(frame.as_bytes()));
-                        }
+                received = self.live.queue.recv() => {
+                    let event = received?;
+                    if event.position <= self.last {
+                        continue;
                     }
-                    Err(RecvError::Lagged(missed)) => {
-                        log::debug!("a stream fell {missed} events behind; reading them");
-                        self.catching_up = true;
-                    }
-                    Err(RecvError::Closed) => return None,
+                    self.last = event.position;
+                    // The frame is shared by every stream it goes to, not copied.
+                    return Some(Bytes::from_owner(SharedFrame {
+                        event,
+                        reader: self.reader,
+                    }));
                 },
                 _ = self.heartbeat.tick() => {
                     // The caller is read again: deactivation, a password change or a revoked
@@ -331,10 +349,10 @@ impl Session {
     async fn catch_up(&mut self) -> Result<Option<Bytes>, AppError> {
         let from = self.last;
         let batch = store::run(&self.state.pool, move |conn| {
-            store::stream::after(conn, from, READ_BATCH)
+            store::stream::after(conn, from, CATCH_UP_BATCH)
         })
         .await?;
-        if batch.events.len() < READ_BATCH as usize {
+        if batch.events.len() < CATCH_UP_BATCH as usize {
             self.catching_up = false;
         }
         let mut chunk = Vec::new();
