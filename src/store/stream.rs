@@ -67,9 +67,11 @@ pub struct Batch {
 /// Up to `limit` settled events after `from`, in stream order.
 pub fn after(conn: &mut PgConnection, from: Position, limit: i64) -> Result<Batch, StoreError> {
     let rows: Vec<EventRow> = diesel::sql_query(
-        "SELECT id, tx::text::bigint AS tx, event_type, occurred_at, customer_id, actor_id, data, \
-                tx < pg_snapshot_xmin(pg_current_snapshot()) AS settled \
-         FROM outbox_events WHERE (tx, id) > ($1::xid8, $2) ORDER BY tx, id LIMIT $3",
+        // `e.tx`, not `tx`: in ORDER BY a bare name is the output column (the cast), which no
+        // index orders; sorting every later event cost 30-40 ms a read.
+        "SELECT e.id, e.tx::text::bigint AS tx, e.event_type, e.occurred_at, e.customer_id, \
+                e.actor_id, e.data, e.tx < pg_snapshot_xmin(pg_current_snapshot()) AS settled \
+         FROM outbox_events e WHERE (e.tx, e.id) > ($1::xid8, $2) ORDER BY e.tx, e.id LIMIT $3",
     )
     .bind::<Text, _>(from.tx.to_string())
     .bind::<BigInt, _>(from.id)
@@ -115,8 +117,8 @@ pub fn head(conn: &mut PgConnection) -> Result<Position, StoreError> {
         id: i64,
     }
     let head: Option<Head> = diesel::sql_query(
-        "SELECT tx::text::bigint AS tx, id FROM outbox_events \
-         WHERE tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx DESC, id DESC LIMIT 1",
+        "SELECT e.tx::text::bigint AS tx, e.id FROM outbox_events e \
+         WHERE e.tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.tx DESC, e.id DESC LIMIT 1",
     )
     .get_result(conn)
     .optional()?;
