@@ -29,10 +29,11 @@ use crate::store::stream::{Position, Resume};
 /// How long a stream ticket may wait to be used.
 const TICKET_LIFETIME: TimeDelta = TimeDelta::seconds(60);
 
-/// Events a stream that is behind reads from the database at a time. Small: a client that
-/// reads slowly holds at most one batch, and a thousand of them must fit in memory (with 500, a
-/// thousand slow readers held 400 MB; `bench/stream.sh`).
-const CATCH_UP_BATCH: i64 = 32;
+/// Events a stream that is behind reads from the database at a time, sent as one piece. Small:
+/// a client that reads slowly holds at most one batch, and its connection's write buffer grows
+/// to the piece. With 500 a thousand slow readers held 400 MB, with 32 323 MB
+/// (`bench/stream.sh`); twelve frames stay within the 16 KiB write buffer.
+const CATCH_UP_BATCH: i64 = 12;
 
 /// What every stream tells the browser first: wait this long (ms) before reconnecting.
 const RETRY_FRAME: &[u8] = b"retry: 3000\n\n";
