@@ -11,18 +11,16 @@
 //! could go unnoticed.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::task::{Poll, ready};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::PgConnection;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::StoreError;
 use super::api_tokens::LiveCaller;
+use super::listener::Heard;
 use super::users::UserRow;
 use super::{DbPool, run};
 
@@ -186,9 +184,6 @@ pub async fn caller(
 /// Keeps `cache` true to the database: listens on a connection of its own for the
 /// notifications of changed users and tokens and makes the cache forget. Runs as a task on the
 /// current runtime until the cache is dropped; does nothing for a disabled cache.
-///
-/// The listener uses `tokio-postgres`, not Diesel: libpq as Diesel wraps it can only be asked
-/// for notifications, not waited on, and polling would leave changes unheard for the interval.
 pub fn listen_for_changes(database_url: String, cache: &Arc<CredentialCache>) {
     if !cache.enabled() {
         return;
@@ -216,30 +211,15 @@ async fn listen(
     database_url: &str,
     cache: &Weak<CredentialCache>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(database_url, NoTls).await?;
-    let mut subscribe = Box::pin(client.batch_execute(LISTEN));
-    let mut subscribed = false;
-    // The connection is driven by polling it; the LISTEN request completes through it.
-    std::future::poll_fn(|cx| {
-        if !subscribed && let Poll::Ready(answer) = subscribe.as_mut().poll(cx) {
-            answer?;
-            subscribed = true;
-            match cache.upgrade() {
-                Some(cache) => cache.set_listening(true),
-                None => return Poll::Ready(Ok(())),
+    super::listener::listen(database_url, LISTEN, |heard| match cache.upgrade() {
+        Some(cache) => {
+            match heard {
+                Heard::Subscribed => cache.set_listening(true),
+                Heard::Notified => cache.forget_all(),
             }
+            true
         }
-        loop {
-            match ready!(connection.poll_message(cx)) {
-                Some(Ok(AsyncMessage::Notification(_))) => match cache.upgrade() {
-                    Some(cache) => cache.forget_all(),
-                    None => return Poll::Ready(Ok(())),
-                },
-                Some(Ok(_)) => {}
-                Some(Err(err)) => return Poll::Ready(Err(err)),
-                None => return Poll::Ready(Ok(())),
-            }
-        }
+        None => false,
     })
     .await
 }

@@ -7,15 +7,12 @@
 //! inserted before them. Only settled events are sent; a client that resumes after one never
 //! misses an event committed later with a smaller id.
 
-use std::future::Future;
 use std::sync::Weak;
-use std::task::{Poll, ready};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::StoreError;
 use super::credentials::Credential;
@@ -265,33 +262,13 @@ pub fn prune_tickets(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usiz
 /// Listens for new events on a connection of its own and signals `wake` at each notification
 /// (and once on every connection, as events may have been written while it was not listening).
 /// Returns when the connection ends, or at once when `wake`'s owner is gone.
-///
-/// `tokio-postgres`, not Diesel: libpq as Diesel wraps it can only be asked for notifications,
-/// not waited on.
 pub async fn listen(database_url: &str, wake: &Weak<Notify>) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(database_url, NoTls).await?;
-    let mut subscribe = Box::pin(client.batch_execute(LISTEN));
-    let mut subscribed = false;
-    std::future::poll_fn(|cx| {
-        if !subscribed && let Poll::Ready(answer) = subscribe.as_mut().poll(cx) {
-            answer?;
-            subscribed = true;
-            match wake.upgrade() {
-                Some(wake) => wake.notify_one(),
-                None => return Poll::Ready(Ok(())),
-            }
+    super::listener::listen(database_url, LISTEN, |_| match wake.upgrade() {
+        Some(wake) => {
+            wake.notify_one();
+            true
         }
-        loop {
-            match ready!(connection.poll_message(cx)) {
-                Some(Ok(AsyncMessage::Notification(_))) => match wake.upgrade() {
-                    Some(wake) => wake.notify_one(),
-                    None => return Poll::Ready(Ok(())),
-                },
-                Some(Ok(_)) => {}
-                Some(Err(err)) => return Poll::Ready(Err(err)),
-                None => return Poll::Ready(Ok(())),
-            }
-        }
+        None => false,
     })
     .await
 }
