@@ -105,12 +105,6 @@ pub async fn stream_events(
     query: ValidQuery<StreamQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.0;
-    let credential = match &query.ticket {
-        Some(ticket) => redeem(&state, ticket).await?,
-        None => check_credential(&state, &bearer_token(&req)?)?,
-    };
-    let caller = load_caller(&state, credential.clone()).await?;
-    let reader = Reader::of(&caller.roles, caller.customer_id);
     let types = match query.types.as_deref() {
         Some(raw) => parse_types(raw).map_err(|unknown| {
             AppError::invalid_field(
@@ -138,6 +132,14 @@ pub async fn stream_events(
         })?),
         None => None,
     };
+    // The request is read whole before a ticket is taken, so a mistake in it does not use the
+    // ticket up.
+    let credential = match &query.ticket {
+        Some(ticket) => redeem(&state, ticket).await?,
+        None => check_credential(&state, &bearer_token(&req)?)?,
+    };
+    let caller = load_caller(&state, credential.clone()).await?;
+    let reader = Reader::of(&caller.roles, caller.customer_id);
     // Subscribed before the database is read: whatever settles from here on is either in the
     // read or in the subscription (or both, and sent once).
     let live = state.live.subscribe(reader, filter.clone());

@@ -306,6 +306,15 @@ async fn browsers_open_the_stream_once_with_a_short_lived_ticket() {
     .await;
     let value = ticket["ticket"].as_str().unwrap().to_owned();
     assert!(value.starts_with("ist_"));
+    // A mistake in the request does not use the ticket up.
+    let mistaken = app.url(&format!(
+        "/api/v1/stream?ticket={value}&types=incident.deleted"
+    ));
+    expect_problem(
+        app.client.get(&mistaken).send().await.unwrap(),
+        "validation_failed",
+    )
+    .await;
     let url = app.url(&format!("/api/v1/stream?ticket={value}"));
     let mut stream = Stream::of(app.client.get(&url).send().await.unwrap());
     app.create_incident(&c.portal, json!({"title": "浏览器里看到"}))
