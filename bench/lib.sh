@@ -8,6 +8,7 @@
 #   wait_healthz URL  waits until URL/healthz answers (up to 60 s)
 #   token USER        a JWT for USER, whose password is bench-password
 #   create_user NAME ROLE   as admin
+#   rss / peak        the server's resident memory now / at its peak, in MB
 #   json EXPR         reads JSON on stdin and prints EXPR of it (`json '["id"]'`)
 #   pgbench_db        (re)creates the yardstick database bench_pgbench (scale 10)
 #   pgbench_select CLIENTS SECS / pgbench_insert CLIENTS SECS
@@ -34,6 +35,12 @@ wait_healthz() {
     echo "no answer from $1/healthz" >&2
     return 1
 }
+
+# The server's resident memory now and at its peak (VmHWM), in MB; SERVER holds its pid. The
+# server starts itself again with its allocator settings under the same pid, so the peak counts
+# from then.
+rss() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$SERVER/status"; }
+peak() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$SERVER/status"; }
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 

@@ -26,11 +26,6 @@ ADMIN=$(token admin)
 create_user bench.desk service_desk
 DESK=$(token bench.desk)
 
-rss() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$SERVER/status"; }
-# The server starts itself again with its allocator settings (same process id); VmHWM is the
-# peak RSS since then.
-peak() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$SERVER/status"; }
-
 curl -fs "$BASE/api/v1/incidents?limit=200" -H "Authorization: Bearer $DESK" >/dev/null
 sleep 2
 IDLE=$(rss)

@@ -22,8 +22,6 @@ PORT=${PORT:-18097}
 ulimit -n 65536 2>/dev/null || ulimit -n 8192
 
 fresh_server
-rss() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$SERVER/status"; }
-peak() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$SERVER/status"; }
 curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' -d '{"code":"HOSP","name":"市第一医院"}' >/dev/null
 create_user bench.desk service_desk

@@ -65,14 +65,6 @@ impl Reader {
             },
         }
     }
-
-    /// Whether this reader may ask for events of `customer_id`: a customer only of its own.
-    pub fn may_filter_customer(self, customer_id: i64) -> bool {
-        match self {
-            Reader::Customer(own) => own == customer_id,
-            Reader::Desk { .. } => true,
-        }
-    }
 }
 
 /// An event as the stream keeps it: its frame for the desk, and for customers when they may
@@ -383,8 +375,6 @@ mod tests {
         );
         assert_eq!(Reader::of(&roles(&[Role::ServiceDesk]), None), DESK);
         assert_eq!(Reader::of(&roles(&[Role::Admin]), None), INTEGRATION);
-        assert!(Reader::Customer(4).may_filter_customer(4));
-        assert!(!Reader::Customer(4).may_filter_customer(5));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::sync::Weak;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use tokio::sync::Notify;
@@ -93,7 +93,7 @@ pub fn after(conn: &mut PgConnection, from: Position, limit: i64) -> Result<Batc
             Stored {
                 id: row.id,
                 event_type: row.event_type,
-                occurred_at: row.occurred_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                occurred_at: crate::domain::timestamps::format(&row.occurred_at),
                 customer_id: row.customer_id,
                 actor_id: row.actor_id,
                 data: row.data,
