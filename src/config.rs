@@ -8,6 +8,8 @@ use chrono_tz::Tz;
 
 /// Default `DATABASE_URL`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/incident_desk";
+/// Default `MAIL_FROM`.
+pub const DEFAULT_MAIL_FROM: &str = "incident-desk@localhost";
 /// Default `BIND_ADDR`.
 pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
 
@@ -89,6 +91,23 @@ pub struct Settings {
     /// How often an idle stream sends a comment, so proxies and clients see it alive (default
     /// 15 s).
     pub stream_heartbeat: Duration,
+    /// The mail server reporters' e-mail goes through (`SMTP_URL`: `smtp://host:port`,
+    /// `smtp://host:port?tls=required` for STARTTLS, `smtps://user:pass@host:465`); without it,
+    /// messages are recorded as `skipped`.
+    pub smtp_url: Option<Secret>,
+    /// The sender of that e-mail (`MAIL_FROM`, default `incident-desk@localhost`); its domain
+    /// also names the messages (`Message-ID`).
+    pub mail_from: String,
+    /// The frontend page where a reporter confirms or rejects a resolution, with `{token}` where
+    /// the token goes (`CONFIRMATION_URL`); without it, messages ask for a reply or a call.
+    pub confirmation_url: Option<String>,
+    /// How long a resolution may wait for the reporter's answer before each reminder (default
+    /// 24 h; at most three reminders).
+    pub confirmation_reminder_after: Duration,
+    /// Attempts per message before it is given up as `failed` (default 8).
+    pub notification_max_attempts: u32,
+    /// Wait before a message is tried again; doubled for each further attempt (default 30 s).
+    pub notification_retry_base: Duration,
 }
 
 /// One environment variable that could not be used.
@@ -156,6 +175,15 @@ impl Settings {
         });
         let stream_heartbeat_ms = parse("STREAM_HEARTBEAT", 15_000, &|raw| {
             parse_duration_ms(raw, 100, 300_000)
+        });
+        let reminder_secs = parse("CONFIRMATION_REMINDER_AFTER", 24 * 3600, &|raw| {
+            parse_duration_secs(raw, 1, 30 * 86_400)
+        });
+        let notification_max_attempts = parse("NOTIFICATION_MAX_ATTEMPTS", 8, &|raw| {
+            parse_count(raw, 1, 50)
+        });
+        let notification_retry_ms = parse("NOTIFICATION_RETRY_BASE", 30_000, &|raw| {
+            parse_duration_ms(raw, 10, 86_400_000)
         });
         let credential_cache_ms = parse("CREDENTIAL_CACHE_TTL", 5_000, &|raw| {
             parse_duration_ms(raw, 0, 3_600_000)
@@ -236,6 +264,34 @@ impl Settings {
             }
         }
 
+        let smtp_url = get("SMTP_URL");
+        if let Some(raw) = &smtp_url
+            && let Err(problem) = check_smtp_url(raw)
+        {
+            issues.push(ConfigIssue {
+                var: "SMTP_URL",
+                problem,
+            });
+        }
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            issues.push(ConfigIssue {
+                var: "MAIL_FROM",
+                problem: format!(
+                    "`{mail_from}` is not a mailbox such as desk@example.com or 服务台 <desk@example.com>"
+                ),
+            });
+        }
+        let confirmation_url = get("CONFIRMATION_URL");
+        if let Some(raw) = &confirmation_url
+            && let Err(problem) = check_confirmation_url(raw)
+        {
+            issues.push(ConfigIssue {
+                var: "CONFIRMATION_URL",
+                problem,
+            });
+        }
+
         let admin_password = get("ADMIN_PASSWORD");
         if let Some(Err(problem)) = admin_password
             .as_deref()
@@ -275,7 +331,37 @@ impl Settings {
             body_timeout: Duration::from_secs(body_timeout_secs),
             stream_retention: Duration::from_secs(stream_retention_secs),
             stream_heartbeat: Duration::from_millis(stream_heartbeat_ms),
+            smtp_url: smtp_url.map(Secret::new),
+            mail_from,
+            confirmation_url,
+            confirmation_reminder_after: Duration::from_secs(reminder_secs),
+            notification_max_attempts: notification_max_attempts as u32,
+            notification_retry_base: Duration::from_millis(notification_retry_ms),
         })
+    }
+}
+
+/// An `smtp://` or `smtps://` URL with a host.
+fn check_smtp_url(raw: &str) -> Result<(), String> {
+    match url::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "smtp" | "smtps") && url.host_str().is_some() => Ok(()),
+        _ => Err(
+            "must be smtp://host:port or smtps://user:password@host:465 (credentials URL-encoded)"
+                .into(),
+        ),
+    }
+}
+
+/// An http(s) URL with `{token}` in it.
+fn check_confirmation_url(raw: &str) -> Result<(), String> {
+    let parses = url::Url::parse(&raw.replace("{token}", "token"))
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
+    if parses && raw.contains("{token}") {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{raw}` must be an http(s) URL with {{token}} where the token goes, e.g. https://desk.example/confirm?token={{token}}"
+        ))
     }
 }
 
@@ -379,6 +465,40 @@ mod tests {
         assert_eq!(s.sla_warning_percent, 75);
         assert_eq!(s.webhook_max_attempts, 8);
         assert_eq!(s.follow_up_max_attempts, 3);
+    }
+
+    #[test]
+    fn mail_settings_are_checked() {
+        let s = settings(&[]).unwrap();
+        assert!(s.smtp_url.is_none());
+        assert_eq!(s.mail_from, DEFAULT_MAIL_FROM);
+        assert_eq!(
+            s.confirmation_reminder_after,
+            Duration::from_secs(24 * 3600)
+        );
+        let s = settings(&[
+            ("SMTP_URL", "smtps://desk:secret@mail.example:465"),
+            ("MAIL_FROM", "服务台 <desk@hospital.example>"),
+            (
+                "CONFIRMATION_URL",
+                "https://desk.example/confirm?token={token}",
+            ),
+            ("CONFIRMATION_REMINDER_AFTER", "12h"),
+        ])
+        .unwrap();
+        assert!(s.smtp_url.is_some());
+        assert_eq!(
+            s.confirmation_reminder_after,
+            Duration::from_secs(12 * 3600)
+        );
+        let bad = settings(&[
+            ("SMTP_URL", "http://mail.example"),
+            ("MAIL_FROM", "not a mailbox"),
+            ("CONFIRMATION_URL", "https://desk.example/confirm"),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = bad.0.iter().map(|issue| issue.var).collect();
+        assert_eq!(vars, ["SMTP_URL", "MAIL_FROM", "CONFIRMATION_URL"]);
     }
 
     #[test]

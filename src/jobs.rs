@@ -12,10 +12,12 @@ use sha2::Sha256;
 use crate::domain::escalation::SlaTrigger;
 use crate::domain::role::{Role, Roles};
 use crate::domain::workflow::{Caller, IncidentCommand};
+use crate::mail::{Mailer, NotSent};
 use crate::outbound::TargetCheck;
 use crate::state::AppState;
 use crate::store;
 use crate::store::StoreError;
+use crate::store::notifications::Attempt;
 use crate::store::webhooks::{AttemptOutcome, Claimed, DeliveryState};
 
 /// How often expired idempotency keys are deleted.
@@ -41,7 +43,32 @@ pub fn spawn(state: Data<AppState>) {
             if let Err(err) = scan_sla(&watcher).await {
                 log::warn!("SLA scan failed: {err}");
             }
+            if let Err(err) = remind_unconfirmed(&watcher).await {
+                log::warn!("queueing confirmation reminders failed: {err}");
+            }
             tokio::time::sleep(watcher.settings.sla_scan_interval).await;
+        }
+    });
+    let postman = state.clone();
+    tokio::spawn(async move {
+        let mailer = match Mailer::new(&postman.settings, postman.confirmations.clone()) {
+            Ok(mailer) => mailer,
+            Err(err) => {
+                log::error!("e-mail to reporters is off: {err}");
+                return;
+            }
+        };
+        if !mailer.sends() {
+            log::info!("SMTP_URL is not set: e-mail to reporters is recorded as skipped");
+        }
+        loop {
+            match send_notifications(&postman, &mailer).await {
+                // A full batch: more may be waiting.
+                Ok(n) if n >= BATCH as usize => continue,
+                Ok(_) => {}
+                Err(err) => log::warn!("e-mail round failed: {err}"),
+            }
+            tokio::time::sleep(postman.settings.webhook_poll_interval).await;
         }
     });
     tokio::spawn(async move {
@@ -152,6 +179,68 @@ pub async fn scan_sla(state: &AppState) -> Result<usize, StoreError> {
         }
     }
     Ok(raised)
+}
+
+/// Queues the confirmation reminders that are due (SPEC §12); returns how many.
+pub async fn remind_unconfirmed(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    let after = chrono::TimeDelta::from_std(state.settings.confirmation_reminder_after)
+        .map_err(StoreError::internal)?;
+    store::run(&state.pool, move |conn| {
+        store::notifications::queue_reminders(conn, now, after)
+    })
+    .await
+}
+
+/// One round of the e-mail sender: without a mail server every pending message is recorded as
+/// skipped; with one, the due messages are claimed, composed from the incident as it is now,
+/// and sent. Returns how many messages were handled.
+pub async fn send_notifications(state: &AppState, mailer: &Mailer) -> Result<usize, StoreError> {
+    if !mailer.sends() {
+        return store::run(&state.pool, |conn| {
+            store::notifications::skip_pending(conn, "no mail server is configured (SMTP_URL)")
+        })
+        .await
+        .map(|skipped| skipped.len());
+    }
+    let claimed = store::run(&state.pool, |conn| {
+        store::notifications::claim_due(conn, BATCH, 120)
+    })
+    .await?;
+    let count = claimed.len();
+    for message in claimed {
+        let attempt = match mailer.compose(&message) {
+            Ok(composed) => mailer.send(composed).await,
+            Err(not_sent) => Err(not_sent),
+        };
+        let attempt = match attempt {
+            Ok(()) => Attempt::Sent,
+            Err(NotSent::Skip(why)) => Attempt::Skipped(why),
+            Err(NotSent::Fail(why)) => {
+                log::warn!("e-mail {} to a reporter failed: {why}", message.id);
+                Attempt::Failed(why)
+            }
+        };
+        let retry_after = chrono::TimeDelta::from_std(retry_wait(
+            state.settings.notification_retry_base,
+            message.attempts,
+        ))
+        .unwrap_or(chrono::TimeDelta::days(1));
+        let max_attempts = state.settings.notification_max_attempts as i32;
+        let id = message.id;
+        store::run(&state.pool, move |conn| {
+            store::notifications::record(conn, id, &attempt, max_attempts, retry_after)
+        })
+        .await?;
+    }
+    Ok(count)
+}
+
+/// The wait after the failure of attempt number `attempts + 1`: `base`, doubled for each earlier
+/// attempt, a day at most.
+fn retry_wait(base: Duration, attempts: i32) -> Duration {
+    let doubled = base.saturating_mul(1_u32 << attempts.clamp(0, 20));
+    doubled.min(Duration::from_secs(86_400))
 }
 
 /// `X-Incident-Desk-Signature` for `body` sent at `timestamp`: `t=<unix seconds>,v1=<hex
@@ -281,6 +370,14 @@ async fn send(client: &reqwest::Client, delivery: &Claimed, allow_private: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_double_up_to_a_day() {
+        let base = Duration::from_secs(30);
+        assert_eq!(retry_wait(base, 0), base);
+        assert_eq!(retry_wait(base, 2), Duration::from_secs(120));
+        assert_eq!(retry_wait(base, 40), Duration::from_secs(86_400));
+    }
 
     #[test]
     fn signatures_follow_the_documented_scheme() {

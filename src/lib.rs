@@ -14,6 +14,7 @@ pub mod fault;
 pub mod intake;
 pub mod jobs;
 pub mod live;
+pub mod mail;
 pub mod openapi;
 pub mod outbound;
 pub mod startup;

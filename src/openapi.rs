@@ -11,9 +11,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
-    BadRequest, Conflict, EventExpired, Forbidden, IllegalTransition, IncidentActionRefused,
-    InvalidEvent, NotAcceptable, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
-    Unavailable, UnsupportedMediaType, ValidationFailed, VersionMismatch,
+    BadRequest, ConfirmationExpired, Conflict, EventExpired, Forbidden, IllegalTransition,
+    IncidentActionRefused, InvalidEvent, NotAcceptable, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -54,6 +54,7 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
             ValidationFailed,
             TooManyRequests,
             EventExpired,
+            ConfirmationExpired,
             Unavailable
         )
     ),
@@ -231,7 +232,9 @@ mod tests {
         let doc = serde_json::to_value(document()).unwrap();
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
-                let public = path == "/api/v1/auth/token" || !path.starts_with("/api/");
+                let public = path == "/api/v1/auth/token"
+                    || path == "/api/v1/confirmations"
+                    || !path.starts_with("/api/");
                 if public {
                     continue;
                 }

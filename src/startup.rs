@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api;
+use crate::auth::confirmation::ConfirmationKeys;
 use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
@@ -226,6 +227,7 @@ impl Application {
             }
         };
         let tokens = TokenKeys::new(&secret, settings.jwt_ttl);
+        let confirmations = ConfirmationKeys::new(&secret);
         let document = openapi::document();
         let routes = Data::new(RouteTable::new(&document));
         // Serialised once and shared: a copy of the document per HTTP worker cost ~2.5 MB each.
@@ -253,6 +255,7 @@ impl Application {
             pool,
             credentials,
             tokens,
+            confirmations,
             taxonomy,
             settings: settings.clone(),
             clock,

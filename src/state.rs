@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use crate::auth::confirmation::ConfirmationKeys;
 use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub credentials: Arc<CredentialCache>,
     /// Access-token keys.
     pub tokens: TokenKeys,
+    /// Keys of the confirmation tokens e-mail carries.
+    pub confirmations: ConfirmationKeys,
     /// The taxonomy, loaded at start-up.
     pub taxonomy: Arc<Taxonomy>,
     /// Settings.

@@ -111,6 +111,7 @@ pub struct Metrics {
     open_incidents: IntGaugeVec,
     escalations: IntGaugeVec,
     deliveries: IntGaugeVec,
+    notifications: IntGaugeVec,
     sign_in_failures: IntCounter,
     sign_in_locks: IntCounterVec,
 }
@@ -174,6 +175,14 @@ impl Metrics {
             &["status"],
         )
         .expect("valid metric");
+        let notifications = IntGaugeVec::new(
+            Opts::new(
+                "notifications",
+                "E-mail to reporters by kind and status (pending, sent, failed, skipped)",
+            ),
+            &["kind", "status"],
+        )
+        .expect("valid metric");
         let sign_in_failures = IntCounter::new(
             "sign_in_failures_total",
             "Failed sign-ins (wrong username or password)",
@@ -196,6 +205,7 @@ impl Metrics {
             Box::new(open_incidents.clone()),
             Box::new(escalations.clone()),
             Box::new(deliveries.clone()),
+            Box::new(notifications.clone()),
             Box::new(latency.clone()),
             Box::new(pool_connections.clone()),
             Box::new(pool_idle.clone()),
@@ -217,6 +227,7 @@ impl Metrics {
             open_incidents,
             escalations,
             deliveries,
+            notifications,
             sign_in_failures,
             sign_in_locks,
         }
@@ -259,6 +270,12 @@ impl Metrics {
         for (status, n) in &counts.deliveries {
             self.deliveries
                 .with_label_values(&[status.as_str()])
+                .set(*n);
+        }
+        self.notifications.reset();
+        for (kind, status, n) in &counts.notifications {
+            self.notifications
+                .with_label_values(&[kind.as_str(), status.as_str()])
                 .set(*n);
         }
     }

@@ -50,7 +50,7 @@ pub struct TokenResponse {
 
 /// How long a sign-in counted in `counters` must wait now, from the failures every instance
 /// recorded.
-async fn throttle_wait(
+pub(crate) async fn throttle_wait(
     state: &AppState,
     counters: &[throttle::Counter],
 ) -> Result<Option<Duration>, AppError> {
@@ -66,7 +66,10 @@ async fn throttle_wait(
 
 /// Records a failed sign-in in each of `counters`, and counts it (and each lock it completes)
 /// in the metrics.
-async fn count_failure(state: &AppState, counters: Vec<throttle::Counter>) -> Result<(), AppError> {
+pub(crate) async fn count_failure(
+    state: &AppState,
+    counters: Vec<throttle::Counter>,
+) -> Result<(), AppError> {
     let now = state.clock.now();
     let since = throttle::window_start(now);
     let locked = store::run(&state.pool, move |conn| {

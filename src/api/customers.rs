@@ -13,6 +13,7 @@ use super::pagination::{Page, PageQuery, page};
 use crate::api::problems;
 use crate::api::respond::{created, versioned};
 use crate::domain::customer::check_code;
+use crate::domain::notification::Locale;
 use crate::domain::validation::check_text;
 use crate::domain::validation::rule;
 use crate::error::AppError;
@@ -22,7 +23,7 @@ use crate::store::customers::{CustomerFilter, CustomerPatch, CustomerRow};
 
 /// A customer organisation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": 1, "code": "BJ-HOSP-01", "name": "北京示例医院", "active": true, "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "version": 1}))]
+#[schema(example = json!({"id": 1, "code": "BJ-HOSP-01", "name": "北京示例医院", "active": true, "locale": "zh", "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "version": 1}))]
 pub struct CustomerResponse {
     /// Id.
     #[schema(example = 1)]
@@ -35,6 +36,8 @@ pub struct CustomerResponse {
     pub name: String,
     /// False once the organisation is no longer served.
     pub active: bool,
+    /// Language of the e-mail its reporters get: `zh` (default) or `en`.
+    pub locale: Locale,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -50,6 +53,8 @@ impl From<CustomerRow> for CustomerResponse {
             code: row.code,
             name: row.name,
             active: row.active,
+            // The database admits only known codes.
+            locale: row.locale.parse().unwrap_or_default(),
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -83,6 +88,8 @@ pub struct CreateCustomerRequest {
         pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
     )]
     pub name: String,
+    /// Language of the e-mail its reporters get: `zh` (default) or `en`.
+    pub locale: Option<Locale>,
 }
 
 /// Changes to a customer; absent fields stay as they are.
@@ -104,6 +111,8 @@ pub struct UpdateCustomerRequest {
     pub name: Option<String>,
     /// `false` marks the organisation as no longer served.
     pub active: Option<bool>,
+    /// Language of the e-mail its reporters get.
+    pub locale: Option<Locale>,
 }
 
 /// Filters of `GET /customers`.
@@ -145,7 +154,12 @@ pub async fn create_customer(
     caller.require_admin()?;
     let request = body.parse()?;
     let row = store::run(&state.pool, move |conn| {
-        store::customers::insert(conn, &request.code, request.name.trim())
+        store::customers::insert(
+            conn,
+            &request.code,
+            request.name.trim(),
+            request.locale.unwrap_or_default(),
+        )
     })
     .await?;
     Ok(created(
@@ -259,6 +273,7 @@ pub async fn update_customer(
         code: request.code,
         name: request.name.map(|name| name.trim().to_owned()),
         active: request.active,
+        locale: request.locale,
     };
     let now = state.clock.now();
     let row = store::run(&state.pool, move |conn| {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod business_calendar;
 pub mod codes;
 pub mod configuration_items;
+pub mod confirmations;
 pub mod coordination;
 pub mod customers;
 pub mod escalations;
@@ -20,6 +21,7 @@ pub mod idempotency;
 pub mod incidents;
 pub mod knowledge;
 pub mod kpis;
+pub mod notifications;
 pub mod pagination;
 pub mod problems;
 pub mod procedure;
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(api_tokens::configure)
             .configure(customers::configure)
             .configure(incidents::configure)
+            .configure(notifications::configure)
+            .configure(confirmations::configure)
             .configure(escalations::configure)
             .configure(coordination::configure)
             .configure(knowledge::configure)

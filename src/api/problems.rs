@@ -105,6 +105,9 @@ problem_responses! {
     EventExpired => (410, "event_expired", "Gone",
         "Event 1042 is no longer kept (events are kept for 7days); reload what you show, then open the stream without Last-Event-ID.",
         "`Last-Event-ID` names an event no longer kept: reload, then open the stream afresh (`event_expired`)."),
+    ConfirmationExpired => (410, "confirmation_expired", "Gone",
+        "This link was used already, or the incident no longer awaits your answer.",
+        "The confirmation token was used, has expired, or its incident no longer awaits an answer (`confirmation_expired`)."),
     Unavailable => (503, "service_unavailable", "Service unavailable",
         "The service cannot reach its database right now; retry shortly.",
         "The database is unreachable; retry later (`service_unavailable`)."),
@@ -182,6 +185,13 @@ problem_set!(
     StreamErrors {
         400 => BadRequest, 401 => Unauthorized, 410 => EventExpired, 422 => ValidationFailed,
         503 => Unavailable,
+    }
+);
+problem_set!(
+    /// Answering a resolution with a confirmation token.
+    ConfirmationErrors {
+        400 => BadRequest, 401 => Unauthorized, 410 => ConfirmationExpired, 413 => PayloadTooLarge,
+        422 => ValidationFailed, 429 => TooManyRequests, 503 => Unavailable,
     }
 );
 problem_set!(

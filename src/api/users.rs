@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
-use validator::{Validate, ValidationError};
+use validator::{Validate, ValidateEmail, ValidationError};
 
 use super::extract::{AuthUser, IfMatch, JsonBody, ValidQuery};
 use super::pagination::{Page, PageQuery, page};
@@ -23,7 +23,7 @@ use crate::store::users::{NewUser, UserFilter, UserPatch, UserRow};
 
 /// A user account as clients see it (never the password hash).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": 2, "username": "wang.fang", "display_name": "王芳", "roles": ["service_desk"], "customer_id": null, "active": true, "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "version": 1}))]
+#[schema(example = json!({"id": 2, "username": "wang.fang", "display_name": "王芳", "roles": ["service_desk"], "customer_id": null, "email": null, "active": true, "created_at": "2026-12-07T09:15:00Z", "updated_at": "2026-12-07T09:15:00Z", "version": 1}))]
 pub struct UserResponse {
     /// Id.
     #[schema(example = 2)]
@@ -38,6 +38,9 @@ pub struct UserResponse {
     pub roles: Vec<Role>,
     /// Organisation of a customer user; `null` for staff.
     pub customer_id: Option<i64>,
+    /// E-mail address; a customer user's receives the messages about the incidents it reports
+    /// (unless the incident names a reporter with an address of their own).
+    pub email: Option<String>,
     /// False once deactivated; a deactivated user cannot log in and its tokens are refused.
     pub active: bool,
     /// Creation time.
@@ -57,6 +60,7 @@ impl From<UserRow> for UserResponse {
             username: row.username,
             display_name: row.display_name,
             customer_id: row.customer_id,
+            email: row.email,
             active: row.active,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -75,6 +79,18 @@ fn password_rule(value: &str) -> Result<(), ValidationError> {
 
 fn display_name_rule(value: &str) -> Result<(), ValidationError> {
     rule(user::check_display_name(value))
+}
+
+/// 422 on `email` unless `email` is an address (the update's `email` may also be `null`).
+fn check_email(email: &str) -> Result<(), AppError> {
+    if email.validate_email() && email.len() <= 254 {
+        return Ok(());
+    }
+    Err(AppError::invalid_field(
+        "email",
+        "email",
+        "must be an e-mail address",
+    ))
 }
 
 fn roles_rule(roles: &[Role]) -> Result<(), ValidationError> {
@@ -114,6 +130,10 @@ pub struct CreateUserRequest {
     pub roles: Vec<Role>,
     /// Required for, and only for, `customer` users.
     pub customer_id: Option<i64>,
+    /// E-mail address, unique among users (compared without case).
+    #[validate(email, length(max = 254))]
+    #[schema(example = "wang.fang@desk.example", format = Email, max_length = 254)]
+    pub email: Option<String>,
 }
 
 /// Changes to a user; absent fields stay as they are.
@@ -143,6 +163,10 @@ pub struct UpdateUserRequest {
     pub customer_id: Option<Option<i64>>,
     /// `false` deactivates the user and revokes its tokens at once; `true` reactivates.
     pub active: Option<bool>,
+    /// New e-mail address; `null` removes it.
+    #[serde(default, deserialize_with = "super::extract::clearable")]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
+    pub email: Option<Option<String>>,
 }
 
 /// Filters of `GET /users`.
@@ -209,6 +233,7 @@ pub async fn create_user(
         display_name: request.display_name.trim().to_owned(),
         roles,
         customer_id: request.customer_id,
+        email: request.email.map(|email| email.trim().to_owned()),
     };
     let row = store::run(&state.pool, move |conn| store::users::insert(conn, new)).await?;
     Ok(created(
@@ -340,6 +365,9 @@ pub async fn update_user(
     caller.require_admin()?;
     let request = body.parse()?;
     let id = id.into_inner();
+    if let Some(Some(email)) = &request.email {
+        check_email(email.trim())?;
+    }
     if let Some(new_password) = &request.password {
         let row = store::run(&state.pool, move |conn| store::users::find(conn, id)).await?;
         user::check_password_of(&row.username, new_password)
@@ -359,6 +387,9 @@ pub async fn update_user(
         roles: request.roles.map(Roles::new),
         customer_id: request.customer_id,
         active: request.active,
+        email: request
+            .email
+            .map(|email| email.map(|email| email.trim().to_owned())),
     };
     let now = state.clock.now();
     let row = store::run(&state.pool, move |conn| {

@@ -2,6 +2,7 @@
 //! these lives in `api::extract`.
 
 pub mod api_token;
+pub mod confirmation;
 pub mod password;
 pub mod throttle;
 pub mod token;

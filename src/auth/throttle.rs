@@ -68,6 +68,19 @@ pub fn counters(username: &str, address: Option<&str>) -> Vec<Counter> {
     counters
 }
 
+/// Wrong or spent confirmation tokens one address may present within [`WINDOW`]: a reporter's
+/// mistakes are few, a guesser's many.
+pub const CONFIRMATION_FAILURES: usize = 20;
+
+/// The counter of failed confirmations from `address` (SPEC §12: rate-limited like sign-in).
+pub fn confirmation_counter(address: &str) -> Counter {
+    Counter {
+        key: format!("confirmation:{address}"),
+        limit: CONFIRMATION_FAILURES,
+        kind: KeyKind::Address,
+    }
+}
+
 /// The start of the window that counts at `now`.
 pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
     now - TimeDelta::from_std(WINDOW).unwrap_or_default()

@@ -206,6 +206,7 @@ fn create_user(args: CreateUserArgs) -> Result<(), String> {
         display_name,
         roles,
         customer_id: args.customer_id,
+        email: None,
     };
     let row = store::users::insert(&mut conn, new).map_err(explain)?;
     println!("created user `{}` with id {}", row.username, row.id);

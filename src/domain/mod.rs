@@ -16,6 +16,7 @@ pub mod kpi;
 pub mod labels;
 pub mod level;
 pub mod monitoring;
+pub mod notification;
 pub mod procedure;
 pub mod report;
 pub mod role;

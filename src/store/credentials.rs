@@ -243,6 +243,7 @@ mod tests {
             updated_at: DateTime::UNIX_EPOCH,
             version: 1,
             kind: "person".into(),
+            email: None,
         }
     }
 

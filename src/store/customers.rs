@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::StoreError;
 use super::schema::customers;
 use super::{PageRequest, check_version, explain_conflict, like_pattern, split_page};
+use crate::domain::notification::Locale;
 
 /// A stored customer organisation.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,6 +26,8 @@ pub struct CustomerRow {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version.
     pub version: i32,
+    /// Language of the e-mail its reporters get (`zh` or `en`).
+    pub locale: String,
 }
 
 /// Changes to a customer.
@@ -36,6 +39,8 @@ pub struct CustomerPatch {
     pub name: Option<String>,
     /// Activate or deactivate.
     pub active: Option<bool>,
+    /// New language of its e-mail.
+    pub locale: Option<Locale>,
 }
 
 /// Filters of the customer list.
@@ -65,9 +70,18 @@ pub fn ensure_exists(conn: &mut PgConnection, id: i64) -> Result<(), StoreError>
 }
 
 /// Creates a customer.
-pub fn insert(conn: &mut PgConnection, code: &str, name: &str) -> Result<CustomerRow, StoreError> {
+pub fn insert(
+    conn: &mut PgConnection,
+    code: &str,
+    name: &str,
+    locale: Locale,
+) -> Result<CustomerRow, StoreError> {
     diesel::insert_into(customers::table)
-        .values((customers::code.eq(code), customers::name.eq(name)))
+        .values((
+            customers::code.eq(code),
+            customers::name.eq(name),
+            customers::locale.eq(locale.as_str()),
+        ))
         .returning(CustomerRow::as_returning())
         .get_result(conn)
         .map_err(|e| {
@@ -152,6 +166,9 @@ pub fn update(
                 customers::code.eq(&code),
                 customers::name.eq(patch.name.unwrap_or(current.name)),
                 customers::active.eq(patch.active.unwrap_or(current.active)),
+                customers::locale.eq(patch
+                    .locale
+                    .map_or(current.locale, |l| l.as_str().to_owned())),
                 customers::updated_at.eq(now),
                 customers::version.eq(current.version + 1),
             ))

@@ -449,6 +449,8 @@ pub struct IncidentFilter {
     pub ci_id: Option<i64>,
     /// With the time the breach is judged at.
     pub sla_breached: Option<(bool, DateTime<Utc>)>,
+    /// Resolved, user-reported and not yet confirmed (or, `false`, anything else).
+    pub awaiting_confirmation: Option<bool>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
     /// Changed at or after.
@@ -520,6 +522,17 @@ pub fn list(
                 .or(i::description.ilike(pattern.clone()))
                 .or(i::number.ilike(pattern)),
         );
+    }
+    if let Some(awaiting) = filter.awaiting_confirmation {
+        let waits = i::status
+            .eq(Status::Resolved.as_str())
+            .and(i::user_reported)
+            .and(i::user_confirmed_at.is_null());
+        query = if awaiting {
+            query.filter(waits)
+        } else {
+            query.filter(diesel::dsl::not(waits))
+        };
     }
     if let Some((breached, now)) = filter.sla_breached {
         let resolved_late = i::resolved_at

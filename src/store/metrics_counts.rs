@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::StoreError;
-use super::schema::{escalations, incidents, webhook_deliveries};
+use super::schema::{escalations, incidents, notifications, webhook_deliveries};
 
 /// Counts by label.
 #[derive(Debug, Default, Clone)]
@@ -14,6 +14,8 @@ pub struct Counts {
     pub escalations: Vec<(String, String, i64)>,
     /// (status, count) of webhook deliveries.
     pub deliveries: Vec<(String, i64)>,
+    /// (kind, status, count) of e-mail to reporters.
+    pub notifications: Vec<(String, String, i64)>,
 }
 
 /// Reads all counts.
@@ -38,9 +40,18 @@ pub fn counts(conn: &mut PgConnection) -> Result<Counts, StoreError> {
         .group_by(webhook_deliveries::status)
         .select((webhook_deliveries::status, diesel::dsl::count_star()))
         .load(conn)?;
+    let notifications = notifications::table
+        .group_by((notifications::kind, notifications::status))
+        .select((
+            notifications::kind,
+            notifications::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
     Ok(Counts {
         open_incidents,
         escalations,
         deliveries,
+        notifications,
     })
 }

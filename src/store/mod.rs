@@ -24,6 +24,7 @@ pub mod knowledge;
 pub mod kpi_measures;
 pub mod listener;
 pub mod metrics_counts;
+pub mod notifications;
 pub mod outbox;
 pub mod recurring_defects;
 pub mod report_summaries;

@@ -9,6 +9,27 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int4,
+        locale -> Text,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Int8,
+        incident_id -> Int8,
+        kind -> Text,
+        recipient -> Text,
+        locale -> Text,
+        note_id -> Nullable<Int8>,
+        resolution -> Nullable<Timestamptz>,
+        reminder -> Nullable<Int2>,
+        status -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        sent_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -26,6 +47,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         version -> Int4,
         kind -> Text,
+        email -> Nullable<Text>,
     }
 }
 
@@ -447,6 +469,7 @@ diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
 diesel::joinable!(webhook_delivery_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(incident_history -> incidents (incident_id));
 diesel::joinable!(incident_notes -> incidents (incident_id));
+diesel::joinable!(notifications -> incidents (incident_id));
 diesel::joinable!(configuration_items -> customers (customer_id));
 diesel::joinable!(configuration_item_history -> configuration_items (configuration_item_id));
 diesel::joinable!(subcategories -> categories (category_code));
@@ -492,4 +515,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     incident_search,
     incident_search_state,
     stream_tickets,
+    notifications,
 );

@@ -38,6 +38,8 @@ pub struct UserRow {
     pub version: i32,
     /// `person`, or `api_token` for the user an API token acts as.
     pub kind: String,
+    /// Where e-mail about the incidents a customer user reports goes.
+    pub email: Option<String>,
 }
 
 impl UserRow {
@@ -65,6 +67,8 @@ pub struct NewUser {
     pub roles: Roles,
     /// Organisation of a customer user.
     pub customer_id: Option<i64>,
+    /// E-mail address.
+    pub email: Option<String>,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -80,6 +84,8 @@ pub struct UserPatch {
     pub customer_id: Option<Option<i64>>,
     /// Activate or deactivate.
     pub active: Option<bool>,
+    /// New e-mail address (`Some(None)` removes it).
+    pub email: Option<Option<String>>,
 }
 
 /// Filters of the user list.
@@ -105,6 +111,9 @@ pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, StoreErr
         if let Some(customer_id) = new.customer_id {
             customers::ensure_exists(conn, customer_id)?;
         }
+        if let Some(email) = &new.email {
+            ensure_email_free(conn, email, None)?;
+        }
         diesel::insert_into(users::table)
             .values((
                 users::username.eq(&new.username),
@@ -112,12 +121,16 @@ pub fn insert(conn: &mut PgConnection, new: NewUser) -> Result<UserRow, StoreErr
                 users::display_name.eq(&new.display_name),
                 users::roles.eq(new.roles.codes()),
                 users::customer_id.eq(new.customer_id),
+                users::email.eq(&new.email),
             ))
             .returning(UserRow::as_returning())
             .get_result(conn)
             .map_err(|e| {
                 explain_conflict(e, || {
-                    format!("The username `{}` is already taken.", new.username)
+                    format!(
+                        "The username `{}` or the e-mail address is already taken.",
+                        new.username
+                    )
                 })
             })
     })
@@ -221,6 +234,9 @@ pub fn update(
         if let Some(new_customer) = customer_id.filter(|id| Some(*id) != current.customer_id) {
             customers::ensure_exists(conn, new_customer)?;
         }
+        if let Some(Some(email)) = &patch.email {
+            ensure_email_free(conn, email, Some(id))?;
+        }
 
         let was_admin = current.active && current.roles().has(Role::Admin);
         let stays_admin = active && roles.has(Role::Admin);
@@ -249,12 +265,37 @@ pub fn update(
                 users::roles.eq(roles.codes()),
                 users::customer_id.eq(customer_id),
                 users::active.eq(active),
+                users::email.eq(patch.email.unwrap_or(current.email)),
                 users::token_generation.eq(token_generation),
                 users::updated_at.eq(now),
                 users::version.eq(current.version + 1),
             ))
             .returning(UserRow::as_returning())
             .get_result(conn)
-            .map_err(StoreError::from)
+            .map_err(|e| explain_conflict(e, || "The e-mail address is already taken.".into()))
     })
+}
+
+/// 409 `already_exists` when another user than `except` has `email` (compared without case).
+fn ensure_email_free(
+    conn: &mut PgConnection,
+    email: &str,
+    except: Option<i64>,
+) -> Result<(), StoreError> {
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+    let taken: bool = diesel::select(
+        diesel::dsl::sql::<Bool>("EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(")
+            .bind::<Text, _>(email)
+            .sql(") AND id IS DISTINCT FROM ")
+            .bind::<Nullable<BigInt>, _>(except)
+            .sql(")"),
+    )
+    .get_result(conn)?;
+    if taken {
+        return Err(StoreError::Conflict {
+            code: "already_exists",
+            detail: format!("The e-mail address `{email}` is already another user's."),
+        });
+    }
+    Ok(())
 }

@@ -140,6 +140,7 @@ fn each_layer_imports_only_the_layers_below_it() {
                 "auth",
                 "telemetry",
                 "cli",
+                "mail",
             ],
         ),
         (
@@ -153,9 +154,14 @@ fn each_layer_imports_only_the_layers_below_it() {
                 "openapi",
                 "telemetry",
                 "cli",
+                "mail",
             ],
         ),
         ("jobs", &["api", "startup", "openapi"]),
+        (
+            "mail",
+            &["api", "state", "jobs", "startup", "openapi", "cli"],
+        ),
         ("intake", &["api", "state", "jobs", "startup", "openapi"]),
         ("api", &["openapi", "startup", "jobs", "cli"]),
     ];

@@ -19,6 +19,7 @@ mod incidents;
 mod integrators;
 mod knowledge;
 mod kpis;
+mod notifications;
 mod openapi_spec;
 mod operations;
 mod polling;

@@ -24,7 +24,8 @@ struct ListCursor {
 /// List incidents, filtered and sorted
 ///
 /// Filters combine: status (repeatable), level, tier, `assignee_id` (`none` for unassigned),
-/// customer, category, subcategory, configuration item, `sla_breached`, creation window,
+/// customer, category, subcategory, configuration item, `sla_breached`, `awaiting_confirmation`
+/// (resolved, user-reported and unanswered: the calls the desk still has to make), creation window,
 /// `updated_since` and the text `q`. Sort by `created_at` (default), `due_at`, `level` or
 /// `updated_at` (for polling). Each item carries `allowed_actions` for the caller.
 ///
@@ -79,6 +80,7 @@ pub async fn list_incidents(
         subcategory: query.subcategory,
         ci_id: query.ci_id,
         sla_breached: query.sla_breached.map(|b| (b, now)),
+        awaiting_confirmation: query.awaiting_confirmation,
         created_from: query.created_from,
         created_to: query.created_to,
         updated_since: query.updated_since,

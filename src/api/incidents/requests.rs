@@ -396,6 +396,9 @@ pub struct ListIncidentsQuery {
     pub ci_id: Option<i64>,
     /// Missed (or not) the deadline.
     pub sla_breached: Option<bool>,
+    /// `true`: user-reported incidents resolved and still waiting for the reporter's answer,
+    /// the desk's queue of calls to make; `false`: every other incident.
+    pub awaiting_confirmation: Option<bool>,
     /// Created at or after (RFC 3339).
     pub created_from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
@@ -492,7 +495,10 @@ impl From<ConfirmRequest> for IncidentCommand {
 
 impl From<RejectResolutionRequest> for IncidentCommand {
     fn from(r: RejectResolutionRequest) -> Self {
-        IncidentCommand::RejectResolution { reason: r.reason }
+        IncidentCommand::RejectResolution {
+            reason: r.reason,
+            channel: None,
+        }
     }
 }
 

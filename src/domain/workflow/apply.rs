@@ -62,11 +62,14 @@ pub(super) fn apply(
                 ..Effect::default()
             })
         }
-        IncidentCommand::RejectResolution { reason } => {
+        IncidentCommand::RejectResolution { reason, channel } => {
             next.resolved_at = None;
             next.user_confirmed_at = None;
             Ok(Effect {
-                comment: Some(reason),
+                comment: Some(match channel {
+                    Some(channel) => format!("rejected by {channel}: {reason}"),
+                    None => reason,
+                }),
                 ..Effect::default()
             })
         }

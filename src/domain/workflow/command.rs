@@ -90,6 +90,8 @@ pub enum IncidentCommand {
     RejectResolution {
         /// Why.
         reason: String,
+        /// How the service desk obtained it (`email` for a confirmation link).
+        channel: Option<Channel>,
     },
     /// Close with a closure code.
     Close {

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 
 use crate::domain::incident::Incident;
+use crate::domain::notification;
 use crate::domain::sla::Deadlines;
 use crate::domain::workflow::{
     self, Caller, CreationLookups, CustomerFacts, IncidentCommand, IncidentDraft, NewIncident,
@@ -15,7 +16,7 @@ use crate::store::StoreError;
 use crate::store::combined_statements::Combined;
 use crate::store::incidents::{IncidentRow, NewIncidentRow};
 use crate::store::schema::incidents;
-use crate::store::{calendar, outbox};
+use crate::store::{calendar, notifications, outbox};
 
 use super::journal::{event_data, history_insert, outbox_event};
 use super::{Reported, WriteSettings, ci_ref, customer_active, execute};
@@ -109,8 +110,15 @@ pub(in crate::store) fn insert(
     .with("history", history_insert(id, Some(author), now, entry)?);
     for (n, event) in events.into_iter().enumerate() {
         let data = event_data(&incident, None, now)?;
+        let event_kind = event;
         let event = outbox_event(event, &incident, Some(author));
         statement = outbox::with_event(statement, &format!("event_{n}"), event, now, data);
+        if let Some(kind) = notification::kind_of_event(event_kind) {
+            statement = statement.with(
+                format!("notification_{n}"),
+                notifications::Queue::new(&incident, kind, None, now),
+            );
+        }
     }
     let stored = Incident::try_from(statement.get_result::<IncidentRow>(conn)?)?;
     if stored != incident {

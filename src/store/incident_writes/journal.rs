@@ -9,8 +9,10 @@ use diesel::query_builder::QueryFragment;
 
 use crate::domain::escalation::Escalation;
 use crate::domain::incident::{Incident, IncidentView};
+use crate::domain::notification;
 use crate::domain::workflow::{HistoryEntry, IncidentEvent, Outcome};
 use crate::store::StoreError;
+use crate::store::notifications;
 use crate::store::outbox;
 use crate::store::schema::incident_history;
 
@@ -215,7 +217,8 @@ pub(super) fn event_data(
     Ok(serde_json::Value::Object(data))
 }
 
-/// Emits `event` about `incident`, with `data`.
+/// Emits `event` about `incident`, with `data`, and queues the message that tells the reporter
+/// of it, if any (SPEC §12).
 pub(super) fn emit(
     conn: &mut PgConnection,
     event: IncidentEvent,
@@ -224,7 +227,11 @@ pub(super) fn emit(
     now: DateTime<Utc>,
     data: serde_json::Value,
 ) -> Result<(), StoreError> {
-    outbox::emit(conn, outbox_event(event, incident, actor), now, data).map(|_| ())
+    outbox::emit(conn, outbox_event(event, incident, actor), now, data)?;
+    if let Some(kind) = notification::kind_of_event(event) {
+        notifications::Queue::new(incident, kind, None, now).execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The outbox's view of `event` about `incident`.

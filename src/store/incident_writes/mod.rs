@@ -21,7 +21,9 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 
 use crate::domain::escalation::Escalation;
-use crate::domain::incident::{Incident, Note, Status};
+use crate::domain::incident::{Incident, Note, NoteVisibility, Status};
+use crate::domain::notification::{self, NotificationKind};
+use crate::domain::role::{Role, Roles};
 use crate::domain::sla::UploadCutoff;
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
@@ -31,7 +33,7 @@ use crate::store::StoreError;
 use crate::store::escalations;
 use crate::store::incidents::{IncidentRow, NoteRow};
 use crate::store::schema::{customers, incident_notes, incidents};
-use crate::store::{calendar, check_version, report_summaries};
+use crate::store::{calendar, check_version, notifications, report_summaries};
 
 /// What every incident write needs besides the database: the taxonomy and the deadline
 /// settings.
@@ -223,6 +225,12 @@ pub fn execute(
             }
             emit(conn, event, &stored, caller.id, now, data)?;
         }
+        if let Some(note) = &note
+            && notification::tells_note(note.visibility == NoteVisibility::Public, &caller.roles)
+        {
+            notifications::Queue::new(&stored, NotificationKind::Note, Some(note.id), now)
+                .execute(conn)?;
+        }
         let open_customer_issue = matches!(stored.status, Status::New | Status::InProgress)
             && super::coordination::blocks_resolving(conn, id)?;
         Ok(Applied {
@@ -231,6 +239,56 @@ pub fn execute(
             escalation,
             open_customer_issue,
         })
+    })
+}
+
+/// Runs the reporter's answer `command` (a confirmation or a rejection, SPEC §12) to the
+/// resolution of incident `id` at `resolution`, given through a confirmation link. `None` when
+/// that resolution no longer awaits an answer: answered already, taken back, or the incident
+/// gone on; the row stays locked from that check to the write.
+pub fn answer_resolution(
+    conn: &mut PgConnection,
+    id: i64,
+    resolution: DateTime<Utc>,
+    command: IncidentCommand,
+    settings: &WriteSettings,
+    now: DateTime<Utc>,
+) -> Result<Option<Applied>, StoreError> {
+    conn.transaction(|conn| {
+        let current: Option<IncidentRow> = incidents::table
+            .find(id)
+            .select(IncidentRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?;
+        let Some(current) = current.map(Incident::try_from).transpose()? else {
+            return Ok(None);
+        };
+        if !notification::still_true(
+            NotificationKind::Resolved,
+            Some(resolution),
+            current.status,
+            current.resolved_at,
+            current.user_confirmed_at.is_some(),
+        ) {
+            return Ok(None);
+        }
+        // The reporter answers as their organisation's user would; an incident of no known
+        // organisation is answered as the desk records an answer it heard.
+        let caller = Caller {
+            id: None,
+            name: current
+                .reporter
+                .as_ref()
+                .map_or_else(|| "reporter".to_owned(), |r| r.name.clone()),
+            roles: Roles::new([if current.customer_id.is_some() {
+                Role::Customer
+            } else {
+                Role::ServiceDesk
+            }]),
+            customer_id: current.customer_id,
+        };
+        execute(conn, id, None, &caller, command, settings, now).map(Some)
     })
 }
 

@@ -70,7 +70,7 @@ pub(crate) fn problem_status(code: &str) -> StatusCode {
         "validation_failed" | "idempotency_key_reused" => StatusCode::UNPROCESSABLE_ENTITY,
         "service_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "event_expired" => StatusCode::GONE,
+        "event_expired" | "confirmation_expired" => StatusCode::GONE,
         "illegal_transition"
         | "incident_closed"
         | "already_exists"

@@ -12,11 +12,13 @@ mod app;
 mod databases;
 mod expect;
 mod fixtures;
+mod smtp;
 
 pub use app::*;
 pub use databases::*;
 pub use expect::*;
 pub use fixtures::*;
+pub use smtp::*;
 
 /// Password of the `admin` user in every test database.
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";

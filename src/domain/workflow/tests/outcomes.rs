@@ -81,7 +81,8 @@ fn each_step_of_the_procedure_announces_itself() {
             incident(Status::Resolved),
             &reporter,
             IncidentCommand::RejectResolution {
-                reason: "还是不行".into()
+                reason: "还是不行".into(),
+                channel: None,
             }
         ),
         [IncidentEvent::ResolutionRejected]

@@ -31,8 +31,11 @@ fn any_command() -> impl Strategy<Value = IncidentCommand> {
         })),
         proptest::option::of(Just(Channel::Phone))
             .prop_map(|channel| IncidentCommand::Confirm { channel }),
-        Just(IncidentCommand::RejectResolution {
-            reason: "仍然报错".into()
+        proptest::option::of(Just(Channel::Email)).prop_map(|channel| {
+            IncidentCommand::RejectResolution {
+                reason: "仍然报错".into(),
+                channel,
+            }
         }),
         (proptest::sample::select(ClosureCode::ALL.to_vec()), text()).prop_map(
             |(closure_code, note)| IncidentCommand::Close {
