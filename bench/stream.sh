@@ -9,6 +9,8 @@
 #      still matched against every stream's filter), then 4. with every stream receiving every
 #      created incident: the same wrk run as 1.
 # Goals (issue 23): p99 < 100 ms, RSS < 150 MB with 1000 streams, 3. >= 90 % of 1.
+# The clients are examples/stream_clients.rs, compiled (the Python one, bench/stream_clients.py,
+# spent ~50 µs of the shared CPU per frame; CLIENTS_CMD="python3 bench/stream_clients.py" runs it).
 # Usage: bash bench/stream.sh [CLIENTS] [SECS] [RATE]   (release build; BIN= measures another)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,10 @@ DB=bench_stream
 PORT=${PORT:-18097}
 ulimit -n 65536 2>/dev/null || ulimit -n 8192
 
+if [ -z "${CLIENTS_CMD:-}" ]; then
+    cargo build --release -q --example stream_clients
+    CLIENTS_CMD=target/release/examples/stream_clients
+fi
 fresh_server
 curl -fs -X POST "$BASE/api/v1/customers" -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' -d '{"code":"HOSP","name":"市第一医院"}' >/dev/null
@@ -42,7 +48,7 @@ WITHOUT=$(writes)
 
 # Streams for the latency phase and the throughput phase after it.
 OUT=$(mktemp)
-python3 bench/stream_clients.py 127.0.0.1 "$PORT" "$DESK" "$CLIENTS" $((SECS + 5)) >"$OUT" &
+$CLIENTS_CMD 127.0.0.1 "$PORT" "$DESK" "$CLIENTS" $((SECS + 5)) >"$OUT" &
 CLIENT=$!
 until grep -q open "$OUT"; do sleep 0.2; done
 sleep 2
@@ -57,7 +63,7 @@ LATENCY=$(tail -n 1 "$OUT")
 LOADED_RSS=$(rss)
 PEAK_STEADY=$(peak)
 
-python3 bench/stream_clients.py 127.0.0.1 "$PORT" "$DESK" "$CLIENTS" $((SECS + 10)) \
+$CLIENTS_CMD 127.0.0.1 "$PORT" "$DESK" "$CLIENTS" $((SECS + 10)) \
     knowledge.published >"$OUT" &
 CLIENT=$!
 until grep -q open "$OUT"; do sleep 0.2; done
@@ -65,7 +71,7 @@ sleep 2
 WITH_IDLE=$(writes)
 wait "$CLIENT" || true
 
-python3 bench/stream_clients.py 127.0.0.1 "$PORT" "$DESK" "$CLIENTS" $((SECS + 10)) >"$OUT" &
+$CLIENTS_CMD 127.0.0.1 "$PORT" "$DESK" "$CLIENTS" $((SECS + 10)) >"$OUT" &
 CLIENT=$!
 until grep -q open "$OUT"; do sleep 0.2; done
 sleep 2

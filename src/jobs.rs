@@ -64,7 +64,7 @@ pub fn spawn(state: Data<AppState>) {
         loop {
             match send_notifications(&postman, &mailer).await {
                 // A full batch: more may be waiting.
-                Ok(n) if n >= BATCH as usize => continue,
+                Ok(n) if n >= MAIL_BATCH as usize => continue,
                 Ok(_) => {}
                 Err(err) => log::warn!("e-mail round failed: {err}"),
             }
@@ -92,6 +92,14 @@ pub fn spawn(state: Data<AppState>) {
 }
 
 const BATCH: i64 = 20;
+
+/// Messages claimed at a time by one sender.
+const MAIL_BATCH: i64 = 10;
+
+/// How long a sender owns what it claimed: long enough to try every message of a batch against
+/// a mail server that lets each attempt run into its time limit, so that no other instance
+/// takes one over while it is still to be sent.
+const MAIL_LEASE_SECS: i32 = MAIL_BATCH as i32 * crate::mail::SEND_TIMEOUT.as_secs() as i32 + 60;
 
 /// Deletes idempotency keys past their 24 hours, and failed sign-ins that no longer count;
 /// returns how many rows went.
@@ -204,7 +212,7 @@ pub async fn send_notifications(state: &AppState, mailer: &Mailer) -> Result<usi
         .map(|skipped| skipped.len());
     }
     let claimed = store::run(&state.pool, |conn| {
-        store::notifications::claim_due(conn, BATCH, 120)
+        store::notifications::claim_due(conn, MAIL_BATCH, MAIL_LEASE_SECS)
     })
     .await?;
     let count = claimed.len();

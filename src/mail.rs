@@ -19,7 +19,7 @@ use crate::domain::notification::{
 use crate::store::notifications::Claimed;
 
 /// How long one message may take to send, connection included.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Template)]
 #[template(path = "notification.txt")]

@@ -197,10 +197,10 @@ const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 
 /// How much of an answer a connection gathers before it writes to the socket. Each open
 /// connection's buffer grows to this plus one piece of a streamed page and keeps that size while
-/// the connection lives: actix's 32 KiB made it 64 KiB per connection, 16 KiB (one list piece)
-/// makes it 32 KiB, and a thousand clients of 200-row pages peaked at 92-94 MB instead of 111-114
-/// with the same throughput (BENCHMARKS.md, "Memory under concurrent lists").
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// the connection lives: actix's 32 KiB made it 64 KiB per connection. With jemalloc, 8 KiB (one
+/// list piece) kept a thousand clients of 200-row pages under 100 MB (97-99 MB; 104-108 with
+/// 16 KiB) at 744-840 pages/s (BENCHMARKS.md, "Memory under concurrent lists").
+const WRITE_BUFFER_BYTES: usize = crate::api::pagination::PIECE_BYTES;
 
 impl Application {
     /// Prepares the database and binds the listener; `bind_addr` port 0 picks a free port.

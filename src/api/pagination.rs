@@ -11,6 +11,10 @@ use validator::Validate;
 use crate::error::AppError;
 use crate::store::{ChangesPage, ListPosition, PageRequest};
 
+/// Text of a large page handed to the connection at a time; the server's connections gather
+/// as much before they write (`startup::WRITE_BUFFER_BYTES`), so a buffer holds one piece.
+pub const PIECE_BYTES: usize = 8 * 1024;
+
 /// Pages of at most this many rows are sent in one piece; larger ones as they are serialised.
 pub const WHOLE_PAGE_ROWS: usize = 64;
 
@@ -79,8 +83,7 @@ impl<T: Serialize + 'static> Page<T> {
     /// pieces per answer halved the throughput of 50-row pages (`bench/ratios.sh`), and such a
     /// page holds little memory.
     pub fn stream(self, slot: tokio::sync::OwnedSemaphorePermit) -> HttpResponse {
-        /// Text handed to the connection at a time.
-        const CHUNK: usize = 16 * 1024;
+        const CHUNK: usize = PIECE_BYTES;
         if self.items.len() <= WHOLE_PAGE_ROWS {
             drop(slot);
             return match serde_json::to_vec(&self) {

@@ -35,6 +35,9 @@ const TICKET_LIFETIME: TimeDelta = TimeDelta::seconds(60);
 /// (`bench/stream.sh`); twelve frames stay within the 16 KiB write buffer.
 const CATCH_UP_BATCH: i64 = 12;
 
+/// Queued events sent in one chunk at most.
+const QUEUED_PER_CHUNK: usize = 32;
+
 /// What every stream tells the browser first: wait this long (ms) before reconnecting.
 const RETRY_FRAME: &[u8] = b"retry: 3000\n\n";
 
@@ -329,11 +332,7 @@ impl Session {
                         continue;
                     }
                     self.last = event.position;
-                    // The frame is shared by every stream it goes to, not copied.
-                    return Some(Bytes::from_owner(SharedFrame {
-                        event,
-                        reader: self.reader,
-                    }));
+                    return Some(self.with_queued(event));
                 },
                 _ = self.heartbeat.tick() => {
                     // The caller is read again: deactivation, a password change or a revoked
@@ -344,6 +343,35 @@ impl Session {
                     return Some(Bytes::from_static(b": heartbeat\n\n"));
                 }
             }
+        }
+    }
+
+    /// `first` and, when more wait in the queue (the stream's client or the server is behind
+    /// the writes), up to [`QUEUED_PER_CHUNK`] of them in the same chunk: one wake-up and one
+    /// write for the lot instead of one each. A lone frame is shared by every stream it goes
+    /// to, not copied.
+    fn with_queued(&mut self, first: Arc<LiveEvent>) -> Bytes {
+        fn frame(event: &LiveEvent, reader: Reader) -> &[u8] {
+            event.event.frame_for(reader).unwrap_or_default().as_bytes()
+        }
+        let mut chunk: Option<Vec<u8>> = None;
+        for _ in 1..QUEUED_PER_CHUNK {
+            let Ok(next) = self.live.queue.try_recv() else {
+                break;
+            };
+            if next.position <= self.last {
+                continue;
+            }
+            self.last = next.position;
+            let chunk = chunk.get_or_insert_with(|| frame(&first, self.reader).to_vec());
+            chunk.extend_from_slice(frame(&next, self.reader));
+        }
+        match chunk {
+            Some(chunk) => Bytes::from(chunk),
+            None => Bytes::from_owner(SharedFrame {
+                event: first,
+                reader: self.reader,
+            }),
         }
     }
 

@@ -81,6 +81,13 @@ pub fn tells_note(public: bool, author: &Roles) -> bool {
     public && !author.has(Role::Customer)
 }
 
+/// Whether a message about an incident can reach anyone: its reporter gave an address, or a
+/// customer user reported it (whose own address the store looks up). A desk's report without
+/// the caller's address needs no lookup at all, which keeps it off the create's statement.
+pub fn may_reach(reporter_email: Option<&str>, reported_by_customer_user: bool) -> bool {
+    reported_by_customer_user || reporter_email.is_some_and(|email| !email.trim().is_empty())
+}
+
 /// Whether a message of `kind` still tells the truth when it is about to go out: a `resolved`
 /// message or a reminder about `resolution` only while that resolution still awaits the
 /// reporter's answer (a phone call may have confirmed it, or the desk taken it back, since).
@@ -529,6 +536,14 @@ mod tests {
             None,
             true
         ));
+    }
+
+    #[test]
+    fn a_desk_report_without_an_address_reaches_nobody() {
+        assert!(!may_reach(None, false));
+        assert!(!may_reach(Some("  "), false));
+        assert!(may_reach(Some("wang@hospital.example"), false));
+        assert!(may_reach(None, true));
     }
 
     #[test]

@@ -299,7 +299,7 @@ fn open_incident(
     let mut new = new;
     for _ in 0..OPENING_ATTEMPTS {
         // A savepoint: losing the race must not abort the batch's transaction.
-        match conn.transaction(|conn| incident_writes::insert(conn, new.clone(), now)) {
+        match conn.transaction(|conn| incident_writes::insert(conn, new.clone(), false, now)) {
             Ok(incident) => {
                 return Ok((Decided::new(incident), monitoring::EventResult::Created));
             }

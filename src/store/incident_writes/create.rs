@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use crate::domain::incident::Incident;
 use crate::domain::notification;
+use crate::domain::role::Role;
 use crate::domain::sla::Deadlines;
 use crate::domain::workflow::{
     self, Caller, CreationLookups, CustomerFacts, IncidentCommand, IncidentDraft, NewIncident,
@@ -65,7 +66,9 @@ pub fn create(
         _ => None,
     };
     match (duplicate_of, on_duplicate) {
-        (None, _) => insert(conn, new, now).map(Reported::Created),
+        (None, _) => {
+            insert(conn, new, caller.roles.has(Role::Customer), now).map(Reported::Created)
+        }
         (Some(original), Some(OnDuplicate::Append)) => {
             let command = IncidentCommand::ReportAgain {
                 title: new.title,
@@ -89,12 +92,14 @@ diesel::define_sql_function! {
     fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
 }
 
-/// Stores a decided new incident with its `created` history entry and `incident.created` event,
-/// in one statement: the id is drawn first, so the entry and the event, which name the
-/// incident, are known before anything is written.
+/// Stores a decided new incident with its `created` history entry, `incident.created` event and,
+/// when it can reach anyone (`reported_by_customer_user`, or the reporter's address), the
+/// `created` message for its reporter, in one statement: the id is drawn first, so the entry
+/// and the event, which name the incident, are known before anything is written.
 pub(in crate::store) fn insert(
     conn: &mut PgConnection,
     new: NewIncident,
+    reported_by_customer_user: bool,
     now: DateTime<Utc>,
 ) -> Result<Incident, StoreError> {
     let id: i64 = diesel::select(nextval("incidents_id_seq")).get_result(conn)?;
@@ -110,10 +115,13 @@ pub(in crate::store) fn insert(
     .with("history", history_insert(id, Some(author), now, entry)?);
     for (n, event) in events.into_iter().enumerate() {
         let data = event_data(&incident, None, now)?;
-        let event_kind = event;
+        let tells_reporter = notification::kind_of_event(event).filter(|_| {
+            let email = incident.reporter.as_ref().and_then(|r| r.email.as_deref());
+            notification::may_reach(email, reported_by_customer_user)
+        });
         let event = outbox_event(event, &incident, Some(author));
         statement = outbox::with_event(statement, &format!("event_{n}"), event, now, data);
-        if let Some(kind) = notification::kind_of_event(event_kind) {
+        if let Some(kind) = tells_reporter {
             statement = statement.with(
                 format!("notification_{n}"),
                 notifications::Queue::new(&incident, kind, None, now),
