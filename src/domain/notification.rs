@@ -299,12 +299,16 @@ pub fn compose(kind: NotificationKind, locale: Locale, facts: &Facts) -> Message
             };
             paragraphs.push(match (zh, reminder) {
                 (true, false) => format!("您报告的事件 {number} 已解决，解决方案见下。"),
-                (true, true) => format!("您报告的事件 {number} 已解决，但我们尚未收到您的确认。"),
+                (true, true) => format!(
+                    "您报告的事件 {number} 已解决，但我们尚未收到您的确认（第 {} 次提醒，共 {MAX_REMINDERS} 次）。",
+                    facts.reminder.unwrap_or(1)
+                ),
                 (false, false) => {
                     format!("The incident {number} you reported is resolved; the solution is below.")
                 }
                 (false, true) => format!(
-                    "The incident {number} you reported is resolved, and we have not heard from you yet."
+                    "The incident {number} you reported is resolved, and we have not heard from you yet (reminder {} of {MAX_REMINDERS}).",
+                    facts.reminder.unwrap_or(1)
                 ),
             });
             paragraphs.push(match (zh, facts.confirmation_link.is_some()) {
@@ -464,10 +468,17 @@ mod tests {
     }
 
     #[test]
-    fn a_reminder_says_it_is_one() {
-        let message = compose(NotificationKind::ConfirmationReminder, Locale::Zh, &facts());
+    fn a_reminder_says_it_is_one_and_which() {
+        let second = Facts {
+            reminder: Some(2),
+            ..facts()
+        };
+        let message = compose(NotificationKind::ConfirmationReminder, Locale::Zh, &second);
         assert!(message.subject.contains("提醒"));
+        assert!(message.paragraphs[0].contains("第 2 次提醒，共 3 次"));
         assert!(message.action.is_some());
+        let message = compose(NotificationKind::ConfirmationReminder, Locale::En, &second);
+        assert!(message.paragraphs[0].contains("reminder 2 of 3"));
     }
 
     #[test]

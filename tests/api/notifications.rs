@@ -29,6 +29,32 @@ async fn spawn_mailing(settings: &[(&'static str, String)]) -> TestApp {
     TestApp::spawn_with(&extra).await
 }
 
+/// What the desk records when Dr. Wang, who gave his address, calls: a classified fault of the
+/// cast's organisation; `fields` add to or replace these.
+fn wang_reports(c: &Cast, fields: Value) -> Value {
+    let mut body = json!({
+        "title": "收费模块无法录入",
+        "subcategory": "module_input_blocked",
+        "customer_id": c.customer,
+        "reporter": {"name": "王医生", "email": "wang@hospital.example"}
+    });
+    for (field, value) in fields.as_object().unwrap() {
+        body[field] = value.clone();
+    }
+    body
+}
+
+/// Dr. Wang's report, taken and resolved by the desk.
+async fn resolved_for_wang(app: &TestApp, c: &Cast) -> Value {
+    let incident = app
+        .create_incident(&c.desk, wang_reports(c, json!({})))
+        .await;
+    app.act_ok(&c.desk, &incident["id"], "accept", json!({}))
+        .await;
+    app.act_ok(&c.desk, &incident["id"], "resolve", resolution())
+        .await
+}
+
 /// The token of the confirmation link in `mail`.
 fn token_of(mail: &Mail) -> String {
     let start = mail
@@ -88,12 +114,7 @@ async fn a_reporter_is_told_of_each_step_in_one_thread_and_confirms_from_the_lin
     let incident = app
         .create_incident(
             &c.desk,
-            json!({
-                "title": "收费系统无法登录",
-                "subcategory": "module_input_blocked",
-                "reporter": {"name": "王医生", "email": "wang@hospital.example"},
-                "customer_id": c.customer
-            }),
+            wang_reports(&c, json!({"title": "收费系统无法登录"})),
         )
         .await;
     let number = incident["number"].as_str().unwrap().to_owned();
@@ -412,8 +433,7 @@ async fn two_instances_send_each_message_once() {
         let incident = first
             .create_incident(
                 &c.desk,
-                json!({"title": format!("批量故障 {n}"), "customer_id": c.customer,
-                       "reporter": {"name": "王医生", "email": "wang@hospital.example"}}),
+                wang_reports(&c, json!({"title": format!("批量故障 {n}")})),
             )
             .await;
         numbers.push(incident["number"].as_str().unwrap().to_owned());
@@ -436,17 +456,8 @@ async fn an_unanswered_resolution_is_recalled_three_times_at_most() {
     settings.push(("SLA_SCAN_INTERVAL_SECS", "100ms".into()));
     let app = spawn_mailing(&settings).await;
     let c = app.cast().await;
-    let incident = app
-        .create_incident(
-            &c.desk,
-            json!({"title": "收费模块无法录入", "subcategory": "module_input_blocked", "channel": "phone",
-                   "customer_id": c.customer,
-                   "reporter": {"name": "王医生", "email": "wang@hospital.example"}}),
-        )
-        .await;
+    let incident = resolved_for_wang(&app, &c).await;
     let id = &incident["id"];
-    app.act_ok(&c.desk, id, "accept", json!({})).await;
-    app.act_ok(&c.desk, id, "resolve", resolution()).await;
     mail.wait_for(2).await;
     // Not yet an hour: no reminder.
     app.clock.advance(Duration::minutes(59));
@@ -456,6 +467,11 @@ async fn an_unanswered_resolution_is_recalled_three_times_at_most() {
         app.clock.advance(Duration::minutes(61));
         let reminder = &mail.wait_for(2 + n).await[1 + n];
         assert!(reminder.subject.contains("提醒"), "{}", reminder.subject);
+        assert!(
+            reminder.plain.contains(&format!("第 {n} 次提醒")),
+            "{}",
+            reminder.plain
+        );
         assert!(reminder.plain.contains("token="));
     }
     app.clock.advance(Duration::hours(5));
@@ -506,17 +522,8 @@ async fn forged_expired_and_guessed_tokens_are_refused() {
     let mail = MailServer::start();
     let app = spawn_mailing(&mailing(&mail)).await;
     let c = app.cast().await;
-    let incident = app
-        .create_incident(
-            &c.desk,
-            json!({"title": "收费模块无法录入", "subcategory": "module_input_blocked",
-                   "customer_id": c.customer,
-                   "reporter": {"name": "王医生", "email": "wang@hospital.example"}}),
-        )
-        .await;
+    let incident = resolved_for_wang(&app, &c).await;
     let id = &incident["id"];
-    app.act_ok(&c.desk, id, "accept", json!({})).await;
-    app.act_ok(&c.desk, id, "resolve", resolution()).await;
     let token = token_of(&mail.wait_for(2).await[1]);
 
     // Altered: another incident's id under the same signature.
