@@ -6,6 +6,7 @@ COPY Cargo.toml Cargo.lock build.rs diesel.toml ./
 COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates
+COPY examples ./examples
 RUN cargo build --release --locked --bin incident-desk
 
 FROM debian:bookworm-slim
