@@ -193,6 +193,57 @@ async fn events_arrive_in_commit_order_and_a_resumed_stream_loses_nothing() {
     assert_eq!(types(&again), ["incident.resolved", "note.created"]);
 }
 
+#[tokio::test]
+async fn a_burst_of_events_reaches_a_stream_whole_and_once() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let incident = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "批量备注", "customer_id": c.customer}),
+        )
+        .await;
+    let query = format!("?types=note.created&incident_id={}", incident["id"]);
+    let mut stream = Stream::open(&app, &c.desk, &query, None).await;
+    // Forty notes at once: the stream's queue holds several when it is next polled, and they
+    // go out together.
+    let mut writers = Vec::new();
+    for n in 0..40 {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/incidents/{}/notes", incident["id"])))
+            .bearer_auth(&c.desk)
+            .json(&json!({"body": format!("备注 {n}"), "visibility": "internal"}));
+        writers.push(tokio::spawn(async move {
+            request.send().await.expect("a note").status()
+        }));
+    }
+    for writer in writers {
+        assert_eq!(writer.await.unwrap(), StatusCode::CREATED);
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut bodies = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let event = stream.next().await;
+        assert_eq!(event.event, "note.created");
+        ids.insert(event.id);
+        bodies.insert(
+            event.data["data"]["note"]["body"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!((ids.len(), bodies.len()), (40, 40), "each note once");
+    assert!(
+        stream
+            .next_within(StdDuration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing twice"
+    );
+}
+
 fn resolution_for_desk() -> Value {
     json!({"solution": "重新部署补丁", "cause": "system_defect", "subcause": "module_unusable",
            "category": "usage_issue", "subcategory": "module_input_blocked"})
