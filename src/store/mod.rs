@@ -22,6 +22,7 @@ pub mod incident_writes;
 pub mod incidents;
 pub mod knowledge;
 pub mod kpi_measures;
+pub mod leases;
 pub mod listener;
 pub mod metrics_counts;
 pub mod notifications;

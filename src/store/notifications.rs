@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Integer, Nullable, SmallInt, Text, Timestamptz};
 
+use super::leases::claim_statement;
 use super::schema::incidents;
 use super::{PageRequest, StoreError, split_page};
 use crate::domain::incident::Incident;
@@ -248,19 +249,11 @@ pub fn claim_due(
     limit: i64,
     lease_secs: i32,
 ) -> Result<Vec<Claimed>, StoreError> {
-    Ok(diesel::sql_query(
-        "WITH due AS ( \
-             SELECT id FROM notifications \
-             WHERE status = 'pending' AND next_attempt_at <= now() \
-               AND (locked_until IS NULL OR locked_until < now()) \
-             ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED \
-         ), claimed AS ( \
-             UPDATE notifications n SET locked_until = now() + make_interval(secs => $2) \
-             FROM due WHERE n.id = due.id \
-             RETURNING n.id, n.kind, n.recipient, n.locale, n.attempts, n.resolution, n.reminder, \
-                       n.incident_id, n.note_id \
-         ) \
-         SELECT c.id, c.kind, c.recipient, c.locale, c.attempts, c.resolution, c.reminder, \
+    Ok(diesel::sql_query(claim_statement(
+        "notifications",
+        "t.id, t.kind, t.recipient, t.locale, t.attempts, t.resolution, t.reminder, \
+         t.incident_id, t.note_id",
+        "SELECT c.id, c.kind, c.recipient, c.locale, c.attempts, c.resolution, c.reminder, \
                 i.id AS incident_id, i.number, i.title, i.level, i.status, i.due_at, i.solution, \
                 i.resolved_at, i.user_confirmed_at, i.closure_code, \
                 d.number AS duplicate_of, nt.body AS note \
@@ -268,7 +261,7 @@ pub fn claim_due(
          LEFT JOIN incidents d ON d.id = i.duplicate_of \
          LEFT JOIN incident_notes nt ON nt.id = c.note_id \
          ORDER BY c.id",
-    )
+    ))
     .bind::<BigInt, _>(limit)
     .bind::<Integer, _>(lease_secs)
     .load(conn)?)

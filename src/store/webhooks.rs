@@ -277,22 +277,15 @@ pub fn claim_due(
     limit: i64,
     lease_secs: i32,
 ) -> Result<Vec<Claimed>, StoreError> {
-    Ok(diesel::sql_query(
-        "WITH due AS ( \
-             SELECT id FROM webhook_deliveries \
-             WHERE status = 'pending' AND next_attempt_at <= now() \
-               AND (locked_until IS NULL OR locked_until < now()) \
-             ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED \
-         ), claimed AS ( \
-             UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $2) \
-             FROM due WHERE d.id = due.id \
-             RETURNING d.id, d.attempts, d.webhook_id, d.event_id \
-         ) \
-         SELECT c.id AS delivery_id, c.attempts, w.url, w.secret, w.active, \
+    Ok(diesel::sql_query(super::leases::claim_statement(
+        "webhook_deliveries",
+        "t.id, t.attempts, t.webhook_id, t.event_id",
+        "SELECT c.id AS delivery_id, c.attempts, w.url, w.secret, w.active, \
                 e.id AS event_id, e.event_type, e.occurred_at, e.data \
-         FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN outbox_events e ON e.id = c.event_id \
+         FROM claimed c JOIN webhooks w ON w.id = c.webhook_id \
+         JOIN outbox_events e ON e.id = c.event_id \
          ORDER BY c.id",
-    )
+    ))
     .bind::<BigInt, _>(limit)
     .bind::<Integer, _>(lease_secs)
     .load(conn)?)
