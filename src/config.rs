@@ -108,6 +108,15 @@ pub struct Settings {
     pub notification_max_attempts: u32,
     /// Wait before a message is tried again; doubled for each further attempt (default 30 s).
     pub notification_retry_base: Duration,
+    /// The largest file accepted, in bytes (`MAX_ATTACHMENT_SIZE`, default `25MB`).
+    pub max_attachment_size: u64,
+    /// How long an upload may take before the bytes it left are treated as abandoned and
+    /// removed (`ATTACHMENT_UPLOAD_TIMEOUT`, default 1 h): what a crashed server or a dropped
+    /// upload leaves behind.
+    pub attachment_upload_timeout: Duration,
+    /// How often bytes no attachment names are removed (`ATTACHMENT_SWEEP_INTERVAL`, default
+    /// 5 min).
+    pub attachment_sweep_interval: Duration,
 }
 
 /// One environment variable that could not be used.
@@ -185,10 +194,27 @@ impl Settings {
         let notification_retry_ms = parse("NOTIFICATION_RETRY_BASE", 30_000, &|raw| {
             parse_duration_ms(raw, 10, 86_400_000)
         });
+        let max_attachment_size = parse("MAX_ATTACHMENT_SIZE", 25_000_000, &|raw| {
+            parse_size(raw, 1, 5_000_000_000)
+        });
+        let attachment_upload_timeout_ms = parse("ATTACHMENT_UPLOAD_TIMEOUT", 3_600_000, &|raw| {
+            parse_duration_ms(raw, 0, 7 * 86_400_000)
+        });
+        let attachment_sweep_ms = parse("ATTACHMENT_SWEEP_INTERVAL", 300_000, &|raw| {
+            parse_duration_ms(raw, 10, 86_400_000)
+        });
         let credential_cache_ms = parse("CREDENTIAL_CACHE_TTL", 5_000, &|raw| {
             parse_duration_ms(raw, 0, 3_600_000)
         });
 
+        if let Some(raw) = get("ATTACHMENT_STORE").filter(|raw| raw != "postgres") {
+            issues.push(ConfigIssue {
+                var: "ATTACHMENT_STORE",
+                problem: format!(
+                    "`{raw}`: this build keeps attachments in PostgreSQL only (`postgres`); S3-compatible stores are not built in"
+                ),
+            });
+        }
         let webhook_allow_private = match get("WEBHOOK_ALLOW_PRIVATE") {
             None => false,
             Some(raw) => parse_bool(&raw).unwrap_or_else(|problem| {
@@ -337,6 +363,9 @@ impl Settings {
             confirmation_reminder_after: Duration::from_secs(reminder_secs),
             notification_max_attempts: notification_max_attempts as u32,
             notification_retry_base: Duration::from_millis(notification_retry_ms),
+            max_attachment_size,
+            attachment_upload_timeout: Duration::from_millis(attachment_upload_timeout_ms),
+            attachment_sweep_interval: Duration::from_millis(attachment_sweep_ms),
         })
     }
 }
@@ -391,6 +420,20 @@ fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
         _ => Err(format!(
             "`{raw}` is not a whole number between {min} and {max}"
         )),
+    }
+}
+
+/// Accepts a size in bytes (`1048576`) or with a unit (`25MB`, `512KiB`).
+fn parse_size(raw: &str, min: u64, max: u64) -> Result<u64, String> {
+    let bytes = raw
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map_err(|_| format!("`{raw}` is not a size such as 25MB, 512KiB or 1048576"))?
+        .as_u64();
+    if (min..=max).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!("`{raw}` must lie between {min} and {max} bytes"))
     }
 }
 
@@ -561,6 +604,26 @@ mod tests {
             ]
         );
         assert!(err.to_string().contains("Mars/Olympus"));
+    }
+
+    #[test]
+    fn attachment_settings_read_sizes_and_refuse_stores_not_built_in() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.max_attachment_size, 25_000_000);
+        assert_eq!(s.attachment_upload_timeout, Duration::from_secs(3600));
+        let s = settings(&[("MAX_ATTACHMENT_SIZE", "512KiB")]).unwrap();
+        assert_eq!(s.max_attachment_size, 512 * 1024);
+        let s = settings(&[("MAX_ATTACHMENT_SIZE", "1048576"), ("ATTACHMENT_STORE", "postgres")])
+            .unwrap();
+        assert_eq!(s.max_attachment_size, 1_048_576);
+        for (var, bad) in [
+            ("MAX_ATTACHMENT_SIZE", "lots"),
+            ("MAX_ATTACHMENT_SIZE", "0"),
+            ("ATTACHMENT_STORE", "s3://bucket/prefix"),
+        ] {
+            let err = settings(&[(var, bad)]).unwrap_err();
+            assert_eq!(err.0[0].var, var, "{bad}");
+        }
     }
 
     #[test]

@@ -95,6 +95,21 @@ pub enum AppError {
     /// The body exceeds the size limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// An upload was not sent as `multipart/form-data` (415 `unsupported_media_type`).
+    #[error("upload not multipart/form-data")]
+    UnsupportedUpload,
+    /// A `Range` lies beyond the end of a file of `size` bytes (416 `range_not_satisfiable`).
+    #[error("range not satisfiable (size {size})")]
+    RangeNotSatisfiable {
+        /// The file's size.
+        size: u64,
+    },
+    /// An uploaded file exceeds `MAX_ATTACHMENT_SIZE` (413 `payload_too_large`).
+    #[error("file too large (limit {limit} bytes)")]
+    FileTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The request body stalled longer than `BODY_TIMEOUT_SECS`; the connection is closed.
     #[error("request body timed out")]
     RequestTimeout,
@@ -185,7 +200,9 @@ impl AppError {
             AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "version_mismatch",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RequestTimeout => "request_timeout",
-            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::PayloadTooLarge | AppError::FileTooLarge { .. } => "payload_too_large",
+            AppError::UnsupportedUpload => "unsupported_media_type",
+            AppError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "service_unavailable",
             AppError::Internal(_) => "internal",
@@ -235,7 +252,9 @@ impl AppError {
             AppError::VersionMismatch { .. } | AppError::WeakEntityTag => "Version mismatch",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
             AppError::RequestTimeout => "Request timeout",
-            AppError::PayloadTooLarge => "Payload too large",
+            AppError::PayloadTooLarge | AppError::FileTooLarge { .. } => "Payload too large",
+            AppError::UnsupportedUpload => "Unsupported media type",
+            AppError::RangeNotSatisfiable { .. } => "Range not satisfiable",
             AppError::TooManyRequests { .. } => "Too many requests",
             AppError::Unavailable(_) => "Service unavailable",
             AppError::Internal(_) => "Internal server error",
@@ -276,6 +295,14 @@ impl AppError {
                 "The resource has changed; its current version is {current}. Fetch it again and retry."
             ),
             AppError::PayloadTooLarge => "The request body exceeds the limit of 1 MiB.".into(),
+            AppError::UnsupportedUpload => "Upload files as multipart/form-data: an optional `visibility` part, then one or more `file` parts.".into(),
+            AppError::RangeNotSatisfiable { size } => format!(
+                "The range lies beyond the end of the file ({size} bytes); ask for bytes 0 to {}.",
+                size.saturating_sub(1)
+            ),
+            AppError::FileTooLarge { limit } => format!(
+                "A file exceeds the limit of {limit} bytes (MAX_ATTACHMENT_SIZE); nothing of this upload was kept."
+            ),
             AppError::Unavailable(_) => {
                 "The service cannot reach its database right now; retry shortly.".into()
             }
@@ -335,7 +362,11 @@ impl ResponseError for AppError {
             }
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge | AppError::FileTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            AppError::UnsupportedUpload => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Gone { .. } => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -364,8 +395,11 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
+            AppError::RangeNotSatisfiable { size } => {
+                response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
+            }
             // The rest of the body may still come, or never: the connection cannot be reused.
-            AppError::RequestTimeout => {
+            AppError::RequestTimeout | AppError::FileTooLarge { .. } => {
                 response.force_close();
             }
             _ => {}

@@ -4,6 +4,7 @@
 //! OpenAPI document is collected from the same registrations the server runs.
 
 pub mod api_tokens;
+pub mod attachments;
 pub mod auth;
 pub mod business_calendar;
 pub mod codes;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(customers::configure)
             .configure(incidents::configure)
             .configure(notifications::configure)
+            .configure(attachments::configure)
             .configure(confirmations::configure)
             .configure(escalations::configure)
             .configure(coordination::configure)

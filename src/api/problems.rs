@@ -94,6 +94,15 @@ problem_responses! {
         "`If-Match` names an outdated version, or is a weak tag (`W/\"3\"`), which never matches (`version_mismatch`)."),
     PayloadTooLarge => (413, "payload_too_large", "Payload too large", "The request body exceeds the limit of 1 MiB.",
         "The body exceeds 1 MiB (`payload_too_large`)."),
+    FileTooLarge => (413, "payload_too_large", "Payload too large",
+        "A file exceeds the limit of 25000000 bytes (MAX_ATTACHMENT_SIZE); nothing of this upload was kept.",
+        "A file exceeds `MAX_ATTACHMENT_SIZE` (`payload_too_large`); refused as soon as its bytes pass the limit, and nothing of the upload is kept."),
+    AttachmentConflict => (409, "attachment_limit", "Conflict",
+        "at most 50 attachments per incident; it has 50, and 1 more were sent.",
+        "`attachment_limit` (at most 50 per owner), `incident_closed` (a closed incident's files never change) or `illegal_transition` (a knowledge entry past `draft`)."),
+    UnsupportedUpload => (415, "unsupported_media_type", "Unsupported media type",
+        "Upload files as multipart/form-data: an optional `visibility` part, then one or more `file` parts.",
+        "The body is not `multipart/form-data` (`unsupported_media_type`)."),
     UnsupportedMediaType => (415, "unsupported_media_type", "Unsupported media type",
         "This operation reads JSON; the body was declared as text/plain. Send it with Content-Type: application/json.",
         "The body was declared as another media type than JSON (`unsupported_media_type`)."),
@@ -127,6 +136,21 @@ macro_rules! problem_set {
     };
 }
 
+problem_set!(
+    /// Uploading attachments.
+    UploadErrors {
+        400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound,
+        409 => AttachmentConflict, 413 => FileTooLarge, 415 => UnsupportedUpload,
+        422 => ValidationFailed, 503 => Unavailable,
+    }
+);
+problem_set!(
+    /// Removing an attachment.
+    DeleteAttachmentErrors {
+        401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 409 => AttachmentConflict,
+        503 => Unavailable,
+    }
+);
 problem_set!(
     /// Reading one resource.
     ReadErrors { 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 503 => Unavailable }

@@ -181,6 +181,9 @@ pub struct Note {
     pub visibility: NoteVisibility,
     /// Text.
     pub body: String,
+    /// Attachments of the incident the note names (SPEC §13).
+    #[serde(default)]
+    pub attachment_ids: Vec<i64>,
     /// When.
     #[serde(serialize_with = "crate::domain::timestamps::serialize")]
     pub created_at: DateTime<Utc>,
@@ -297,6 +300,48 @@ pub struct Incident {
     pub updated_at: DateTime<Utc>,
     /// Version for `If-Match`.
     pub version: i32,
+    /// Links the monitoring event that opened it carried (PagerDuty `links` and `images`,
+    /// Alertmanager's `generatorURL`): graphs, runbooks, dashboards.
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+/// A link kept on an incident (SPEC §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"href": "https://grafana.example/d/his-db", "text": "HIS database dashboard"}))]
+pub struct Link {
+    /// An `http` or `https` address.
+    pub href: String,
+    /// What it shows; the address itself when the sender gave no text.
+    pub text: String,
+}
+
+/// The most links an incident keeps.
+pub const MAX_LINKS: usize = 20;
+/// The longest link address kept.
+pub const MAX_LINK_HREF: usize = 2048;
+/// The longest link text kept (characters).
+pub const MAX_LINK_TEXT: usize = 200;
+
+impl Link {
+    /// A link to `href` named `text`, when `href` is an absolute `http(s)` address a browser can
+    /// safely open (a `javascript:` or `data:` link from a sender is never kept).
+    pub fn checked(href: &str, text: Option<&str>) -> Option<Link> {
+        let href = href.trim();
+        let lower = href.to_ascii_lowercase();
+        let web = lower.starts_with("https://") || lower.starts_with("http://");
+        if !web || href.len() > MAX_LINK_HREF || href.chars().any(char::is_control) {
+            return None;
+        }
+        let text = text
+            .map(|t| t.trim().chars().filter(|c| !c.is_control()).collect::<String>())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| href.to_owned());
+        Some(Link {
+            href: href.to_owned(),
+            text: text.chars().take(MAX_LINK_TEXT).collect(),
+        })
+    }
 }
 
 /// The incident object: the API's answers (which add the caller's `allowed_actions`) and

@@ -206,6 +206,23 @@ pub fn allowed_actions(status: KnowledgeStatus) -> &'static [KnowledgeAction] {
     }
 }
 
+/// Whether `caller` may add files to `entry` or remove them (SPEC §13): its author, while it is
+/// a draft (the files are part of the text reviewers approve).
+pub fn may_change_files(entry: &KnowledgeEntry, caller: i64) -> Result<(), KnowledgeError> {
+    if entry.status != KnowledgeStatus::Draft {
+        return Err(KnowledgeError::IllegalTransition {
+            status: entry.status,
+            action: KnowledgeAction::Edit,
+        });
+    }
+    if entry.author_id != caller {
+        return Err(KnowledgeError::Forbidden(
+            "Files of a knowledge entry are added and removed by its author.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Who may write an entry at all.
 pub fn check_author(roles: &Roles) -> Result<(), KnowledgeError> {
     if roles.has_any(&AUTHORS) {

@@ -3,6 +3,7 @@
 //! Everything here is plain data and functions, unit-tested beside the code, so that the
 //! API and the store can only apply these rules, never restate them.
 
+pub mod attachment;
 pub mod calendar;
 pub mod changes;
 pub mod clock;

@@ -39,6 +39,13 @@ pub enum Command {
     Monitoring(MonitoringEvent),
     /// A person reports the same fault again (SPEC §8 `on_duplicate=append`).
     ReportAgain,
+    /// Add files of this visibility (SPEC §13).
+    Attach(NoteVisibility),
+    /// Remove a file; `own` when the caller uploaded it (SPEC §13).
+    Detach {
+        /// The caller uploaded it.
+        own: bool,
+    },
 }
 
 /// What a monitoring event does to the open incident of its `dedup_key` (SPEC §8).
@@ -104,6 +111,10 @@ pub enum Action {
     EventResolved,
     /// `reported_again`: a duplicate report recorded on the incident.
     ReportedAgain,
+    /// `attach`: files added (through the attachments resource).
+    Attach,
+    /// `detach`: a file removed (through the attachments resource).
+    Detach,
 }
 
 impl Action {
@@ -127,6 +138,8 @@ impl Action {
             Action::AutoResolve => "auto-resolve",
             Action::EventResolved => "event_resolved",
             Action::ReportedAgain => "reported_again",
+            Action::Attach => "attach",
+            Action::Detach => "detach",
         }
     }
 }
@@ -158,6 +171,8 @@ impl Command {
             Command::Monitoring(MonitoringEvent::AutoResolve) => Action::AutoResolve,
             Command::Monitoring(MonitoringEvent::RecoveryReported) => Action::EventResolved,
             Command::ReportAgain => Action::ReportedAgain,
+            Command::Attach(_) => Action::Attach,
+            Command::Detach { .. } => Action::Detach,
         }
     }
 }
@@ -336,6 +351,9 @@ pub fn decide(
         // A ticket's result is news whatever the incident's open state; it is not offered to
         // clients, who resolve the ticket instead.
         Command::RecordCoordination => &[Action::CoordinationResolved],
+        // Files come and go in every open state, through their own resource rather than an
+        // incident action, so they are not offered in `allowed_actions` either.
+        Command::Attach(_) | Command::Detach { .. } => &[Action::Attach, Action::Detach],
         _ => allowed_actions(facts),
     };
     if !allowed.contains(&action) {
@@ -500,6 +518,22 @@ pub fn decide(
                     action,
                     "staff, or the reporter's organisation for public notes",
                 ));
+            }
+            Ok(facts.status)
+        }
+        Command::Attach(visibility) => {
+            let may = roles.is_staff() || (own_customer && visibility == NoteVisibility::Public);
+            if !may {
+                return Err(forbidden(
+                    action,
+                    "staff, or the reporter's organisation for public files",
+                ));
+            }
+            Ok(facts.status)
+        }
+        Command::Detach { own } => {
+            if !(roles.is_staff() || (own_customer && own)) {
+                return Err(forbidden(action, "staff and the file's uploader"));
             }
             Ok(facts.status)
         }
@@ -958,6 +992,47 @@ mod tests {
             decide(&confirmed, &own, Command::RejectResolution),
             Ok(Status::InProgress)
         );
+    }
+
+    #[test]
+    fn files_come_and_go_while_open_and_a_closed_incident_keeps_its_own() {
+        let customer = roles(&[Role::Customer]);
+        let desk = roles(&[Role::ServiceDesk]);
+        let own = Actor {
+            roles: &customer,
+            customer_id: Some(CUSTOMER),
+        };
+        let other = Actor {
+            roles: &customer,
+            customer_id: Some(CUSTOMER + 1),
+        };
+        let staff = Actor {
+            roles: &desk,
+            customer_id: None,
+        };
+        for status in [Status::New, Status::InProgress, Status::Resolved] {
+            let f = facts(status);
+            assert_eq!(
+                decide(&f, &own, Command::Attach(NoteVisibility::Public)),
+                Ok(status)
+            );
+            assert!(decide(&f, &own, Command::Attach(NoteVisibility::Internal)).is_err());
+            assert!(decide(&f, &other, Command::Attach(NoteVisibility::Public)).is_err());
+            assert!(decide(&f, &staff, Command::Attach(NoteVisibility::Internal)).is_ok());
+            assert!(decide(&f, &own, Command::Detach { own: true }).is_ok());
+            assert!(decide(&f, &own, Command::Detach { own: false }).is_err());
+            assert!(decide(&f, &staff, Command::Detach { own: false }).is_ok());
+        }
+        let closed = facts(Status::Closed);
+        for command in [
+            Command::Attach(NoteVisibility::Public),
+            Command::Detach { own: true },
+        ] {
+            assert_eq!(
+                decide(&closed, &staff, command),
+                Err(TransitionError::IncidentClosed)
+            );
+        }
     }
 
     #[test]

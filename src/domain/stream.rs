@@ -8,7 +8,7 @@ use super::role::{Role, Roles};
 
 /// Every event type the stream carries: the webhook types (SPEC §10) and those §12 adds. The
 /// outbox writes no others.
-pub const EVENT_TYPES: [&str; 17] = [
+pub const EVENT_TYPES: [&str; 19] = [
     "incident.created",
     "incident.updated",
     "incident.accepted",
@@ -26,6 +26,8 @@ pub const EVENT_TYPES: [&str; 17] = [
     "sla.breached",
     "coordination.created",
     "coordination.resolved",
+    "attachment.created",
+    "attachment.deleted",
 ];
 
 /// Types about the desk's own work (escalations, SLA alarms, coordination tickets, follow-up
@@ -79,6 +81,9 @@ pub struct Prepared {
     pub customer_id: Option<i64>,
     /// The incident it is about.
     pub incident_id: Option<i64>,
+    /// What the file of an `attachment.*` event belongs to: only staff read a coordination
+    /// ticket's files, only knowledge readers an entry's.
+    pub attachment_owner: Option<AttachmentOwner>,
     /// The whole Server-Sent Event as desk readers get it.
     pub desk_frame: String,
     /// The event as a customer of `customer_id` gets it; `None` when customers never do.
@@ -112,6 +117,7 @@ impl Prepared {
         let desk_frame = frame(&event, &subjects, event.data.clone());
         Prepared {
             id: event.id,
+            attachment_owner: subjects.attachment_owner,
             event_type: event.event_type,
             customer_id: event.customer_id,
             incident_id: subjects.incident_id,
@@ -129,9 +135,13 @@ impl Prepared {
                 self.customer_frame.as_deref().filter(|_| own_event)
             }
             Reader::Desk { staff, knowledge } => {
-                let allowed = if STAFF_ONLY_TYPES.contains(&self.event_type.as_str()) {
+                let allowed = if STAFF_ONLY_TYPES.contains(&self.event_type.as_str())
+                    || self.attachment_owner == Some(AttachmentOwner::CoordinationTicket)
+                {
                     staff
-                } else if self.event_type == "knowledge.published" {
+                } else if self.event_type == "knowledge.published"
+                    || self.attachment_owner == Some(AttachmentOwner::KnowledgeEntry)
+                {
                     knowledge
                 } else {
                     true
@@ -193,23 +203,55 @@ pub fn parse_event_id(raw: &str) -> Option<i64> {
     raw.parse().ok().filter(|id| *id > 0)
 }
 
+/// What the file of an `attachment.*` event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentOwner {
+    /// An incident.
+    Incident,
+    /// A coordination ticket.
+    CoordinationTicket,
+    /// A knowledge entry.
+    KnowledgeEntry,
+}
+
 /// The ids an event names at its top level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Subjects {
     incident_id: Option<i64>,
     ticket_id: Option<i64>,
     entry_id: Option<i64>,
+    attachment_owner: Option<AttachmentOwner>,
 }
 
 impl Subjects {
     fn of(data: &Value) -> Subjects {
         let field = |object: &str, field: &str| data.get(object)?.get(field)?.as_i64();
+        let owner = data.get("attachment").and_then(|a| a.get("owner"));
+        let owner_kind = owner
+            .and_then(|o| o.get("kind"))
+            .and_then(Value::as_str)
+            .and_then(|kind| match kind {
+                "incident" => Some(AttachmentOwner::Incident),
+                "coordination_ticket" => Some(AttachmentOwner::CoordinationTicket),
+                "knowledge_entry" => Some(AttachmentOwner::KnowledgeEntry),
+                _ => None,
+            });
+        let owned = |kind: AttachmentOwner| {
+            owner
+                .filter(|_| owner_kind == Some(kind))
+                .and_then(|o| o.get("id"))
+                .and_then(Value::as_i64)
+        };
         Subjects {
             incident_id: field("incident", "id")
                 .or_else(|| field("coordination_ticket", "incident_id"))
-                .or_else(|| field("follow_up", "incident_id")),
-            ticket_id: field("coordination_ticket", "id"),
-            entry_id: field("knowledge_entry", "id"),
+                .or_else(|| field("follow_up", "incident_id"))
+                .or_else(|| owned(AttachmentOwner::Incident)),
+            ticket_id: field("coordination_ticket", "id")
+                .or_else(|| owned(AttachmentOwner::CoordinationTicket)),
+            entry_id: field("knowledge_entry", "id")
+                .or_else(|| owned(AttachmentOwner::KnowledgeEntry)),
+            attachment_owner: owner_kind,
         }
     }
 }
@@ -219,6 +261,17 @@ impl Subjects {
 fn customer_view(event_type: &str, data: &Value) -> Option<Value> {
     if STAFF_ONLY_TYPES.contains(&event_type) {
         return None;
+    }
+    if let Some(attachment) = data.get("attachment") {
+        let public = attachment.get("visibility").and_then(Value::as_str) == Some("public");
+        let of_incident = attachment
+            .get("owner")
+            .and_then(|o| o.get("kind"))
+            .and_then(Value::as_str)
+            == Some("incident");
+        if !(public && of_incident) {
+            return None;
+        }
     }
     let mut data = data.clone();
     if event_type == "note.created" {
@@ -309,6 +362,35 @@ mod tests {
                    "incident_id": 7, "actor_id": 2,
                    "data": {"incident": {"id": 7}, "note": {"id": 3, "visibility": "public", "body": "x"}}})
         );
+    }
+
+    fn attachment(kind: &str, owner: i64, visibility: &str) -> Prepared {
+        Prepared::new(stored(
+            "attachment.created",
+            (kind == "incident").then_some(1),
+            json!({"attachment": {"id": 5, "owner": {"kind": kind, "id": owner},
+                   "visibility": visibility, "filename": "a.log"}}),
+        ))
+    }
+
+    #[test]
+    fn files_reach_readers_as_their_owners_do() {
+        let public = attachment("incident", 7, "public");
+        assert_eq!(public.incident_id, Some(7));
+        assert!(public.frame_for(Reader::Customer(1)).is_some());
+        assert!(public.frame_for(Reader::Customer(2)).is_none());
+        assert!(public.frame_for(INTEGRATION).is_some());
+        let internal = attachment("incident", 7, "internal");
+        assert!(internal.frame_for(Reader::Customer(1)).is_none());
+        assert!(internal.frame_for(DESK).is_some());
+        let ticket = attachment("coordination_ticket", 3, "internal");
+        assert!(ticket.desk_frame.contains(r#""ticket_id":3"#));
+        assert!(ticket.frame_for(INTEGRATION).is_none());
+        assert!(ticket.frame_for(DESK).is_some());
+        let entry = attachment("knowledge_entry", 4, "public");
+        assert!(entry.desk_frame.contains(r#""entry_id":4"#));
+        assert!(entry.frame_for(INTEGRATION).is_none());
+        assert!(entry.frame_for(Reader::Customer(1)).is_none());
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl From<CoordinationTicket> for TicketRow {
 /// Fields that are bookkeeping in a ticket's history.
 const UNTRACKED: [&str; 5] = ["id", "incident_id", "created_at", "updated_at", "version"];
 
-fn record(
+pub(super) fn record(
     conn: &mut PgConnection,
     ticket_id: i64,
     actor: i64,

@@ -9,7 +9,7 @@ use super::like_pattern;
 use super::parse_stored;
 use super::schema::{incident_history, incident_notes, incidents};
 use crate::domain::changes::FieldChange;
-use crate::domain::incident::{Incident, Note, Reporter, Status, Tier};
+use crate::domain::incident::{Incident, Link, Note, Reporter, Status, Tier};
 use crate::domain::level::Level;
 use crate::domain::workflow::{DuplicateSignature, IncidentRef, NewIncident};
 
@@ -68,6 +68,7 @@ pub struct IncidentRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i32,
+    pub links: serde_json::Value,
 }
 
 impl TryFrom<IncidentRow> for Incident {
@@ -123,6 +124,7 @@ impl TryFrom<IncidentRow> for Incident {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            links: serde_json::from_value(row.links).map_err(StoreError::internal)?,
         })
     }
 }
@@ -142,6 +144,10 @@ fn reporter_json(reporter: &Option<Reporter>) -> Result<Option<serde_json::Value
         .map(serde_json::to_value)
         .transpose()
         .map_err(StoreError::internal)
+}
+
+fn links_json(links: &[Link]) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(links).map_err(StoreError::internal)
 }
 
 impl TryFrom<Incident> for IncidentRow {
@@ -194,6 +200,7 @@ impl TryFrom<Incident> for IncidentRow {
             created_at: i.created_at,
             updated_at: i.updated_at,
             version: i.version,
+            links: links_json(&i.links)?,
         })
     }
 }
@@ -228,6 +235,7 @@ pub struct NewIncidentRow {
     pub created_by: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub links: serde_json::Value,
 }
 
 impl TryFrom<NewIncident> for NewIncidentRow {
@@ -258,6 +266,7 @@ impl TryFrom<NewIncident> for NewIncidentRow {
             created_by: new.created_by,
             created_at: new.created_at,
             updated_at: new.created_at,
+            links: links_json(&new.links)?,
         })
     }
 }
@@ -295,6 +304,7 @@ pub struct NoteRow {
     pub visibility: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    pub attachment_ids: Vec<i64>,
 }
 
 impl TryFrom<NoteRow> for Note {
@@ -308,6 +318,7 @@ impl TryFrom<NoteRow> for Note {
             author_id: row.author_id,
             body: row.body,
             created_at: row.created_at,
+            attachment_ids: row.attachment_ids,
         })
     }
 }

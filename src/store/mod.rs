@@ -4,6 +4,7 @@
 //! neither the query nor the wait for a connection blocks an HTTP worker.
 
 pub mod api_tokens;
+pub mod attachments;
 pub mod bootstrap;
 pub mod calendar;
 pub mod combined_statements;

@@ -171,6 +171,7 @@ diesel::table! {
         version -> Int4,
         user_reported -> Bool,
         withdrawal_requested_at -> Nullable<Timestamptz>,
+        links -> Jsonb,
     }
 }
 
@@ -195,6 +196,7 @@ diesel::table! {
         visibility -> Text,
         body -> Text,
         created_at -> Timestamptz,
+        attachment_ids -> Array<Int8>,
     }
 }
 
@@ -483,7 +485,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attachment_contents (id) {
+        id -> Int8,
+        sha256 -> Nullable<Bytea>,
+        size -> Int8,
+        chunk_size -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    attachment_chunks (content_id, seq) {
+        content_id -> Int8,
+        seq -> Int4,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> Int8,
+        incident_id -> Nullable<Int8>,
+        ticket_id -> Nullable<Int8>,
+        entry_id -> Nullable<Int8>,
+        content_id -> Int8,
+        filename -> Text,
+        content_type -> Text,
+        size -> Int8,
+        sha256 -> Bytea,
+        visibility -> Text,
+        uploaded_by -> Int8,
+        uploaded_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(attachment_chunks -> attachment_contents (content_id));
+diesel::joinable!(attachments -> attachment_contents (content_id));
+diesel::joinable!(attachments -> incidents (incident_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    attachment_contents,
+    attachment_chunks,
+    attachments,
     customers,
     users,
     configuration_items,

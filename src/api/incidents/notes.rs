@@ -73,6 +73,7 @@ pub async fn add_note(
     let command = IncidentCommand::AddNote {
         visibility,
         body: request.body,
+        attachment_ids: request.attachment_ids.unwrap_or_default(),
     };
     let (id, who, settings, now) = (
         id.into_inner(),

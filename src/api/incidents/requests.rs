@@ -283,6 +283,10 @@ pub struct AssignRequest {
 pub struct CreateNoteRequest {
     /// `internal` (staff only) or `public`. Default: `public` for customer users, `internal` for staff.
     pub visibility: Option<NoteVisibility>,
+    /// Attachments of this incident the note names (at most 50; a public note names public
+    /// ones only).
+    #[validate(length(max = 50))]
+    pub attachment_ids: Option<Vec<i64>>,
     /// Text, 1–10 000 characters.
     #[validate(custom(function = "long_text_rule"))]
     #[schema(

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::{Event, EventAction, EventPayload, MAX_SUMMARY, Reader, Severity, cut};
 use crate::domain::validation::FieldError;
+use crate::domain::incident::Link;
 
 /// Reads a Prometheus Alertmanager webhook body (version 4; Grafana's alerting webhook, a
 /// superset, too): one event per alert (SPEC §8). Labels and annotations travel on as the
@@ -115,6 +116,12 @@ fn read_alert(reader: &mut Reader, alert: &Value, at: &str) -> Option<Event> {
             severity,
             timestamp: starts_at,
             component,
+            links: details
+                .get("generator_url")
+                .and_then(Value::as_str)
+                .and_then(|url| Link::checked(url, Some("Prometheus")))
+                .into_iter()
+                .collect(),
             custom_details: Some(Value::Object(details)),
         }),
     })

@@ -153,6 +153,7 @@ pub fn opened_incident(
         last_occurrence_at: Some(facts.now),
         created_by,
         created_at: facts.now,
+        links: payload.links.clone(),
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::incident::{UnknownCode, text_codes};
+use super::incident::{Link, MAX_LINKS, UnknownCode, text_codes};
 use super::level::Level;
 use super::role::{Role, Roles};
 use super::validation::FieldError;
@@ -99,6 +99,9 @@ pub struct EventPayload {
     pub component: Option<String>,
     /// Anything else the sender adds; `customer` names the customer by code.
     pub custom_details: Option<Value>,
+    /// The event's `links` and `images` (top-level fields of PagerDuty's body), as the incident
+    /// keeps them; entries without a web address are left out.
+    pub links: Vec<Link>,
 }
 
 impl EventPayload {
@@ -275,7 +278,12 @@ pub fn parse_event(body: &Value) -> Result<Event, Vec<FieldError>> {
             }
             None
         }
-        Some(payload) if payload.is_object() => read_payload(&mut reader, payload),
+        Some(payload) if payload.is_object() => {
+            read_payload(&mut reader, payload).map(|payload| EventPayload {
+                links: read_links(body),
+                ..payload
+            })
+        }
         Some(_) => {
             reader.error("payload", "invalid_type", "must be an object");
             None
@@ -302,6 +310,32 @@ pub fn parse_event(body: &Value) -> Result<Event, Vec<FieldError>> {
         dedup_key,
         payload,
     })
+}
+
+/// PagerDuty's `links: [{href, text?}]` and `images: [{src, href?, alt?}]` as links: an image
+/// is kept as the address of the image, named by its `alt`. Entries that are not web addresses
+/// are dropped rather than refused: a sender never loses its event over a link.
+fn read_links(body: &Value) -> Vec<Link> {
+    let text = |entry: &Value, key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+    let entries = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_array)
+            .map(|list| list.iter().take(MAX_LINKS).cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let links = entries("links").into_iter().filter_map(|entry| {
+        Link::checked(&text(&entry, "href")?, text(&entry, "text").as_deref())
+    });
+    let images = entries("images").into_iter().filter_map(|entry| {
+        Link::checked(&text(&entry, "src")?, text(&entry, "alt").as_deref())
+    });
+    let mut kept: Vec<Link> = Vec::new();
+    for link in links.chain(images) {
+        if kept.len() < MAX_LINKS && !kept.iter().any(|k| k.href == link.href) {
+            kept.push(link);
+        }
+    }
+    kept
 }
 
 fn read_payload(reader: &mut Reader, payload: &Value) -> Option<EventPayload> {
@@ -335,6 +369,7 @@ fn read_payload(reader: &mut Reader, payload: &Value) -> Option<EventPayload> {
         timestamp,
         component,
         custom_details,
+        links: vec![],
     })
 }
 

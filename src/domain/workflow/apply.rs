@@ -210,8 +210,16 @@ pub(super) fn apply(
                 ..Effect::default()
             })
         }
-        IncidentCommand::AddNote { visibility, body } => Ok(Effect {
-            note: Some(NewNote { visibility, body }),
+        IncidentCommand::AddNote {
+            visibility,
+            body,
+            attachment_ids,
+        } => Ok(Effect {
+            note: Some(NewNote {
+                visibility,
+                body,
+                attachment_ids,
+            }),
             ..Effect::default()
         }),
         IncidentCommand::Escalate(request) => escalate(request, current, next, caller, lookups),

@@ -130,6 +130,8 @@ pub enum IncidentCommand {
         visibility: NoteVisibility,
         /// Its text.
         body: String,
+        /// Attachments of the incident it names.
+        attachment_ids: Vec<i64>,
     },
     /// Escalate.
     Escalate(EscalationRequest),

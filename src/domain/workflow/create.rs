@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::super::incident::{Channel, Incident, IncidentKind, Reporter, Status, Tier};
+use super::super::incident::{Channel, Incident, IncidentKind, Link, Reporter, Status, Tier};
 use super::super::level::Level;
 use super::super::role::Role;
 use super::super::sla::{self, Deadlines, UploadCutoff};
@@ -98,6 +98,7 @@ pub struct NewIncident {
     pub last_occurrence_at: Option<DateTime<Utc>>,
     pub created_by: i64,
     pub created_at: DateTime<Utc>,
+    pub links: Vec<Link>,
 }
 
 impl NewIncident {
@@ -149,6 +150,7 @@ impl NewIncident {
             created_at: self.created_at,
             updated_at: self.created_at,
             version: 1,
+            links: self.links,
         }
     }
 }
@@ -335,6 +337,7 @@ pub fn new_incident(
         last_occurrence_at: None,
         created_by,
         created_at: now,
+        links: vec![],
     })
 }
 

@@ -156,6 +156,8 @@ pub struct NewNote {
     pub visibility: NoteVisibility,
     /// Text.
     pub body: String,
+    /// Attachments of the incident it names (SPEC §13).
+    pub attachment_ids: Vec<i64>,
 }
 
 /// Webhook events a change emits (SPEC §10).
@@ -338,6 +340,28 @@ fn machine_facts(incident: &Incident, open_customer_issue: bool) -> Facts {
     }
 }
 
+/// Decides whether `caller` may add or remove files of `current` (SPEC §13): 404 when the
+/// caller may not know the incident, then the state machine's answer (a closed incident's files
+/// never change).
+pub fn decide_files(
+    current: &Incident,
+    caller: &Caller,
+    command: Command,
+) -> Result<(), TransitionError> {
+    if !caller.sees(current) {
+        return Err(TransitionError::NotFound {
+            what: "incident",
+            id: current.id,
+        });
+    }
+    if !matches!(command, Command::Attach(_) | Command::Detach { .. }) {
+        return Err(TransitionError::Forbidden(
+            "only attach and detach are decided here".into(),
+        ));
+    }
+    state_machine::decide(&machine_facts(current, false), &caller.actor(), command).map(|_| ())
+}
+
 /// Decides `command` by `caller` on `current`. Refusals come in the order clients rely on:
 /// not visible (404), closed or not allowed in this state (409), not allowed to this caller
 /// (403), then the command's fields (422).
@@ -471,7 +495,8 @@ pub fn history_visibility(
     let public = match action {
         Accept | Workaround | Resolve | Confirm | RejectResolution | Withdraw | Close
         | EventTriggered | ReportedAgain | AutoResolve => true,
-        AddNote => note == Some(NoteVisibility::Public),
+        // Files are as public as notes: `note` is their visibility.
+        AddNote | Attach | Detach => note == Some(NoteVisibility::Public),
         // A level change is news to the reporter; the other escalations are the desk's.
         Escalate => escalation == Some(EscalationKind::Priority),
         Edit => !changes.is_empty() && changes.iter().all(|c| c.field == "reporter"),

@@ -247,7 +247,7 @@ pub(super) fn outbox_event(
     }
 }
 
-pub(super) fn record(
+pub(in crate::store) fn record(
     conn: &mut PgConnection,
     incident_id: i64,
     actor: Option<i64>,

@@ -14,6 +14,9 @@ pub(super) use create::insert;
 pub(super) use journal::{Decided, PendingHistory, write_history};
 use journal::{emit, event_data, record};
 
+/// Writes one history entry of incident `incident_id` (in the caller's transaction).
+pub(in crate::store) use journal::record as record_history;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, Utc};
@@ -193,6 +196,12 @@ pub fn execute(
         };
         let note = match (&outcome.note, caller.id) {
             (Some(note), Some(author)) => {
+                super::attachments::check_note_files(
+                    conn,
+                    id,
+                    note.visibility,
+                    &note.attachment_ids,
+                )?;
                 let row: NoteRow = diesel::insert_into(incident_notes::table)
                     .values((
                         incident_notes::incident_id.eq(id),
@@ -200,6 +209,7 @@ pub fn execute(
                         incident_notes::visibility.eq(note.visibility.as_str()),
                         incident_notes::body.eq(&note.body),
                         incident_notes::created_at.eq(now),
+                        incident_notes::attachment_ids.eq(&note.attachment_ids),
                     ))
                     .returning(NoteRow::as_returning())
                     .get_result(conn)?;

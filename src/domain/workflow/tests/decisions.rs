@@ -10,6 +10,7 @@ fn another_organisations_incident_does_not_exist_for_a_customer_user() {
     let note = IncidentCommand::AddNote {
         visibility: NoteVisibility::Public,
         body: "还是不行".into(),
+        attachment_ids: vec![],
     };
     // Even a closed incident answers "not found", never "closed".
     for status in [Status::New, Status::Closed] {

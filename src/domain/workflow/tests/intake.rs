@@ -212,6 +212,7 @@ mod events {
                 timestamp: None,
                 component: None,
                 custom_details: None,
+                links: vec![],
             }),
         }
     }

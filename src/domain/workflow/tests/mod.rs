@@ -97,6 +97,7 @@ fn incident(status: Status) -> Incident {
         created_at: t0(),
         updated_at: t0(),
         version: 1,
+        links: vec![],
     }
 }
 

@@ -55,7 +55,8 @@ fn each_step_of_the_procedure_announces_itself() {
             &desk(),
             IncidentCommand::AddNote {
                 visibility: NoteVisibility::Internal,
-                body: "查日志".into()
+                body: "查日志".into(),
+                attachment_ids: vec![],
             }
         ),
         [IncidentEvent::NoteCreated]
