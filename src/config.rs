@@ -613,8 +613,11 @@ mod tests {
         assert_eq!(s.attachment_upload_timeout, Duration::from_secs(3600));
         let s = settings(&[("MAX_ATTACHMENT_SIZE", "512KiB")]).unwrap();
         assert_eq!(s.max_attachment_size, 512 * 1024);
-        let s = settings(&[("MAX_ATTACHMENT_SIZE", "1048576"), ("ATTACHMENT_STORE", "postgres")])
-            .unwrap();
+        let s = settings(&[
+            ("MAX_ATTACHMENT_SIZE", "1048576"),
+            ("ATTACHMENT_STORE", "postgres"),
+        ])
+        .unwrap();
         assert_eq!(s.max_attachment_size, 1_048_576);
         for (var, bad) in [
             ("MAX_ATTACHMENT_SIZE", "lots"),

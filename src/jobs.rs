@@ -37,6 +37,15 @@ pub fn spawn(state: Data<AppState>) {
             tokio::time::sleep(IDEMPOTENCY_SWEEP).await;
         }
     });
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(err) = sweep_attachments(&sweeper).await {
+                log::warn!("removing unused attachment bytes failed: {err}");
+            }
+            tokio::time::sleep(sweeper.settings.attachment_sweep_interval).await;
+        }
+    });
     let watcher = state.clone();
     tokio::spawn(async move {
         loop {
@@ -109,6 +118,18 @@ pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, StoreErro
     store::run(&state.pool, move |conn| {
         Ok(store::idempotency::delete_expired(conn, now)?
             + store::sign_in_failures::prune(conn, stale_failures)?)
+    })
+    .await
+}
+
+/// Removes attachment bytes no record names: of deleted files, and of uploads abandoned longer
+/// than `ATTACHMENT_UPLOAD_TIMEOUT` ago (a crashed server, a dropped connection). Returns how
+/// many stored files went. Several instances may sweep at once: each skips the rows another
+/// holds.
+pub async fn sweep_attachments(state: &AppState) -> Result<usize, StoreError> {
+    let abandoned_after = state.settings.attachment_upload_timeout;
+    store::run(&state.pool, move |conn| {
+        store::attachments::collect_garbage(conn, abandoned_after)
     })
     .await
 }

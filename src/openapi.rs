@@ -11,9 +11,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::api::problems::{
-    BadRequest, ConfirmationExpired, Conflict, EventExpired, Forbidden, IllegalTransition,
-    IncidentActionRefused, InvalidEvent, NotAcceptable, NotFound, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed, VersionMismatch,
+    AttachmentConflict, BadRequest, ConfirmationExpired, Conflict, EventExpired, FileTooLarge,
+    Forbidden, IllegalTransition, IncidentActionRefused, InvalidEvent, NotAcceptable, NotFound,
+    PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, UnsupportedMediaType,
+    UnsupportedUpload, ValidationFailed, VersionMismatch,
 };
 use crate::domain::validation::FieldError;
 use crate::error::Problem;
@@ -50,7 +51,10 @@ resources carry `version`, sent as `ETag`; send it back in `If-Match` to refuse 
             IncidentActionRefused,
             VersionMismatch,
             PayloadTooLarge,
+            FileTooLarge,
             UnsupportedMediaType,
+            UnsupportedUpload,
+            AttachmentConflict,
             ValidationFailed,
             TooManyRequests,
             EventExpired,

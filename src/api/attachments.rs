@@ -328,11 +328,7 @@ fn require_reader(caller: &AuthUser, kind: OwnerKind) -> Result<(), AppError> {
     }
 }
 
-async fn list(
-    state: &AppState,
-    caller: &AuthUser,
-    owner: Owner,
-) -> Result<HttpResponse, AppError> {
+async fn list(state: &AppState, caller: &AuthUser, owner: Owner) -> Result<HttpResponse, AppError> {
     require_reader(caller, owner.kind)?;
     let who = caller.caller();
     let items = store::run(&state.pool, move |conn| {
@@ -657,7 +653,10 @@ pub async fn download_attachment(
         None => HttpResponse::Ok(),
     };
     response
-        .insert_header((header::CONTENT_TYPE, attachment::served_type(&file.content_type)))
+        .insert_header((
+            header::CONTENT_TYPE,
+            attachment::served_type(&file.content_type),
+        ))
         .insert_header(disposition(&file.filename))
         .insert_header((header::ETAG, etag))
         .insert_header((header::ACCEPT_RANGES, "bytes"))

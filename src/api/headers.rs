@@ -23,7 +23,8 @@ const SWAGGER_UI_POLICY: &str = "default-src 'self'; script-src 'self'; \
 const SWAGGER_UI: &str = "/swagger-ui";
 
 /// Adds `X-Content-Type-Options: nosniff` to every answer, a restrictive
-/// `Content-Security-Policy` to every answer (Swagger UI's lets it run, and no answer may be
+/// `Content-Security-Policy` to every answer that has none of its own (Swagger UI's lets it
+/// run, an attachment's download runs nothing in a sandbox, and no answer may be
 /// framed; `X-Frame-Options: DENY` tells older browsers the same), and `Cache-Control: no-store` to
 /// answers to authenticated requests that do not set their own caching. The handlers and the
 /// middleware inside turn their errors into answers, so errors get the headers too.
@@ -39,14 +40,17 @@ pub async fn security_headers(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if swagger {
-            SWAGGER_UI_POLICY
-        } else {
-            CONTENT_SECURITY_POLICY
-        }),
-    );
+    // An answer that sets its own policy keeps it: attachments are served in a sandbox.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(if swagger {
+                SWAGGER_UI_POLICY
+            } else {
+                CONTENT_SECURITY_POLICY
+            }),
+        );
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if authenticated && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -184,7 +184,11 @@ pub fn history_entry(
     visibility: NoteVisibility,
     filenames: &[&str],
 ) -> HistoryEntry {
-    let action = if removed { Action::Detach } else { Action::Attach };
+    let action = if removed {
+        Action::Detach
+    } else {
+        Action::Attach
+    };
     let shown = history_visibility(action, &[], Some(visibility), None);
     HistoryEntry {
         action: action.as_str(),
@@ -198,7 +202,9 @@ pub fn history_entry(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     /// The owner would hold more than [`MAX_PER_OWNER`] (409 `attachment_limit`).
-    #[error("at most {MAX_PER_OWNER} attachments per {kind}; it has {held}, and {adding} more were sent")]
+    #[error(
+        "at most {MAX_PER_OWNER} attachments per {kind}; it has {held}, and {adding} more were sent"
+    )]
     TooMany {
         /// The owner's kind.
         kind: OwnerKind,
@@ -232,7 +238,10 @@ mod tests {
         assert_eq!(clean_filename(".."), UNNAMED);
         assert_eq!(clean_filename("   "), UNNAMED);
         assert_eq!(clean_filename(".bashrc"), "bashrc");
-        assert_eq!(clean_filename("事件记录单 (扫描).pdf"), "事件记录单 (扫描).pdf");
+        assert_eq!(
+            clean_filename("事件记录单 (扫描).pdf"),
+            "事件记录单 (扫描).pdf"
+        );
     }
 
     #[test]
@@ -259,9 +268,15 @@ mod tests {
     fn the_bytes_decide_the_type() {
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
         assert_eq!(sniff(png), "image/png");
-        assert_eq!(sniff(b"<!DOCTYPE html><html><script>alert(1)</script>"), "text/html");
+        assert_eq!(
+            sniff(b"<!DOCTYPE html><html><script>alert(1)</script>"),
+            "text/html"
+        );
         assert_eq!(sniff(b"%PDF-1.7\n"), "application/pdf");
-        assert_eq!(sniff("2026-12-07 ERROR 数据库连接失败\n".as_bytes()), "text/plain");
+        assert_eq!(
+            sniff("2026-12-07 ERROR 数据库连接失败\n".as_bytes()),
+            "text/plain"
+        );
         assert_eq!(sniff(&[0xff, 0x00, 0x13, 0x37]), "application/octet-stream");
         assert_eq!(sniff(b""), "text/plain");
         // A character cut by the sniffing window is still text.
@@ -272,7 +287,10 @@ mod tests {
 
     #[test]
     fn programs_and_scripts_are_served_as_bytes_only() {
-        assert_eq!(sniff(b"MZ\x90\0\x03\0\0\0"), "application/vnd.microsoft.portable-executable");
+        assert_eq!(
+            sniff(b"MZ\x90\0\x03\0\0\0"),
+            "application/vnd.microsoft.portable-executable"
+        );
         for kind in [
             "application/vnd.microsoft.portable-executable",
             "application/x-executable",

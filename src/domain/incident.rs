@@ -181,7 +181,7 @@ pub struct Note {
     pub visibility: NoteVisibility,
     /// Text.
     pub body: String,
-    /// Attachments of the incident the note names (SPEC §13).
+    /// Attachments of the incident the note names.
     #[serde(default)]
     pub attachment_ids: Vec<i64>,
     /// When.
@@ -306,7 +306,7 @@ pub struct Incident {
     pub links: Vec<Link>,
 }
 
-/// A link kept on an incident (SPEC §13).
+/// A link kept on an incident: a graph, runbook or dashboard a monitoring event named.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"href": "https://grafana.example/d/his-db", "text": "HIS database dashboard"}))]
 pub struct Link {
@@ -334,7 +334,12 @@ impl Link {
             return None;
         }
         let text = text
-            .map(|t| t.trim().chars().filter(|c| !c.is_control()).collect::<String>())
+            .map(|t| {
+                t.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .collect::<String>()
+            })
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| href.to_owned());
         Some(Link {

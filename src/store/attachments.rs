@@ -8,6 +8,8 @@
 //! records, the history entry and the events. A crash before that commit leaves only a staged
 //! row, which [`collect_garbage`] removes; a record never exists without its bytes.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bytea, Integer};
@@ -263,8 +265,7 @@ pub fn attach(
         .ok_or_else(|| StoreError::forbidden("files are added by a person"))?;
     conn.transaction(|conn| {
         let facts = owner_facts(conn, owner, caller, Command::Attach(visibility), true)?;
-        attachment::check_room(owner.kind, facts.held, files.len() as i64)
-            .map_err(limit_error)?;
+        attachment::check_room(owner.kind, facts.held, files.len() as i64).map_err(limit_error)?;
         let mut stored = Vec::with_capacity(files.len());
         for file in &files {
             let content_id = settle(conn, file)?;
@@ -292,7 +293,14 @@ pub fn attach(
         let names: Vec<&str> = stored.iter().map(|a| a.filename.as_str()).collect();
         journal(conn, owner, uploader, false, visibility, &names, now)?;
         for file in &stored {
-            emit(conn, "attachment.created", file, facts.customer_id, uploader, now)?;
+            emit(
+                conn,
+                "attachment.created",
+                file,
+                facts.customer_id,
+                uploader,
+                now,
+            )?;
         }
         Ok(stored)
     })
@@ -418,7 +426,10 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Found, StoreError> {
                 .find(attachment.owner.id)
                 .select(knowledge_entries::status)
                 .first(conn)?;
-            (None, status == knowledge::KnowledgeStatus::Published.as_str())
+            (
+                None,
+                status == knowledge::KnowledgeStatus::Published.as_str(),
+            )
         }
     };
     Ok(Found {
@@ -525,8 +536,23 @@ pub fn delete(
         let own = file.uploaded_by == actor;
         let facts = owner_facts(conn, file.owner, caller, Command::Detach { own }, true)?;
         diesel::delete(attachments::table.find(id)).execute(conn)?;
-        journal(conn, file.owner, actor, true, file.visibility, &[&file.filename], now)?;
-        emit(conn, "attachment.deleted", &file, facts.customer_id, actor, now)?;
+        journal(
+            conn,
+            file.owner,
+            actor,
+            true,
+            file.visibility,
+            &[&file.filename],
+            now,
+        )?;
+        emit(
+            conn,
+            "attachment.deleted",
+            &file,
+            facts.customer_id,
+            actor,
+            now,
+        )?;
         remove_unreferenced(conn, Some(content_id), None, 1)?;
         Ok(file)
     })
@@ -547,25 +573,29 @@ pub fn readable_by(caller: &Caller, found: &Found) -> bool {
         )
 }
 
-/// Deletes up to `limit` contents no record names: `only` one, or those settled, or staged
-/// before `staged_before`. Rows an upload holds (it is attaching to them) are skipped, so a
-/// file being attached never loses its bytes.
+/// Deletes up to `limit` contents no record names: `only` one, or those settled, and those
+/// staged longer than `abandoned_after` ago by the database's clock (uploads that never
+/// finished). Rows an upload holds (it is attaching to them) are skipped, so a file being
+/// attached never loses its bytes.
 fn remove_unreferenced(
     conn: &mut PgConnection,
     only: Option<i64>,
-    staged_before: Option<DateTime<Utc>>,
+    abandoned_after: Option<Duration>,
     limit: i64,
 ) -> Result<usize, StoreError> {
     let doomed = diesel::sql_query(
         "DELETE FROM attachment_contents WHERE id IN (\
            SELECT c.id FROM attachment_contents c \
            WHERE ($1::bigint IS NULL OR c.id = $1) \
-             AND (c.sha256 IS NOT NULL OR c.created_at < $2) \
+             AND (c.sha256 IS NOT NULL \
+                  OR c.created_at < now() - make_interval(secs => $2::float8)) \
              AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.content_id = c.id) \
            ORDER BY c.id LIMIT $3 FOR UPDATE SKIP LOCKED)",
     )
     .bind::<diesel::sql_types::Nullable<BigInt>, _>(only)
-    .bind::<diesel::sql_types::Timestamptz, _>(staged_before.unwrap_or(DateTime::<Utc>::MIN_UTC))
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Double>, _>(
+        abandoned_after.map(|d| d.as_secs_f64()),
+    )
     .bind::<BigInt, _>(limit)
     .execute(conn)?;
     Ok(doomed)
@@ -575,50 +605,20 @@ fn remove_unreferenced(
 const GARBAGE_BATCH: i64 = 100;
 
 /// Removes bytes no record names: files whose last record was deleted, and uploads that never
-/// finished (staged before `staged_before`, e.g. by a server that crashed). Returns how many
-/// contents went.
+/// finished (staged longer than `abandoned_after` ago, e.g. by a server that crashed). Returns
+/// how many contents went.
 pub fn collect_garbage(
     conn: &mut PgConnection,
-    staged_before: DateTime<Utc>,
+    abandoned_after: Duration,
 ) -> Result<usize, StoreError> {
     let mut removed = 0;
     loop {
-        let batch = remove_unreferenced(conn, None, Some(staged_before), GARBAGE_BATCH)?;
+        let batch = remove_unreferenced(conn, None, Some(abandoned_after), GARBAGE_BATCH)?;
         removed += batch;
         if batch < GARBAGE_BATCH as usize {
             return Ok(removed);
         }
     }
-}
-
-/// Checks that the attachments a note names belong to `incident_id`, and for a public note that
-/// they are public; `Invalid` on `attachment_ids` otherwise, as for ids that do not exist.
-pub fn check_note_files(
-    conn: &mut PgConnection,
-    incident_id: i64,
-    visibility: NoteVisibility,
-    ids: &[i64],
-) -> Result<(), StoreError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut query = attachments::table
-        .filter(attachments::id.eq_any(ids))
-        .filter(attachments::incident_id.eq(incident_id))
-        .count()
-        .into_boxed();
-    if visibility == NoteVisibility::Public {
-        query = query.filter(attachments::visibility.eq(NoteVisibility::Public.as_str()));
-    }
-    let found: i64 = query.get_result(conn)?;
-    if found != ids.len() as i64 {
-        return Err(StoreError::invalid_field(
-            "attachment_ids",
-            "unknown",
-            "names attachments of this incident only (a public note: public ones only)",
-        ));
-    }
-    Ok(())
 }
 
 /// The public attachments of incident `id`, for its record form.

@@ -25,6 +25,8 @@ pub struct RecordFacts {
     pub escalations: Vec<EscalationRow>,
     /// Follow-ups, oldest first (staff only; empty otherwise).
     pub follow_ups: Vec<FollowUp>,
+    /// The public attachments, oldest first (SPEC §13).
+    pub attachments: Vec<crate::domain::attachment::Attachment>,
 }
 
 /// Loads what `incident`'s record prints; escalations and follow-ups only for `staff`, as their
@@ -49,6 +51,7 @@ pub fn record_facts(
             .first(conn)
             .optional()?;
     }
+    facts.attachments = super::attachments::public_of_incident(conn, incident.id)?;
     if staff {
         facts.escalations = escalations::table
             .filter(escalations::incident_id.eq(incident.id))
@@ -67,6 +70,7 @@ pub fn record_facts(
     .chain(facts.escalations.iter().filter_map(|e| e.created_by))
     .chain(facts.escalations.iter().filter_map(|e| e.to_assignee_id))
     .chain(facts.follow_ups.iter().map(|f| f.performed_by))
+    .chain(facts.attachments.iter().map(|a| a.uploaded_by))
     .collect();
     facts.user_names = users::table
         .filter(users::id.eq_any(mentioned))

@@ -5,6 +5,7 @@ mod helpers;
 mod alertmanager;
 mod api_tokens;
 mod architecture;
+mod attachments;
 mod auth;
 mod bad_input;
 mod configuration_items;

@@ -16,14 +16,14 @@ const PATIENCE: StdDuration = StdDuration::from_secs(10);
 
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
-struct Sse {
-    id: i64,
-    event: String,
-    data: Value,
+pub(crate) struct Sse {
+    pub(crate) id: i64,
+    pub(crate) event: String,
+    pub(crate) data: Value,
 }
 
 /// An open stream.
-struct Stream {
+pub(crate) struct Stream {
     response: reqwest::Response,
     buffer: String,
     comments: usize,
@@ -31,7 +31,12 @@ struct Stream {
 
 impl Stream {
     /// Opens `/api/v1/stream{query}` with `token`, resuming after `last_id` when given.
-    async fn open(app: &TestApp, token: &str, query: &str, last_id: Option<i64>) -> Stream {
+    pub(crate) async fn open(
+        app: &TestApp,
+        token: &str,
+        query: &str,
+        last_id: Option<i64>,
+    ) -> Stream {
         let response = Self::request(app, token, query, last_id).await;
         assert_eq!(response.status(), StatusCode::OK);
         Self::of(response)
@@ -65,7 +70,7 @@ impl Stream {
 
     /// The next event, skipping comments; `None` when the stream ends or nothing comes within
     /// `wait`.
-    async fn next_within(&mut self, wait: StdDuration) -> Option<Sse> {
+    pub(crate) async fn next_within(&mut self, wait: StdDuration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
@@ -86,14 +91,14 @@ impl Stream {
     }
 
     /// The next event; fails the test if none comes.
-    async fn next(&mut self) -> Sse {
+    pub(crate) async fn next(&mut self) -> Sse {
         self.next_within(PATIENCE)
             .await
             .expect("an event within the patience")
     }
 
     /// Events up to and including the first of `event_type`.
-    async fn until(&mut self, event_type: &str) -> Vec<Sse> {
+    pub(crate) async fn until(&mut self, event_type: &str) -> Vec<Sse> {
         let mut seen = Vec::new();
         loop {
             let event = self.next().await;

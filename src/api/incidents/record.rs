@@ -4,6 +4,7 @@
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse, get};
 use askama::Template;
+use bytesize::ByteSize;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -189,11 +190,49 @@ impl Record<'_> {
         ]
     }
 
-    /// Escalations and follow-ups: records only staff may read, left out for anyone else.
+    /// The public attachments and the monitoring links, for every reader; then escalations and
+    /// follow-ups: records only staff may read, left out for anyone else.
     fn lists(&self, staff: bool) -> Vec<List> {
-        if !staff {
-            return Vec::new();
+        let attachment_rows = self
+            .facts
+            .attachments
+            .iter()
+            .map(|a| {
+                vec![
+                    a.filename.clone(),
+                    a.content_type.clone(),
+                    ByteSize::b(a.size as u64).to_string(),
+                    self.user(Some(a.uploaded_by)),
+                    self.time(Some(a.uploaded_at)),
+                ]
+            })
+            .collect();
+        let link_rows = self
+            .incident
+            .links
+            .iter()
+            .map(|link| vec![link.text.clone(), link.href.clone()])
+            .collect();
+        let mut lists = vec![
+            List {
+                title: "附件",
+                headings: vec!["文件名", "类型", "大小", "上传人", "上传时间"],
+                rows: attachment_rows,
+            },
+            List {
+                title: "相关链接",
+                headings: vec!["说明", "地址"],
+                rows: link_rows,
+            },
+        ];
+        if staff {
+            lists.extend(self.staff_lists());
         }
+        lists
+    }
+
+    /// Escalations and follow-ups: records only staff may read.
+    fn staff_lists(&self) -> Vec<List> {
         let escalation_rows = self
             .facts
             .escalations
@@ -255,7 +294,8 @@ impl Record<'_> {
 /// 《事件记录单》: the incident record as a printable page
 ///
 /// HTML (`Accept: text/html`) with Chinese labels and a print stylesheet, for customers who sign
-/// paper records. The escalation and follow-up tables are printed for staff only.
+/// paper records. It lists the public attachments and the links monitoring gave; the
+/// escalation and follow-up tables are printed for staff only.
 ///
 /// Roles: whoever may read the incident.
 ///

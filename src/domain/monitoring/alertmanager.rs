@@ -4,8 +4,8 @@ use chrono::DateTime;
 use serde_json::Value;
 
 use super::{Event, EventAction, EventPayload, MAX_SUMMARY, Reader, Severity, cut};
-use crate::domain::validation::FieldError;
 use crate::domain::incident::Link;
+use crate::domain::validation::FieldError;
 
 /// Reads a Prometheus Alertmanager webhook body (version 4; Grafana's alerting webhook, a
 /// superset, too): one event per alert (SPEC §8). Labels and annotations travel on as the

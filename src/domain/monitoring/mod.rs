@@ -323,12 +323,12 @@ fn read_links(body: &Value) -> Vec<Link> {
             .map(|list| list.iter().take(MAX_LINKS).cloned().collect::<Vec<_>>())
             .unwrap_or_default()
     };
-    let links = entries("links").into_iter().filter_map(|entry| {
-        Link::checked(&text(&entry, "href")?, text(&entry, "text").as_deref())
-    });
-    let images = entries("images").into_iter().filter_map(|entry| {
-        Link::checked(&text(&entry, "src")?, text(&entry, "alt").as_deref())
-    });
+    let links = entries("links")
+        .into_iter()
+        .filter_map(|entry| Link::checked(&text(&entry, "href")?, text(&entry, "text").as_deref()));
+    let images = entries("images")
+        .into_iter()
+        .filter_map(|entry| Link::checked(&text(&entry, "src")?, text(&entry, "alt").as_deref()));
     let mut kept: Vec<Link> = Vec::new();
     for link in links.chain(images) {
         if kept.len() < MAX_LINKS && !kept.iter().any(|k| k.href == link.href) {

@@ -35,7 +35,7 @@ use crate::domain::workflow::{
 use crate::store::StoreError;
 use crate::store::escalations;
 use crate::store::incidents::{IncidentRow, NoteRow};
-use crate::store::schema::{customers, incident_notes, incidents};
+use crate::store::schema::{attachments, customers, incident_notes, incidents};
 use crate::store::{calendar, check_version, notifications, report_summaries};
 
 /// What every incident write needs besides the database: the taxonomy and the deadline
@@ -196,12 +196,7 @@ pub fn execute(
         };
         let note = match (&outcome.note, caller.id) {
             (Some(note), Some(author)) => {
-                super::attachments::check_note_files(
-                    conn,
-                    id,
-                    note.visibility,
-                    &note.attachment_ids,
-                )?;
+                check_note_files(conn, id, note.visibility, &note.attachment_ids)?;
                 let row: NoteRow = diesel::insert_into(incident_notes::table)
                     .values((
                         incident_notes::incident_id.eq(id),
@@ -250,6 +245,36 @@ pub fn execute(
             open_customer_issue,
         })
     })
+}
+
+/// Checks that the attachments a note names belong to `incident_id`, and for a public note that
+/// they are public; `Invalid` on `attachment_ids` otherwise, as for ids that do not exist.
+fn check_note_files(
+    conn: &mut PgConnection,
+    incident_id: i64,
+    visibility: NoteVisibility,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut query = attachments::table
+        .filter(attachments::id.eq_any(ids))
+        .filter(attachments::incident_id.eq(incident_id))
+        .count()
+        .into_boxed();
+    if visibility == NoteVisibility::Public {
+        query = query.filter(attachments::visibility.eq(NoteVisibility::Public.as_str()));
+    }
+    let found: i64 = query.get_result(conn)?;
+    if found != ids.len() as i64 {
+        return Err(StoreError::invalid_field(
+            "attachment_ids",
+            "unknown",
+            "names attachments of this incident only (a public note: public ones only)",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the reporter's answer `command` (a confirmation or a rejection, SPEC §12) to the

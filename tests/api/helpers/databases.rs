@@ -140,3 +140,16 @@ pub fn terminate_connections(database: &str) -> i64 {
     .unwrap();
     ended.ended
 }
+
+/// The number `sql` (a query selecting one `bigint` column named `n`) counts in `database`.
+pub fn count_in(database: &str, sql: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn: diesel::PgConnection =
+        diesel::Connection::establish(&database_url(database)).unwrap();
+    let count: Count = diesel::RunQueryDsl::get_result(diesel::sql_query(sql), &mut conn).unwrap();
+    count.n
+}

@@ -71,6 +71,7 @@ pub(crate) fn problem_status(code: &str) -> StatusCode {
         "service_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "event_expired" | "confirmation_expired" => StatusCode::GONE,
+        "range_not_satisfiable" => StatusCode::RANGE_NOT_SATISFIABLE,
         "illegal_transition"
         | "incident_closed"
         | "already_exists"
@@ -80,7 +81,8 @@ pub(crate) fn problem_status(code: &str) -> StatusCode {
         | "duplicate_incident"
         | "idempotency_key_in_use"
         | "follow_up_not_due"
-        | "open_coordination_ticket" => StatusCode::CONFLICT,
+        | "open_coordination_ticket"
+        | "attachment_limit" => StatusCode::CONFLICT,
         other => panic!("no status is specified for problem code {other}"),
     }
 }
