@@ -39,11 +39,17 @@ use crate::store::attachments::{CHUNK_BYTES, Staged};
 pub struct UploadForm {
     /// `public` (staff and the incident's organisation) or `internal` (staff only). Default:
     /// `public` for customer users, `internal` for staff. Send it before the files.
-    visibility: Option<NoteVisibility>,
+    #[schema(required = false)]
+    visibility: NoteVisibility,
     /// A file; repeat the part to send several at once (at most 50 per owner in all).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
+
+/// A file's bytes.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(pub Vec<u8>);
 
 /// The attachments an upload stored.
 #[derive(Debug, Serialize, ToSchema)]
@@ -590,10 +596,10 @@ pub async fn get_attachment(
         ("If-Range" = Option<String>, Header, description = "Apply `Range` only while the file is this `ETag`")
     ),
     responses(
-        (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The bytes", content_type = "application/octet-stream", body = FileBytes,
             headers(("ETag" = String, description = "SHA-256 of the bytes, quoted"),
                     ("Content-Disposition" = String, description = "attachment; filename=…; filename*=UTF-8''…"))),
-        (status = 206, description = "The requested part", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 206, description = "The requested part", content_type = "application/octet-stream", body = FileBytes,
             headers(("Content-Range" = String, description = "bytes a-b/size"))),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
         (status = 416, description = "The range lies beyond the end (`range_not_satisfiable`)", body = crate::error::Problem, content_type = "application/problem+json"),
