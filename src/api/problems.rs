@@ -98,7 +98,7 @@ problem_responses! {
         "A file exceeds the limit of 25000000 bytes (MAX_ATTACHMENT_SIZE); nothing of this upload was kept.",
         "A file exceeds `MAX_ATTACHMENT_SIZE` (`payload_too_large`); refused as soon as its bytes pass the limit, and nothing of the upload is kept."),
     AttachmentConflict => (409, "attachment_limit", "Conflict",
-        "at most 50 attachments per incident; it has 50, and 1 more were sent.",
+        "at most 50 attachments per incident; it has 50, and this upload adds 1.",
         "`attachment_limit` (at most 50 per owner), `incident_closed` (a closed incident's files never change) or `illegal_transition` (a knowledge entry past `draft`)."),
     UnsupportedUpload => (415, "unsupported_media_type", "Unsupported media type",
         "Upload files as multipart/form-data: an optional `visibility` part, then one or more `file` parts.",

@@ -203,7 +203,7 @@ pub fn history_entry(
 pub enum LimitError {
     /// The owner would hold more than [`MAX_PER_OWNER`] (409 `attachment_limit`).
     #[error(
-        "at most {MAX_PER_OWNER} attachments per {kind}; it has {held}, and {adding} more were sent"
+        "at most {MAX_PER_OWNER} attachments per {kind}; it has {held}, and this upload adds {adding}"
     )]
     TooMany {
         /// The owner's kind.
