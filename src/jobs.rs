@@ -128,10 +128,15 @@ pub async fn sweep_idempotency_keys(state: &AppState) -> Result<usize, StoreErro
 /// holds.
 pub async fn sweep_attachments(state: &AppState) -> Result<usize, StoreError> {
     let abandoned_after = state.settings.attachment_upload_timeout;
-    store::run(&state.pool, move |conn| {
+    let removed = store::run(&state.pool, move |conn| {
         store::attachments::collect_garbage(conn, abandoned_after)
     })
-    .await
+    .await?;
+    let count = removed.len();
+    if count > 0 {
+        state.chunks.forget(removed).await?;
+    }
+    Ok(count)
 }
 
 /// Events pruned per statement: a long backlog goes in several short transactions.

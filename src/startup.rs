@@ -252,6 +252,7 @@ impl Application {
         );
         let state = Data::new(AppState {
             live,
+            chunks: crate::store::chunks::PostgresChunks::shared(pool.clone()),
             pool,
             credentials,
             tokens,

@@ -46,6 +46,8 @@ pub struct AppState {
     pub heavy_reads: Arc<Semaphore>,
     /// This instance's live stream: every settled event, prepared once for all open streams.
     pub live: Arc<LiveStream>,
+    /// Where attachment bytes are kept.
+    pub chunks: Arc<dyn crate::store::chunks::ChunkStore>,
 }
 
 impl AppState {

@@ -115,11 +115,17 @@ async fn upload(
         Ok(()) => {
             let files = staged.clone();
             let now = state.clock.now();
-            store::run(&state.pool, move |conn| {
+            let attached = store::run(&state.pool, move |conn| {
                 store::attachments::attach(conn, owner, &who, visibility, files, now)
             })
-            .await
-            .map_err(AppError::from)
+            .await;
+            match attached {
+                Ok(attached) => {
+                    forget(&state, attached.dropped).await;
+                    Ok(attached.attachments)
+                }
+                Err(error) => Err(AppError::from(error)),
+            }
         }
         Err(error) => Err(error),
     };
@@ -278,11 +284,7 @@ async fn stream_into(
             if head.is_none() {
                 head = Some(attachment::sniff(&piece));
             }
-            let content_id = file.content_id;
-            store::run(&state.pool, move |conn| {
-                store::attachments::store_chunk(conn, content_id, seq, &piece)
-            })
-            .await?;
+            state.chunks.write(file.content_id, seq, piece).await?;
             seq += 1;
         }
         if done {
@@ -301,13 +303,25 @@ async fn discard(state: &AppState, staged: &[Staged]) {
         return;
     }
     let ids: Vec<i64> = staged.iter().map(|file| file.content_id).collect();
-    if let Err(error) = store::run(&state.pool, move |conn| {
+    let dropped = ids.clone();
+    match store::run(&state.pool, move |conn| {
         store::attachments::discard(conn, &ids)
     })
     .await
-    .map_err(AppError::from)
     {
-        log::warn!("dropping the bytes of a failed upload failed: {error}");
+        Ok(()) => forget(state, dropped).await,
+        Err(error) => log::warn!("dropping the bytes of a failed upload failed: {error}"),
+    }
+}
+
+/// Forgets the chunks of contents whose rows are gone (nothing is left to do in PostgreSQL,
+/// where they went with the rows); a failure is logged.
+async fn forget(state: &AppState, contents: Vec<i64>) {
+    if contents.is_empty() {
+        return;
+    }
+    if let Err(error) = state.chunks.forget(contents).await {
+        log::warn!("forgetting removed attachment bytes failed: {error}");
     }
 }
 
@@ -719,11 +733,11 @@ fn bytes_of(
             }
             let chunk_end = (offset / CHUNK_BYTES as u64 + 1) * CHUNK_BYTES as u64;
             let take = (chunk_end.min(end) - offset) as usize;
-            let read = store::run(&state.pool, move |conn| {
-                store::attachments::read_slice(conn, content_id, offset, take)
-            })
-            .await
-            .map_err(AppError::from);
+            let read = state
+                .chunks
+                .read(content_id, offset, take)
+                .await
+                .map_err(AppError::from);
             match read {
                 Ok(bytes) if bytes.len() == take => {
                     Some((Ok(Bytes::from(bytes)), offset + take as u64))
@@ -766,10 +780,11 @@ pub async fn delete_attachment(
     readable(&state, &caller, id).await?;
     let who = caller.caller();
     let now = state.clock.now();
-    store::run(&state.pool, move |conn| {
+    let (_, removed) = store::run(&state.pool, move |conn| {
         store::attachments::delete(conn, id, &who, now)
     })
     .await?;
+    forget(&state, removed).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -112,7 +112,7 @@ pub fn stage(conn: &mut PgConnection) -> Result<i64, StoreError> {
         .get_result(conn)?)
 }
 
-/// Stores chunk `seq` of staged content `content_id`.
+/// Stores chunk `seq` of staged content `content_id` (the PostgreSQL chunk store's write).
 pub fn store_chunk(
     conn: &mut PgConnection,
     content_id: i64,
@@ -250,6 +250,16 @@ fn limit_error(error: attachment::LimitError) -> StoreError {
     }
 }
 
+/// What an upload stored: the records, and the staged contents dropped for identical stored
+/// ones (for [`super::chunks::ChunkStore::forget`]).
+#[derive(Debug)]
+pub struct Attached {
+    /// The records, in the order of the files.
+    pub attachments: Vec<Attachment>,
+    /// Staged contents deleted because the same bytes were stored already.
+    pub dropped: Vec<i64>,
+}
+
 /// Attaches the staged files to `owner` by `caller`, all or none, with the history entry and
 /// one `attachment.created` event per file.
 pub fn attach(
@@ -259,7 +269,7 @@ pub fn attach(
     visibility: NoteVisibility,
     files: Vec<Staged>,
     now: DateTime<Utc>,
-) -> Result<Vec<Attachment>, StoreError> {
+) -> Result<Attached, StoreError> {
     let uploader = caller
         .id
         .ok_or_else(|| StoreError::forbidden("files are added by a person"))?;
@@ -267,8 +277,12 @@ pub fn attach(
         let facts = owner_facts(conn, owner, caller, Command::Attach(visibility), true)?;
         attachment::check_room(owner.kind, facts.held, files.len() as i64).map_err(limit_error)?;
         let mut stored = Vec::with_capacity(files.len());
+        let mut dropped = Vec::new();
         for file in &files {
             let content_id = settle(conn, file)?;
+            if content_id != file.content_id {
+                dropped.push(file.content_id);
+            }
             let row: AttachmentRow = diesel::insert_into(attachments::table)
                 .values((
                     attachments::incident_id
@@ -302,7 +316,10 @@ pub fn attach(
                 now,
             )?;
         }
-        Ok(stored)
+        Ok(Attached {
+            attachments: stored,
+            dropped,
+        })
     })
 }
 
@@ -514,12 +531,13 @@ pub fn read_slice(
 
 /// Removes attachment `id` by `caller`: the record, the owner's journal entry and
 /// `attachment.deleted`, in one transaction; the bytes too when no other record names them.
+/// Returns the record and the contents removed with it.
 pub fn delete(
     conn: &mut PgConnection,
     id: i64,
     caller: &Caller,
     now: DateTime<Utc>,
-) -> Result<Attachment, StoreError> {
+) -> Result<(Attachment, Vec<i64>), StoreError> {
     let actor = caller
         .id
         .ok_or_else(|| StoreError::forbidden("files are removed by a person"))?;
@@ -553,8 +571,8 @@ pub fn delete(
             actor,
             now,
         )?;
-        remove_unreferenced(conn, Some(content_id), None, 1)?;
-        Ok(file)
+        let removed = remove_unreferenced(conn, Some(content_id), None, 1)?;
+        Ok((file, removed))
     })
 }
 
@@ -582,23 +600,28 @@ fn remove_unreferenced(
     only: Option<i64>,
     abandoned_after: Option<Duration>,
     limit: i64,
-) -> Result<usize, StoreError> {
-    let doomed = diesel::sql_query(
+) -> Result<Vec<i64>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Removed {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let removed: Vec<Removed> = diesel::sql_query(
         "DELETE FROM attachment_contents WHERE id IN (\
            SELECT c.id FROM attachment_contents c \
            WHERE ($1::bigint IS NULL OR c.id = $1) \
              AND (c.sha256 IS NOT NULL \
                   OR c.created_at < now() - make_interval(secs => $2::float8)) \
              AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.content_id = c.id) \
-           ORDER BY c.id LIMIT $3 FOR UPDATE SKIP LOCKED)",
+           ORDER BY c.id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id",
     )
     .bind::<diesel::sql_types::Nullable<BigInt>, _>(only)
     .bind::<diesel::sql_types::Nullable<diesel::sql_types::Double>, _>(
         abandoned_after.map(|d| d.as_secs_f64()),
     )
     .bind::<BigInt, _>(limit)
-    .execute(conn)?;
-    Ok(doomed)
+    .load(conn)?;
+    Ok(removed.into_iter().map(|r| r.id).collect())
 }
 
 /// Contents removed per statement by [`collect_garbage`].
@@ -606,16 +629,17 @@ const GARBAGE_BATCH: i64 = 100;
 
 /// Removes bytes no record names: files whose last record was deleted, and uploads that never
 /// finished (staged longer than `abandoned_after` ago, e.g. by a server that crashed). Returns
-/// how many contents went.
+/// the contents removed.
 pub fn collect_garbage(
     conn: &mut PgConnection,
     abandoned_after: Duration,
-) -> Result<usize, StoreError> {
-    let mut removed = 0;
+) -> Result<Vec<i64>, StoreError> {
+    let mut removed = Vec::new();
     loop {
         let batch = remove_unreferenced(conn, None, Some(abandoned_after), GARBAGE_BATCH)?;
-        removed += batch;
-        if batch < GARBAGE_BATCH as usize {
+        let done = batch.len() < GARBAGE_BATCH as usize;
+        removed.extend(batch);
+        if done {
             return Ok(removed);
         }
     }

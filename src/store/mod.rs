@@ -7,6 +7,7 @@ pub mod api_tokens;
 pub mod attachments;
 pub mod bootstrap;
 pub mod calendar;
+pub mod chunks;
 pub mod combined_statements;
 pub mod configuration_items;
 pub mod coordination;
