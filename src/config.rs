@@ -117,6 +117,74 @@ pub struct Settings {
     /// How often bytes no attachment names are removed (`ATTACHMENT_SWEEP_INTERVAL`, default
     /// 5 min).
     pub attachment_sweep_interval: Duration,
+    /// Where attachment bytes are kept (`ATTACHMENT_STORE`, default `postgres`).
+    pub attachment_store: AttachmentStore,
+}
+
+/// Where attachment bytes are kept (SPEC §13); the records are in PostgreSQL either way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttachmentStore {
+    /// In the database, beside the records (`postgres`).
+    Postgres,
+    /// In an S3-compatible object store (`s3://bucket/prefix`).
+    S3(S3Store),
+}
+
+/// An S3-compatible store: `ATTACHMENT_STORE=s3://bucket/prefix` and the usual `AWS_*` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Store {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix objects go under (may be empty).
+    pub prefix: String,
+    /// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`): the service's address, for stores other than AWS
+    /// (MinIO, Ceph, s3s); AWS itself when unset.
+    pub endpoint: Option<String>,
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`), default `us-east-1`.
+    pub region: String,
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<Secret>,
+    /// `AWS_SESSION_TOKEN`, for temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
+/// Reads `ATTACHMENT_STORE`: `postgres`, or `s3://bucket` with an optional key prefix.
+fn parse_attachment_store(
+    raw: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<AttachmentStore, String> {
+    if raw == "postgres" {
+        return Ok(AttachmentStore::Postgres);
+    }
+    let url = url::Url::parse(raw)
+        .map_err(|_| format!("`{raw}` is neither `postgres` nor an `s3://bucket/prefix` URL"))?;
+    let bucket = url.host_str().unwrap_or_default();
+    if url.scheme() != "s3" || bucket.is_empty() || url.query().is_some() {
+        return Err(format!(
+            "`{raw}` is neither `postgres` nor an `s3://bucket/prefix` URL"
+        ));
+    }
+    let endpoint = get("AWS_ENDPOINT_URL").or_else(|| get("AWS_ENDPOINT"));
+    if let Some(endpoint) = &endpoint
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        return Err(format!(
+            "AWS_ENDPOINT_URL `{endpoint}` is not an http(s) URL"
+        ));
+    }
+    Ok(AttachmentStore::S3(S3Store {
+        bucket: bucket.to_owned(),
+        prefix: url.path().trim_matches('/').to_owned(),
+        endpoint,
+        region: get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned()),
+        access_key_id: get("AWS_ACCESS_KEY_ID"),
+        secret_access_key: get("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+        session_token: get("AWS_SESSION_TOKEN").map(Secret::new),
+    }))
 }
 
 /// One environment variable that could not be used.
@@ -207,14 +275,16 @@ impl Settings {
             parse_duration_ms(raw, 0, 3_600_000)
         });
 
-        if let Some(raw) = get("ATTACHMENT_STORE").filter(|raw| raw != "postgres") {
-            issues.push(ConfigIssue {
-                var: "ATTACHMENT_STORE",
-                problem: format!(
-                    "`{raw}`: this build keeps attachments in PostgreSQL only (`postgres`); S3-compatible stores are not built in"
-                ),
-            });
-        }
+        let attachment_store = match get("ATTACHMENT_STORE") {
+            None => AttachmentStore::Postgres,
+            Some(raw) => parse_attachment_store(raw.trim(), &get).unwrap_or_else(|problem| {
+                issues.push(ConfigIssue {
+                    var: "ATTACHMENT_STORE",
+                    problem,
+                });
+                AttachmentStore::Postgres
+            }),
+        };
         let webhook_allow_private = match get("WEBHOOK_ALLOW_PRIVATE") {
             None => false,
             Some(raw) => parse_bool(&raw).unwrap_or_else(|problem| {
@@ -366,6 +436,7 @@ impl Settings {
             max_attachment_size,
             attachment_upload_timeout: Duration::from_millis(attachment_upload_timeout_ms),
             attachment_sweep_interval: Duration::from_millis(attachment_sweep_ms),
+            attachment_store,
         })
     }
 }
@@ -619,10 +690,26 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.max_attachment_size, 1_048_576);
+        let s = settings(&[
+            ("ATTACHMENT_STORE", "s3://desk-files/incident-desk/prod/"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:8014"),
+            ("AWS_ACCESS_KEY_ID", "desk"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ])
+        .unwrap();
+        let AttachmentStore::S3(store) = s.attachment_store else {
+            panic!("an S3 store")
+        };
+        assert_eq!(store.bucket, "desk-files");
+        assert_eq!(store.prefix, "incident-desk/prod");
+        assert_eq!(store.region, "us-east-1");
+        assert_eq!(store.endpoint.as_deref(), Some("http://127.0.0.1:8014"));
         for (var, bad) in [
             ("MAX_ATTACHMENT_SIZE", "lots"),
             ("MAX_ATTACHMENT_SIZE", "0"),
-            ("ATTACHMENT_STORE", "s3://bucket/prefix"),
+            ("ATTACHMENT_STORE", "s3:///prefix"),
+            ("ATTACHMENT_STORE", "gs://bucket"),
+            ("ATTACHMENT_STORE", "disk"),
         ] {
             let err = settings(&[(var, bad)]).unwrap_err();
             assert_eq!(err.0[0].var, var, "{bad}");

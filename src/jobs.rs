@@ -132,9 +132,22 @@ pub async fn sweep_attachments(state: &AppState) -> Result<usize, StoreError> {
         store::attachments::collect_garbage(conn, abandoned_after)
     })
     .await?;
-    let count = removed.len();
+    let mut count = removed.len();
     if count > 0 {
         state.chunks.forget(removed).await?;
+    }
+    // Objects whose row went without them (a sweep or a removal cut short before it forgot
+    // them): only an outside store can hold such bytes.
+    if let Some(s3) = state.chunks.as_s3() {
+        let stored = s3.stored_contents(abandoned_after).await?;
+        let orphans = store::run(&state.pool, move |conn| {
+            store::attachments::without_rows(conn, &stored)
+        })
+        .await?;
+        count += orphans.len();
+        if !orphans.is_empty() {
+            state.chunks.forget(orphans).await?;
+        }
     }
     Ok(count)
 }

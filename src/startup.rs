@@ -17,7 +17,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::api;
 use crate::auth::confirmation::ConfirmationKeys;
 use crate::auth::token::TokenKeys;
-use crate::config::Settings;
+use crate::config::{AttachmentStore, Settings};
 use crate::domain::clock::Clock;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::AppError;
@@ -45,6 +45,9 @@ pub enum StartupError {
     /// The report summaries could not be brought up to date.
     #[error("rebuilding the report summaries failed: {0}")]
     Summaries(String),
+    /// The attachment store could not be set up.
+    #[error("setting up the attachment store failed: {0}")]
+    AttachmentStore(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -250,9 +253,14 @@ impl Application {
             pool.clone(),
             store::with_network_timeouts(&settings.database_url, settings.database_timeout),
         );
+        let chunks: Arc<dyn crate::store::chunks::ChunkStore> = match &settings.attachment_store {
+            AttachmentStore::Postgres => crate::store::chunks::PostgresChunks::shared(pool.clone()),
+            AttachmentStore::S3(store) => crate::store::chunks::S3Chunks::shared(store)
+                .map_err(|e| StartupError::AttachmentStore(e.to_string()))?,
+        };
         let state = Data::new(AppState {
             live,
-            chunks: crate::store::chunks::PostgresChunks::shared(pool.clone()),
+            chunks,
             pool,
             credentials,
             tokens,

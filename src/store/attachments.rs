@@ -624,6 +624,21 @@ fn remove_unreferenced(
     Ok(removed.into_iter().map(|r| r.id).collect())
 }
 
+/// Those of `contents` that have no row (any more).
+pub fn without_rows(conn: &mut PgConnection, contents: &[i64]) -> Result<Vec<i64>, StoreError> {
+    let known: std::collections::HashSet<i64> = attachment_contents::table
+        .filter(attachment_contents::id.eq_any(contents))
+        .select(attachment_contents::id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    Ok(contents
+        .iter()
+        .copied()
+        .filter(|id| !known.contains(id))
+        .collect())
+}
+
 /// Contents removed per statement by [`collect_garbage`].
 const GARBAGE_BATCH: i64 = 100;
 

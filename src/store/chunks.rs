@@ -1,16 +1,21 @@
 //! Where attachment bytes live (SPEC §13), behind one small interface: the records and the
 //! content rows (SHA-256, size) are always in PostgreSQL; the chunks of bytes are written, read
 //! and forgotten through [`ChunkStore`]. [`PostgresChunks`] keeps them in `attachment_chunks`,
-//! next to the records, so a backup holds everything. An S3-compatible store would be a second
-//! implementation (objects named by content id and chunk number); it is not built (README,
-//! docs/attachments.md).
+//! next to the records, so a backup holds everything (the default); [`S3Chunks`] in an
+//! S3-compatible object store (`ATTACHMENT_STORE=s3://bucket/prefix`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload};
 
 use super::{DbPool, StoreError};
+use crate::config::S3Store;
 
 /// Writes, reads and forgets the chunks of stored contents. Every chunk but the last of a
 /// content holds exactly [`super::attachments::CHUNK_BYTES`] bytes.
@@ -28,6 +33,11 @@ pub trait ChunkStore: Send + Sync {
 
     /// Forgets the chunks of contents whose rows were deleted.
     fn forget(&self, contents: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The S3 store, for the sweep's search for objects without a row.
+    fn as_s3(&self) -> Option<&S3Chunks> {
+        None
+    }
 }
 
 /// Chunks as rows of `attachment_chunks`, deleted with their content row by the foreign key's
@@ -65,5 +75,133 @@ impl ChunkStore for PostgresChunks {
     fn forget(&self, _contents: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>> {
         // The rows went with their content rows (`ON DELETE CASCADE`).
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Chunks as objects of an S3-compatible store, named `<prefix>/<content id>/<chunk number>`.
+/// The content rows stay in PostgreSQL and are written before any object, so every object
+/// belongs to a row, or to one the sweep removed: [`ChunkStore::forget`] deletes the objects
+/// of removed rows, and [`S3Chunks::stored_contents`] finds objects whose row is gone (a sweep
+/// cut short) for the sweep to forget.
+pub struct S3Chunks {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+}
+
+impl S3Chunks {
+    /// The chunk store of `settings`.
+    pub fn shared(settings: &S3Store) -> Result<Arc<S3Chunks>, StoreError> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region);
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(key) = &settings.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &settings.secret_access_key {
+            builder = builder.with_secret_access_key(secret.expose());
+        }
+        if let Some(token) = &settings.session_token {
+            builder = builder.with_token(token.expose());
+        }
+        let store = builder
+            .build()
+            .map_err(|e| StoreError::internal_error("configuring the S3 store", &e))?;
+        Ok(Arc::new(S3Chunks {
+            store: Arc::new(store),
+            prefix: ObjectPath::from(settings.prefix.as_str()),
+        }))
+    }
+
+    fn content(&self, content: i64) -> ObjectPath {
+        self.prefix.child(content.to_string())
+    }
+
+    /// The contents that have objects written longer than `older_than` ago.
+    pub async fn stored_contents(&self, older_than: Duration) -> Result<Vec<i64>, StoreError> {
+        let cutoff = chrono::Utc::now()
+            - chrono::TimeDelta::from_std(older_than).unwrap_or(chrono::TimeDelta::MAX);
+        let depth = self.prefix.parts().count();
+        let mut objects = self.store.list(Some(&self.prefix));
+        let mut contents = std::collections::BTreeSet::new();
+        while let Some(object) = objects.next().await {
+            let object = object.map_err(unavailable)?;
+            if object.last_modified >= cutoff {
+                continue;
+            }
+            let id = object
+                .location
+                .parts()
+                .nth(depth)
+                .and_then(|part| part.as_ref().parse::<i64>().ok());
+            contents.extend(id);
+        }
+        Ok(contents.into_iter().collect())
+    }
+}
+
+fn unavailable(error: object_store::Error) -> StoreError {
+    StoreError::Unavailable(super::error::cause_chain("the S3 store", &error))
+}
+
+impl ChunkStore for S3Chunks {
+    fn write(&self, content: i64, seq: i32, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let path = self.content(content).child(seq.to_string());
+            self.store
+                .put(&path, PutPayload::from_bytes(data))
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn read(
+        &self,
+        content: i64,
+        offset: u64,
+        length: usize,
+    ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
+        Box::pin(async move {
+            let chunk = super::attachments::CHUNK_BYTES as u64;
+            let path = self.content(content).child((offset / chunk).to_string());
+            let within = offset % chunk;
+            let bytes = self
+                .store
+                .get_range(&path, within..within + length as u64)
+                .await
+                .map_err(unavailable)?;
+            Ok(bytes.to_vec())
+        })
+    }
+
+    fn forget(&self, contents: Vec<i64>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            for content in contents {
+                let prefix = self.content(content);
+                let objects: Vec<ObjectPath> = self
+                    .store
+                    .list(Some(&prefix))
+                    .map(|object| object.map(|o| o.location))
+                    .try_collect()
+                    .await
+                    .map_err(unavailable)?;
+                for object in objects {
+                    match self.store.delete(&object).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(error) => return Err(unavailable(error)),
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn as_s3(&self) -> Option<&S3Chunks> {
+        Some(self)
     }
 }

@@ -1217,3 +1217,163 @@ async fn uploads_and_removals_are_events_on_the_stream_and_for_webhooks() {
         .await;
     assert_eq!(deliveries["items"].as_array().unwrap().len(), 3);
 }
+
+/// The settings of `s3`, borrowed as the test servers take them, with `extra`.
+fn with_s3<'a>(
+    s3: &'a [(&'static str, String)],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    s3.iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+#[tokio::test]
+async fn files_in_an_s3_compatible_store_round_trip_and_go_with_their_last_record() {
+    let s3 = S3Server::start();
+    let settings = s3.settings("desk/files");
+    let app = TestApp::spawn_with(&with_s3(&settings, &[])).await;
+    let c = app.cast().await;
+    let first = open_incident(&app, &c).await;
+    let second = open_incident(&app, &c).await;
+    let bytes = noise(2 * 512 * 1024 + 4321, 21);
+    let a = app
+        .attach(
+            &c.desk,
+            &first["id"],
+            file_part(bytes.clone(), "抓包.pcap", "x/y"),
+            None,
+        )
+        .await;
+    let content: i64 = count_in(
+        &app.database,
+        "SELECT max(id) AS n FROM attachment_contents",
+    );
+    assert_eq!(
+        s3.objects("desk/files"),
+        [0, 1, 2].map(|seq| format!("desk/files/{content}/{seq}")),
+        "three chunks, as objects named by content and chunk"
+    );
+    assert_eq!(
+        rows(&app.database, "attachment_chunks"),
+        0,
+        "no bytes in the database"
+    );
+
+    let whole = app
+        .download(&c.desk, &a["id"], &[])
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(whole[..] == bytes[..]);
+    let part = app
+        .download(&c.desk, &a["id"], &[("Range", "bytes=524000-1049000")])
+        .await;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(part.bytes().await.unwrap()[..] == bytes[524_000..=1_049_000]);
+
+    // The same bytes again: stored once, the second upload's objects dropped.
+    let b = app
+        .attach(
+            &c.portal,
+            &second["id"],
+            file_part(bytes.clone(), "again.pcap", "x/y"),
+            None,
+        )
+        .await;
+    assert_eq!(b["sha256"], a["sha256"]);
+    assert_eq!(s3.objects("desk/files").len(), 3);
+    for (token, file) in [(&c.desk, &a), (&c.portal, &b)] {
+        let response = app
+            .send(
+                Method::DELETE,
+                &format!("/api/v1/attachments/{}", file["id"]),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    assert!(
+        s3.objects("desk/files").is_empty(),
+        "the objects went with the last record"
+    );
+}
+
+#[tokio::test]
+async fn with_an_s3_store_a_server_killed_mid_upload_leaves_no_object_behind() {
+    let s3 = S3Server::start();
+    let settings = s3.settings("files");
+    let app = TestApp::spawn_with(&with_s3(
+        &settings,
+        &[
+            ("ATTACHMENT_UPLOAD_TIMEOUT", "2s"),
+            ("ATTACHMENT_SWEEP_INTERVAL", "200ms"),
+        ],
+    ))
+    .await;
+    let c = app.cast().await;
+    let incident = open_incident(&app, &c).await;
+    let kept = app
+        .attach(
+            &c.desk,
+            &incident["id"],
+            file_part(b"kept".to_vec(), "kept.txt", "text/plain"),
+            None,
+        )
+        .await;
+
+    let (mut child, address) = start_binary(&app.database, &with_s3(&settings, &[]));
+    let path = format!("/api/v1/incidents/{}/attachments", incident["id"]);
+    let token = c.desk.clone();
+    let connection = tokio::task::spawn_blocking(move || {
+        start_upload(&address, &path, &token, 3_000_000, 1_600_000)
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s3.objects("files").len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the upload's chunks never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(connection);
+    assert_eq!(
+        rows(&app.database, "attachments"),
+        1,
+        "no record without its bytes"
+    );
+
+    // An object whose row is gone (a removal cut short before it reached the store).
+    let stray = s3.bucket_dir().join("files/987654");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("0"), b"stray").unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let objects = s3.objects("files");
+        let staged = rows(&app.database, "attachment_contents WHERE sha256 IS NULL");
+        if staged == 0 && objects.len() == 1 {
+            assert!(objects[0].ends_with("/0"), "{objects:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sweep left {staged} staged rows and objects {objects:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = app
+        .download(&c.desk, &kept["id"], &[])
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"kept");
+}

@@ -12,12 +12,14 @@ mod app;
 mod databases;
 mod expect;
 mod fixtures;
+mod s3;
 mod smtp;
 
 pub use app::*;
 pub use databases::*;
 pub use expect::*;
 pub use fixtures::*;
+pub use s3::*;
 pub use smtp::*;
 
 /// Password of the `admin` user in every test database.
