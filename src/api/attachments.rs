@@ -33,12 +33,12 @@ use crate::state::AppState;
 use crate::store;
 use crate::store::attachments::{CHUNK_BYTES, Staged};
 
-/// The form of an upload: `visibility` first (when given), then one or more `file` parts.
+/// The form of an upload: an optional `visibility`, and one or more `file` parts.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// `public` (staff and the incident's organisation) or `internal` (staff only). Default:
-    /// `public` for customer users, `internal` for staff. Send it before the files.
+    /// `public` (staff and the incident's organisation) or `internal` (staff only), for every
+    /// file of the upload. Default: `public` for customer users, `internal` for staff.
     #[schema(required = false)]
     visibility: NoteVisibility,
     /// A file; repeat the part to send several at once (at most 50 per owner in all).
@@ -151,14 +151,9 @@ async fn receive(
     while let Some(field) = next_within(stall, form.next()).await? {
         let mut field = field.map_err(multipart_error)?;
         match field.name().unwrap_or_default() {
+            // Applies to every file of the upload, wherever it comes: the records are written
+            // at the end, after the state machine has judged this visibility again.
             "visibility" => {
-                if !staged.is_empty() {
-                    return Err(AppError::invalid_field(
-                        "visibility",
-                        "order",
-                        "send `visibility` before the files",
-                    ));
-                }
                 let raw = read_small(&mut field, stall).await?;
                 *visibility = raw.trim().parse().map_err(|_| {
                     AppError::invalid_field("visibility", "invalid", "`public` or `internal`")
@@ -385,7 +380,7 @@ fn entry(id: i64) -> Owner {
 /// Attach files to an incident
 ///
 /// `multipart/form-data`: an optional `visibility` part (`public` | `internal`; default `public`
-/// for customer users, `internal` for staff), then one or more `file` parts. Each file is
+/// for customer users, `internal` for staff) and one or more `file` parts. Each file is
 /// stored as its bytes are, checked for type by its content (not by its name or the declared
 /// type), and kept once however often it is uploaded. All files appear, or none. Emits
 /// `attachment.created` per file and writes a history entry (public for public files).

@@ -197,6 +197,8 @@ fn owner_facts(
             customer_id
         }
         OwnerKind::KnowledgeEntry => {
+            // Customers know published entries only: a draft is "not found" to them.
+            let customer = caller.confined_to_customer().is_some();
             let entry = if lock {
                 knowledge_entries::table
                     .find(owner.id)
@@ -205,9 +207,9 @@ fn owner_facts(
                     .first::<i64>(conn)
                     .optional()?
                     .ok_or_else(|| StoreError::not_found("knowledge entry", owner.id))?;
-                super::knowledge::find(conn, owner.id, false)?
+                super::knowledge::find(conn, owner.id, customer)?
             } else {
-                super::knowledge::find(conn, owner.id, false)?
+                super::knowledge::find(conn, owner.id, customer)?
             };
             let caller_id = caller
                 .id

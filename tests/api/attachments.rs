@@ -991,6 +991,11 @@ async fn coordination_tickets_and_knowledge_drafts_take_files_too() {
         )
     };
     expect_problem(app.upload(&entry_path, &c.l2, form()).await, "forbidden").await;
+    expect_problem(
+        app.upload(&entry_path, &c.portal, form()).await,
+        "not_found",
+    )
+    .await;
     let stored = app.upload(&entry_path, &c.desk, form()).created().await;
     let guide = &stored["items"][0];
     expect_problem(app.get(&entry_path, &c.portal).await, "not_found").await;
@@ -1051,11 +1056,17 @@ async fn uploads_that_are_not_a_form_of_files_are_refused() {
     )
     .await;
     assert_eq!(error_fields(&problem), ["comment"]);
+    // `visibility` after the files still applies to them.
     let late = Form::new()
         .part("file", file_part(b"x".to_vec(), "x.txt", "text/plain"))
         .text("visibility", "public");
-    let problem = expect_problem(app.upload(&path, &c.desk, late).await, "validation_failed").await;
-    assert_eq!(error_fields(&problem), ["visibility"]);
+    let stored = app.upload(&path, &c.desk, late).created().await;
+    assert_eq!(stored["items"][0]["visibility"], "public");
+    // A customer's internal file is refused at the end, and its bytes are not kept.
+    let late = Form::new()
+        .part("file", file_part(noise(700_000, 4), "x.bin", "x/y"))
+        .text("visibility", "internal");
+    expect_problem(app.upload(&path, &c.portal, late).await, "forbidden").await;
     let bad = Form::new()
         .text("visibility", "secret")
         .part("file", file_part(b"x".to_vec(), "x.txt", "text/plain"));
@@ -1074,12 +1085,14 @@ async fn uploads_that_are_not_a_form_of_files_are_refused() {
         "not_found",
     )
     .await;
+    // Only the one accepted file is stored.
+    assert_eq!(rows(&app.database, "attachments"), 1);
     assert_eq!(
         rows(&app.database, "attachment_contents"),
-        0,
+        1,
         "refusals keep no bytes"
     );
-    assert_eq!(rows(&app.database, "attachments"), 0);
+    assert_eq!(rows(&app.database, "attachment_chunks"), 1);
 }
 
 #[tokio::test]
