@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Attachment throughput (issue 24): 8 concurrent clients (curl) upload and then download files of
+# Attachment throughput (issue 24): 8 concurrent clients (one curl process each, its requests one
+# after the other on one connection) upload and then download files of
 # 1 MB and of 25 MB, reported as MB/s beside the yardstick of the same run: 8 concurrent psql
 # processes doing `\copy … (format binary)` of the very same bytes into, and out of, a bytea
 # table stored as the server stores them (no compression). Also the server's peak RSS during
@@ -50,13 +51,15 @@ upload() {
     for c in $(seq 1 $CLIENTS); do incident "$size-$c" >"$WORK/$size/incident-$c"; done
     start=$(date +%s.%N)
     for c in $(seq 1 $CLIENTS); do
-        (
-            id=$(cat "$WORK/$size/incident-$c")
-            for n in $(seq 1 "$rounds"); do
-                curl -fs -o /dev/null -X POST "$BASE/api/v1/incidents/$id/attachments" \
-                    -H "Authorization: Bearer $DESK" -F "file=@$WORK/$size/c$c-$n.bin"
-            done
-        ) &
+        # One curl process per client, its uploads one after the other on one connection.
+        id=$(cat "$WORK/$size/incident-$c")
+        args=()
+        for n in $(seq 1 "$rounds"); do
+            [ "$n" -gt 1 ] && args+=(--next)
+            args+=(-fs -o /dev/null -H "Authorization: Bearer $DESK"
+                -F "file=@$WORK/$size/c$c-$n.bin" "$BASE/api/v1/incidents/$id/attachments")
+        done
+        curl "${args[@]}" &
     done
     wait
     end=$(date +%s.%N)
@@ -74,12 +77,12 @@ download() {
     done
     start=$(date +%s.%N)
     for c in $(seq 1 $CLIENTS); do
-        (
-            while read -r attachment; do
-                curl -fs -o /dev/null "$BASE/api/v1/attachments/$attachment/content" \
-                    -H "Authorization: Bearer $DESK"
-            done <"$WORK/$size/ids-$c"
-        ) &
+        # One curl process per client, its downloads one after the other on one connection.
+        args=()
+        while read -r attachment; do
+            args+=(-o /dev/null "$BASE/api/v1/attachments/$attachment/content")
+        done <"$WORK/$size/ids-$c"
+        curl -fs -H "Authorization: Bearer $DESK" "${args[@]}" &
     done
     wait
     end=$(date +%s.%N)
