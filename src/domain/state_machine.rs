@@ -511,22 +511,13 @@ pub fn decide(
             }
             Ok(facts.status)
         }
-        Command::AddNote(visibility) => {
+        // Notes and files: the reporter's organisation writes public ones only.
+        Command::AddNote(visibility) | Command::Attach(visibility) => {
             let may = roles.is_staff() || (own_customer && visibility == NoteVisibility::Public);
             if !may {
                 return Err(forbidden(
                     action,
-                    "staff, or the reporter's organisation for public notes",
-                ));
-            }
-            Ok(facts.status)
-        }
-        Command::Attach(visibility) => {
-            let may = roles.is_staff() || (own_customer && visibility == NoteVisibility::Public);
-            if !may {
-                return Err(forbidden(
-                    action,
-                    "staff, or the reporter's organisation for public files",
+                    "staff, or the reporter's organisation for public notes and files",
                 ));
             }
             Ok(facts.status)

@@ -76,6 +76,25 @@ impl TestApp {
         body["items"][0].clone()
     }
 
+    /// Uploads one small text file to incident `id` and returns its record.
+    async fn attach_text(
+        &self,
+        token: &str,
+        id: &Value,
+        filename: &str,
+        body: &[u8],
+        visibility: Option<&str>,
+    ) -> Value {
+        let part = file_part(body.to_vec(), filename, "text/plain");
+        self.attach(token, id, part, visibility).await
+    }
+
+    /// `DELETE /attachments/{id}`.
+    async fn remove(&self, token: &str, id: &Value) -> Response {
+        let path = format!("/api/v1/attachments/{id}");
+        self.send(Method::DELETE, &path, Some(token), None).await
+    }
+
     /// `GET /attachments/{id}/content` with extra headers.
     async fn download(&self, token: &str, id: &Value, headers: &[(&str, &str)]) -> Response {
         let mut request = self
@@ -434,13 +453,8 @@ async fn fifty_files_per_incident_and_the_fifty_first_is_refused() {
         .part("file", file_part(b"a".to_vec(), "a.txt", "text/plain"))
         .part("file", file_part(b"b".to_vec(), "b.txt", "text/plain"));
     expect_problem(app.upload(&path, &c.desk, two).await, "attachment_limit").await;
-    app.attach(
-        &c.desk,
-        &incident["id"],
-        file_part(b"fifty".to_vec(), "50.txt", "text/plain"),
-        None,
-    )
-    .await;
+    app.attach_text(&c.desk, &incident["id"], "50.txt", b"fifty", None)
+        .await;
     let over = Form::new().part("file", file_part(b"51".to_vec(), "51.txt", "text/plain"));
     expect_problem(app.upload(&path, &c.desk, over).await, "attachment_limit").await;
     let listed = app.get(&path, &c.desk).ok().await;
@@ -459,28 +473,13 @@ async fn customers_see_public_files_of_their_own_organisation_only() {
     let incident = open_incident(&app, &c).await;
     let id = &incident["id"];
     let internal = app
-        .attach(
-            &c.desk,
-            id,
-            file_part(b"internal".to_vec(), "诊断.txt", "text/plain"),
-            None,
-        )
+        .attach_text(&c.desk, id, "诊断.txt", b"internal", None)
         .await;
     let public = app
-        .attach(
-            &c.desk,
-            id,
-            file_part(b"public".to_vec(), "说明.txt", "text/plain"),
-            Some("public"),
-        )
+        .attach_text(&c.desk, id, "说明.txt", b"public", Some("public"))
         .await;
     let own = app
-        .attach(
-            &c.portal,
-            id,
-            file_part(b"mine".to_vec(), "截图.txt", "text/plain"),
-            None,
-        )
+        .attach_text(&c.portal, id, "截图.txt", b"mine", None)
         .await;
     assert_eq!(
         own["visibility"], "public",
@@ -544,38 +543,11 @@ async fn customers_see_public_files_of_their_own_organisation_only() {
         "not_found",
     )
     .await;
-    expect_problem(
-        app.send(
-            Method::DELETE,
-            &format!("/api/v1/attachments/{}", public["id"]),
-            Some(&stranger),
-            None,
-        )
-        .await,
-        "not_found",
-    )
-    .await;
+    expect_problem(app.remove(&stranger, &public["id"]).await, "not_found").await;
 
     // The customer removes their own file, not the desk's.
-    expect_problem(
-        app.send(
-            Method::DELETE,
-            &format!("/api/v1/attachments/{}", public["id"]),
-            Some(&c.portal),
-            None,
-        )
-        .await,
-        "forbidden",
-    )
-    .await;
-    let removed = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/attachments/{}", own["id"]),
-            Some(&c.portal),
-            None,
-        )
-        .await;
+    expect_problem(app.remove(&c.portal, &public["id"]).await, "forbidden").await;
+    let removed = app.remove(&c.portal, &own["id"]).await;
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
 
     // The customer's journal shows the public uploads and removals, never the internal one.
@@ -609,12 +581,7 @@ async fn files_are_removed_while_open_and_a_closed_incident_keeps_its_own() {
     let incident = app.resolved_incident(&c).await;
     let id = &incident["id"];
     let kept = app
-        .attach(
-            &c.portal,
-            id,
-            file_part(b"signed form".to_vec(), "签字.txt", "text/plain"),
-            None,
-        )
+        .attach_text(&c.portal, id, "签字.txt", b"signed form", None)
         .await;
     let dropped = app
         .attach(
@@ -624,14 +591,7 @@ async fn files_are_removed_while_open_and_a_closed_incident_keeps_its_own() {
             None,
         )
         .await;
-    let gone = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/attachments/{}", dropped["id"]),
-            Some(&c.l2),
-            None,
-        )
-        .await;
+    let gone = app.remove(&c.l2, &dropped["id"]).await;
     assert_eq!(
         gone.status(),
         StatusCode::NO_CONTENT,
@@ -667,17 +627,7 @@ async fn files_are_removed_while_open_and_a_closed_incident_keeps_its_own() {
     )
     .await;
     for token in [&c.desk, &c.portal] {
-        expect_problem(
-            app.send(
-                Method::DELETE,
-                &format!("/api/v1/attachments/{}", kept["id"]),
-                Some(token),
-                None,
-            )
-            .await,
-            "incident_closed",
-        )
-        .await;
+        expect_problem(app.remove(token, &kept["id"]).await, "incident_closed").await;
     }
     let body = app
         .download(&c.portal, &kept["id"], &[])
@@ -725,14 +675,7 @@ async fn the_same_file_is_stored_once_and_goes_with_its_last_record() {
     assert_eq!(rows(&app.database, "attachments"), 3);
 
     for file in [&a, &b] {
-        let response = app
-            .send(
-                Method::DELETE,
-                &format!("/api/v1/attachments/{}", file["id"]),
-                Some(&c.desk),
-                None,
-            )
-            .await;
+        let response = app.remove(&c.desk, &file["id"]).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert_eq!(
             rows(&app.database, "attachment_contents"),
@@ -747,14 +690,7 @@ async fn the_same_file_is_stored_once_and_goes_with_its_last_record() {
         .await
         .unwrap();
     assert!(body[..] == bytes[..]);
-    let response = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/attachments/{}", c3["id"]),
-            Some(&c.portal),
-            None,
-        )
-        .await;
+    let response = app.remove(&c.portal, &c3["id"]).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(rows(&app.database, "attachment_contents"), 0);
     assert_eq!(rows(&app.database, "attachment_chunks"), 0);
@@ -849,28 +785,13 @@ async fn notes_name_attachments_of_their_incident() {
     let other = open_incident(&app, &c).await;
     let id = &incident["id"];
     let public = app
-        .attach(
-            &c.portal,
-            id,
-            file_part(b"log".to_vec(), "error.log", "text/plain"),
-            None,
-        )
+        .attach_text(&c.portal, id, "error.log", b"log", None)
         .await;
     let internal = app
-        .attach(
-            &c.desk,
-            id,
-            file_part(b"dump".to_vec(), "dump.txt", "text/plain"),
-            None,
-        )
+        .attach_text(&c.desk, id, "dump.txt", b"dump", None)
         .await;
     let elsewhere = app
-        .attach(
-            &c.desk,
-            &other["id"],
-            file_part(b"else".to_vec(), "else.txt", "text/plain"),
-            None,
-        )
+        .attach_text(&c.desk, &other["id"], "else.txt", b"else", None)
         .await;
     let note = app
         .post(
@@ -1122,20 +1043,10 @@ async fn monitoring_links_and_public_files_are_on_the_record_form() {
         json!([{"href": "https://grafana.example/d/his", "text": "磁盘面板"},
                {"href": "https://grafana.example/render/his.png", "text": "磁盘趋势"}])
     );
-    app.attach(
-        &m.desk,
-        &id,
-        file_part(b"df -h".to_vec(), "df-输出.txt", "text/plain"),
-        Some("public"),
-    )
-    .await;
-    app.attach(
-        &m.desk,
-        &id,
-        file_part(b"secret".to_vec(), "内部诊断.txt", "text/plain"),
-        None,
-    )
-    .await;
+    app.attach_text(&m.desk, &id, "df-输出.txt", b"df -h", Some("public"))
+        .await;
+    app.attach_text(&m.desk, &id, "内部诊断.txt", b"secret", None)
+        .await;
     let form = app
         .get_accepting(
             &format!("/api/v1/incidents/{id}/record"),
@@ -1174,30 +1085,11 @@ async fn uploads_and_removals_are_events_on_the_stream_and_for_webhooks() {
     let mut desk = Stream::open(&app, &c.desk, &query, None).await;
     let mut portal = Stream::open(&app, &c.portal, &query, None).await;
 
-    let internal = app
-        .attach(
-            &c.desk,
-            id,
-            file_part(b"x".to_vec(), "内部.txt", "text/plain"),
-            None,
-        )
-        .await;
+    let internal = app.attach_text(&c.desk, id, "内部.txt", b"x", None).await;
     let public = app
-        .attach(
-            &c.desk,
-            id,
-            file_part(b"y".to_vec(), "公开.txt", "text/plain"),
-            Some("public"),
-        )
+        .attach_text(&c.desk, id, "公开.txt", b"y", Some("public"))
         .await;
-    let removed = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/attachments/{}", public["id"]),
-            Some(&c.desk),
-            None,
-        )
-        .await;
+    let removed = app.remove(&c.desk, &public["id"]).await;
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
 
     let seen: Vec<(String, Value)> = [desk.next().await, desk.next().await, desk.next().await]
@@ -1299,14 +1191,7 @@ async fn files_in_an_s3_compatible_store_round_trip_and_go_with_their_last_recor
     assert_eq!(b["sha256"], a["sha256"]);
     assert_eq!(s3.objects("desk/files").len(), 3);
     for (token, file) in [(&c.desk, &a), (&c.portal, &b)] {
-        let response = app
-            .send(
-                Method::DELETE,
-                &format!("/api/v1/attachments/{}", file["id"]),
-                Some(token),
-                None,
-            )
-            .await;
+        let response = app.remove(token, &file["id"]).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
     assert!(
@@ -1330,12 +1215,7 @@ async fn with_an_s3_store_a_server_killed_mid_upload_leaves_no_object_behind() {
     let c = app.cast().await;
     let incident = open_incident(&app, &c).await;
     let kept = app
-        .attach(
-            &c.desk,
-            &incident["id"],
-            file_part(b"kept".to_vec(), "kept.txt", "text/plain"),
-            None,
-        )
+        .attach_text(&c.desk, &incident["id"], "kept.txt", b"kept", None)
         .await;
 
     let (mut child, address) = start_binary(&app.database, &with_s3(&settings, &[]));
