@@ -555,7 +555,10 @@ pub fn delete(
         // entry's.
         let own = file.uploaded_by == actor;
         let facts = owner_facts(conn, file.owner, caller, Command::Detach { own }, true)?;
-        diesel::delete(attachments::table.find(id)).execute(conn)?;
+        // Another removal may have taken it while this one waited for the owner's lock.
+        if diesel::delete(attachments::table.find(id)).execute(conn)? == 0 {
+            return Err(StoreError::not_found("attachment", id));
+        }
         journal(
             conn,
             file.owner,

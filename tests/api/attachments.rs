@@ -609,6 +609,29 @@ async fn files_are_removed_while_open_and_a_closed_incident_keeps_its_own() {
         "the bytes no record names went with the record"
     );
 
+    // Two removals of one file at once: one removes it, the other finds nothing.
+    let twice = app
+        .attach_text(&c.desk, id, "twice.txt", b"twice", None)
+        .await;
+    let (first, second) = tokio::join!(
+        app.remove(&c.desk, &twice["id"]),
+        app.remove(&c.l2, &twice["id"])
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [204, 404]);
+    let history = app
+        .get(&format!("/api/v1/incidents/{id}/history"), &c.desk)
+        .ok()
+        .await;
+    let detached = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "detach" && e["comment"] == "twice.txt")
+        .count();
+    assert_eq!(detached, 1, "one removal, one history entry");
+
     app.act_ok(&c.portal, id, "confirm", json!({})).await;
     app.act_ok(&c.desk, id, "close", json!({"closure_code": "resolved"}))
         .await;
