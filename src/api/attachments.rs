@@ -16,6 +16,7 @@ use actix_web::http::header::{
 use actix_web::web::{Bytes, BytesMut, Data, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post};
 use futures_util::StreamExt;
+use http_range_header::RangeUnsatisfiableError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -646,6 +647,8 @@ pub async fn download_attachment(
                 Ok(ranges) if ranges.len() == 1 => ranges.into_iter().next(),
                 // Several ranges: the whole file, which a server may always send instead.
                 Ok(_) => None,
+                // A suffix longer than the file is the whole file (RFC 9110 §14.1.3).
+                Err(RangeUnsatisfiableError::FileSuffixOutOfBounds) => Some(0..=size - 1),
                 Err(_) => return Err(AppError::RangeNotSatisfiable { size }),
             },
         },
