@@ -32,7 +32,8 @@ use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
-use crate::store::attachments::{CHUNK_BYTES, Staged};
+use crate::store::attachments::Staged;
+use crate::store::chunks::CHUNK_BYTES;
 
 /// The form of an upload: an optional `visibility`, and one or more `file` parts.
 #[derive(Debug, ToSchema)]

@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bytea, Integer};
+use diesel::sql_types::BigInt;
 
 use super::StoreError;
+use super::chunks::CHUNK_BYTES;
 use super::incidents::IncidentRow;
 use super::outbox;
 use super::schema::{
-    attachment_chunks, attachment_contents, attachments, coordination_tickets, incidents,
-    knowledge_entries,
+    attachment_contents, attachments, coordination_tickets, incidents, knowledge_entries,
 };
 use crate::domain::attachment::{self, Attachment, Owner, OwnerKind};
 use crate::domain::coordination::CoordinationError;
@@ -27,15 +27,6 @@ use crate::domain::incident::{Incident, NoteVisibility, Status};
 use crate::domain::knowledge;
 use crate::domain::state_machine::Command;
 use crate::domain::workflow::{self, Caller};
-
-/// Bytes per stored chunk: large enough that a 25 MB file is 50 rows, small enough that eight
-/// uploads at once hold a few MB between them.
-pub const CHUNK_BYTES: usize = 512 * 1024;
-
-diesel::define_sql_function!(
-    /// PostgreSQL's `substring(bytes, start, count)` (1-based).
-    fn substring(data: Bytea, start: Integer, count: Integer) -> Bytea
-);
 
 /// A stored attachment record.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -110,23 +101,6 @@ pub fn stage(conn: &mut PgConnection) -> Result<i64, StoreError> {
         .values(attachment_contents::chunk_size.eq(CHUNK_BYTES as i32))
         .returning(attachment_contents::id)
         .get_result(conn)?)
-}
-
-/// Stores chunk `seq` of staged content `content_id` (the PostgreSQL chunk store's write).
-pub fn store_chunk(
-    conn: &mut PgConnection,
-    content_id: i64,
-    seq: i32,
-    data: &[u8],
-) -> Result<(), StoreError> {
-    diesel::insert_into(attachment_chunks::table)
-        .values((
-            attachment_chunks::content_id.eq(content_id),
-            attachment_chunks::seq.eq(seq),
-            attachment_chunks::data.eq(data),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Drops staged contents of an upload that failed (their chunks go with them).
@@ -253,7 +227,7 @@ fn limit_error(error: attachment::LimitError) -> StoreError {
 }
 
 /// What an upload stored: the records, and the staged contents dropped for identical stored
-/// ones (for [`super::chunks::ChunkStore::forget`]).
+/// ones (whose chunks the chunk store is to forget).
 #[derive(Debug)]
 pub struct Attached {
     /// The records, in the order of the files.
@@ -508,27 +482,6 @@ pub fn visible_list(
         }
     }
     list(conn, owner, customer.is_some())
-}
-
-/// `length` bytes of `content_id` from `offset` (within one chunk).
-pub fn read_slice(
-    conn: &mut PgConnection,
-    content_id: i64,
-    offset: u64,
-    length: usize,
-) -> Result<Vec<u8>, StoreError> {
-    let seq = (offset / CHUNK_BYTES as u64) as i32;
-    let within = (offset % CHUNK_BYTES as u64) as i32;
-    let bytes: Option<Vec<u8>> = attachment_chunks::table
-        .find((content_id, seq))
-        .select(substring(
-            attachment_chunks::data,
-            within + 1,
-            length as i32,
-        ))
-        .first(conn)
-        .optional()?;
-    bytes.ok_or_else(|| StoreError::internal(format!("content {content_id} lacks chunk {seq}")))
 }
 
 /// Removes attachment `id` by `caller`: the record, the owner's journal entry and

@@ -8,17 +8,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
+use diesel::prelude::*;
+use diesel::sql_types::{Bytea, Integer};
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
 
+use super::schema::attachment_chunks;
 use super::{DbPool, StoreError};
 use crate::config::S3Store;
 
+/// Bytes per stored chunk: large enough that a 25 MB file is 50 rows, small enough that eight
+/// uploads at once hold a few MB between them.
+pub const CHUNK_BYTES: usize = 512 * 1024;
+
+diesel::define_sql_function!(
+    /// PostgreSQL's `substring(bytes, start, count)` (1-based).
+    fn substring(data: Bytea, start: Integer, count: Integer) -> Bytea
+);
+
 /// Writes, reads and forgets the chunks of stored contents. Every chunk but the last of a
-/// content holds exactly [`super::attachments::CHUNK_BYTES`] bytes.
+/// content holds exactly [`CHUNK_BYTES`] bytes.
 pub trait ChunkStore: Send + Sync {
     /// Stores chunk `seq` of content `content`.
     fn write(&self, content: i64, seq: i32, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -57,7 +69,7 @@ impl PostgresChunks {
 impl ChunkStore for PostgresChunks {
     fn write(&self, content: i64, seq: i32, data: Bytes) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(super::run(&self.pool, move |conn| {
-            super::attachments::store_chunk(conn, content, seq, &data)
+            store_chunk(conn, content, seq, &data)
         }))
     }
 
@@ -68,7 +80,7 @@ impl ChunkStore for PostgresChunks {
         length: usize,
     ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
         Box::pin(super::run(&self.pool, move |conn| {
-            super::attachments::read_slice(conn, content, offset, length)
+            read_slice(conn, content, offset, length)
         }))
     }
 
@@ -76,6 +88,44 @@ impl ChunkStore for PostgresChunks {
         // The rows went with their content rows (`ON DELETE CASCADE`).
         Box::pin(std::future::ready(Ok(())))
     }
+}
+
+/// Stores chunk `seq` of staged content `content_id`.
+fn store_chunk(
+    conn: &mut PgConnection,
+    content_id: i64,
+    seq: i32,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    diesel::insert_into(attachment_chunks::table)
+        .values((
+            attachment_chunks::content_id.eq(content_id),
+            attachment_chunks::seq.eq(seq),
+            attachment_chunks::data.eq(data),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// `length` bytes of `content_id` from `offset` (within one chunk).
+fn read_slice(
+    conn: &mut PgConnection,
+    content_id: i64,
+    offset: u64,
+    length: usize,
+) -> Result<Vec<u8>, StoreError> {
+    let seq = (offset / CHUNK_BYTES as u64) as i32;
+    let within = (offset % CHUNK_BYTES as u64) as i32;
+    let bytes: Option<Vec<u8>> = attachment_chunks::table
+        .find((content_id, seq))
+        .select(substring(
+            attachment_chunks::data,
+            within + 1,
+            length as i32,
+        ))
+        .first(conn)
+        .optional()?;
+    bytes.ok_or_else(|| StoreError::internal(format!("content {content_id} lacks chunk {seq}")))
 }
 
 /// Chunks as objects of an S3-compatible store, named `<prefix>/<content id>/<chunk number>`.
@@ -167,7 +217,7 @@ impl ChunkStore for S3Chunks {
         length: usize,
     ) -> BoxFuture<'_, Result<Vec<u8>, StoreError>> {
         Box::pin(async move {
-            let chunk = super::attachments::CHUNK_BYTES as u64;
+            let chunk = CHUNK_BYTES as u64;
             let path = self.content(content).child((offset / chunk).to_string());
             let within = offset % chunk;
             let bytes = self
