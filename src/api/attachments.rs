@@ -98,16 +98,21 @@ async fn upload(
     }
     let who = caller.caller();
     let mut visibility = default_visibility(&caller);
-    {
+    let held = {
         let who = who.clone();
         store::run(&state.pool, move |conn| {
-            store::attachments::check_upload(conn, owner, &who, visibility, 1)
+            store::attachments::check_upload(conn, owner, &who, visibility)
         })
-        .await?;
-    }
+        .await?
+    };
     let mut form = Multipart::new(http.headers(), payload);
     let mut staged: Vec<Staged> = Vec::new();
-    let received = receive(&state, &mut form, &mut visibility, &mut staged, limit).await;
+    let limits = Limits {
+        size: limit,
+        held,
+        kind: owner.kind,
+    };
+    let received = receive(&state, &mut form, &mut visibility, &mut staged, limits).await;
     let outcome = match received {
         Ok(()) if staged.is_empty() => Err(AppError::invalid_field(
             "file",
@@ -142,12 +147,21 @@ async fn upload(
 
 /// Reads every part of `form`: `visibility` into `visibility`, each `file` into a staged
 /// content pushed onto `staged` (so the caller can drop what was stored if anything fails).
+/// What one upload may bring: files of at most `size` bytes, and as many as fit beside the
+/// `held` files of an owner of `kind`.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    size: u64,
+    held: i64,
+    kind: OwnerKind,
+}
+
 async fn receive(
     state: &AppState,
     form: &mut Multipart,
     visibility: &mut NoteVisibility,
     staged: &mut Vec<Staged>,
-    limit: u64,
+    limits: Limits,
 ) -> Result<(), AppError> {
     let stall = stall(state);
     while let Some(field) = next_within(stall, form.next()).await? {
@@ -162,16 +176,15 @@ async fn receive(
                 })?;
             }
             "file" => {
-                if staged.len() as i64 >= attachment::MAX_PER_OWNER {
-                    return Err(AppError::Conflict {
+                // Refused before the file's bytes are read when it would not fit.
+                let adding = staged.len() as i64 + 1;
+                attachment::check_room(limits.kind, limits.held, adding).map_err(|error| {
+                    AppError::Conflict {
                         code: "attachment_limit",
-                        detail: format!(
-                            "at most {} attachments per owner",
-                            attachment::MAX_PER_OWNER
-                        ),
-                    });
-                }
-                store_file(state, &mut field, limit, stall, staged).await?;
+                        detail: format!("{error}."),
+                    }
+                })?;
+                store_file(state, &mut field, limits.size, stall, staged).await?;
             }
             other => {
                 let name: String = other.chars().take(60).collect();

@@ -206,17 +206,18 @@ fn count(conn: &mut PgConnection, owner: Owner) -> Result<i64, StoreError> {
     Ok(query.get_result(conn)?)
 }
 
-/// Checks, before any byte is read, that `caller` may add `adding` files of `visibility` to
-/// `owner` and that they fit (409 `attachment_limit`); [`attach`] checks again under the lock.
+/// Checks, before any byte is read, that `caller` may add files of `visibility` to `owner` and
+/// that one more fits (409 `attachment_limit`); returns how many the owner holds. [`attach`]
+/// checks again under the lock.
 pub fn check_upload(
     conn: &mut PgConnection,
     owner: Owner,
     caller: &Caller,
     visibility: NoteVisibility,
-    adding: i64,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let facts = owner_facts(conn, owner, caller, Command::Attach(visibility), false)?;
-    attachment::check_room(owner.kind, facts.held, adding).map_err(limit_error)
+    attachment::check_room(owner.kind, facts.held, 1).map_err(limit_error)?;
+    Ok(facts.held)
 }
 
 fn limit_error(error: attachment::LimitError) -> StoreError {
