@@ -46,6 +46,14 @@ pub fn spawn(state: Data<AppState>) {
             tokio::time::sleep(sweeper.settings.attachment_sweep_interval).await;
         }
     });
+    let indexer = state.clone();
+    tokio::spawn(async move {
+        match index_unsearchable(&indexer).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("indexed {n} incidents for search"),
+            Err(err) => log::warn!("indexing incidents for search failed: {err}"),
+        }
+    });
     let watcher = state.clone();
     tokio::spawn(async move {
         loop {
@@ -101,6 +109,26 @@ pub fn spawn(state: Data<AppState>) {
 }
 
 const BATCH: i64 = 20;
+
+/// Incidents indexed for search per transaction while catching up.
+const SEARCH_INDEX_BATCH: i64 = 1_000;
+
+/// Indexes, batch by batch, the incidents written before incident search existed (a database
+/// upgraded to it): they become searchable within seconds of start-up, the newest writes at
+/// once. Returns how many it indexed.
+async fn index_unsearchable(state: &AppState) -> Result<usize, StoreError> {
+    let mut indexed = 0;
+    loop {
+        let n = store::run(&state.pool, |conn| {
+            store::incident_text::backfill(conn, SEARCH_INDEX_BATCH)
+        })
+        .await?;
+        indexed += n;
+        if n == 0 {
+            return Ok(indexed);
+        }
+    }
+}
 
 /// Messages claimed at a time by one sender.
 const MAIL_BATCH: i64 = 10;

@@ -187,6 +187,8 @@ pub(super) fn seed_demo(args: SeedDemoArgs) -> Result<(), String> {
     store::report_summaries::rebuild(&mut conn, settings.timezone).map_err(explain)?;
     eprintln!("indexing resolved incidents for suggestions");
     store::suggestions::backfill(&mut conn).map_err(explain)?;
+    eprintln!("indexing incidents for search");
+    while store::incident_text::backfill(&mut conn, 5_000).map_err(explain)? > 0 {}
     store::demo::analyze(&mut conn).map_err(explain)?;
     println!(
         "seeded {written} incidents and {entries} knowledge entries over {} months up to {end} for {customers} organisations in {:.1} s",

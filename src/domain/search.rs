@@ -111,6 +111,91 @@ impl SearchQuery {
     }
 }
 
+/// Weights of an incident's text (SPEC §14), highest first: number and title `A`, description
+/// `B`, solution, workaround and public notes `C`, internal notes `D`. Customers match and are
+/// ranked on [`PUBLIC_WEIGHTS`] only, so an internal note neither finds nor lifts an incident
+/// for them.
+pub const WEIGHTS: [char; 4] = ['A', 'B', 'C', 'D'];
+
+/// The weights a customer's search reads, as `ts_filter` takes them.
+pub const PUBLIC_WEIGHTS: &str = "{a,b,c}";
+
+/// An incident's searchable text split by weight ([`WEIGHTS`]), each part as the Latin text for
+/// `to_tsvector('english', …)` and the CJK lexemes for `to_tsvector('simple', …)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IncidentDocument {
+    /// Latin text per weight.
+    pub latin: [String; 4],
+    /// Space-separated CJK lexemes per weight.
+    pub cjk: [String; 4],
+}
+
+/// The fields of an incident its search reads; a write that changes none of them leaves the
+/// index as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct IncidentText {
+    pub number: String,
+    pub title: String,
+    pub description: String,
+    pub solution: Option<String>,
+    pub workaround: Option<String>,
+}
+
+impl IncidentText {
+    /// The searchable fields of `incident`.
+    pub fn of(incident: &crate::domain::incident::Incident) -> IncidentText {
+        IncidentText {
+            number: incident.number.clone(),
+            title: incident.title.clone(),
+            description: incident.description.clone(),
+            solution: incident.solution.clone(),
+            workaround: incident.workaround.clone(),
+        }
+    }
+
+    /// The document of this text and of `notes` (`(body, internal)`).
+    pub fn document<'a>(
+        &self,
+        notes: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> IncidentDocument {
+        let mut parts: [Vec<&str>; 4] = Default::default();
+        parts[0].extend([self.number.as_str(), self.title.as_str()]);
+        parts[1].push(&self.description);
+        parts[2].extend(self.solution.as_deref());
+        parts[2].extend(self.workaround.as_deref());
+        for (body, internal) in notes {
+            parts[if internal { 3 } else { 2 }].push(body);
+        }
+        let mut document = IncidentDocument::default();
+        for (weight, texts) in parts.iter().enumerate() {
+            // A line break between fields keeps a word of one from running into the next.
+            let text = texts.join("\n");
+            document.latin[weight] = latin_part(&text);
+            document.cjk[weight] = cjk_lexemes(&text);
+        }
+        document
+    }
+}
+
+/// The incident id a query names by number, as SPEC §14's number lookup reads it: `INC-000123`
+/// (any case, the hyphen optional) or the six or more digits of a number (`000123`). Shorter
+/// bare digits are text: `500` is more likely an error code than incident 500.
+pub fn number_lookup(q: &str) -> Option<i64> {
+    let q = q.trim();
+    let digits = match q.get(..3) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("inc") => {
+            q[3..].strip_prefix('-').unwrap_or(&q[3..])
+        }
+        _ if q.len() >= 6 => q,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
 /// The text suggestions are sought for, split for PostgreSQL: the title's and the
 /// description's Latin part (for `english`) and Chinese words of two characters or more,
 /// space-separated (for `simple`).
@@ -313,6 +398,42 @@ mod tests {
         let common_title =
             SimilarityQuery::new(&[lexeme("系统", true, 0.4), lexeme("升级", true, 0.3)]).unwrap();
         assert_eq!(common_title.same_subcategory, "'升级' | '系统'");
+    }
+
+    #[test]
+    fn an_incident_document_weighs_title_over_description_over_solution_and_notes() {
+        let text = IncidentText {
+            number: "INC-000042".into(),
+            title: "财务系统升级出错".into(),
+            description: "Upgrade errors on the ledger".into(),
+            solution: Some("回滚补丁".into()),
+            workaround: None,
+        };
+        let document = text.document([("客户已知晓", false), ("root password is hunter2", true)]);
+        assert!(document.latin[0].contains("INC-000042"));
+        assert!(document.cjk[0].split(' ').any(|w| w == "财务"));
+        assert!(document.latin[1].contains("Upgrade errors"));
+        assert!(document.cjk[2].split(' ').any(|w| w == "回滚"));
+        assert!(document.cjk[2].split(' ').any(|w| w == "客户"));
+        assert!(document.latin[3].contains("hunter2"));
+        assert!(!document.latin[2].contains("hunter2"));
+        assert_eq!(document.cjk[3], "");
+    }
+
+    #[test]
+    fn a_number_is_looked_up_by_its_prefix_or_its_six_digits() {
+        assert_eq!(number_lookup("INC-000123"), Some(123));
+        assert_eq!(number_lookup(" inc000123 "), Some(123));
+        assert_eq!(number_lookup("Inc-7"), Some(7));
+        assert_eq!(number_lookup("000123"), Some(123));
+        assert_eq!(number_lookup("1234567"), Some(1_234_567));
+        assert_eq!(number_lookup("500"), None);
+        assert_eq!(number_lookup("INC-"), None);
+        assert_eq!(number_lookup("INC-12a"), None);
+        assert_eq!(number_lookup("incident"), None);
+        assert_eq!(number_lookup("INC-000000"), None);
+        assert_eq!(number_lookup("INC-99999999999999999999"), None);
+        assert_eq!(number_lookup("升级出错"), None);
     }
 
     #[test]

@@ -429,6 +429,13 @@ diesel::table! {
     }
 }
 
+// Its `search_vector` (tsvector) is written and read with SQL of `store/incident_text.rs` only.
+diesel::table! {
+    incident_text (incident_id) {
+        incident_id -> Int8,
+    }
+}
+
 diesel::table! {
     incident_search_state (id) {
         id -> Int2,
@@ -558,6 +565,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     knowledge_entries,
     incident_search,
     incident_search_state,
+    incident_text,
     stream_tickets,
     notifications,
 );

@@ -4,7 +4,7 @@ use actix_web::web::{Data, Path};
 use actix_web::{HttpResponse, get};
 use serde::{Deserialize, Serialize};
 
-use super::requests::ListIncidentsQuery;
+use super::requests::{IncidentSort, ListIncidentsQuery};
 use super::{IncidentResponse, require_incident_reader, respond, visible};
 use crate::api::extract::{AuthUser, ValidQuery};
 use crate::api::pagination::{Page, PageQuery, decode_cursor, encode_cursor};
@@ -12,7 +12,7 @@ use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
-use crate::store::incidents::{IncidentCursor, IncidentFilter};
+use crate::store::incident_list::{IncidentCursor, IncidentFilter};
 
 #[derive(Serialize, Deserialize)]
 struct ListCursor {
@@ -26,8 +26,10 @@ struct ListCursor {
 /// Filters combine: status (repeatable), level, tier, `assignee_id` (`none` for unassigned),
 /// customer, category, subcategory, configuration item, `sla_breached`, `awaiting_confirmation`
 /// (resolved, user-reported and unanswered: the calls the desk still has to make), creation window,
-/// `updated_since` and the text `q`. Sort by `created_at` (default), `due_at`, `level` or
-/// `updated_at` (for polling). Each item carries `allowed_actions` for the caller.
+/// `updated_since` and the text search `q` (SPEC §14: Chinese and English words, ranked by
+/// relevance, a number first). Sort by `created_at` (default), `due_at`, `level`, `updated_at`
+/// (for polling) or `relevance` (default with `q`). Each item carries `allowed_actions` for the
+/// caller.
 ///
 /// Roles: staff, `integration`, and `customer` (its own organisation's incidents only).
 ///
@@ -51,7 +53,12 @@ pub async fn list_incidents(
     require_incident_reader(&caller)?;
     let query = query.0;
     let limit = paging.0.limit()?;
-    let sort = query.sort.unwrap_or_default();
+    let q = query.q.filter(|q| !q.trim().is_empty());
+    let sort = query.sort.unwrap_or(if q.is_some() {
+        IncidentSort::Relevance
+    } else {
+        IncidentSort::default()
+    });
     let after = match paging.0.cursor.as_deref() {
         None => None,
         Some(cursor) => {
@@ -84,12 +91,18 @@ pub async fn list_incidents(
         created_from: query.created_from,
         created_to: query.created_to,
         updated_since: query.updated_since,
-        q: query.q.filter(|q| !q.trim().is_empty()),
+        search: None,
     };
+    let public_only = !caller.roles.is_staff();
     let (key, descending) = sort.key();
     let slot = state.heavy_read_slot().await?;
     let (rows, next, blocked) = store::run(&state.pool, move |conn| {
-        let (rows, next) = store::incidents::list(conn, &filter, key, descending, after, limit)?;
+        let mut filter = filter;
+        if let Some(q) = &q {
+            filter.search = store::incident_text::search(conn, q, public_only)?;
+        }
+        let (rows, next) =
+            store::incident_list::list(conn, &filter, key, descending, after, limit)?;
         let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
         let blocked = store::coordination::blocking_among(conn, &ids)?;
         Ok::<_, AppError>((rows, next, blocked))

@@ -13,7 +13,7 @@ use crate::domain::level::Level;
 use crate::domain::validation::{FieldError, check_text, rule};
 use crate::domain::workflow::{IncidentCommand, IncidentDraft, IncidentEdit, Resolution};
 use crate::error::AppError;
-use crate::store::incidents::SortKey;
+use crate::store::incident_list::SortKey;
 
 fn title_rule(value: &str) -> Result<(), ValidationError> {
     rule(check_text("title", value, 200))
@@ -326,6 +326,9 @@ pub enum IncidentSort {
     /// Most recently changed first.
     #[serde(rename = "-updated_at")]
     UpdatedAtDesc,
+    /// Most relevant to `q` first (the default when `q` is given); newest first without `q`.
+    #[serde(rename = "relevance")]
+    Relevance,
 }
 
 impl IncidentSort {
@@ -339,6 +342,7 @@ impl IncidentSort {
             IncidentSort::LevelDesc => (SortKey::Level, true),
             IncidentSort::UpdatedAt => (SortKey::UpdatedAt, false),
             IncidentSort::UpdatedAtDesc => (SortKey::UpdatedAt, true),
+            IncidentSort::Relevance => (SortKey::Relevance, true),
         }
     }
 
@@ -352,6 +356,7 @@ impl IncidentSort {
             IncidentSort::LevelDesc => "-level",
             IncidentSort::UpdatedAt => "updated_at",
             IncidentSort::UpdatedAtDesc => "-updated_at",
+            IncidentSort::Relevance => "relevance",
         }
     }
 }
@@ -411,12 +416,15 @@ pub struct ListIncidentsQuery {
     /// `updated_at` to walk the changes in order, and poll again from the last `updated_at`
     /// seen, a few seconds back: a change that commits late may carry a slightly earlier time.
     pub updated_since: Option<DateTime<Utc>>,
-    /// Text in number, title or description.
+    /// Words to find (SPEC §14): in the number, title, description, solution, workaround and
+    /// notes (internal notes for staff only). Chinese is segmented into words, English stemmed
+    /// and case-folded, every word must match, in any order. A number (`INC-000123`) lists that
+    /// incident first. Ranked by relevance unless `sort` is named.
     #[validate(length(max = 200))]
     #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
-    /// Order: `-created_at` (default), `created_at`, `due_at`, `-due_at`, `level`, `-level`,
-    /// `updated_at`, `-updated_at`.
+    /// Order: `-created_at` (default without `q`), `created_at`, `due_at`, `-due_at`, `level`,
+    /// `-level`, `updated_at`, `-updated_at`, `relevance` (default with `q`).
     /// A `cursor` continues only the order it was made in.
     #[param(value_type = Option<IncidentSort>)]
     pub sort: Option<IncidentSort>,

@@ -19,6 +19,9 @@ use crate::store::incidents::{IncidentRow, NewIncidentRow};
 use crate::store::schema::incidents;
 use crate::store::{calendar, notifications, outbox};
 
+use crate::domain::search::IncidentText;
+use crate::store::incident_text::NewDocument;
+
 use super::journal::{event_data, history_insert, outbox_event};
 use super::{Reported, WriteSettings, ci_ref, customer_active, execute};
 
@@ -112,7 +115,11 @@ pub(in crate::store) fn insert(
             .values((incidents::id.eq(id), row))
             .returning(IncidentRow::as_returning()),
     )
-    .with("history", history_insert(id, Some(author), now, entry)?);
+    .with("history", history_insert(id, Some(author), now, entry)?)
+    .with(
+        "document",
+        NewDocument::new(id, IncidentText::of(&incident).document([])),
+    );
     for (n, event) in events.into_iter().enumerate() {
         let data = event_data(&incident, None, now)?;
         let tells_reporter = notification::kind_of_event(event).filter(|_| {

@@ -27,6 +27,7 @@ use crate::domain::escalation::Escalation;
 use crate::domain::incident::{Incident, Note, NoteVisibility, Status};
 use crate::domain::notification::{self, NotificationKind};
 use crate::domain::role::{Role, Roles};
+use crate::domain::search::IncidentText;
 use crate::domain::sla::UploadCutoff;
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::workflow::{
@@ -184,13 +185,7 @@ pub fn execute(
             super::knowledge::count_use(conn, entry)?;
         }
         let stored: Incident = if outcome.changes_fields() {
-            store_decided(
-                conn,
-                outcome.incident,
-                current.version,
-                now,
-                settings.timezone,
-            )?
+            store_decided(conn, outcome.incident, &current, now, settings.timezone)?
         } else {
             current
         };
@@ -208,6 +203,7 @@ pub fn execute(
                     ))
                     .returning(NoteRow::as_returning())
                     .get_result(conn)?;
+                super::incident_text::reindex(conn, id)?;
                 Some(Note::try_from(row)?)
             }
             _ => None,
@@ -327,25 +323,30 @@ pub fn answer_resolution(
     })
 }
 
-/// Writes a decided incident over its row, one version after `version`. A closed incident
+/// Writes a decided incident over its row, one version after `before`'s. A closed incident
 /// written here is one just closed (a closed row never changes again), so its closure is
-/// added to the report summaries in the same transaction.
+/// added to the report summaries in the same transaction; a change of the text search reads
+/// rewrites the incident's search document there too.
 pub(super) fn store_decided(
     conn: &mut PgConnection,
     incident: Incident,
-    version: i32,
+    before: &Incident,
     now: DateTime<Utc>,
     timezone: Tz,
 ) -> Result<Incident, StoreError> {
     let id = incident.id;
+    let text_changed = IncidentText::of(&incident) != IncidentText::of(before);
     let mut next = IncidentRow::try_from(incident)?;
     next.updated_at = now;
-    next.version = version + 1;
+    next.version = before.version + 1;
     let stored: Incident = diesel::update(incidents::table.find(id))
         .set(&next)
         .returning(IncidentRow::as_returning())
         .get_result::<IncidentRow>(conn)?
         .try_into()?;
+    if text_changed {
+        super::incident_text::reindex(conn, id)?;
+    }
     if stored.status == Status::Closed {
         report_summaries::record_closure(conn, &stored, timezone)?;
         super::suggestions::index_resolved(conn, &stored)?;

@@ -7,5 +7,6 @@ mod lifecycle;
 mod lists;
 mod procedure;
 mod record;
+mod search;
 mod sla;
 mod visibility;

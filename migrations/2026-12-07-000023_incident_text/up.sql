@@ -1,0 +1,10 @@
+-- Incident search (SPEC §14): one document per incident, its number, title, description,
+-- solution, workaround and notes segmented like knowledge entries and weighted (number and title
+-- A, description B, solution, workaround and public notes C, internal notes D). Written in the
+-- transaction of each write that changes that text; incidents from before this table are indexed
+-- by the server in the background at start-up.
+CREATE TABLE incident_text (
+    incident_id    BIGINT PRIMARY KEY REFERENCES incidents (id) ON DELETE CASCADE,
+    search_vector  TSVECTOR NOT NULL
+);
+CREATE INDEX incident_text_idx ON incident_text USING GIN (search_vector);
