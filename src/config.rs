@@ -119,6 +119,14 @@ pub struct Settings {
     pub attachment_sweep_interval: Duration,
     /// Where attachment bytes are kept (`ATTACHMENT_STORE`, default `postgres`).
     pub attachment_store: AttachmentStore,
+    /// A streaming replica for reads that may lag (`DATABASE_READ_URL`, SPEC §14): KPIs,
+    /// statistics, recurring defects, suggestions, search and history.
+    pub database_read_url: Option<String>,
+    /// How long after a caller's write its reads stay on the primary
+    /// (`READ_AFTER_WRITE_WINDOW`, default 5 s).
+    pub read_after_write_window: Duration,
+    /// A replica further behind than this is skipped (`REPLICA_MAX_LAG`, default 10 s).
+    pub replica_max_lag: Duration,
 }
 
 /// Where attachment bytes are kept (SPEC §13); the records are in PostgreSQL either way.
@@ -271,6 +279,12 @@ impl Settings {
         let attachment_sweep_ms = parse("ATTACHMENT_SWEEP_INTERVAL", 300_000, &|raw| {
             parse_duration_ms(raw, 10, 86_400_000)
         });
+        let read_after_write_ms = parse("READ_AFTER_WRITE_WINDOW", 5_000, &|raw| {
+            parse_duration_ms(raw, 0, 3_600_000)
+        });
+        let replica_max_lag_ms = parse("REPLICA_MAX_LAG", 10_000, &|raw| {
+            parse_duration_ms(raw, 100, 86_400_000)
+        });
         let credential_cache_ms = parse("CREDENTIAL_CACHE_TTL", 5_000, &|raw| {
             parse_duration_ms(raw, 0, 3_600_000)
         });
@@ -330,6 +344,13 @@ impl Settings {
         if let Err(problem) = database_name(&database_url) {
             issues.push(ConfigIssue {
                 var: "DATABASE_URL",
+                problem,
+            });
+        }
+        let database_read_url = get("DATABASE_READ_URL").filter(|url| !url.trim().is_empty());
+        if let Some(Err(problem)) = database_read_url.as_deref().map(database_name) {
+            issues.push(ConfigIssue {
+                var: "DATABASE_READ_URL",
                 problem,
             });
         }
@@ -437,6 +458,9 @@ impl Settings {
             attachment_upload_timeout: Duration::from_millis(attachment_upload_timeout_ms),
             attachment_sweep_interval: Duration::from_millis(attachment_sweep_ms),
             attachment_store,
+            database_read_url,
+            read_after_write_window: Duration::from_millis(read_after_write_ms),
+            replica_max_lag: Duration::from_millis(replica_max_lag_ms),
         })
     }
 }
@@ -579,6 +603,31 @@ mod tests {
         assert_eq!(s.sla_warning_percent, 75);
         assert_eq!(s.webhook_max_attempts, 8);
         assert_eq!(s.follow_up_max_attempts, 3);
+    }
+
+    #[test]
+    fn replica_settings_default_to_none_five_and_ten_seconds() {
+        let s = settings(&[]).unwrap();
+        assert!(s.database_read_url.is_none());
+        assert_eq!(s.read_after_write_window, Duration::from_secs(5));
+        assert_eq!(s.replica_max_lag, Duration::from_secs(10));
+        let s = settings(&[
+            (
+                "DATABASE_READ_URL",
+                "postgres://reader@replica:5433/incident_desk",
+            ),
+            ("READ_AFTER_WRITE_WINDOW", "2s"),
+            ("REPLICA_MAX_LAG", "500ms"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.database_read_url.as_deref(),
+            Some("postgres://reader@replica:5433/incident_desk")
+        );
+        assert_eq!(s.read_after_write_window, Duration::from_secs(2));
+        assert_eq!(s.replica_max_lag, Duration::from_millis(500));
+        let bad = settings(&[("DATABASE_READ_URL", "replica:5433")]).unwrap_err();
+        assert_eq!(bad.0[0].var, "DATABASE_READ_URL");
     }
 
     #[test]

@@ -46,6 +46,18 @@ pub fn spawn(state: Data<AppState>) {
             tokio::time::sleep(sweeper.settings.attachment_sweep_interval).await;
         }
     });
+    if let Some(replica) = state.replica.clone() {
+        let primary = state.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let (replica, primary) = (replica.clone(), primary.clone());
+                if let Err(err) = actix_web::web::block(move || replica.check(&primary)).await {
+                    log::warn!("checking the read replica failed: {err}");
+                }
+                tokio::time::sleep(store::replica::CHECK_INTERVAL).await;
+            }
+        });
+    }
     let indexer = state.clone();
     tokio::spawn(async move {
         match index_unsearchable(&indexer).await {

@@ -27,6 +27,7 @@ use crate::state::AppState;
 use crate::store::bootstrap::{self, AdminBootstrap, BootstrapError};
 use crate::store::credentials::CredentialCache;
 use crate::store::incident_writes::WriteSettings;
+use crate::store::replica::Replica;
 use crate::telemetry::{self, Metrics};
 use crate::{openapi, store};
 
@@ -205,6 +206,9 @@ const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 /// 16 KiB) at 744-840 pages/s (BENCHMARKS.md, "Memory under concurrent lists").
 const WRITE_BUFFER_BYTES: usize = crate::api::pagination::PIECE_BYTES;
 
+/// The longest wait for a connection to the read replica before a read goes to the primary.
+const REPLICA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Application {
     /// Prepares the database and binds the listener; `bind_addr` port 0 picks a free port.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
@@ -258,7 +262,18 @@ impl Application {
             AttachmentStore::S3(store) => crate::store::chunks::S3Chunks::shared(store)
                 .map_err(|e| StartupError::AttachmentStore(e.to_string()))?,
         };
+        let replica = settings.database_read_url.as_deref().map(|url| {
+            // A replica that does not answer quickly is skipped, not waited for.
+            let timeout = settings.database_timeout.min(REPLICA_TIMEOUT);
+            let pool = store::build_pool(url, settings.database_pool_size, timeout);
+            Arc::new(Replica::new(
+                pool,
+                settings.replica_max_lag,
+                settings.read_after_write_window,
+            ))
+        });
         let state = Data::new(AppState {
+            replica,
             live,
             chunks,
             pool,
@@ -325,6 +340,7 @@ impl Application {
                 .service(web::redirect("/swagger-ui", "/swagger-ui/"))
                 .default_service(web::to(fallback))
                 .wrap(from_fn(api::idempotency::idempotency))
+                .wrap(from_fn(api::replica::record_writes))
                 .wrap(from_fn(telemetry::record_metrics))
                 .wrap(Logger::new(
                     r#"%a "%r" %s %b %Dms request_id=%{x-request-id}i"#,

@@ -15,6 +15,7 @@ use crate::live::LiveStream;
 use crate::store::DbPool;
 use crate::store::credentials::CredentialCache;
 use crate::store::incident_writes::WriteSettings;
+use crate::store::replica::Replica;
 use crate::telemetry::Metrics;
 
 /// Shared state of every worker.
@@ -48,6 +49,8 @@ pub struct AppState {
     pub live: Arc<LiveStream>,
     /// Where attachment bytes are kept.
     pub chunks: Arc<dyn crate::store::chunks::ChunkStore>,
+    /// The read replica (`DATABASE_READ_URL`), when there is one.
+    pub replica: Option<Arc<Replica>>,
 }
 
 impl AppState {
@@ -61,6 +64,17 @@ impl AppState {
         .await
         .map_err(|_| AppError::Unavailable("no slot for a large read in time".into()))?
         .map_err(AppError::internal)
+    }
+
+    /// Runs `work` for `caller` where SPEC §14 sends reads that may lag: the replica when it is
+    /// in use and the caller has not written within `READ_AFTER_WRITE_WINDOW`, else the primary.
+    pub async fn run_read<T, E, F>(&self, caller: i64, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut crate::store::Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<crate::store::StoreError> + Send + 'static,
+    {
+        crate::store::replica::run_read(&self.pool, self.replica.as_ref(), caller, work).await
     }
 
     /// What incident writes need besides the database.

@@ -363,10 +363,11 @@ pub async fn get_ticket_history(
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
     let id = id.into_inner();
-    let rows = store::run(&state.pool, move |conn| {
-        store::coordination::history(conn, id)
-    })
-    .await?;
+    let rows = state
+        .run_read(caller.id, move |conn| {
+            store::coordination::history(conn, id)
+        })
+        .await?;
     let entries: Vec<TicketHistoryEntry> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(entries))
 }

@@ -14,6 +14,7 @@ use crate::api::problems;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store;
+use crate::store::replica::{Reached, ReplicaHealth};
 
 /// A health answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -43,25 +44,62 @@ pub async fn healthz() -> HttpResponse {
 /// default), and a probe that times out tells less than a 503.
 const READY_WITHIN: Duration = Duration::from_millis(800);
 
+/// Readiness: the databases each pool reaches.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadyResponse {
+    /// `ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// The primary: where writes, and reads that must not lag, go.
+    pub primary: Reached,
+    /// The read replica (`DATABASE_READ_URL`); `null` without one.
+    pub replica: Option<ReplicaReport>,
+}
+
+/// The read replica as `/readyz` finds it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaReport {
+    /// What it reaches; `null` when it gave no connection just now.
+    pub reached: Option<Reached>,
+    /// `streaming` (in use), `lagging` (skipped: further behind than `REPLICA_MAX_LAG`), `down`
+    /// (skipped: not answering) or `unchecked` (skipped until the first check, within a second
+    /// of start-up).
+    pub health: ReplicaHealth,
+}
+
 /// The service can serve requests
 ///
-/// The database answers within the readiness limit; 503 otherwise. For a readiness probe or a load
-/// balancer's health check.
+/// The primary database answers within the readiness limit; 503 otherwise. For a readiness probe
+/// or a load balancer's health check. Says which database each pool reaches; a replica that is
+/// down or lagging does not make the service unready, as its reads go to the primary (SPEC
+/// §14).
 ///
 /// Roles: none (no token).
 #[utoipa::path(
     tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = HealthResponse),
+        (status = 200, description = "Ready", body = ReadyResponse),
         problems::Unavailable
     )
 )]
 #[get("/readyz")]
 pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
     let wait = READY_WITHIN.min(state.settings.database_timeout);
-    store::run_waiting(&state.pool, Some(wait), store::ping).await?;
-    Ok(HttpResponse::Ok().json(HealthResponse {
+    let primary = store::run_waiting(&state.pool, Some(wait), store::replica::reached).await?;
+    let replica = match state.replica.clone() {
+        None => None,
+        Some(replica) => {
+            let health = replica.health();
+            let reached = actix_web::web::block(move || replica.reached(wait / 2))
+                .await
+                .map_err(AppError::internal)?;
+            Some(ReplicaReport { reached, health })
+        }
+    };
+    Ok(HttpResponse::Ok().json(ReadyResponse {
         status: "ready".into(),
+        primary,
+        replica,
     }))
 }
 

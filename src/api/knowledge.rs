@@ -408,11 +408,17 @@ pub async fn search_knowledge(
         subcategory: query.subcategory,
         tag: query.tag,
     };
+    let filter_searches = filter.query.is_some();
     let slot = state.heavy_read_slot().await?;
-    let found = store::run(&state.pool, move |conn| {
-        store::knowledge::search(conn, &filter, page_req)
-    })
-    .await?;
+    let search =
+        move |conn: &mut store::Connection| store::knowledge::search(conn, &filter, page_req);
+    // A text search may be answered by the read replica (SPEC §14); the plain list, which
+    // reviewers poll with `updated_since`, is always current.
+    let found = if filter_searches {
+        state.run_read(caller.id, search).await?
+    } else {
+        store::run(&state.pool, search).await?
+    };
     let page = changes_page(found, |(entry, score)| KnowledgeHit { entry, score });
     if caller.roles.is_staff() {
         return Ok(page.stream(slot));
@@ -492,11 +498,12 @@ pub async fn get_suggestions(
 ) -> Result<HttpResponse, AppError> {
     caller.require_any(&Role::STAFF)?;
     let id = id.into_inner();
-    let (entries, similar) = store::run(&state.pool, move |conn| {
-        let incident = store::incidents::find(conn, id)?;
-        store::suggestions::suggest(conn, &incident, 5)
-    })
-    .await?;
+    let (entries, similar) = state
+        .run_read(caller.id, move |conn| {
+            let incident = store::incidents::find(conn, id)?;
+            store::suggestions::suggest(conn, &incident, 5)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(SuggestionsResponse {
         knowledge: entries
             .into_iter()

@@ -91,10 +91,11 @@ pub async fn get_kpis(
         assignee_id: query.assignee_id,
     };
     let granularity = query.granularity;
-    let counts = store::run(&state.pool, move |conn| {
-        store::kpi_measures::counts(conn, granularity, first_month, end_month, filter)
-    })
-    .await?;
+    let counts = state
+        .run_read(caller.id, move |conn| {
+            store::kpi_measures::counts(conn, granularity, first_month, end_month, filter)
+        })
+        .await?;
     let by_period: HashMap<Period, _> = counts
         .into_iter()
         .map(|(local_start, counts)| (Period::of_local(local_start, granularity), counts))

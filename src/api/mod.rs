@@ -26,6 +26,7 @@ pub mod notifications;
 pub mod pagination;
 pub mod problems;
 pub mod procedure;
+pub mod replica;
 pub mod reports;
 pub mod respond;
 pub mod sla_policies;

@@ -78,23 +78,24 @@ pub async fn get_statistics(
     let (first_month, end_month) = (period.first_day, period.next().first_day);
     let months = rate_months(period);
     let (rates_from, rates_to) = (months[0].first_day, period.next().first_day);
-    let counts = store::run(&state.pool, move |conn| {
-        let mut counts =
-            store::statistics_report::statistics(conn, first_month, end_month, start, end)?;
-        let monthly = store::kpi_measures::counts(
-            conn,
-            Granularity::Month,
-            rates_from,
-            rates_to,
-            store::kpi_measures::KpiFilter::default(),
-        )?;
-        counts.monthly = monthly
-            .into_iter()
-            .map(|(local_start, c)| (Period::of_local(local_start, Granularity::Month), c))
-            .collect();
-        Ok::<_, StoreError>(counts)
-    })
-    .await?;
+    let counts = state
+        .run_read(caller.id, move |conn| {
+            let mut counts =
+                store::statistics_report::statistics(conn, first_month, end_month, start, end)?;
+            let monthly = store::kpi_measures::counts(
+                conn,
+                Granularity::Month,
+                rates_from,
+                rates_to,
+                store::kpi_measures::KpiFilter::default(),
+            )?;
+            counts.monthly = monthly
+                .into_iter()
+                .map(|(local_start, c)| (Period::of_local(local_start, Granularity::Month), c))
+                .collect();
+            Ok::<_, StoreError>(counts)
+        })
+        .await?;
     let report = StatisticsReport::build(period, timezone, counts, &state.taxonomy);
     if format == JSON {
         return Ok(HttpResponse::Ok().json(report));
@@ -205,10 +206,11 @@ pub async fn get_recurring(
     caller.require_any(&Role::STAFF)?;
     let since = state.clock.now() - Duration::days(query.0.days.unwrap_or(7));
     let min_customers = query.0.min_customers.unwrap_or(3);
-    let found = store::run(&state.pool, move |conn| {
-        store::recurring_defects::recurring(conn, since, min_customers)
-    })
-    .await?;
+    let found = state
+        .run_read(caller.id, move |conn| {
+            store::recurring_defects::recurring(conn, since, min_customers)
+        })
+        .await?;
     let items = found
         .into_iter()
         .map(|(pair, incidents)| RecurringDefect {

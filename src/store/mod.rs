@@ -32,6 +32,7 @@ pub mod metrics_counts;
 pub mod notifications;
 pub mod outbox;
 pub mod recurring_defects;
+pub mod replica;
 pub mod report_summaries;
 pub mod schema;
 pub mod sign_in_failures;

@@ -25,6 +25,7 @@ mod openapi_spec;
 mod operations;
 mod polling;
 mod reference_data;
+mod replica;
 mod reports;
 mod security;
 mod statistics;

@@ -137,9 +137,16 @@ impl FromRequest for AuthUser {
         }
         let state = req.app_data::<Data<AppState>>().cloned();
         let token = bearer_token(req);
+        // A write's caller is left for the read-after-write record (`api::replica`).
+        let writing = crate::api::replica::writes(req.method()).then(|| req.clone());
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
-            AuthUser::from_token(&state, token?).await
+            let caller = AuthUser::from_token(&state, token?).await?;
+            if let Some(req) = writing {
+                req.extensions_mut()
+                    .insert(crate::api::replica::Writer(caller.id));
+            }
+            Ok(caller)
         })
     }
 }

@@ -24,16 +24,20 @@ async fn beside_incident<T: Send + 'static>(
     caller: &AuthUser,
     id: i64,
     load: fn(&mut PgConnection, i64, bool) -> Result<Vec<T>, StoreError>,
+    may_lag: bool,
 ) -> Result<Vec<T>, AppError> {
     require_incident_reader(caller)?;
     let staff = caller.roles.is_staff();
     let who = caller.caller();
-    let loaded = store::run(&state.pool, move |conn| {
+    let work = move |conn: &mut PgConnection| {
         visible_incident(conn, &who, id)?;
         Ok::<_, AppError>(load(conn, id, staff)?)
-    })
-    .await?;
-    Ok(loaded)
+    };
+    if may_lag {
+        state.run_read(caller.id, work).await
+    } else {
+        store::run(&state.pool, work).await
+    }
 }
 
 /// Add a note to an incident
@@ -112,7 +116,14 @@ pub async fn list_notes(
     caller: AuthUser,
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let notes = beside_incident(&state, &caller, id.into_inner(), store::incidents::notes).await?;
+    let notes = beside_incident(
+        &state,
+        &caller,
+        id.into_inner(),
+        store::incidents::notes,
+        false,
+    )
+    .await?;
     let notes: Vec<NoteResponse> = notes;
     Ok(HttpResponse::Ok().json(notes))
 }
@@ -142,7 +153,14 @@ pub async fn get_incident_history(
     caller: AuthUser,
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let rows = beside_incident(&state, &caller, id.into_inner(), store::incidents::history).await?;
+    let rows = beside_incident(
+        &state,
+        &caller,
+        id.into_inner(),
+        store::incidents::history,
+        true,
+    )
+    .await?;
     let staff = caller.roles.is_staff();
     let entries: Vec<IncidentHistoryEntry> = rows
         .into_iter()

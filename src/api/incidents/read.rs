@@ -96,7 +96,8 @@ pub async fn list_incidents(
     let public_only = !caller.roles.is_staff();
     let (key, descending) = sort.key();
     let slot = state.heavy_read_slot().await?;
-    let (rows, next, blocked) = store::run(&state.pool, move |conn| {
+    let searched = q.is_some();
+    let list = move |conn: &mut store::Connection| {
         let mut filter = filter;
         if let Some(q) = &q {
             filter.search = store::incident_text::search(conn, q, public_only)?;
@@ -106,8 +107,14 @@ pub async fn list_incidents(
         let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
         let blocked = store::coordination::blocking_among(conn, &ids)?;
         Ok::<_, AppError>((rows, next, blocked))
-    })
-    .await?;
+    };
+    // A search may be answered by the read replica (SPEC §14); the plain list is the desk's
+    // working queue and always current.
+    let (rows, next, blocked) = if searched {
+        state.run_read(caller.id, list).await?
+    } else {
+        store::run(&state.pool, list).await?
+    };
     let who = caller.caller();
     let items: Vec<IncidentResponse> = rows
         .into_iter()

@@ -12,6 +12,7 @@ mod app;
 mod databases;
 mod expect;
 mod fixtures;
+mod replica;
 mod s3;
 mod smtp;
 
@@ -19,6 +20,7 @@ pub use app::*;
 pub use databases::*;
 pub use expect::*;
 pub use fixtures::*;
+pub use replica::*;
 pub use s3::*;
 pub use smtp::*;
 
