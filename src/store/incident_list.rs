@@ -78,7 +78,7 @@ pub fn list(
                 Some(cursor) => cursor
                     .value
                     .as_i64()
-                    .filter(|offset| (0..RANK_WINDOW).contains(offset))
+                    .filter(|offset| (0..=RANK_WINDOW).contains(offset))
                     .ok_or_else(bad_cursor)?,
             };
             by_relevance(conn, filter, search, offset, limit)
