@@ -71,8 +71,7 @@ pub struct ReplicaReport {
 ///
 /// The primary database answers within the readiness limit; 503 otherwise. For a readiness probe
 /// or a load balancer's health check. Says which database each pool reaches; a replica that is
-/// down or lagging does not make the service unready, as its reads go to the primary (SPEC
-/// §14).
+/// down or lagging does not make the service unready, as its reads go to the primary.
 ///
 /// Roles: none (no token).
 #[utoipa::path(

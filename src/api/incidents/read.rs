@@ -26,8 +26,8 @@ struct ListCursor {
 /// Filters combine: status (repeatable), level, tier, `assignee_id` (`none` for unassigned),
 /// customer, category, subcategory, configuration item, `sla_breached`, `awaiting_confirmation`
 /// (resolved, user-reported and unanswered: the calls the desk still has to make), creation window,
-/// `updated_since` and the text search `q` (SPEC §14: Chinese and English words, ranked by
-/// relevance, a number first). Sort by `created_at` (default), `due_at`, `level`, `updated_at`
+/// `updated_since` and the text search `q` (Chinese and English words, ranked by relevance, a
+/// number first). Sort by `created_at` (default), `due_at`, `level`, `updated_at`
 /// (for polling) or `relevance` (default with `q`). Each item carries `allowed_actions` for the
 /// caller.
 ///

@@ -416,7 +416,7 @@ pub struct ListIncidentsQuery {
     /// `updated_at` to walk the changes in order, and poll again from the last `updated_at`
     /// seen, a few seconds back: a change that commits late may carry a slightly earlier time.
     pub updated_since: Option<DateTime<Utc>>,
-    /// Words to find (SPEC §14): in the number, title, description, solution, workaround and
+    /// Words to find: in the number, title, description, solution, workaround and
     /// notes (internal notes for staff only). Chinese is segmented into words, English stemmed
     /// and case-folded, every word must match, in any order. A number (`INC-000123`) lists that
     /// incident first. Ranked by relevance unless `sort` is named.
