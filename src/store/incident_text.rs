@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
-use diesel::dsl::sql;
-use diesel::expression::BoxableExpression;
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate,
+};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Double, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Double, Text};
 
-use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 
 use crate::domain::search::{
     IncidentDocument, IncidentText, PUBLIC_WEIGHTS, SearchQuery, WEIGHTS, number_lookup,
@@ -219,30 +220,64 @@ pub fn tsquery(conn: &mut PgConnection, query: &SearchQuery) -> Result<String, S
     Ok(made.tsquery)
 }
 
-/// The condition on `incidents` that a row matches `search`: its document matches the query
+/// The condition on `incidents` that a row matches a search: its document matches the query
 /// (on the public weights for customers), or it is the incident named by number.
-pub fn matching(
-    search: &IncidentSearch,
-) -> Box<dyn BoxableExpression<incidents::table, Pg, SqlType = Bool>> {
-    let vector = if search.public_only {
-        format!("ts_filter(t.search_vector, '{PUBLIC_WEIGHTS}')")
-    } else {
-        "t.search_vector".to_owned()
-    };
-    // The full vector's match lets the search index find candidates; the filtered one then
-    // drops those only an internal note matched.
-    Box::new(
-        sql::<Bool>(
-            "(incidents.id IN (SELECT t.incident_id FROM incident_text t \
-               WHERE t.search_vector @@ ",
-        )
-        .bind::<Text, _>(search.tsquery.clone())
-        .sql(&format!("::tsquery AND {vector} @@ "))
-        .bind::<Text, _>(search.tsquery.clone())
-        .sql("::tsquery) OR incidents.id = ")
-        .bind::<Nullable<BigInt>, _>(search.number)
-        .sql(")"),
-    )
+#[derive(Debug, Clone)]
+pub struct Matches(IncidentSearch);
+
+/// The condition that a row of `incidents` matches `search`.
+pub fn matching(search: &IncidentSearch) -> Matches {
+    Matches(search.clone())
+}
+
+impl Expression for Matches {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for Matches {}
+
+impl<QS> SelectableExpression<QS> for Matches {}
+
+impl ValidGrouping<()> for Matches {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Matches {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<Pg> for Matches {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let search = &self.0;
+        // Only a number gets the `OR`: without it PostgreSQL turns the `IN` into a join, and
+        // for a common word may read the newest incidents first and stop early.
+        if search.number.is_some() {
+            out.push_sql("(");
+        }
+        out.push_sql(
+            "incidents.id IN (SELECT t.incident_id FROM incident_text t \
+             WHERE t.search_vector @@ ",
+        );
+        out.push_bind_param::<Text, _>(&search.tsquery)?;
+        out.push_sql("::tsquery");
+        // The full vector's match lets the search index find candidates; for customers the
+        // filtered one then drops those only an internal note matched.
+        if search.public_only {
+            out.push_sql(&format!(
+                " AND ts_filter(t.search_vector, '{PUBLIC_WEIGHTS}') @@ "
+            ));
+            out.push_bind_param::<Text, _>(&search.tsquery)?;
+            out.push_sql("::tsquery");
+        }
+        out.push_sql(")");
+        if let Some(number) = &search.number {
+            out.push_sql(" OR incidents.id = ");
+            out.push_bind_param::<BigInt, _>(number)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
 }
 
 /// The relevance (`ts_rank`) of each of `ids` for `search`, in no particular order; an id
