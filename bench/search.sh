@@ -43,12 +43,15 @@ for q in "处理" "门诊" "HIS 门诊"; do
 done
 TOKEN=$SAVED
 
-echo "== plan of q=处理 (every incident matches; the newest $((1000)) are ranked)"
-TSQ=$(psql "$PG/$DB" -Atc "SELECT to_tsquery('simple', '''处理''')::text")
+echo "== plans: q=处理 (every incident matches; the newest 1000 are ranked), and q=INC-000123"
 psql "$PG/$DB" -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT incidents.id FROM incidents
-    WHERE (incidents.id IN (SELECT t.incident_id FROM incident_text t
-           WHERE t.search_vector @@ '$TSQ'::tsquery AND t.search_vector @@ '$TSQ'::tsquery)
-           OR incidents.id = NULL) ORDER BY incidents.id DESC LIMIT 1000" | sed 's/^/  /'
+    WHERE incidents.id IN (SELECT t.incident_id FROM incident_text t
+          WHERE t.search_vector @@ to_tsquery('simple', '处理'))
+    ORDER BY incidents.id DESC LIMIT 1000" | sed 's/^/  /'
+psql "$PG/$DB" -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT incidents.id FROM incidents
+    WHERE incidents.id IN (SELECT t.incident_id FROM incident_text t
+          WHERE t.search_vector @@ plainto_tsquery('english', 'INC-000123') UNION ALL SELECT 123)
+    ORDER BY incidents.id DESC LIMIT 1000" | sed 's/^/  /'
 
 if ! command -v wrk >/dev/null; then
     echo "wrk is not installed (apt-get install wrk); skipping the load figures"

@@ -250,11 +250,10 @@ impl QueryId for Matches {
 impl QueryFragment<Pg> for Matches {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let search = &self.0;
-        // Only a number gets the `OR`: without it PostgreSQL turns the `IN` into a join, and
-        // for a common word may read the newest incidents first and stop early.
-        if search.number.is_some() {
-            out.push_sql("(");
-        }
+        // Planned anew for every query: a statement prepared once would be planned for any
+        // query after a few runs, and the plan that suits a rare word reads every incident for
+        // a common one.
+        out.unsafe_to_cache_prepared();
         out.push_sql(
             "incidents.id IN (SELECT t.incident_id FROM incident_text t \
              WHERE t.search_vector @@ ",
@@ -270,12 +269,13 @@ impl QueryFragment<Pg> for Matches {
             out.push_bind_param::<Text, _>(&search.tsquery)?;
             out.push_sql("::tsquery");
         }
-        out.push_sql(")");
+        // The number's incident joins the matches inside the `IN`: an `OR` beside it would keep
+        // PostgreSQL from joining, and it would test every incident against the matches.
         if let Some(number) = &search.number {
-            out.push_sql(" OR incidents.id = ");
+            out.push_sql(" UNION ALL SELECT ");
             out.push_bind_param::<BigInt, _>(number)?;
-            out.push_sql(")");
         }
+        out.push_sql(")");
         Ok(())
     }
 }

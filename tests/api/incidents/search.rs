@@ -124,6 +124,16 @@ async fn a_number_finds_its_incident_first() {
         found(&app, &c.desk, &number).await,
         [id(&named), id(&mentioning)]
     );
+    // Under a named order too, where only the number (not its text) finds it.
+    let digits = &number[4..];
+    let ordered = app
+        .get(
+            &format!("/api/v1/incidents?q={digits}&sort=-created_at"),
+            &c.desk,
+        )
+        .ok()
+        .await;
+    assert_eq!(ordered["items"][0]["id"], named["id"]);
     // A number the caller may not see is not listed.
     let admin = &c.admin;
     let other = app.create_customer(admin, "OTHER").await;
