@@ -26,7 +26,7 @@ WORK=$(mktemp -d)
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 
 start_instance() { # PORT LOG
-    BIND_ADDR=127.0.0.1:$1 $BIN serve >>"$2" 2>&1 &
+    BIND_ADDR=127.0.0.1:$1 TRUSTED_PROXIES=127.0.0.1 $BIN serve >>"$2" 2>&1 &
     echo $!
 }
 FIRST_PID=$(start_instance "$PORT" "$WORK/first.log")
@@ -46,6 +46,7 @@ defaults
     timeout tunnel 1h
     retries 3
     option redispatch
+    option forwardfor
     # Only what never reached an instance is sent again by the balancer; a write that may have
     # been done is retried by its client, with its Idempotency-Key.
     retry-on conn-failure

@@ -69,6 +69,9 @@ pub struct Settings {
     pub follow_up_max_attempts: u32,
     /// Origins allowed by CORS; `*` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// Balancers and proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`,
+    /// addresses or CIDR blocks); without them the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How often the SLA watcher looks for incidents near or past their deadline (default 30 s).
     pub sla_scan_interval: Duration,
     /// Share of the time to the deadline after which the watcher warns (default 75 %).
@@ -381,6 +384,26 @@ impl Settings {
             }
         }
 
+        let mut trusted_proxies = Vec::new();
+        for raw in get("TRUSTED_PROXIES").iter().flat_map(|raw| raw.split(',')) {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            match raw
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => issues.push(ConfigIssue {
+                    var: "TRUSTED_PROXIES",
+                    problem: format!(
+                        "`{raw}` is not an address or CIDR block such as 10.0.0.5 or 10.0.0.0/24"
+                    ),
+                }),
+            }
+        }
+
         let smtp_url = get("SMTP_URL");
         if let Some(raw) = &smtp_url
             && let Err(problem) = check_smtp_url(raw)
@@ -437,6 +460,7 @@ impl Settings {
             follow_up_window: Duration::from_secs(follow_up_secs),
             follow_up_max_attempts: follow_up_max_attempts as u32,
             cors_allowed_origins,
+            trusted_proxies,
             sla_scan_interval: Duration::from_millis(sla_scan_ms),
             credential_cache_ttl: Duration::from_millis(credential_cache_ms),
             sla_warning_percent: sla_warning_percent as u32,
@@ -628,6 +652,16 @@ mod tests {
         assert_eq!(s.replica_max_lag, Duration::from_millis(500));
         let bad = settings(&[("DATABASE_READ_URL", "replica:5433")]).unwrap_err();
         assert_eq!(bad.0[0].var, "DATABASE_READ_URL");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        assert!(settings(&[]).unwrap().trusted_proxies.is_empty());
+        let s = settings(&[("TRUSTED_PROXIES", "10.0.0.5, 10.1.0.0/16,::1")]).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.5/32", "10.1.0.0/16", "::1/128"]);
+        let bad = settings(&[("TRUSTED_PROXIES", "10.0.0.5,balancer")]).unwrap_err();
+        assert_eq!(bad.0[0].var, "TRUSTED_PROXIES");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, client_address};
 use crate::api::problems;
 use crate::auth::{password, throttle};
 use crate::error::AppError;
@@ -116,8 +116,8 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, AppError> {
     let request = body.parse()?;
     let username = request.username.trim().to_lowercase();
-    // The TCP peer, not a forwarded-for header a client could make up.
-    let address = http.peer_addr().map(|peer| peer.ip().to_string());
+    // The TCP peer, or the client a trusted proxy names; never a header a client made up.
+    let address = client_address(&http, &state.settings.trusted_proxies).map(|ip| ip.to_string());
     let throttled = |wait: Duration| AppError::TooManyRequests {
         detail:
             "Too many failed sign-ins for this username or from this address; wait and try again."

@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::{Validate, ValidationError};
 
 use super::auth::{count_failure, throttle_wait};
-use super::extract::JsonBody;
+use super::extract::{JsonBody, client_address};
 use crate::api::problems;
 use crate::auth::throttle;
 use crate::domain::incident::{Channel, Status};
@@ -113,10 +113,9 @@ pub async fn answer_resolution(
             channel: Some(Channel::Email),
         },
     };
-    // The TCP peer, not a forwarded-for header a client could make up.
-    let address = http
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string());
+    // The TCP peer, or the client a trusted proxy names; never a header a client made up.
+    let address = client_address(&http, &state.settings.trusted_proxies)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let counters = vec![throttle::confirmation_counter(&address)];
     if let Some(wait) = throttle_wait(&state, &counters).await? {
         return Err(AppError::TooManyRequests {

@@ -81,6 +81,57 @@ async fn repeated_wrong_passwords_are_slowed_with_429_and_retry_after() {
     app.get("/api/v1/users/me", &c.admin).ok().await;
 }
 
+/// Twenty wrong passwords, for distinct usernames, sent with `forwarded` as X-Forwarded-For.
+async fn twenty_failures_from(app: &TestApp, forwarded: &str) {
+    for n in 0..20 {
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/token"))
+            .header("X-Forwarded-For", forwarded)
+            .json(&json!({"username": format!("nobody{n}"), "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(response, "unauthorized").await;
+    }
+}
+
+async fn sign_in_from(app: &TestApp, forwarded: &str) -> StatusCode {
+    app.client
+        .post(app.url("/api/v1/auth/token"))
+        .header("X-Forwarded-For", forwarded)
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_balancer_the_address_limit_counts_each_client_apart() {
+    let app = TestApp::spawn_with(&[("TRUSTED_PROXIES", "127.0.0.0/8")]).await;
+    twenty_failures_from(&app, "203.0.113.9").await;
+    // The client who failed waits; another behind the same balancer signs in.
+    assert_eq!(
+        sign_in_from(&app, "203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(sign_in_from(&app, "198.51.100.4").await, StatusCode::OK);
+    // A client cannot escape its limit by writing the header itself: the balancer's hop wins.
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.4, 203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Without TRUSTED_PROXIES the header is ignored: every request is the TCP peer's.
+    let direct = TestApp::spawn().await;
+    twenty_failures_from(&direct, "203.0.113.9").await;
+    assert_eq!(
+        sign_in_from(&direct, "198.51.100.4").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 #[tokio::test]
 async fn token_requests_are_validated() {
     let app = TestApp::spawn().await;

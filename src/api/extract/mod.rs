@@ -6,11 +6,13 @@
 
 mod auth;
 mod body;
+mod client;
 mod if_match;
 mod query;
 
 pub use auth::{AuthUser, bearer_token, check_credential};
 pub use body::{JsonBody, MAX_BODY_BYTES, clearable, parse_json, read_body, validate};
+pub use client::client_address;
 pub use if_match::IfMatch;
 pub use query::{ValidQuery, parse_query};
 
