@@ -7,4 +7,4 @@ CREATE TABLE incident_text (
     incident_id    BIGINT PRIMARY KEY REFERENCES incidents (id) ON DELETE CASCADE,
     search_vector  TSVECTOR NOT NULL
 );
-CREATE INDEX incident_text_idx ON incident_text USING GIN (search_vector);
+CREATE INDEX incident_text_idx ON incident_text USING GIN (search_vector) WITH (fastupdate = off);

@@ -137,6 +137,16 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The ids of a page's `items`, in order.
+pub fn page_ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .expect("a page")
+        .iter()
+        .map(|item| item["id"].as_i64().expect("an id"))
+        .collect()
+}
+
 /// The ids of every item of the list at `path` (which has a query string), walked page by page
 /// with `limit` items per page.
 pub async fn walk_ids(app: &TestApp, token: &str, path: &str, limit: usize) -> Vec<i64> {

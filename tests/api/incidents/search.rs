@@ -5,22 +5,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_i64().unwrap())
-        .collect()
-}
-
 fn id(incident: &Value) -> i64 {
     incident["id"].as_i64().unwrap()
 }
 
 async fn found(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
     let path = format!("/api/v1/incidents?q={}", urlencoding(query));
-    ids(&app.get(&path, token).ok().await)
+    page_ids(&app.get(&path, token).ok().await)
 }
 
 fn urlencoding(text: &str) -> String {
@@ -88,7 +79,7 @@ async fn words_match_in_any_order_stemmed_and_segmented_and_rank_the_title_first
         .await;
     let mut by_creation = upgrade.clone();
     by_creation.sort_by(|a, b| b.cmp(a));
-    assert_eq!(ids(&newest_first), by_creation);
+    assert_eq!(page_ids(&newest_first), by_creation);
     // Stop words alone find nothing; punctuation alone is no search at all, as for knowledge.
     assert!(found(&app, &c.desk, "the").await.is_empty());
     assert_eq!(found(&app, &c.desk, "，。!").await.len(), 4);
@@ -243,7 +234,7 @@ async fn relevance_pages_walk_every_match_once_and_filters_still_apply() {
         .get("/api/v1/incidents?q=outage&limit=200", &c.desk)
         .ok()
         .await;
-    let expected = ids(&full);
+    let expected = page_ids(&full);
     assert_eq!(expected.len(), 8);
     let walked = walk_ids(&app, &c.desk, "/api/v1/incidents?q=outage", 3).await;
     assert_eq!(walked, expected);
@@ -265,7 +256,7 @@ async fn relevance_pages_walk_every_match_once_and_filters_still_apply() {
         )
         .ok()
         .await;
-    assert_eq!(ids(&filtered), [id(&theirs)]);
+    assert_eq!(page_ids(&filtered), [id(&theirs)]);
 
     // A cursor of relevance does not continue another order.
     let page = app
