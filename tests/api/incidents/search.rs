@@ -258,6 +258,14 @@ async fn relevance_pages_walk_every_match_once_and_filters_still_apply() {
         .await;
     assert_eq!(page_ids(&filtered), [id(&theirs)]);
 
+    // Without q there is nothing to rank: relevance is newest first.
+    let unsearched = app
+        .get("/api/v1/incidents?sort=relevance&limit=200", &c.desk)
+        .ok()
+        .await;
+    let mut newest_first: Vec<i64> = mine.iter().copied().chain([id(&theirs)]).collect();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(page_ids(&unsearched), newest_first);
     // A cursor of relevance does not continue another order.
     let page = app
         .get("/api/v1/incidents?q=outage&limit=2", &c.desk)
