@@ -89,9 +89,7 @@ pub async fn readyz(state: Data<AppState>) -> Result<HttpResponse, AppError> {
         None => None,
         Some(replica) => {
             let health = replica.health();
-            let reached = actix_web::web::block(move || replica.reached(wait / 2))
-                .await
-                .map_err(AppError::internal)?;
+            let reached = replica.reached_within(wait / 2).await;
             Some(ReplicaReport { reached, health })
         }
     };

@@ -11,6 +11,7 @@ use actix_web::{Error, HttpMessage};
 
 use crate::api::extract::AuthUser;
 use crate::state::AppState;
+use crate::store::{self, StoreError};
 
 /// The caller of a write, left in the request by the [`AuthUser`] extractor.
 #[derive(Debug, Clone, Copy)]
@@ -45,14 +46,18 @@ pub async fn record_writes(
             .map(|writer| writer.0)
             .or_else(|| extensions.get::<AuthUser>().map(|caller| caller.id))
     };
-    if let (Some(user), Some(replica)) = (writer, state.replica.clone()) {
-        let primary = state.pool.clone();
-        let recorded = actix_web::web::block(move || replica.record_write(&primary, user)).await;
+    let noted = match (writer, &state.replica) {
+        (Some(user), Some(replica)) if replica.note_write(user) => Some(user),
+        _ => None,
+    };
+    if let Some(user) = noted {
         // The write itself succeeded; failing its answer now would invite a retry of it.
-        match recorded {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => log::warn!("recording a write for read-after-write failed: {err}"),
-            Err(err) => log::warn!("recording a write for read-after-write failed: {err}"),
+        let recorded: Result<(), StoreError> = store::run(&state.pool, move |conn| {
+            store::replica::record_write(conn, user)
+        })
+        .await;
+        if let Err(err) = recorded {
+            log::warn!("recording a write for read-after-write failed: {err}");
         }
     }
     Ok(response)

@@ -145,31 +145,33 @@ impl Replica {
         health
     }
 
-    /// Records that `user` wrote, on the primary, for every instance to see; at most once per
-    /// [`RECORD_EVERY`] per caller from this instance.
-    pub fn record_write(&self, primary: &DbPool, user: i64) -> Result<(), StoreError> {
+    /// Notes on this instance that `user` wrote; whether the write is to be recorded for the
+    /// other instances ([`record_write`]): at most once per [`RECORD_EVERY`] per caller.
+    pub fn note_write(&self, user: i64) -> bool {
         let now = Instant::now();
-        if let Ok(mut recorded) = self.recorded.lock() {
-            if recorded
-                .get(&user)
-                .is_some_and(|at| now.duration_since(*at) < RECORD_EVERY)
-            {
-                return Ok(());
-            }
-            // A map of every caller who ever wrote would only grow.
-            if recorded.len() > 10_000 {
-                recorded.retain(|_, at| now.duration_since(*at) < self.window + RECORD_EVERY);
-            }
-            recorded.insert(user, now);
+        let Ok(mut recorded) = self.recorded.lock() else {
+            return true;
+        };
+        if recorded
+            .get(&user)
+            .is_some_and(|at| now.duration_since(*at) < RECORD_EVERY)
+        {
+            return false;
         }
-        let mut conn = primary.get().map_err(StoreError::from)?;
-        diesel::sql_query(
-            "INSERT INTO recent_writes (user_id, written_at) VALUES ($1, now()) \
-             ON CONFLICT (user_id) DO UPDATE SET written_at = now()",
-        )
-        .bind::<BigInt, _>(user)
-        .execute(&mut conn)?;
-        Ok(())
+        // A map of every caller who ever wrote would only grow.
+        if recorded.len() > 10_000 {
+            recorded.retain(|_, at| now.duration_since(*at) < self.window + RECORD_EVERY);
+        }
+        recorded.insert(user, now);
+        true
+    }
+
+    /// The server and database the replica's pool reaches, waiting at most `wait` for a
+    /// connection; `None` when it gives none.
+    pub async fn reached_within(&self, wait: Duration) -> Option<Reached> {
+        super::run_waiting(&self.pool, Some(wait), reached)
+            .await
+            .ok()
     }
 
     /// Whether `user`'s reads must go to the primary: it wrote within the window (through any
@@ -200,6 +202,17 @@ impl Replica {
         .optional()?;
         Ok(found.is_some_and(|f| f.recent))
     }
+}
+
+/// Records on the primary that `user` wrote, for every instance to see.
+pub fn record_write(conn: &mut PgConnection, user: i64) -> Result<(), StoreError> {
+    diesel::sql_query(
+        "INSERT INTO recent_writes (user_id, written_at) VALUES ($1, now()) \
+         ON CONFLICT (user_id) DO UPDATE SET written_at = now()",
+    )
+    .bind::<BigInt, _>(user)
+    .execute(conn)?;
+    Ok(())
 }
 
 /// The primary's current WAL position, as text.
@@ -297,13 +310,4 @@ pub fn reached(conn: &mut PgConnection) -> Result<Reached, StoreError> {
                 current_database()::text AS database",
     )
     .get_result(conn)?)
-}
-
-impl Replica {
-    /// The server and database the replica's pool reaches, waiting at most `wait` for a
-    /// connection (blocking); `None` when it gives none.
-    pub fn reached(&self, wait: Duration) -> Option<Reached> {
-        let mut conn = self.pool.get_timeout(wait).ok()?;
-        reached(&mut conn).ok()
-    }
 }
