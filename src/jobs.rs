@@ -127,8 +127,12 @@ const SEARCH_INDEX_BATCH: i64 = 1_000;
 
 /// Indexes, batch by batch, the incidents written before incident search existed (a database
 /// upgraded to it): they become searchable within seconds of start-up, the newest writes at
-/// once. Returns how many it indexed.
+/// once. Only while the migration's marker says some may lack a document, so a start-up after
+/// that looks for none. Returns how many it indexed.
 async fn index_unsearchable(state: &AppState) -> Result<usize, StoreError> {
+    if !store::run(&state.pool, store::incident_text::backfill_pending).await? {
+        return Ok(0);
+    }
     let mut indexed = 0;
     loop {
         let n = store::run(&state.pool, |conn| {
@@ -137,6 +141,7 @@ async fn index_unsearchable(state: &AppState) -> Result<usize, StoreError> {
         .await?;
         indexed += n;
         if n == 0 {
+            store::run(&state.pool, store::incident_text::finish_backfill).await?;
             return Ok(indexed);
         }
     }

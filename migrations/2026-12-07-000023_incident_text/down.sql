@@ -1,1 +1,2 @@
+DROP TABLE incident_text_backfill;
 DROP TABLE incident_text;

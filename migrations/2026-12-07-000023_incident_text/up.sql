@@ -8,3 +8,11 @@ CREATE TABLE incident_text (
     search_vector  TSVECTOR NOT NULL
 );
 CREATE INDEX incident_text_idx ON incident_text USING GIN (search_vector) WITH (fastupdate = off);
+
+-- Holds a row while incidents written before this table await their documents: only a database
+-- that already had incidents gets one, and the server removes it once none is left, so later
+-- start-ups look for nothing.
+CREATE TABLE incident_text_backfill (
+    id  SMALLINT PRIMARY KEY CHECK (id = 1)
+);
+INSERT INTO incident_text_backfill SELECT 1 WHERE EXISTS (SELECT 1 FROM incidents);

@@ -142,6 +142,26 @@ pub fn documents(
         .collect())
 }
 
+/// Whether incidents written before incident search may still lack their documents: set by the
+/// migration on a database that had incidents, cleared by [`finish_backfill`].
+pub fn backfill_pending(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    #[derive(QueryableByName)]
+    struct Pending {
+        #[diesel(sql_type = Bool)]
+        pending: bool,
+    }
+    let found: Pending =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM incident_text_backfill) AS pending")
+            .get_result(conn)?;
+    Ok(found.pending)
+}
+
+/// Records that every incident has its document, so later start-ups look for none.
+pub fn finish_backfill(conn: &mut PgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("DELETE FROM incident_text_backfill").execute(conn)?;
+    Ok(())
+}
+
 /// Indexes up to `batch` of the incidents that have no document yet (those written before
 /// incident search existed), oldest first; returns how many it indexed. Instances may run it
 /// at once: each takes rows the others have not locked.

@@ -281,3 +281,44 @@ async fn relevance_pages_walk_every_match_once_and_filters_still_apply() {
         .await;
     assert_eq!(error_fields(&problem), ["cursor"]);
 }
+
+#[tokio::test]
+async fn incidents_from_before_search_are_indexed_at_start_up() {
+    use diesel::{Connection, RunQueryDsl};
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let old = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "Legacy printer jam", "customer_id": c.customer}),
+        )
+        .await;
+    // As in a database upgraded to incident search: no document yet, the backfill asked for.
+    let mut conn = diesel::PgConnection::establish(&database_url(&app.database)).unwrap();
+    diesel::sql_query("DELETE FROM incident_text")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("INSERT INTO incident_text_backfill VALUES (1)")
+        .execute(&mut conn)
+        .unwrap();
+    assert!(found(&app, &c.desk, "legacy").await.is_empty());
+
+    let restarted = TestApp::spawn_on(app.database.clone(), &[]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while found(&restarted, &c.desk, "legacy").await != [id(&old)] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not indexed at start-up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let marker = "SELECT count(*) AS n FROM incident_text_backfill";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while count_in(&app.database, marker) != 0 {
+        assert!(std::time::Instant::now() < deadline, "the marker stayed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A database created with incident search has nothing to catch up on.
+    let fresh = TestApp::spawn().await;
+    assert_eq!(count_in(&fresh.database, marker), 0);
+}
