@@ -15,13 +15,15 @@ use super::StoreError;
 use super::incidents::IncidentRow;
 use super::parse_stored;
 use super::schema::{
-    escalations, follow_ups, incidents, kpi_monthly, report_summaries, resolve_times,
-    statistics_monthly,
+    duration_buckets, escalations, follow_ups, incidents, kpi_monthly, report_summaries,
+    resolve_times, statistics_monthly,
 };
 use crate::domain::escalation::EscalationKind;
 use crate::domain::incident::{Incident, Status};
 use crate::domain::kpi::{Granularity, KpiCounts, Period};
-use crate::domain::report::{StatisticsRow, closure_rows, first_response_minutes, resolve_minutes};
+use crate::domain::report::{
+    StatisticsRow, closure_rows, duration_bucket, first_response_minutes, resolve_minutes,
+};
 
 /// The first day of the local month of `at`.
 fn month_of(at: DateTime<Utc>, timezone: Tz) -> NaiveDate {
@@ -150,22 +152,67 @@ pub const FIRST_RESPONSE: &str = "first_response";
 
 /// A duration of the report: month, level, measure, minutes.
 type Duration = (NaiveDate, &'static str, &'static str, f64);
+/// The key of a duration's bucket row: month, measure, level, bucket.
+type BucketKey = (NaiveDate, &'static str, &'static str, i32);
 
+/// Adds `times` to `resolve_times` with their buckets, and their counts and sums to
+/// `duration_buckets` (rows in key order, so concurrent closures lock them alike).
 fn add_resolve_times(conn: &mut PgConnection, times: &[Duration]) -> Result<(), StoreError> {
+    let mut buckets: HashMap<BucketKey, (i64, f64)> = HashMap::new();
     for chunk in times.chunks(10_000) {
         let values: Vec<_> = chunk
             .iter()
             .map(|(month, level, measure, minutes)| {
+                let bucket = duration_bucket(*minutes);
+                let entry = buckets
+                    .entry((*month, *measure, *level, bucket))
+                    .or_default();
+                entry.0 += 1;
+                entry.1 += minutes;
                 (
                     resolve_times::month.eq(*month),
                     resolve_times::level.eq(*level),
                     resolve_times::measure.eq(*measure),
                     resolve_times::minutes.eq(*minutes),
+                    resolve_times::bucket.eq(bucket),
                 )
             })
             .collect();
         diesel::insert_into(resolve_times::table)
             .values(values)
+            .execute(conn)?;
+    }
+    let mut rows: Vec<_> = buckets.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    for chunk in rows.chunks(5_000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|((month, measure, level, bucket), (count, sum))| {
+                (
+                    duration_buckets::month.eq(*month),
+                    duration_buckets::measure.eq(*measure),
+                    duration_buckets::level.eq(*level),
+                    duration_buckets::bucket.eq(*bucket),
+                    duration_buckets::count.eq(*count),
+                    duration_buckets::minutes_sum.eq(*sum),
+                )
+            })
+            .collect();
+        diesel::insert_into(duration_buckets::table)
+            .values(values)
+            .on_conflict((
+                duration_buckets::month,
+                duration_buckets::measure,
+                duration_buckets::level,
+                duration_buckets::bucket,
+            ))
+            .do_update()
+            .set((
+                duration_buckets::count
+                    .eq(duration_buckets::count + excluded(duration_buckets::count)),
+                duration_buckets::minutes_sum
+                    .eq(duration_buckets::minutes_sum + excluded(duration_buckets::minutes_sum)),
+            ))
             .execute(conn)?;
     }
     Ok(())
@@ -321,7 +368,8 @@ pub fn record_follow_up(
 /// committed before the lock is read by a rebuild, one after it waits and adds itself after.
 fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
     diesel::sql_query(
-        "LOCK TABLE report_summaries, kpi_monthly, statistics_monthly, resolve_times \
+        "LOCK TABLE report_summaries, kpi_monthly, statistics_monthly, resolve_times, \
+         duration_buckets \
          IN EXCLUSIVE MODE",
     )
     .execute(conn)?;
@@ -330,7 +378,8 @@ fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
 
 /// Recomputes every summary from the incidents and follow-ups, in months of `timezone`.
 fn rebuild_locked(conn: &mut PgConnection, timezone: Tz) -> Result<(), StoreError> {
-    diesel::sql_query("TRUNCATE kpi_monthly, statistics_monthly, resolve_times").execute(conn)?;
+    diesel::sql_query("TRUNCATE kpi_monthly, statistics_monthly, resolve_times, duration_buckets")
+        .execute(conn)?;
     let mut gathered = Gathered::default();
     let mut after = 0_i64;
     loop {

@@ -380,6 +380,18 @@ diesel::table! {
         level -> Text,
         minutes -> Float8,
         measure -> Text,
+        bucket -> Int4,
+    }
+}
+
+diesel::table! {
+    duration_buckets (month, measure, level, bucket) {
+        month -> Date,
+        measure -> Text,
+        level -> Text,
+        bucket -> Int4,
+        count -> Int8,
+        minutes_sum -> Float8,
     }
 }
 
@@ -560,6 +572,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     kpi_monthly,
     statistics_monthly,
     resolve_times,
+    duration_buckets,
     coordination_tickets,
     coordination_ticket_history,
     knowledge_entries,

@@ -309,3 +309,70 @@ async fn bad_periods_media_types_and_callers_are_refused() {
         .await;
     assert_eq!(response.headers()["content-type"], "application/json");
 }
+
+#[derive(diesel::QueryableByName)]
+struct Percentiles {
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    median: f64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    p90: f64,
+}
+
+/// A year's median and 90th percentile come from bucket counts and a read of the buckets
+/// holding the ranks; they must equal PostgreSQL's `percentile_cont` over every duration, here
+/// with durations in many months and ranks falling on either side of a bucket's edge.
+#[tokio::test]
+async fn a_years_percentiles_equal_percentile_cont_over_every_duration() {
+    use diesel::{Connection, RunQueryDsl};
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let minutes = [
+        3, 59, 63, 64, 65, 66, 67, 130, 131, 400, 1_500, 2_900, 2_950, 10_000,
+    ];
+    for (i, duration) in minutes.iter().enumerate() {
+        let created = at(&format!("2025-{:02}-10T00:00:00Z", i % 11 + 1));
+        let resolved = created + chrono::TimeDelta::minutes(*duration);
+        let closed = resolved + chrono::TimeDelta::hours(1);
+        closed_history(
+            &app,
+            &c,
+            &created.to_rfc3339(),
+            &resolved.to_rfc3339(),
+            &closed.to_rfc3339(),
+            "resolved",
+        )
+        .await;
+    }
+
+    let year = app
+        .get(
+            "/api/v1/reports/statistics?granularity=year&period=2025",
+            &c.manager,
+        )
+        .ok()
+        .await;
+    let times = row(&year, "time_to_resolve", "level", json!("high"));
+    assert_eq!(times["resolved"], 14);
+    // Sorted, ranks 6 and 7 (67, 130) give the median; 11.7 between 2 900 and 2 950 the p90.
+    assert_eq!(times["median_minutes"], 98.5);
+    assert_eq!(times["p90_minutes"], 2935.0);
+    let mut conn = diesel::PgConnection::establish(&database_url(&app.database)).unwrap();
+    let exact: Percentiles = diesel::sql_query(
+        "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes)::numeric, 1)::float8 \
+                  AS median, \
+                round(percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes)::numeric, 1)::float8 \
+                  AS p90 \
+         FROM resolve_times WHERE measure = 'resolve' AND level = 'high'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(
+        (
+            times["median_minutes"].as_f64(),
+            times["p90_minutes"].as_f64()
+        ),
+        (Some(exact.median), Some(exact.p90))
+    );
+    let mean = minutes.iter().sum::<i64>() as f64 / minutes.len() as f64;
+    assert_eq!(times["mean_minutes"], (mean * 10.0).round() / 10.0);
+}

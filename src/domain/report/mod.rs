@@ -19,11 +19,13 @@ use super::level::Level;
 use super::taxonomy::Taxonomy;
 
 mod closure;
+mod percentile;
 mod sheets;
 
 pub use closure::{
     Dimension, StatisticsRow, breached, closure_rows, first_response_minutes, resolve_minutes,
 };
+pub use percentile::{BucketRead, duration_bucket, interpolate, locate, percentile_ranks};
 pub use sheets::{Cell, MONTHLY_RATES, Sheet};
 
 /// How long a statistics report's period is (月报 or 年报).
