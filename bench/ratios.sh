@@ -10,7 +10,8 @@
 # and PostgreSQL's processes spent per request, from /proc. Last, what bounds each goal: the
 # stack's floor (GET /readyz under the same load), and PostgreSQL alone running the statements
 # each endpoint sends (captured from its statement log, replayed by pgbench; needs the log
-# readable at /var/log/postgresql, as root on Debian).
+# readable at /var/log/postgresql, as root on Debian), with the server's rate as a share of that
+# replay (the create's goal: at least 80 %). KEEP=1 keeps the replayed scripts.
 # Needs the local PostgreSQL, pgbench, python3 and wrk (apt-get install wrk).
 # DURATION (default 10s) sets each measurement's length; BIN measures another build.
 set -euo pipefail
@@ -51,6 +52,8 @@ postgres_ticks() {
     echo "$total"
 }
 
+# Requests/s of each endpoint measured, by name.
+declare -A SERVED
 # Prints requests/s, median and 99th percentile of one wrk run, the share of a yardstick, and
 # the server's and PostgreSQL's CPU time per request.
 measure() {
@@ -68,6 +71,7 @@ measure() {
         exit 1
     fi
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    SERVED[$name]=$rps
     python3 - "$name" "$rps" "$yardstick" "$goal" \
         "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')" \
         "$((server1 - server0))" "$((postgres1 - postgres0))" "$(getconf CLK_TCK)" "$SECS" <<'PY'
@@ -138,14 +142,45 @@ capture create -X POST "$REPLAY_BASE/api/v1/incidents" -H "Authorization: Bearer
 capture one "$REPLAY_BASE/api/v1/incidents/$ID" -H "Authorization: Bearer $DESK"
 capture list "$REPLAY_BASE/api/v1/incidents?status=new&sort=due_at&limit=50" -H "Authorization: Bearer $DESK"
 kill -TERM $REPLAY_SERVER
+# pgbench replays an endpoint's statements with as many clients as its yardstick, and with the
+# server's pool size (what the server itself keeps open); the server's own rate is printed as a
+# share of the first.
 replay() {
-    local name=$1 script=$2 clients=$3 yardstick=$4 goal=$5 tps
+    local name=$1 script=$2 clients=$3 yardstick=$4 goal=$5 tps pooled
     tps=$(pgbench -n -M prepared -f "$REPLAY/$script.sql" -c "$clients" -j 2 -T "$SECS" "$PG/$DB" 2>/dev/null | tps)
+    pooled=$(pgbench -n -M prepared -f "$REPLAY/$script.sql" -c 10 -j 2 -T "$SECS" "$PG/$DB" 2>/dev/null | tps)
     printf '%-58s %9.0f TPS in %d statement(s): %5.1f %% of its yardstick (the goal is %s %%)\n' \
-        "PostgreSQL alone: $name" "$tps" "$(grep -c . "$REPLAY/$script.sql")" \
+        "PostgreSQL alone: $name" "$tps" "$(grep -cE ';$|gset$' "$REPLAY/$script.sql")" \
         "$(python3 -c "print($tps / $yardstick * 100)")" "$goal"
+    printf '%-58s %9.0f TPS with 10 clients; the server reaches %.1f %% of the %s-client replay\n' \
+        "" "$pooled" "$(python3 -c "print(${SERVED[$name]} / $tps * 100)")" "$clients"
 }
 replay "POST /api/v1/incidents" create 64 "$INSERT_TPS" 33
 replay "GET /api/v1/incidents/{id}" one 16 "$SELECT_TPS" 50
 replay "GET /api/v1/incidents?status=new&sort=due_at&limit=50" list 16 "$SELECT_TPS" 15
-rm -rf "$REPLAY"
+
+# What the create's schema costs: the replay again, 64 clients, on scratch copies of the database
+# with one kind of index or constraint dropped (the copies only; the schema keeps them all).
+kill -TERM "$SERVER" 2>/dev/null || true
+wait "$SERVER" 2>/dev/null || true
+TABLES="'incidents', 'incident_history', 'incident_text', 'outbox_events', 'webhook_deliveries'"
+drop_all() { # $1: a query listing statements to run
+    psql "$PG/bench_scratch" -qAt -c "$1" | psql "$PG/bench_scratch" -q >/dev/null
+}
+echo "== what the create's schema costs: its replay, 64 clients, on scratch copies"
+for variant in "as it is" "without the search index (GIN)" "without the incident's secondary indexes" \
+    "without foreign keys" "without CHECK constraints"; do
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_scratch WITH (FORCE)"
+    psql "$PG/postgres" -qc "CREATE DATABASE bench_scratch TEMPLATE $DB"
+    case $variant in
+    *GIN*) drop_all "SELECT 'DROP INDEX ' || indexname || ';' FROM pg_indexes WHERE tablename = 'incident_text' AND indexdef LIKE '%USING gin%'" ;;
+    *secondary*) drop_all "SELECT 'DROP INDEX ' || i.indexrelid::regclass || ';' FROM pg_index i WHERE i.indrelid = 'incidents'::regclass AND NOT i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)" ;;
+    *foreign*) drop_all "SELECT 'ALTER TABLE ' || conrelid::regclass || ' DROP CONSTRAINT ' || quote_ident(conname) || ';' FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text IN ($TABLES)" ;;
+    *CHECK*) drop_all "SELECT 'ALTER TABLE ' || conrelid::regclass || ' DROP CONSTRAINT ' || quote_ident(conname) || ';' FROM pg_constraint WHERE contype = 'c' AND conrelid::regclass::text IN ($TABLES)" ;;
+    esac
+    psql "$PG/bench_scratch" -qc "VACUUM ANALYZE" >/dev/null
+    tps=$(pgbench -n -M prepared -f "$REPLAY/create.sql" -c 64 -j 2 -T "$SECS" "$PG/bench_scratch" 2>/dev/null | tps)
+    printf '  %-44s %7.0f TPS\n' "$variant" "$tps"
+done
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS bench_scratch WITH (FORCE)"
+if [ -n "${KEEP:-}" ]; then echo "(the replayed scripts are in $REPLAY)"; else rm -rf "$REPLAY"; fi

@@ -5,7 +5,8 @@ values: what PostgreSQL alone does for that request, without the server.
 Usage: statements.py DATABASE < log-excerpt > script.sql
 
 Reads the `execute <name>: SQL` and `statement: SQL` lines of DATABASE with their
-`parameters: $1 = '...'` details and writes each statement with its values inline. A drawn id
+`parameters: $1 = '...'` details (values may span lines) and writes each statement of the
+request's connection with its values inline. A drawn id
 (`SELECT nextval($1)`) is drawn again by the script (`\\gset`), and the later values equal to it
 name the new id, so a replayed create inserts a new row each time.
 """
@@ -14,17 +15,32 @@ import re
 import sys
 
 database = sys.argv[1]
-prefix = re.compile(r"^\S+ \S+ \S+ \[\d+\] \S+@(?P<db>\S+) (?P<kind>LOG|DETAIL):  (?P<rest>.*)$")
-statement = re.compile(r"^(?:execute [^:]+|statement): (?P<sql>.*)$")
+prefix = re.compile(
+    r"^\S+ \S+ \S+ \[(?P<pid>\d+)\] \S+@(?P<db>\S+) (?P<kind>LOG|DETAIL):  (?P<rest>.*)$", re.S
+)
+# Where a log entry starts; a value with a line break goes on in lines that start otherwise.
+entry_start = re.compile(r"^\d{4}-\d\d-\d\d ")
+statement = re.compile(r"^(?:execute [^:]+|statement): (?P<sql>.*)$", re.S)
 parameter = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')")
 # pgbench takes `:name` in a command for one of its variables.
 variable_like = re.compile(r":[A-Za-z_\u0080-\U0010ffff]")
 
-entries = []  # [sql, {number: literal}]
+# Whole log entries: a line that does not start one continues the one before (PostgreSQL
+# writes a value's line breaks as they are, the rest of the value on the next line).
+lines = []
 for line in sys.stdin:
-    match = prefix.match(line.rstrip("\n"))
+    line = line.rstrip("\n")
+    if lines and not entry_start.match(line):
+        lines[-1] += "\n" + line
+    else:
+        lines.append(line)
+
+by_backend = {}  # pid: [[sql, {number: literal}]]
+for line in lines:
+    match = prefix.match(line)
     if not match or match["db"] != database:
         continue
+    entries = by_backend.setdefault(match["pid"], [])
     if match["kind"] == "LOG":
         sql = statement.match(match["rest"])
         if sql:
@@ -33,6 +49,17 @@ for line in sys.stdin:
         entries[-1][1] = {
             int(n): literal for n, literal, _ in parameter.findall(match["rest"])
         }
+
+# The request's own statements: those of the connection that sent most of them, without the
+# live stream's read of the events a write committed. That read is the server's background work,
+# one for every open stream and in batches under load, and it may run on any pooled connection;
+# replayed from a fixed position it would read ever more events.
+background = re.compile(r"FROM outbox_events e WHERE \(e\.tx, e\.id\) >")
+entries = [
+    entry
+    for entry in max(by_backend.values(), key=len, default=[])
+    if not background.search(entry[0])
+]
 
 if not entries:
     sys.exit(f"no statements of database {database} in the log excerpt")
