@@ -65,6 +65,14 @@ pub fn spawn(state: Data<AppState>) {
             Ok(n) => log::info!("indexed {n} incidents for search"),
             Err(err) => log::warn!("indexing incidents for search failed: {err}"),
         }
+        match rewrite_abbreviations(&indexer).await {
+            Ok((0, 0)) => {}
+            Ok((incidents, entries)) => log::info!(
+                "wrote again the search documents of {incidents} incidents and {entries} \
+                 knowledge entries that name abbreviations such as HIS or IT"
+            ),
+            Err(err) => log::warn!("writing search documents again failed: {err}"),
+        }
     });
     let watcher = state.clone();
     tokio::spawn(async move {
@@ -145,6 +153,48 @@ async fn index_unsearchable(state: &AppState) -> Result<usize, StoreError> {
             return Ok(indexed);
         }
     }
+}
+
+/// Writes again, batch by batch, the search documents written before upper-case abbreviations
+/// that are stop words (`HIS`, `IT`) were kept (`domain::search::kept_abbreviations`): those of
+/// incidents and knowledge entries whose text holds one. Only while migration 000026's marker
+/// is there. Returns how many incidents and entries it wrote.
+async fn rewrite_abbreviations(state: &AppState) -> Result<(usize, usize), StoreError> {
+    if !store::run(&state.pool, store::incident_text::rewrite_pending).await? {
+        return Ok((0, 0));
+    }
+    let pattern = crate::domain::search::abbreviations_pattern();
+    let mut written = (0, 0);
+    for knowledge in [false, true] {
+        let mut after = 0;
+        loop {
+            let pattern = pattern.clone();
+            let ids = store::run(&state.pool, move |conn| {
+                if knowledge {
+                    store::knowledge::rewrite_matching(conn, &pattern, after, SEARCH_INDEX_BATCH)
+                } else {
+                    store::incident_text::rewrite_matching(
+                        conn,
+                        &pattern,
+                        after,
+                        SEARCH_INDEX_BATCH,
+                    )
+                }
+            })
+            .await?;
+            if knowledge {
+                written.1 += ids.len();
+            } else {
+                written.0 += ids.len();
+            }
+            match ids.last() {
+                Some(last) if ids.len() as i64 == SEARCH_INDEX_BATCH => after = *last,
+                _ => break,
+            }
+        }
+    }
+    store::run(&state.pool, store::incident_text::finish_rewrite).await?;
+    Ok(written)
 }
 
 /// Messages claimed at a time by one sender.

@@ -38,6 +38,155 @@ fn cjk_runs(text: &str) -> Vec<&str> {
     runs
 }
 
+/// PostgreSQL's English stop words (`english.stop`) of two letters or more: the `english`
+/// configuration drops them from documents and queries alike.
+const ENGLISH_STOP_WORDS: [&str; 123] = [
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "can",
+    "will",
+    "just",
+    "don",
+    "should",
+    "now",
+];
+
+/// The upper-case abbreviations in `text` that are English stop words in lower case (`HIS`, a
+/// hospital information system; `IT`; `WHO`), lower-cased. `english` would drop them, so they
+/// are kept as `simple` lexemes: searching `HIS` finds the incidents about the HIS, not every
+/// incident. A lower-case `his` stays a stop word.
+pub fn kept_abbreviations(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| word.len() >= 2 && word.bytes().all(|b| b.is_ascii_uppercase()))
+        .map(str::to_ascii_lowercase)
+        .filter(|word| ENGLISH_STOP_WORDS.contains(&word.as_str()))
+}
+
+/// A PostgreSQL regular expression matching text that holds any of [`kept_abbreviations`]
+/// (or a little more: it is used to find documents to write again, never to search).
+pub fn abbreviations_pattern() -> String {
+    let words: Vec<String> = ENGLISH_STOP_WORDS
+        .iter()
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    format!("(^|[^A-Za-z0-9])({})($|[^A-Za-z0-9])", words.join("|"))
+}
+
 /// `text` with its CJK characters blanked out, for PostgreSQL's `english` parser.
 pub fn latin_part(text: &str) -> String {
     text.chars()
@@ -50,10 +199,11 @@ fn grams(run: &str, n: usize) -> Vec<String> {
     chars.windows(n).map(|w| w.iter().collect()).collect()
 }
 
-/// The CJK lexemes of `text`, space-separated, for `to_tsvector('simple', …)`: jieba's
-/// search segmentation, every character and every bigram of each run.
-pub fn cjk_lexemes(text: &str) -> String {
-    let mut lexemes: Vec<String> = Vec::new();
+/// The lexemes of `text` that `english` cannot make, space-separated, for
+/// `to_tsvector('simple', …)`: of each CJK run jieba's search segmentation, every character and
+/// every bigram; and the [`kept_abbreviations`].
+pub fn simple_lexemes(text: &str) -> String {
+    let mut lexemes: Vec<String> = kept_abbreviations(text).collect();
     for run in cjk_runs(text) {
         lexemes.extend(
             jieba()
@@ -73,7 +223,8 @@ pub fn cjk_lexemes(text: &str) -> String {
 pub struct SearchQuery {
     /// Latin text (stemmed by PostgreSQL).
     pub latin: String,
-    /// CJK terms: each jieba word of the query as itself, or as all of its bigrams.
+    /// CJK terms (each jieba word of the query as itself, or as all of its bigrams) and the
+    /// [`kept_abbreviations`], as `to_tsquery('simple', …)` syntax.
     pub cjk: String,
 }
 
@@ -85,7 +236,9 @@ impl SearchQuery {
             .filter(|w| w.chars().any(char::is_alphanumeric))
             .collect::<Vec<_>>()
             .join(" ");
-        // Terms are CJK characters only, so quoting them cannot break the tsquery syntax.
+        // Terms are CJK characters or ASCII letters only, so quoting them cannot break the
+        // tsquery syntax.
+        let abbreviations = kept_abbreviations(q).map(|word| format!("'{word}'"));
         let terms: Vec<String> = cjk_runs(q)
             .into_iter()
             .flat_map(|run| jieba().cut(run, true))
@@ -102,6 +255,7 @@ impl SearchQuery {
                     format!("('{word}' | ({}))", bigrams.join(" & "))
                 }
             })
+            .chain(abbreviations)
             .collect();
         let query = SearchQuery {
             latin,
@@ -121,12 +275,12 @@ pub const WEIGHTS: [char; 4] = ['A', 'B', 'C', 'D'];
 pub const PUBLIC_WEIGHTS: &str = "{a,b,c}";
 
 /// An incident's searchable text split by weight ([`WEIGHTS`]), each part as the Latin text for
-/// `to_tsvector('english', …)` and the CJK lexemes for `to_tsvector('simple', …)`.
+/// `to_tsvector('english', …)` and the [`simple_lexemes`] for `to_tsvector('simple', …)`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IncidentDocument {
     /// Latin text per weight.
     pub latin: [String; 4],
-    /// Space-separated CJK lexemes per weight.
+    /// Space-separated [`simple_lexemes`] per weight.
     pub cjk: [String; 4],
 }
 
@@ -172,7 +326,7 @@ impl IncidentText {
             // A line break between fields keeps a word of one from running into the next.
             let text = texts.join("\n");
             document.latin[weight] = latin_part(&text);
-            document.cjk[weight] = cjk_lexemes(&text);
+            document.cjk[weight] = simple_lexemes(&text);
         }
         document
     }
@@ -323,8 +477,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn upper_case_abbreviations_that_are_stop_words_are_kept() {
+        let kept: Vec<String> =
+            kept_abbreviations("HIS系统 down, IT says: WHO knows; ERP ok, his PC").collect();
+        assert_eq!(kept, ["his", "it", "who"]);
+        // Kept in the document's simple part, and required by a query.
+        let lexemes = simple_lexemes("HIS无法登录");
+        assert!(lexemes.split(' ').any(|w| w == "his"), "{lexemes}");
+        let query = SearchQuery::parse("HIS 登录").unwrap();
+        assert_eq!(query.cjk, "'登录' & 'his'");
+        assert_eq!(query.latin, "HIS");
+        // A lower-case stop word, a single letter and a word that is no stop word are left to
+        // `english`.
+        assert_eq!(SearchQuery::parse("his").unwrap().cjk, "");
+        assert_eq!(kept_abbreviations("A I S T").count(), 0);
+        assert_eq!(SearchQuery::parse("ERP").unwrap().cjk, "");
+    }
+
+    #[test]
+    fn the_pattern_finds_every_kept_abbreviation() {
+        let pattern = abbreviations_pattern();
+        assert!(pattern.starts_with("(^|[^A-Za-z0-9])(ME|MY|"), "{pattern}");
+        for word in ENGLISH_STOP_WORDS {
+            assert!(
+                pattern.contains(&format!("|{}|", word.to_ascii_uppercase()))
+                    || pattern.contains(&format!("({}|", word.to_ascii_uppercase()))
+                    || pattern.contains(&format!("|{})", word.to_ascii_uppercase()))
+            );
+        }
+    }
+
+    #[test]
     fn chinese_is_indexed_as_words_characters_and_bigrams() {
-        let lexemes = cjk_lexemes("升级出错：数据库脚本执行失败 ORA-00942");
+        let lexemes = simple_lexemes("升级出错：数据库脚本执行失败 ORA-00942");
         let words: Vec<&str> = lexemes.split(' ').collect();
         for expected in [
             "升级",

@@ -17,7 +17,7 @@ use crate::domain::search::{
     IncidentDocument, IncidentText, PUBLIC_WEIGHTS, SearchQuery, WEIGHTS, number_lookup,
 };
 use crate::store::StoreError;
-use crate::store::schema::{incident_notes, incident_text, incidents};
+use crate::store::schema::{incident_notes, incident_text, incidents, search_rewrite_pending};
 
 /// The vector each weight of an [`IncidentDocument`] becomes: Latin text through `english`
 /// (stemmed, case-folded), the segmented Chinese through `simple`.
@@ -180,6 +180,55 @@ pub fn backfill(conn: &mut PgConnection, batch: i64) -> Result<usize, StoreError
         let documents = documents(conn, &ids)?;
         index(conn, &documents)?;
         Ok(ids.len())
+    })
+}
+
+/// Whether documents written before [`kept_abbreviations`](crate::domain::search::kept_abbreviations) may need writing again: set by
+/// migration 000026 on a database with incidents or knowledge, cleared by [`finish_rewrite`].
+pub fn rewrite_pending(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        search_rewrite_pending::table.select(search_rewrite_pending::id),
+    ))
+    .get_result(conn)?)
+}
+
+/// Records that every document holds its abbreviations, so later start-ups look for none.
+pub fn finish_rewrite(conn: &mut PgConnection) -> Result<(), StoreError> {
+    diesel::delete(search_rewrite_pending::table).execute(conn)?;
+    Ok(())
+}
+
+/// Writes again the documents of up to `batch` incidents after id `after`, in id order, whose
+/// fields or notes match `pattern` ([`abbreviations_pattern`](crate::domain::search::abbreviations_pattern)); returns their ids (fewer than
+/// `batch`: none are left).
+pub fn rewrite_matching(
+    conn: &mut PgConnection,
+    pattern: &str,
+    after: i64,
+    batch: i64,
+) -> Result<Vec<i64>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Matching {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    conn.transaction(|conn| {
+        let ids: Vec<i64> = diesel::sql_query(
+            "SELECT i.id FROM incidents i WHERE i.id > $1 AND (i.title ~ $2 OR i.description ~ $2 \
+                 OR i.solution ~ $2 OR i.workaround ~ $2 OR EXISTS (SELECT 1 FROM incident_notes n \
+                 WHERE n.incident_id = i.id AND n.body ~ $2)) \
+             ORDER BY i.id LIMIT $3",
+        )
+        .bind::<BigInt, _>(after)
+        .bind::<Text, _>(pattern)
+        .bind::<BigInt, _>(batch)
+        .load::<Matching>(conn)?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+        let documents = documents(conn, &ids)?;
+        index(conn, &documents)?;
+        Ok(ids)
     })
 }
 

@@ -13,7 +13,7 @@ use crate::domain::knowledge::{
     decide_entry,
 };
 use crate::domain::role::Roles;
-use crate::domain::search::{SearchQuery, cjk_lexemes, latin_part};
+use crate::domain::search::{SearchQuery, latin_part, simple_lexemes};
 use crate::domain::taxonomy::Taxonomy;
 use crate::domain::validation::FieldError;
 
@@ -101,9 +101,9 @@ pub fn index(conn: &mut PgConnection, entries: &[(i64, KnowledgeText)]) -> Resul
     for (_, text) in entries {
         let (title, body) = text.searchable();
         columns[0].push(latin_part(&title));
-        columns[1].push(cjk_lexemes(&title));
+        columns[1].push(simple_lexemes(&title));
         columns[2].push(latin_part(&body));
-        columns[3].push(cjk_lexemes(&body));
+        columns[3].push(simple_lexemes(&body));
     }
     let [title_latin, title_cjk, body_latin, body_cjk] = columns;
     diesel::sql_query(
@@ -120,6 +120,78 @@ pub fn index(conn: &mut PgConnection, entries: &[(i64, KnowledgeText)]) -> Resul
     .bind::<Array<Text>, _>(body_cjk)
     .execute(conn)?;
     Ok(())
+}
+
+/// Writes again the search vectors of up to `batch` entries after id `after`, in id order, whose
+/// text matches `pattern` (see [`super::incident_text::rewrite_matching`]); returns their ids
+/// (fewer than `batch`: none are left).
+pub fn rewrite_matching(
+    conn: &mut PgConnection,
+    pattern: &str,
+    after: i64,
+    batch: i64,
+) -> Result<Vec<i64>, StoreError> {
+    type Stored = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        Vec<String>,
+    );
+    #[derive(QueryableByName)]
+    struct Matching {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    conn.transaction(|conn| {
+        let ids: Vec<i64> = diesel::sql_query(
+            "SELECT id FROM knowledge_entries WHERE id > $1 AND (title ~ $2 OR symptom ~ $2 \
+                 OR cause ~ $2 OR solution ~ $2 OR array_to_string(tags, ' ') ~ $2) \
+             ORDER BY id LIMIT $3",
+        )
+        .bind::<BigInt, _>(after)
+        .bind::<Text, _>(pattern)
+        .bind::<BigInt, _>(batch)
+        .load::<Matching>(conn)?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+        let rows: Vec<Stored> = knowledge_entries::table
+            .filter(knowledge_entries::id.eq_any(&ids))
+            .select((
+                knowledge_entries::id,
+                knowledge_entries::title,
+                knowledge_entries::symptom,
+                knowledge_entries::cause,
+                knowledge_entries::solution,
+                knowledge_entries::category,
+                knowledge_entries::subcategory,
+                knowledge_entries::tags,
+            ))
+            .load(conn)?;
+        let entries: Vec<(i64, KnowledgeText)> = rows
+            .into_iter()
+            .map(
+                |(id, title, symptom, cause, solution, category, subcategory, tags)| {
+                    let text = KnowledgeText {
+                        title,
+                        symptom,
+                        cause,
+                        solution,
+                        category,
+                        subcategory,
+                        tags,
+                    };
+                    (id, text)
+                },
+            )
+            .collect();
+        index(conn, &entries)?;
+        Ok(entries.iter().map(|(id, _)| *id).collect())
+    })
 }
 
 /// Writes a new draft by `author` (with `roles`).

@@ -385,6 +385,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    search_rewrite_pending (id) {
+        id -> Int2,
+    }
+}
+
+diesel::table! {
     duration_buckets (month, measure, level, bucket) {
         month -> Date,
         measure -> Text,
@@ -573,6 +579,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     statistics_monthly,
     resolve_times,
     duration_buckets,
+    search_rewrite_pending,
     coordination_tickets,
     coordination_ticket_history,
     knowledge_entries,

@@ -11,7 +11,7 @@ use super::StoreError;
 use super::knowledge::{ENTRY_COLUMNS, Ranked, ScoredEntry};
 use super::schema::{incident_search, incident_search_state, incidents};
 use crate::domain::incident::{ClosureCode, Incident, Status};
-use crate::domain::search::{Lexeme, SimilarityQuery, SimilarityText, cjk_lexemes, latin_part};
+use crate::domain::search::{Lexeme, SimilarityQuery, SimilarityText, latin_part, simple_lexemes};
 
 /// What suggestions index of a resolved incident.
 type Indexed = (i64, String, String, Option<String>, Option<String>);
@@ -30,7 +30,7 @@ fn index_many(conn: &mut PgConnection, rows: &[Indexed]) -> Result<(), StoreErro
     )
     .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(texts.iter().map(|t| latin_part(t)).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(texts.iter().map(|t| cjk_lexemes(t)).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(texts.iter().map(|t| simple_lexemes(t)).collect::<Vec<_>>())
     .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>())
     .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.4.clone()).collect::<Vec<_>>())
     .execute(conn)?;

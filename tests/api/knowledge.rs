@@ -180,6 +180,9 @@ async fn search_finds_chinese_and_english_terms_and_substrings() {
         assert_eq!(search(&app, &c.portal, q).await, [first], "{q}");
     }
     assert_eq!(search(&app, &c.portal, "打印机").await, ["打印机无法打印"]);
+    // `HIS` (every entry's tag) is no stop word here, though `his` is one in English.
+    assert_eq!(search(&app, &c.portal, "HIS").await.len(), 2);
+    assert!(search(&app, &c.portal, "his").await.is_empty());
     // Every term must be present.
     assert!(search(&app, &c.portal, "打印机 ORA-00942").await.is_empty());
     // Staff see drafts too; the better match ranks first.

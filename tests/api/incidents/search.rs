@@ -322,3 +322,88 @@ async fn incidents_from_before_search_are_indexed_at_start_up() {
     let fresh = TestApp::spawn().await;
     assert_eq!(count_in(&fresh.database, marker), 0);
 }
+
+#[tokio::test]
+async fn abbreviations_that_are_english_stop_words_are_searchable() {
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let his = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "HIS无法登录", "customer_id": c.customer}),
+        )
+        .await;
+    let it = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "Printer jam", "description": "IT was told", "customer_id": c.customer}),
+        )
+        .await;
+    assert_eq!(found(&app, &c.desk, "HIS").await, [id(&his)]);
+    assert_eq!(found(&app, &c.desk, "HIS 登录").await, [id(&his)]);
+    assert_eq!(found(&app, &c.desk, "IT printer").await, [id(&it)]);
+    // Lower case, they stay English stop words.
+    assert!(found(&app, &c.desk, "his").await.is_empty());
+}
+
+#[tokio::test]
+async fn documents_from_before_abbreviations_were_kept_are_written_again_at_start_up() {
+    use diesel::{Connection, RunQueryDsl};
+    let app = TestApp::spawn().await;
+    let c = app.cast().await;
+    let his = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "HIS无法登录", "customer_id": c.customer}),
+        )
+        .await;
+    let other = app
+        .create_incident(
+            &c.desk,
+            json!({"title": "打印机卡纸", "customer_id": c.customer}),
+        )
+        .await;
+    let draft = app
+        .post(
+            "/api/v1/knowledge",
+            &c.desk,
+            json!({"title": "IT support hours", "symptom": "无人接听", "solution": "工作时间拨打",
+                   "subcategory": "module_input_blocked"}),
+        )
+        .created()
+        .await;
+    // As written before: the `simple` part without the abbreviation; the marker of migration
+    // 000026 asks for the documents to be written again.
+    let mut conn = diesel::PgConnection::establish(&database_url(&app.database)).unwrap();
+    for sql in [
+        "UPDATE incident_text SET search_vector = setweight(to_tsvector('english', 'HIS') || \
+         to_tsvector('simple', '无法 登录'), 'A')",
+        "UPDATE knowledge_entries SET search_vector = to_tsvector('english', title)",
+        "INSERT INTO search_rewrite_pending VALUES (1)",
+    ] {
+        diesel::sql_query(sql).execute(&mut conn).unwrap();
+    }
+    assert!(found(&app, &c.desk, "HIS").await.is_empty());
+
+    let restarted = TestApp::spawn_on(app.database.clone(), &[]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let marker = "SELECT count(*) AS n FROM search_rewrite_pending";
+    while count_in(&app.database, marker) != 0 {
+        assert!(std::time::Instant::now() < deadline, "the marker stayed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(found(&restarted, &c.desk, "HIS").await, [id(&his)]);
+    // Only the documents that name an abbreviation were written again: the other incident
+    // keeps the stale one it was given above.
+    assert!(found(&restarted, &c.desk, "打印机").await.is_empty());
+    assert!(
+        found(&restarted, &c.desk, "无法")
+            .await
+            .contains(&id(&other))
+    );
+    let knowledge = restarted.get("/api/v1/knowledge?q=IT", &c.desk).ok().await;
+    assert_eq!(knowledge["items"][0]["id"], draft["id"]);
+    // A database created with the rule has nothing to write again.
+    let fresh = TestApp::spawn().await;
+    assert_eq!(count_in(&fresh.database, marker), 0);
+}
