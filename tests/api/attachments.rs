@@ -246,6 +246,20 @@ async fn a_binary_file_round_trips_whole_and_in_ranges() {
         .download(&c.desk, &record["id"], &[("If-None-Match", &etag)])
         .await;
     assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+
+    // HEAD: the download's headers, no bytes.
+    let head = app
+        .client
+        .head(app.url(&format!("/api/v1/attachments/{}/content", record["id"])))
+        .bearer_auth(&c.desk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(header(&head, "content-length"), bytes.len().to_string());
+    assert_eq!(header(&head, "etag"), etag);
+    assert!(header(&head, "content-disposition").starts_with("attachment"));
+    assert!(head.bytes().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -4,11 +4,12 @@
 use std::ops::RangeInclusive;
 
 use actix_web::body::SizedStream;
+use actix_web::http::Method;
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
 use actix_web::web::{Bytes, Data, Path};
-use actix_web::{HttpRequest, HttpResponse, get};
+use actix_web::{HttpRequest, HttpResponse, route};
 use http_range_header::RangeUnsatisfiableError;
 use utoipa::ToSchema;
 
@@ -33,12 +34,15 @@ pub struct FileBytes(pub Vec<u8>);
 /// `X-Content-Type-Options: nosniff`). `Content-Type` is the sniffed type; programs and
 /// scripts come as `application/octet-stream`. `ETag` is the SHA-256 (`If-None-Match` answers
 /// 304). `Range: bytes=a-b` (one range) answers 206 with that part, so an interrupted download
-/// resumes; several ranges answer the whole file.
+/// resumes; several ranges answer the whole file. `HEAD` answers the same headers without the
+/// bytes (a client checking a file's size or `ETag` before downloading it).
 ///
 /// Roles: as for the record.
 ///
 /// Errors: 404 for no such file or one the caller may not see; 416 for a range beyond the end.
 #[utoipa::path(
+    get,
+    path = "/attachments/{id}/content",
     tag = "attachments",
     security(("bearer" = [])),
     params(
@@ -58,7 +62,7 @@ pub struct FileBytes(pub Vec<u8>);
         problems::ReadErrors
     )
 )]
-#[get("/attachments/{id}/content")]
+#[route("/attachments/{id}/content", method = "GET", method = "HEAD")]
 pub async fn download_attachment(
     http: HttpRequest,
     state: Data<AppState>,
@@ -125,6 +129,11 @@ pub async fn download_attachment(
             header::CONTENT_SECURITY_POLICY,
             "sandbox; default-src 'none'; frame-ancestors 'none'",
         ));
+    if http.method() == Method::HEAD {
+        // The length is announced; the bytes are neither read nor sent.
+        let nothing = futures_util::stream::empty::<Result<Bytes, AppError>>();
+        return Ok(response.body(SizedStream::new(length, nothing)));
+    }
     let body = bytes_of(state.into_inner(), found.content_id, *part.start(), length);
     Ok(response.body(SizedStream::new(length, body)))
 }
