@@ -198,34 +198,51 @@ pub fn finish_rewrite(conn: &mut PgConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The ids `select` finds (a query of one `id` column with the parameters `$1` an id to start
+/// after, `$2` a pattern, `$3` a limit): the rows a search document rewrite takes next.
+pub(super) fn ids_after(
+    conn: &mut PgConnection,
+    select: &str,
+    after: i64,
+    pattern: &str,
+    batch: i64,
+) -> Result<Vec<i64>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    Ok(diesel::sql_query(select)
+        .bind::<BigInt, _>(after)
+        .bind::<Text, _>(pattern)
+        .bind::<BigInt, _>(batch)
+        .load::<Found>(conn)?
+        .into_iter()
+        .map(|found| found.id)
+        .collect())
+}
+
 /// Writes again the documents of up to `batch` incidents after id `after`, in id order, whose
-/// fields or notes match `pattern` ([`abbreviations_pattern`](crate::domain::search::abbreviations_pattern)); returns their ids (fewer than
-/// `batch`: none are left).
+/// fields or notes match `pattern`
+/// ([`abbreviations_pattern`](crate::domain::search::abbreviations_pattern)); returns their
+/// ids (fewer than `batch`: none are left).
 pub fn rewrite_matching(
     conn: &mut PgConnection,
     pattern: &str,
     after: i64,
     batch: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    #[derive(QueryableByName)]
-    struct Matching {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
     conn.transaction(|conn| {
-        let ids: Vec<i64> = diesel::sql_query(
+        let ids = ids_after(
+            conn,
             "SELECT i.id FROM incidents i WHERE i.id > $1 AND (i.title ~ $2 OR i.description ~ $2 \
                  OR i.solution ~ $2 OR i.workaround ~ $2 OR EXISTS (SELECT 1 FROM incident_notes n \
                  WHERE n.incident_id = i.id AND n.body ~ $2)) \
              ORDER BY i.id LIMIT $3",
-        )
-        .bind::<BigInt, _>(after)
-        .bind::<Text, _>(pattern)
-        .bind::<BigInt, _>(batch)
-        .load::<Matching>(conn)?
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+            after,
+            pattern,
+            batch,
+        )?;
         let documents = documents(conn, &ids)?;
         index(conn, &documents)?;
         Ok(ids)

@@ -141,24 +141,16 @@ pub fn rewrite_matching(
         Option<String>,
         Vec<String>,
     );
-    #[derive(QueryableByName)]
-    struct Matching {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
     conn.transaction(|conn| {
-        let ids: Vec<i64> = diesel::sql_query(
+        let ids = super::incident_text::ids_after(
+            conn,
             "SELECT id FROM knowledge_entries WHERE id > $1 AND (title ~ $2 OR symptom ~ $2 \
                  OR cause ~ $2 OR solution ~ $2 OR array_to_string(tags, ' ') ~ $2) \
              ORDER BY id LIMIT $3",
-        )
-        .bind::<BigInt, _>(after)
-        .bind::<Text, _>(pattern)
-        .bind::<BigInt, _>(batch)
-        .load::<Matching>(conn)?
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+            after,
+            pattern,
+            batch,
+        )?;
         let rows: Vec<Stored> = knowledge_entries::table
             .filter(knowledge_entries::id.eq_any(&ids))
             .select((
