@@ -492,6 +492,7 @@ pub fn delete(
     conn: &mut PgConnection,
     id: i64,
     caller: &Caller,
+    reads_owner_kind: impl FnOnce(OwnerKind) -> bool,
     now: DateTime<Utc>,
 ) -> Result<(Attachment, Vec<i64>), StoreError> {
     let actor = caller
@@ -499,8 +500,9 @@ pub fn delete(
         .ok_or_else(|| StoreError::forbidden("files are removed by a person"))?;
     conn.transaction(|conn| {
         let found = find(conn, id)?;
-        // A customer who may not read the file learns nothing of it.
-        if !readable_by(caller, &found) {
+        // A caller who may not read the file (by role, or a customer by organisation and
+        // visibility) learns nothing of it.
+        if !reads_owner_kind(found.attachment.owner.kind) || !readable_by(caller, &found) {
             return Err(StoreError::not_found("attachment", id));
         }
         let (file, content_id) = (found.attachment, found.content_id);

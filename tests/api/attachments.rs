@@ -918,6 +918,10 @@ async fn coordination_tickets_and_knowledge_drafts_take_files_too() {
         "not_found",
     )
     .await;
+    // A role that reads no ticket's files cannot remove one, nor learn that it exists.
+    for token in [&c.portal, &c.admin] {
+        expect_problem(app.remove(token, &file["id"]).await, "not_found").await;
+    }
     let history = app
         .get(
             &format!("/api/v1/coordination-tickets/{}/history", ticket["id"]),

@@ -218,12 +218,12 @@ pub async fn delete_attachment(
     id: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    // Roles that read no owner's files learn nothing about this one.
-    readable(&state, &caller, id).await?;
     let who = caller.caller();
     let now = state.clock.now();
+    // Roles that read no owner's files learn nothing about this one: 404, as for a read.
+    let reads_owner_kind = move |kind| require_reader(&caller, kind).is_ok();
     let (_, removed) = store::run(&state.pool, move |conn| {
-        store::attachments::delete(conn, id, &who, now)
+        store::attachments::delete(conn, id, &who, reads_owner_kind, now)
     })
     .await?;
     forget(&state, removed).await;
