@@ -80,7 +80,8 @@ pub async fn get_statistics(
     let (rates_from, rates_to) = (months[0].first_day, period.next().first_day);
     // Three independent statements, each over the whole period (the closed incidents' summaries
     // and durations, the incidents recorded, the monthly rates): on their own connections they
-    // take as long as the slowest, not the sum (a year: ~45 ms against ~110 ms one after another).
+    // take about as long as the slowest, not the sum (a year over a million incidents: 75–78 ms
+    // against 108–114 ms one after another, BENCHMARKS.md).
     let closed = state.run_read(caller.id, move |conn| {
         store::statistics_report::closed_counts(conn, first_month, end_month)
     });
