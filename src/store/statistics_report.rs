@@ -266,7 +266,14 @@ pub fn closed_counts(
     for (id, name, _) in &mut counts.by_customer {
         *name = id.and_then(|id| names.remove(&id));
     }
-    for d in duration_percentiles(conn, first_month, end_month)? {
+    // The bucket counts and the durations read by them come from one snapshot, so a closure
+    // committed between the two statements cannot shift a rank.
+    let durations = conn
+        .build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(|conn| duration_percentiles(conn, first_month, end_month))?;
+    for d in durations {
         let row = (parse_stored(&d.level)?, d.count, d.mean, d.median, d.p90);
         match d.measure.as_str() {
             super::report_summaries::FIRST_RESPONSE => counts.time_to_first_response.push(row),
