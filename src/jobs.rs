@@ -163,30 +163,22 @@ async fn rewrite_abbreviations(state: &AppState) -> Result<(usize, usize), Store
     if !store::run(&state.pool, store::incident_text::rewrite_pending).await? {
         return Ok((0, 0));
     }
+    type Rewrite = fn(&mut store::Connection, &str, i64, i64) -> Result<Vec<i64>, StoreError>;
     let pattern = crate::domain::search::abbreviations_pattern();
-    let mut written = (0, 0);
-    for knowledge in [false, true] {
+    let mut written = [0; 2];
+    let rewrites: [Rewrite; 2] = [
+        store::incident_text::rewrite_matching,
+        store::knowledge::rewrite_matching,
+    ];
+    for (rewrite, written) in rewrites.into_iter().zip(&mut written) {
         let mut after = 0;
         loop {
             let pattern = pattern.clone();
             let ids = store::run(&state.pool, move |conn| {
-                if knowledge {
-                    store::knowledge::rewrite_matching(conn, &pattern, after, SEARCH_INDEX_BATCH)
-                } else {
-                    store::incident_text::rewrite_matching(
-                        conn,
-                        &pattern,
-                        after,
-                        SEARCH_INDEX_BATCH,
-                    )
-                }
+                rewrite(conn, &pattern, after, SEARCH_INDEX_BATCH)
             })
             .await?;
-            if knowledge {
-                written.1 += ids.len();
-            } else {
-                written.0 += ids.len();
-            }
+            *written += ids.len();
             match ids.last() {
                 Some(last) if ids.len() as i64 == SEARCH_INDEX_BATCH => after = *last,
                 _ => break,
@@ -194,7 +186,7 @@ async fn rewrite_abbreviations(state: &AppState) -> Result<(usize, usize), Store
         }
     }
     store::run(&state.pool, store::incident_text::finish_rewrite).await?;
-    Ok(written)
+    Ok((written[0], written[1]))
 }
 
 /// Messages claimed at a time by one sender.

@@ -14,6 +14,15 @@ async fn found(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
     page_ids(&app.get(&path, token).ok().await)
 }
 
+/// Waits up to `secs` seconds for the start-up job to clear the marker `count` counts.
+async fn marker_cleared(database: &str, count: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while count_in(database, count) != 0 {
+        assert!(std::time::Instant::now() < deadline, "the marker stayed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn urlencoding(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -313,11 +322,7 @@ async fn incidents_from_before_search_are_indexed_at_start_up() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let marker = "SELECT count(*) AS n FROM incident_text_backfill";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while count_in(&app.database, marker) != 0 {
-        assert!(std::time::Instant::now() < deadline, "the marker stayed");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    marker_cleared(&app.database, marker, 5).await;
     // A database created with incident search has nothing to catch up on.
     let fresh = TestApp::spawn().await;
     assert_eq!(count_in(&fresh.database, marker), 0);
@@ -386,12 +391,8 @@ async fn documents_from_before_abbreviations_were_kept_are_written_again_at_star
     assert!(found(&app, &c.desk, "HIS").await.is_empty());
 
     let restarted = TestApp::spawn_on(app.database.clone(), &[]).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let marker = "SELECT count(*) AS n FROM search_rewrite_pending";
-    while count_in(&app.database, marker) != 0 {
-        assert!(std::time::Instant::now() < deadline, "the marker stayed");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    marker_cleared(&app.database, marker, 15).await;
     assert_eq!(found(&restarted, &c.desk, "HIS").await, [id(&his)]);
     // Only the documents that name an abbreviation were written again: the other incident
     // keeps the stale one it was given above.
