@@ -82,7 +82,7 @@ impl Decided {
         // The batch's events are the last trigger's doing.
         let actor = self.entries.last().and_then(|(actor, _)| *actor);
         let stored: Incident = if self.current != self.before {
-            store_decided(conn, self.current, &self.before, now, timezone)?
+            store_decided(conn, self.current, &self.before, now, timezone, false)?
         } else {
             self.current
         };

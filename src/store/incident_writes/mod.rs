@@ -184,11 +184,6 @@ pub fn execute(
         if let Some(entry) = outcome.knowledge_used {
             super::knowledge::count_use(conn, entry)?;
         }
-        let stored: Incident = if outcome.changes_fields() {
-            store_decided(conn, outcome.incident, &current, now, settings.timezone)?
-        } else {
-            current
-        };
         let note = match (&outcome.note, caller.id) {
             (Some(note), Some(author)) => {
                 check_note_files(conn, id, note.visibility, &note.attachment_ids)?;
@@ -203,10 +198,26 @@ pub fn execute(
                     ))
                     .returning(NoteRow::as_returning())
                     .get_result(conn)?;
-                super::incident_text::reindex(conn, id)?;
                 Some(Note::try_from(row)?)
             }
             _ => None,
+        };
+        // The note first, so that the search document is written once, with it.
+        let note_added = note.is_some();
+        let stored: Incident = if outcome.changes_fields() {
+            store_decided(
+                conn,
+                outcome.incident,
+                &current,
+                now,
+                settings.timezone,
+                note_added,
+            )?
+        } else {
+            if note_added {
+                super::incident_text::reindex(conn, id)?;
+            }
+            current
         };
         if let Some(entry) = outcome.history {
             record(conn, id, caller.id, now, entry)?;
@@ -325,14 +336,16 @@ pub fn answer_resolution(
 
 /// Writes a decided incident over its row, one version after `before`'s. A closed incident
 /// written here is one just closed (a closed row never changes again), so its closure is
-/// added to the report summaries in the same transaction; a change of the text search reads
-/// rewrites the incident's search document there too.
+/// added to the report summaries in the same transaction; a change of the text search reads,
+/// or a note added in the same transaction (`note_added`), rewrites the incident's search
+/// document there too.
 pub(super) fn store_decided(
     conn: &mut PgConnection,
     incident: Incident,
     before: &Incident,
     now: DateTime<Utc>,
     timezone: Tz,
+    note_added: bool,
 ) -> Result<Incident, StoreError> {
     let id = incident.id;
     let text_changed = IncidentText::of(&incident) != IncidentText::of(before);
@@ -344,7 +357,7 @@ pub(super) fn store_decided(
         .returning(IncidentRow::as_returning())
         .get_result::<IncidentRow>(conn)?
         .try_into()?;
-    if text_changed {
+    if text_changed || note_added {
         super::incident_text::reindex(conn, id)?;
     }
     if stored.status == Status::Closed {
